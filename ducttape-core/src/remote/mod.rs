@@ -1,0 +1,1 @@
+//! Driving nodes over SSH (being written).

@@ -1,0 +1,1 @@
+//! Fixtures and scenario helpers shared by the scenarios in `tests/`.
