@@ -11,10 +11,12 @@
 pub mod json;
 pub mod lease;
 pub mod local;
+mod node;
 pub mod spec;
 pub mod vagrant;
 
-pub use lease::{Cluster, Lease, LeaseError, LeaseRequest};
+pub use lease::{Cluster, Lease, LeaseError, LeaseRequest, DEFAULT_LEASE_TIMEOUT};
+pub use node::Node;
 pub use spec::{NodeSpec, SshConfig};
 
 use std::path::PathBuf;
