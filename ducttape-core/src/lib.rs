@@ -6,7 +6,9 @@
 //! and teardown ([`context`]). Services (ZooKeeper, Kafka, …) live in `ducttape-services`.
 
 pub mod cluster;
+pub mod context;
 pub mod remote;
 pub mod wait;
 
+pub use context::TestContext;
 pub use wait::{wait_until, WaitError};

@@ -75,9 +75,12 @@ mod tests {
 
     #[tokio::test]
     async fn times_out_with_last_error() {
-        let err = wait_until("never", Duration::from_millis(50), Duration::from_millis(5), || async {
-            Err::<bool, _>("still down")
-        })
+        let err = wait_until(
+            "never",
+            Duration::from_millis(50),
+            Duration::from_millis(5),
+            || async { Err::<bool, _>("still down") },
+        )
         .await
         .unwrap_err();
         assert_eq!(err.what, "never");

@@ -1,0 +1,500 @@
+//! The per-test context: results directory, `test.log`, leased nodes, registered services,
+//! a timeout, and a teardown that always runs.
+//!
+//! A [`TestContext`] is made at the start of a test (the `ctx` fixture of `ducttape-tests`
+//! does it) and owns everything the test sets up. On the way out — pass, fail, panic or
+//! timeout — it stops registered services in reverse order, collects their logs (all of them
+//! on failure) into `<test dir>/<service>/`, cleans their nodes, gives the nodes back and
+//! writes `summary.json`. What happens is also written as events to `events.jsonl`, which
+//! reporters read.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+//! use ducttape_core::context::TestContext;
+//! let ctx = TestContext::new("docs::example")?;
+//! let nodes = ctx.lease(2).await?;
+//! nodes[0].account().ssh("echo hello > /mnt/hello").await?;
+//! ctx.record("greeting", "hello");
+//! ctx.finish().await; // optional: dropping the context does the same
+//! # Ok(()) }
+//! ```
+
+pub(crate) mod log;
+pub mod results;
+
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use futures::future::BoxFuture;
+use serde_json::{json, Map, Value};
+use tracing::Instrument;
+
+use crate::cluster::{Cluster, ClusterError, Lease, LeaseError, LeaseRequest, Node};
+
+/// The default per-test timeout (`DUCTTAPE_TEST_TIMEOUT` in seconds overrides it).
+pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// How long one teardown step (stopping one service, collecting its logs) may take.
+const STEP_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Something the context must stop, collect logs from and clean when the test ends.
+/// Services implement it (through `ducttape-services`); tests rarely do.
+pub trait Teardown: Send + Sync + 'static {
+    /// A name for results paths and reports, unique within the test (`kafka`, `zookeeper-2`).
+    fn name(&self) -> String;
+    /// Stops it (gracefully, then forcefully).
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>>;
+    /// Copies its logs into `dest`; `all` is set when the test failed.
+    fn collect_logs(
+        self: Arc<Self>,
+        dest: PathBuf,
+        all: bool,
+    ) -> BoxFuture<'static, Result<(), String>>;
+    /// Removes what it left on its nodes.
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>>;
+    /// Numbers it produced, for `summary.json`.
+    fn results(&self) -> Value {
+        Value::Null
+    }
+}
+
+/// The context could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum ContextError {
+    /// The results directory could not be made.
+    #[error("cannot create results directory for test {test}: {source}")]
+    Results {
+        /// The test.
+        test: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The cluster could not be had.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// Nodes could not be leased.
+    #[error(transparent)]
+    Lease(#[from] LeaseError),
+    /// No test name: the context was made outside a test thread.
+    #[error("cannot tell the test's name (thread {0:?}); use TestContext::new(name)")]
+    NoName(String),
+}
+
+/// How a test ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    /// It returned normally.
+    Pass,
+    /// It panicked (an assertion or `unwrap` failed).
+    Fail,
+    /// It ran past its timeout.
+    Timeout,
+}
+
+impl Status {
+    fn as_str(self) -> &'static str {
+        match self {
+            Self::Pass => "pass",
+            Self::Fail => "fail",
+            Self::Timeout => "timeout",
+        }
+    }
+}
+
+#[derive(Default)]
+struct Done {
+    started: bool,
+    finished: bool,
+    status: Option<Status>,
+}
+
+struct Inner {
+    name: String,
+    id: u64,
+    dir: PathBuf,
+    started: Instant,
+    started_at: chrono::DateTime<chrono::Utc>,
+    span: tracing::Span,
+    leases: Mutex<Vec<Lease>>,
+    services: Mutex<Vec<Arc<dyn Teardown>>>,
+    results: Mutex<Map<String, Value>>,
+    events: Mutex<Option<std::fs::File>>,
+    done: Mutex<Done>,
+    done_signal: Condvar,
+    watchdog_armed: AtomicBool,
+}
+
+/// See the module docs.
+pub struct TestContext {
+    inner: Arc<Inner>,
+    finished: bool,
+}
+
+static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+
+impl TestContext {
+    /// A context for the test running on this thread (libtest names test threads after
+    /// their tests).
+    pub fn for_current_test() -> Result<Self, ContextError> {
+        let thread = std::thread::current();
+        match thread.name() {
+            Some(name) if name != "main" && !name.starts_with("tokio-runtime") => Self::new(name),
+            other => Err(ContextError::NoName(other.unwrap_or("unnamed").to_string())),
+        }
+    }
+
+    /// A context for test `name` (`module::test`; becomes the results path).
+    pub fn new(name: &str) -> Result<Self, ContextError> {
+        log::init();
+        let dir = results::test_dir(name).map_err(|source| ContextError::Results {
+            test: name.to_string(),
+            source,
+        })?;
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let test_log = log::TestLog::create(&dir.join("test.log")).map_err(|source| {
+            ContextError::Results {
+                test: name.to_string(),
+                source,
+            }
+        })?;
+        log::register(id, test_log);
+        let events = std::fs::File::create(dir.join("events.jsonl")).ok();
+        let span = tracing::info_span!("test", ducttape_test_id = id, test = %name);
+        let inner = Arc::new(Inner {
+            name: name.to_string(),
+            id,
+            dir,
+            started: Instant::now(),
+            started_at: chrono::Utc::now(),
+            span,
+            leases: Mutex::new(Vec::new()),
+            services: Mutex::new(Vec::new()),
+            results: Mutex::new(Map::new()),
+            events: Mutex::new(events),
+            done: Mutex::new(Done::default()),
+            done_signal: Condvar::new(),
+            watchdog_armed: AtomicBool::new(false),
+        });
+        let ctx = Self {
+            inner,
+            finished: false,
+        };
+        ctx.event("test_started", json!({ "dir": ctx.inner.dir }));
+        tracing::info!(test = %name, dir = %ctx.inner.dir.display(), "test started");
+        let timeout = std::env::var("DUCTTAPE_TEST_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_TEST_TIMEOUT);
+        ctx.set_timeout(timeout);
+        Ok(ctx)
+    }
+
+    /// The test's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The test's results directory.
+    pub fn results_dir(&self) -> &Path {
+        &self.inner.dir
+    }
+
+    /// A span that routes logs to this test's `test.log` from any thread or task:
+    /// `fut.instrument(ctx.span())`.
+    pub fn span(&self) -> tracing::Span {
+        self.inner.span.clone()
+    }
+
+    /// Limits the test's run time: when `timeout` passes, teardown runs at once (services
+    /// stopped, logs collected, nodes' connections dropped so pending commands fail) and the
+    /// test is reported as timed out. Replaces an earlier timeout only if none was armed.
+    pub fn set_timeout(&self, timeout: Duration) {
+        if self.inner.watchdog_armed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let inner = Arc::downgrade(&self.inner);
+        let spawned = std::thread::Builder::new()
+            .name("ducttape-watchdog".into())
+            .spawn(move || {
+                let deadline = Instant::now() + timeout;
+                loop {
+                    let Some(inner) = inner.upgrade() else { return };
+                    let guard = match inner.done.lock() {
+                        Ok(g) => g,
+                        Err(_) => return,
+                    };
+                    if guard.started {
+                        return;
+                    }
+                    let left = deadline.saturating_duration_since(Instant::now());
+                    if left.is_zero() {
+                        drop(guard);
+                        tracing::error!(parent: &inner.span, ?timeout, "test timed out: tearing down");
+                        run_teardown_blocking(&inner, Status::Timeout);
+                        return;
+                    }
+                    // Wake at least every second to notice a finished test without holding
+                    // the context alive.
+                    let _ = inner.done_signal.wait_timeout(guard, left.min(Duration::from_secs(1)));
+                }
+            });
+        if let Err(e) = spawned {
+            tracing::warn!(error = %e, "cannot start the test watchdog: no timeout for this test");
+        }
+    }
+
+    /// Leases `count` nodes from the process's cluster; they are released at teardown.
+    pub async fn lease(&self, count: usize) -> Result<Vec<Node>, ContextError> {
+        self.lease_with(LeaseRequest::new(count)).await
+    }
+
+    /// Leases nodes as `request` says; they are released at teardown.
+    pub async fn lease_with(&self, request: LeaseRequest) -> Result<Vec<Node>, ContextError> {
+        let cluster = Cluster::global()?;
+        let lease = cluster.lease_with(request).instrument(self.span()).await?;
+        let nodes = lease.nodes().to_vec();
+        self.event(
+            "nodes_leased",
+            json!({ "nodes": nodes.iter().map(|n| json!({"name": n.name(), "address": n.address()})).collect::<Vec<_>>() }),
+        );
+        if let Ok(mut leases) = self.inner.leases.lock() {
+            leases.push(lease);
+        }
+        Ok(nodes)
+    }
+
+    /// Registers something to stop, collect logs from and clean at teardown (in reverse
+    /// order of registration).
+    pub fn register(&self, service: Arc<dyn Teardown>) {
+        self.event("service_registered", json!({ "service": service.name() }));
+        if let Ok(mut s) = self.inner.services.lock() {
+            s.push(service);
+        }
+    }
+
+    /// Records a result under `key` in `summary.json`.
+    pub fn record(&self, key: &str, value: impl Into<Value>) {
+        if let Ok(mut r) = self.inner.results.lock() {
+            r.insert(key.to_string(), value.into());
+        }
+    }
+
+    fn event(&self, kind: &str, data: Value) {
+        write_event(&self.inner, kind, data);
+    }
+
+    /// Tears down now (as if the test passed, unless it is panicking) and waits for it.
+    pub async fn finish(mut self) {
+        self.finished = true;
+        let status = if std::thread::panicking() {
+            Status::Fail
+        } else {
+            Status::Pass
+        };
+        if claim_teardown(&self.inner) {
+            teardown(self.inner.clone(), status).await;
+        } else {
+            wait_teardown(&self.inner);
+        }
+        self.check_timeout();
+    }
+
+    fn check_timeout(&self) {
+        let timed_out = self
+            .inner
+            .done
+            .lock()
+            .map(|d| d.status == Some(Status::Timeout))
+            .unwrap_or(false);
+        if timed_out && !std::thread::panicking() {
+            panic!(
+                "test {} ran past its timeout; see {}",
+                self.inner.name,
+                self.inner.dir.display()
+            );
+        }
+    }
+}
+
+impl Drop for TestContext {
+    fn drop(&mut self) {
+        if !self.finished {
+            let status = if std::thread::panicking() {
+                Status::Fail
+            } else {
+                Status::Pass
+            };
+            run_teardown_blocking(&self.inner, status);
+            self.check_timeout();
+        }
+        log::unregister(self.inner.id);
+    }
+}
+
+fn write_event(inner: &Inner, kind: &str, data: Value) {
+    let Ok(mut events) = inner.events.lock() else {
+        return;
+    };
+    if let Some(file) = events.as_mut() {
+        let mut record = json!({ "ts": chrono::Utc::now().to_rfc3339(), "event": kind });
+        if let (Some(r), Value::Object(d)) = (record.as_object_mut(), data) {
+            r.extend(d);
+        }
+        use std::io::Write;
+        let _ = writeln!(file, "{record}");
+    }
+}
+
+/// True if the caller is the one to run teardown.
+fn claim_teardown(inner: &Inner) -> bool {
+    match inner.done.lock() {
+        Ok(mut d) if !d.started => {
+            d.started = true;
+            true
+        }
+        _ => false,
+    }
+}
+
+fn wait_teardown(inner: &Inner) {
+    let Ok(mut d) = inner.done.lock() else { return };
+    while !d.finished {
+        d = match inner.done_signal.wait(d) {
+            Ok(d) => d,
+            Err(_) => return,
+        };
+    }
+}
+
+/// Runs teardown on the I/O runtime and blocks this thread until it is done (for Drop and
+/// the watchdog, which cannot await).
+fn run_teardown_blocking(inner: &Arc<Inner>, status: Status) {
+    if !claim_teardown(inner) {
+        wait_teardown(inner);
+        return;
+    }
+    let rt = match crate::remote::transport::io_runtime() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("ducttape: cannot tear down test {}: {e}", inner.name);
+            return;
+        }
+    };
+    let (tx, rx) = std::sync::mpsc::channel();
+    let inner2 = inner.clone();
+    rt.spawn(async move {
+        teardown(inner2, status).await;
+        let _ = tx.send(());
+    });
+    let _ = rx.recv();
+}
+
+async fn with_step_timeout(
+    what: String,
+    fut: BoxFuture<'static, Result<(), String>>,
+) -> Result<(), String> {
+    match tokio::time::timeout(STEP_TIMEOUT, fut).await {
+        Ok(r) => r,
+        Err(_) => Err(format!("{what} did not finish within {STEP_TIMEOUT:?}")),
+    }
+}
+
+async fn teardown(inner: Arc<Inner>, status: Status) {
+    let span = inner.span.clone();
+    teardown_steps(inner, status).instrument(span).await;
+}
+
+async fn teardown_steps(inner: Arc<Inner>, status: Status) {
+    tracing::info!(status = status.as_str(), "teardown");
+    let services: Vec<Arc<dyn Teardown>> =
+        inner.services.lock().map(|s| s.clone()).unwrap_or_default();
+    let mut problems = Vec::new();
+    let mut service_summaries = Vec::new();
+    let failed = status != Status::Pass;
+
+    for service in services.iter().rev() {
+        let name = service.name();
+        let stopped = with_step_timeout(format!("stopping {name}"), service.clone().stop()).await;
+        if let Err(e) = &stopped {
+            tracing::warn!(service = %name, error = %e, "stop failed");
+            problems.push(format!("stop {name}: {e}"));
+        }
+        write_event(
+            &inner,
+            "service_stopped",
+            json!({ "service": name, "ok": stopped.is_ok() }),
+        );
+    }
+    for service in &services {
+        let name = service.name();
+        let dest = inner.dir.join(&name);
+        let collected = with_step_timeout(
+            format!("collecting logs of {name}"),
+            service.clone().collect_logs(dest.clone(), failed),
+        )
+        .await;
+        if let Err(e) = &collected {
+            tracing::warn!(service = %name, error = %e, "log collection failed");
+            problems.push(format!("logs {name}: {e}"));
+        }
+        write_event(
+            &inner,
+            "logs_collected",
+            json!({ "service": name, "dir": dest, "ok": collected.is_ok() }),
+        );
+        let cleaned = with_step_timeout(format!("cleaning {name}"), service.clone().clean()).await;
+        if let Err(e) = &cleaned {
+            problems.push(format!("clean {name}: {e}"));
+        }
+        service_summaries.push(json!({ "name": name, "results": service.results() }));
+    }
+
+    let leases: Vec<Lease> = inner
+        .leases
+        .lock()
+        .map(|mut l| std::mem::take(&mut *l))
+        .unwrap_or_default();
+    for lease in leases {
+        if status == Status::Timeout {
+            for node in lease.nodes() {
+                node.account().disconnect().await;
+            }
+        }
+        lease.release().await;
+    }
+
+    let summary = json!({
+        "test": inner.name,
+        "status": status.as_str(),
+        "started": inner.started_at.to_rfc3339(),
+        "duration_secs": inner.started.elapsed().as_secs_f64(),
+        "services": service_summaries,
+        "results": Value::Object(inner.results.lock().map(|r| r.clone()).unwrap_or_default()),
+        "teardown_problems": problems,
+    });
+    let path = inner.dir.join("summary.json");
+    if let Err(e) = std::fs::write(
+        &path,
+        serde_json::to_vec_pretty(&summary).unwrap_or_default(),
+    ) {
+        tracing::error!(path = %path.display(), error = %e, "cannot write summary");
+    }
+    write_event(
+        &inner,
+        "test_finished",
+        json!({ "status": status.as_str() }),
+    );
+    tracing::info!(
+        status = status.as_str(),
+        secs = inner.started.elapsed().as_secs_f64(),
+        "test finished"
+    );
+    if let Ok(mut d) = inner.done.lock() {
+        d.finished = true;
+        d.status = Some(status);
+    }
+    inner.done_signal.notify_all();
+}

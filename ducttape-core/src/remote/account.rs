@@ -1,0 +1,462 @@
+//! [`RemoteAccount`]: everything a test does to a node.
+
+use std::path::Path;
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::capture::Capture;
+use super::error::{tail, RemoteError};
+use super::logmon::LogMonitor;
+use super::process::{self, StopOutcome};
+use super::quote::quote;
+use super::transport::{Event, ExitStatus, Pool, Running, TransportError};
+use crate::cluster::NodeSpec;
+
+/// What a finished command left behind.
+#[derive(Debug, Clone)]
+pub struct Output {
+    /// How it ended.
+    pub status: ExitStatus,
+    /// Everything it printed on stdout.
+    pub stdout: Vec<u8>,
+    /// Everything it printed on stderr.
+    pub stderr: Vec<u8>,
+}
+
+impl Output {
+    /// Stdout as text (lossy UTF-8).
+    pub fn stdout_text(&self) -> String {
+        String::from_utf8_lossy(&self.stdout).into_owned()
+    }
+}
+
+/// The default timeout of one remote operation.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+
+struct Inner {
+    name: String,
+    address: String,
+    pool: Arc<Pool>,
+    /// Process groups this account spawned; killed when the node goes back to its cluster.
+    spawned: StdMutex<Vec<u32>>,
+}
+
+/// A login on one node: runs commands over SSH, moves files, controls processes.
+///
+/// Cheap to clone; clones share the connection pool. Every operation has a timeout (the
+/// account's, [`DEFAULT_TIMEOUT`] unless [`with_timeout`](Self::with_timeout) says otherwise)
+/// and every error names the node and what was being done.
+///
+/// ```no_run
+/// # async fn demo(node: ducttape_core::cluster::NodeSpec) -> Result<(), ducttape_core::remote::RemoteError> {
+/// use ducttape_core::remote::RemoteAccount;
+/// let account = RemoteAccount::new(&node);
+/// account.ssh("mkdir -p /mnt/demo").await?;
+/// let kernel = account.ssh_output("uname -r").await?;
+/// let pid = account.spawn("sleep 600", "/mnt/demo/sleep.log", "/mnt/demo/sleep.pid").await?;
+/// assert!(account.alive(pid).await?);
+/// account.stop("/mnt/demo/sleep.pid", true, std::time::Duration::from_secs(5)).await?;
+/// # let _ = kernel; Ok(()) }
+/// ```
+#[derive(Clone)]
+pub struct RemoteAccount {
+    inner: Arc<Inner>,
+    timeout: Duration,
+}
+
+impl std::fmt::Debug for RemoteAccount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RemoteAccount")
+            .field("node", &self.inner.name)
+            .field("address", &self.inner.address)
+            .finish()
+    }
+}
+
+impl RemoteAccount {
+    /// An account for `node`. Connects lazily, on the first command.
+    pub fn new(node: &NodeSpec) -> Self {
+        Self {
+            inner: Arc::new(Inner {
+                name: node.name().to_string(),
+                address: node.externally_routable_ip.clone(),
+                pool: Pool::new(node.ssh.clone()),
+                spawned: StdMutex::new(Vec::new()),
+            }),
+            timeout: DEFAULT_TIMEOUT,
+        }
+    }
+
+    /// The same account with another default timeout for each operation.
+    pub fn with_timeout(&self, timeout: Duration) -> Self {
+        Self {
+            inner: self.inner.clone(),
+            timeout,
+        }
+    }
+
+    /// The node's name.
+    pub fn name(&self) -> &str {
+        &self.inner.name
+    }
+
+    /// The node's externally routable address (what services advertise).
+    pub fn address(&self) -> &str {
+        &self.inner.address
+    }
+
+    /// The default timeout of each operation.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// Drops the pooled connections; the next command connects anew.
+    pub async fn disconnect(&self) {
+        self.inner.pool.reset().await;
+    }
+
+    pub(crate) fn transport_error(&self, command: &str, source: TransportError) -> RemoteError {
+        RemoteError::Transport {
+            node: self.inner.name.clone(),
+            command: command.to_string(),
+            source,
+        }
+    }
+
+    pub(crate) fn start(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Running, RemoteError> {
+        tracing::debug!(node = %self.inner.name, %command, "ssh");
+        self.inner
+            .pool
+            .exec(command.to_string(), stdin)
+            .map_err(|e| self.transport_error(command, e))
+    }
+
+    /// Runs `command` (a shell command line) and collects its output, whatever its exit
+    /// status. Fails only when it cannot be run or does not finish within `timeout`.
+    pub async fn run(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Output, RemoteError> {
+        let Running {
+            events: mut rx,
+            finished,
+        } = self.start(command, stdin)?;
+        let deadline = Instant::now() + timeout;
+        let mut stdout = Vec::new();
+        let mut stderr = Vec::new();
+        loop {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Err(_) => {
+                    // Closing rx makes the transport kill the remote command; it ends (and
+                    // the channel drains) once the kill is done.
+                    rx.close();
+                    let _ = tokio::time::timeout(Duration::from_secs(15), finished).await;
+                    return Err(RemoteError::Timeout {
+                        node: self.inner.name.clone(),
+                        command: command.to_string(),
+                        after: timeout,
+                        stdout_tail: tail(&stdout),
+                        stderr_tail: tail(&stderr),
+                    });
+                }
+                Ok(None) => {
+                    return Err(self.transport_error(
+                        command,
+                        TransportError::Ssh("connection closed before the command finished".into()),
+                    ))
+                }
+                Ok(Some(Err(e))) => return Err(self.transport_error(command, e)),
+                Ok(Some(Ok(Event::Stdout(b)))) => stdout.extend_from_slice(&b),
+                Ok(Some(Ok(Event::Stderr(b)))) => stderr.extend_from_slice(&b),
+                Ok(Some(Ok(Event::Exit(status)))) => {
+                    return Ok(Output {
+                        status,
+                        stdout,
+                        stderr,
+                    })
+                }
+            }
+        }
+    }
+
+    /// Runs `command`; a non-zero exit is an error carrying the status and output tail.
+    pub async fn ssh_with(
+        &self,
+        command: &str,
+        stdin: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<Output, RemoteError> {
+        let out = self.run(command, stdin, timeout).await?;
+        if out.status.success() {
+            Ok(out)
+        } else {
+            Err(RemoteError::Command {
+                node: self.inner.name.clone(),
+                command: command.to_string(),
+                status: out.status,
+                stdout_tail: tail(&out.stdout),
+                stderr_tail: tail(&out.stderr),
+            })
+        }
+    }
+
+    /// Runs `command`; a non-zero exit is an error naming node, command, status and output.
+    pub async fn ssh(&self, command: &str) -> Result<(), RemoteError> {
+        self.ssh_with(command, None, self.timeout).await.map(drop)
+    }
+
+    /// Runs `command` and returns its exit code (a failing command is not an error; a signal
+    /// or a missing status is reported as `None`).
+    pub async fn ssh_status(&self, command: &str) -> Result<Option<u32>, RemoteError> {
+        let out = self.run(command, None, self.timeout).await?;
+        Ok(match out.status {
+            ExitStatus::Code(c) => Some(c),
+            _ => None,
+        })
+    }
+
+    /// Runs `command` and returns its stdout; a non-zero exit is an error.
+    pub async fn ssh_output(&self, command: &str) -> Result<String, RemoteError> {
+        Ok(self
+            .ssh_with(command, None, self.timeout)
+            .await?
+            .stdout_text())
+    }
+
+    /// Runs `command` and streams its stdout line by line as it arrives; after the last line
+    /// a non-zero exit is reported as an error. Dropping the capture kills the command.
+    /// The account's timeout bounds the whole command; see [`ssh_capture_for`](Self::ssh_capture_for).
+    pub fn ssh_capture(&self, command: &str) -> Result<Capture, RemoteError> {
+        self.ssh_capture_for(command, self.timeout)
+    }
+
+    /// [`ssh_capture`](Self::ssh_capture) with its own overall timeout.
+    pub fn ssh_capture_for(
+        &self,
+        command: &str,
+        timeout: Duration,
+    ) -> Result<Capture, RemoteError> {
+        let rx = self.start(command, None)?.events;
+        Ok(Capture::new(
+            self.inner.name.clone(),
+            command.to_string(),
+            rx,
+            timeout,
+        ))
+    }
+
+    /// Starts `command` in the background, in its own session (so its whole process group can
+    /// be signalled), with stdout and stderr appended to `log` and its pid written to
+    /// `pidfile`. Returns the pid. The process is remembered and killed when the node goes
+    /// back to its cluster, if it is still running.
+    pub async fn spawn(&self, command: &str, log: &str, pidfile: &str) -> Result<u32, RemoteError> {
+        let script = process::spawn_script(command, log, pidfile);
+        let out = self.ssh_with(&script, None, self.timeout).await?;
+        let text = out.stdout_text();
+        let pid = text
+            .trim()
+            .parse::<u32>()
+            .map_err(|_| RemoteError::Unexpected {
+                node: self.inner.name.clone(),
+                command: script.clone(),
+                detail: format!("expected the pid of `{command}`, got {text:?}"),
+            })?;
+        if let Ok(mut spawned) = self.inner.spawned.lock() {
+            spawned.push(pid);
+        }
+        tracing::debug!(node = %self.inner.name, pid, %command, "spawned");
+        Ok(pid)
+    }
+
+    /// Sends `signal` (a name such as `TERM`, `KILL`, `STOP`, `CONT` or a number) to `pid`.
+    pub async fn signal(&self, pid: u32, signal: &str) -> Result<(), RemoteError> {
+        self.ssh(&format!("kill -s {} {pid}", quote(signal))).await
+    }
+
+    /// Sends `signal` to the whole process group led by `pid` (what [`spawn`](Self::spawn) starts).
+    pub async fn signal_group(&self, pid: u32, signal: &str) -> Result<(), RemoteError> {
+        self.ssh(&format!(
+            "kill -s {s} -- -{pid} 2>/dev/null || kill -s {s} {pid}",
+            s = quote(signal)
+        ))
+        .await
+    }
+
+    /// Whether `pid` is running (zombies count as dead).
+    pub async fn alive(&self, pid: u32) -> Result<bool, RemoteError> {
+        let script = format!("{}\nalive {pid} && echo yes || echo no", process::ALIVE_FN);
+        Ok(self.ssh_output(&script).await?.trim() == "yes")
+    }
+
+    /// The pid recorded in `pidfile`, if the file exists and the process is alive.
+    pub async fn pid_from_file(&self, pidfile: &str) -> Result<Option<u32>, RemoteError> {
+        let script = format!(
+            "{}\npid=$(cat {} 2>/dev/null) || exit 0; [ -n \"$pid\" ] && alive \"$pid\" && echo \"$pid\"; exit 0",
+            process::ALIVE_FN,
+            quote(pidfile)
+        );
+        let text = self.ssh_output(&script).await?;
+        Ok(text.trim().parse().ok())
+    }
+
+    /// Stops the process whose pid is in `pidfile`, with its process group: `clean` sends
+    /// SIGTERM and waits up to `grace` before SIGKILL; otherwise SIGKILL at once. Returns
+    /// what happened; a missing pidfile or dead process is [`StopOutcome::NotRunning`].
+    pub async fn stop(
+        &self,
+        pidfile: &str,
+        clean: bool,
+        grace: Duration,
+    ) -> Result<StopOutcome, RemoteError> {
+        let script = process::stop_script(pidfile, clean, grace);
+        let text = self
+            .ssh_with(&script, None, grace + Duration::from_secs(15))
+            .await?
+            .stdout_text();
+        StopOutcome::parse(text.trim()).ok_or_else(|| RemoteError::Unexpected {
+            node: self.inner.name.clone(),
+            command: script,
+            detail: format!("unknown stop outcome {text:?}"),
+        })
+    }
+
+    /// SIGKILLs every process group this account spawned that is still alive. Called when
+    /// the node goes back to its cluster.
+    pub async fn kill_spawned(&self) -> Result<usize, RemoteError> {
+        let pids: Vec<u32> = match self.inner.spawned.lock() {
+            Ok(mut s) => std::mem::take(&mut *s),
+            Err(_) => Vec::new(),
+        };
+        if pids.is_empty() {
+            return Ok(0);
+        }
+        let list = pids
+            .iter()
+            .map(u32::to_string)
+            .collect::<Vec<_>>()
+            .join(" ");
+        let script = format!(
+            "{}\nn=0; for p in {list}; do if alive $p; then kill -s KILL -- -$p 2>/dev/null || kill -s KILL $p; n=$((n+1)); fi; done; echo $n",
+            process::ALIVE_FN
+        );
+        let text = self.ssh_output(&script).await?;
+        Ok(text.trim().parse().unwrap_or(0))
+    }
+
+    /// Writes `bytes` to `path` on the node, creating parent directories.
+    pub async fn create_file(
+        &self,
+        path: &str,
+        bytes: impl Into<Vec<u8>>,
+    ) -> Result<(), RemoteError> {
+        let command = format!("mkdir -p \"$(dirname {p})\" && cat > {p}", p = quote(path));
+        self.ssh_with(&command, Some(bytes.into()), self.timeout)
+            .await
+            .map(drop)
+    }
+
+    /// Reads the whole file at `path`.
+    pub async fn read_file(&self, path: &str) -> Result<Vec<u8>, RemoteError> {
+        Ok(self
+            .ssh_with(&format!("cat {}", quote(path)), None, self.timeout)
+            .await?
+            .stdout)
+    }
+
+    /// `mkdir -p path`.
+    pub async fn mkdirs(&self, path: &str) -> Result<(), RemoteError> {
+        self.ssh(&format!("mkdir -p {}", quote(path))).await
+    }
+
+    /// Whether `path` exists.
+    pub async fn exists(&self, path: &str) -> Result<bool, RemoteError> {
+        Ok(self.ssh_status(&format!("test -e {}", quote(path))).await? == Some(0))
+    }
+
+    /// `rm -rf path`.
+    pub async fn remove(&self, path: &str) -> Result<(), RemoteError> {
+        self.ssh(&format!("rm -rf {}", quote(path))).await
+    }
+
+    /// Copies a local file or directory to `remote` on the node (a directory's contents land
+    /// in `remote`, which is created).
+    pub async fn copy_to(&self, local: &Path, remote: &str) -> Result<(), RemoteError> {
+        if local.is_dir() {
+            let archive = process::local_tar_create(local).await.map_err(|detail| {
+                self.local_error(format!("archiving {}", local.display()), detail)
+            })?;
+            let command = format!("mkdir -p {r} && tar -C {r} -xf -", r = quote(remote));
+            self.ssh_with(&command, Some(archive), self.timeout)
+                .await
+                .map(drop)
+        } else {
+            let bytes = tokio::fs::read(local).await.map_err(|e| {
+                self.local_error(format!("reading {}", local.display()), e.to_string())
+            })?;
+            self.create_file(remote, bytes).await
+        }
+    }
+
+    /// Copies `remote` (a file or directory) from the node to `local` (a directory's contents
+    /// land in `local`, which is created).
+    pub async fn copy_from(&self, remote: &str, local: &Path) -> Result<(), RemoteError> {
+        let q = quote(remote);
+        let command =
+            format!("if [ -d {q} ]; then echo D; tar -C {q} -cf - .; else echo F; cat {q}; fi");
+        let out = self.ssh_with(&command, None, self.timeout).await?;
+        let (kind, body) = out.stdout.split_at(out.stdout.len().min(2));
+        let result = match kind {
+            b"D\n" => process::local_tar_extract(local, body.to_vec()).await,
+            _ => write_local_file(local, body).await,
+        };
+        result.map_err(|detail| self.local_error(format!("writing {}", local.display()), detail))
+    }
+
+    fn local_error(&self, what: String, detail: String) -> RemoteError {
+        RemoteError::Local {
+            node: self.inner.name.clone(),
+            what,
+            detail,
+        }
+    }
+
+    /// Starts watching `path`: only lines written after this call satisfy the monitor.
+    pub async fn monitor_log(&self, path: &str) -> Result<LogMonitor, RemoteError> {
+        LogMonitor::start(self.clone(), path).await
+    }
+
+    /// Waits until `port` on the node's address accepts TCP connections (from the test side).
+    pub async fn wait_for_port(&self, port: u16, timeout: Duration) -> Result<(), RemoteError> {
+        let address = format!("{}:{port}", self.inner.address);
+        process::wait_for_tcp(&address, timeout)
+            .await
+            .map_err(|detail| self.local_error(format!("waiting for {address}"), detail))
+    }
+
+    /// Waits until `url` (plain `http://host:port/path`) answers with any HTTP status; returns
+    /// that status.
+    pub async fn wait_for_http(&self, url: &str, timeout: Duration) -> Result<u16, RemoteError> {
+        process::wait_for_http(url, timeout)
+            .await
+            .map_err(|detail| self.local_error(format!("waiting for {url}"), detail))
+    }
+}
+
+async fn write_local_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+    if let Some(parent) = path.parent() {
+        tokio::fs::create_dir_all(parent)
+            .await
+            .map_err(|e| e.to_string())?;
+    }
+    tokio::fs::write(path, bytes)
+        .await
+        .map_err(|e| e.to_string())
+}

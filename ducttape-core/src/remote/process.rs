@@ -1,0 +1,257 @@
+//! Shell scripts for process control on a node, and the local halves of file copies and
+//! readiness probes. Processes are tracked by pid files, never found with `ps | grep` (long
+//! Java command lines get truncated, ducktape #125).
+
+use std::path::Path;
+use std::process::Stdio;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::Instant;
+
+use super::quote::quote;
+
+/// A shell function `alive PID`: true when the process exists and is not a zombie.
+pub(crate) const ALIVE_FN: &str = r#"alive() { kill -0 "$1" 2>/dev/null && [ "$(sed -n 's/.*) \(.\).*/\1/p' /proc/"$1"/stat 2>/dev/null)" != Z ]; }"#;
+
+/// The script that starts `command` in its own session with output to `log` and prints
+/// its pid once the pid file holds it.
+pub(crate) fn spawn_script(command: &str, log: &str, pidfile: &str) -> String {
+    // `echo $$` runs in the shell that then runs `command`; a simple last command is exec'd
+    // by sh, so the pid is the command's own. setsid makes it a group leader.
+    let inner = format!("echo $$ > {}; {}", quote(pidfile), command);
+    format!(
+        "mkdir -p \"$(dirname {log})\" \"$(dirname {pf})\" && rm -f {pf} && \
+         (setsid sh -c {inner} >> {log} 2>&1 < /dev/null &) && \
+         i=0; while [ ! -s {pf} ] && [ $i -lt 1000 ]; do sleep 0.01; i=$((i+1)); done; cat {pf}",
+        log = quote(log),
+        pf = quote(pidfile),
+        inner = quote(&inner),
+    )
+}
+
+/// What [`RemoteAccount::stop`](super::RemoteAccount::stop) did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopOutcome {
+    /// Nothing was running.
+    NotRunning,
+    /// It exited after SIGTERM.
+    Exited,
+    /// It had to be SIGKILLed.
+    Killed,
+}
+
+impl StopOutcome {
+    pub(crate) fn parse(s: &str) -> Option<Self> {
+        match s {
+            "not-running" => Some(Self::NotRunning),
+            "exited" => Some(Self::Exited),
+            "killed" => Some(Self::Killed),
+            _ => None,
+        }
+    }
+}
+
+/// The script behind [`StopOutcome`]: TERM (if `clean`), wait up to `grace`, then KILL.
+pub(crate) fn stop_script(pidfile: &str, clean: bool, grace: Duration) -> String {
+    let ticks = (grace.as_millis() / 50).max(1);
+    let mut s = format!(
+        "{ALIVE_FN}\nsig() {{ kill -s $1 -- -$pid 2>/dev/null || kill -s $1 $pid 2>/dev/null; }}\n\
+         waitdead() {{ i=0; while alive $pid && [ $i -lt $1 ]; do sleep 0.05; i=$((i+1)); done; ! alive $pid; }}\n\
+         pid=$(cat {} 2>/dev/null); if [ -z \"$pid\" ] || ! alive $pid; then echo not-running; exit 0; fi\n",
+        quote(pidfile)
+    );
+    if clean {
+        s.push_str(&format!(
+            "sig TERM; if waitdead {ticks}; then echo exited; exit 0; fi\n"
+        ));
+    }
+    s.push_str("sig KILL; waitdead 200 && echo killed || { echo \"pid $pid survived SIGKILL\" >&2; exit 1; }\n");
+    s
+}
+
+async fn run_local(
+    mut cmd: tokio::process::Command,
+    stdin: Option<Vec<u8>>,
+) -> Result<Vec<u8>, String> {
+    cmd.stdin(if stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    })
+    .stdout(Stdio::piped())
+    .stderr(Stdio::piped())
+    .kill_on_drop(true);
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        pipe.write_all(&data).await.map_err(|e| e.to_string())?;
+    }
+    let out = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    if out.status.success() {
+        Ok(out.stdout)
+    } else {
+        Err(format!(
+            "{cmd:?} failed with {}: {}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr).trim()
+        ))
+    }
+}
+
+/// A tar archive of the contents of the local directory `dir`.
+pub(crate) async fn local_tar_create(dir: &Path) -> Result<Vec<u8>, String> {
+    let mut cmd = tokio::process::Command::new("tar");
+    cmd.arg("-C").arg(dir).args(["-cf", "-", "."]);
+    run_local(cmd, None).await
+}
+
+/// Unpacks `archive` into the local directory `dir` (created).
+pub(crate) async fn local_tar_extract(dir: &Path, archive: Vec<u8>) -> Result<(), String> {
+    tokio::fs::create_dir_all(dir)
+        .await
+        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+    let mut cmd = tokio::process::Command::new("tar");
+    cmd.arg("-C").arg(dir).args(["-xf", "-"]);
+    run_local(cmd, Some(archive)).await.map(drop)
+}
+
+const PROBE_BACKOFF: Duration = Duration::from_millis(50);
+
+/// Polls a TCP connect to `address` until it succeeds or `timeout` passes.
+pub(crate) async fn wait_for_tcp(address: &str, timeout: Duration) -> Result<(), String> {
+    let deadline = Instant::now() + timeout;
+    loop {
+        let attempt = tokio::time::timeout(
+            Duration::from_secs(2),
+            tokio::net::TcpStream::connect(address),
+        )
+        .await;
+        let last = match attempt {
+            Ok(Ok(_)) => return Ok(()),
+            Ok(Err(e)) => e.to_string(),
+            Err(_) => "connect timed out".to_string(),
+        };
+        if Instant::now() + PROBE_BACKOFF > deadline {
+            return Err(format!(
+                "not accepting connections after {timeout:?} (last: {last})"
+            ));
+        }
+        tokio::time::sleep(PROBE_BACKOFF).await;
+    }
+}
+
+/// Splits `http://host:port/path` into (`host:port`, `/path`).
+pub(crate) fn split_http_url(url: &str) -> Result<(String, String), String> {
+    let rest = url
+        .strip_prefix("http://")
+        .ok_or_else(|| format!("only http:// URLs are supported, got {url:?}"))?;
+    let (authority, path) = match rest.find('/') {
+        Some(i) => (&rest[..i], &rest[i..]),
+        None => (rest, "/"),
+    };
+    let authority = if authority.contains(':') {
+        authority.to_string()
+    } else {
+        format!("{authority}:80")
+    };
+    Ok((authority, path.to_string()))
+}
+
+async fn http_status(authority: &str, path: &str) -> Result<u16, String> {
+    let mut stream = tokio::net::TcpStream::connect(authority)
+        .await
+        .map_err(|e| e.to_string())?;
+    let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
+    let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| e.to_string())?;
+    let mut head = vec![0u8; 64];
+    let n = stream.read(&mut head).await.map_err(|e| e.to_string())?;
+    let line = String::from_utf8_lossy(&head[..n]);
+    line.split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .filter(|_| line.starts_with("HTTP/"))
+        .ok_or_else(|| {
+            format!(
+                "not an HTTP answer: {:?}",
+                line.lines().next().unwrap_or("")
+            )
+        })
+}
+
+/// Polls `GET url` until any HTTP status comes back.
+pub(crate) async fn wait_for_http(url: &str, timeout: Duration) -> Result<u16, String> {
+    let (authority, path) = split_http_url(url)?;
+    let deadline = Instant::now() + timeout;
+    loop {
+        let last = match tokio::time::timeout(
+            Duration::from_secs(5),
+            http_status(&authority, &path),
+        )
+        .await
+        {
+            Ok(Ok(status)) => return Ok(status),
+            Ok(Err(e)) => e,
+            Err(_) => "no answer within 5s".to_string(),
+        };
+        if Instant::now() + PROBE_BACKOFF > deadline {
+            return Err(format!("no HTTP answer after {timeout:?} (last: {last})"));
+        }
+        tokio::time::sleep(PROBE_BACKOFF).await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn splits_urls() {
+        assert_eq!(
+            split_http_url("http://10.0.0.1:8080/topics").unwrap(),
+            ("10.0.0.1:8080".into(), "/topics".into())
+        );
+        assert_eq!(
+            split_http_url("http://h").unwrap(),
+            ("h:80".into(), "/".into())
+        );
+        assert!(split_http_url("https://h").is_err());
+    }
+
+    #[test]
+    fn stop_outcomes_parse() {
+        assert_eq!(StopOutcome::parse("killed"), Some(StopOutcome::Killed));
+        assert_eq!(StopOutcome::parse("nope"), None);
+    }
+
+    #[tokio::test]
+    async fn http_probe_reads_a_status_line() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            let (mut s, _) = listener.accept().await.unwrap();
+            let mut buf = [0u8; 256];
+            let _ = s.read(&mut buf).await;
+            s.write_all(b"HTTP/1.1 404 Not Found\r\n\r\n")
+                .await
+                .unwrap();
+        });
+        let status = wait_for_http(&format!("http://{addr}/x"), Duration::from_secs(5))
+            .await
+            .unwrap();
+        assert_eq!(status, 404);
+    }
+
+    #[tokio::test]
+    async fn tcp_probe_times_out_with_the_last_error() {
+        let err = wait_for_tcp("127.0.0.1:1", Duration::from_millis(200))
+            .await
+            .unwrap_err();
+        assert!(err.contains("refused"), "{err}");
+    }
+}

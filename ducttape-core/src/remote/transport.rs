@@ -1,0 +1,516 @@
+//! The SSH transport: pooled russh connections per node, owned by one background runtime.
+//!
+//! Why a background runtime: tokio I/O objects belong to the runtime that created them and
+//! every `#[tokio::test]` has its own runtime, so connections made on a test's runtime would die
+//! with that test. All connections live on [`io_runtime`]; callers on any runtime talk to them
+//! through channels, so a pool can be reused by every test of a process.
+//!
+//! Why russh and not async-ssh2-lite: async-ssh2-lite drives libssh2 by re-polling the socket
+//! (its tokio stream never clears readiness), so a command that waits burns a core, and a
+//! session cannot be shared by tasks. russh runs each connection in its own task and multiplexes
+//! channels over it. See the README's "SSH transport" section for the measurements.
+//!
+//! Per connection at most [`CHANNELS_PER_CONNECTION`] channels are open at once (OpenSSH's
+//! default `MaxSessions` is 10); more parallelism opens more connections, up to
+//! [`CONNECTIONS_PER_NODE`].
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex as StdMutex};
+use std::time::Duration;
+
+use once_cell::sync::OnceCell;
+use russh::client;
+use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
+use russh::{ChannelMsg, Sig};
+use tokio::net::TcpStream;
+use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
+
+use crate::cluster::SshConfig;
+
+/// Channels open at once on one connection.
+pub const CHANNELS_PER_CONNECTION: usize = 8;
+/// Connections one node's pool opens at most.
+pub const CONNECTIONS_PER_NODE: usize = 4;
+
+static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(0);
+/// The environment variable that marks the processes of one remote command.
+const TOKEN_VAR: &str = "DUCTTAPE_COMMAND";
+
+/// A command started by [`Pool::exec`].
+pub(crate) struct Running {
+    /// Output and the exit status, as they come.
+    pub(crate) events: mpsc::Receiver<Result<Event, TransportError>>,
+    /// Resolves when the command is over (and killed, if it was abandoned).
+    pub(crate) finished: oneshot::Receiver<()>,
+}
+
+/// How a remote command ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ExitStatus {
+    /// It exited with this code.
+    Code(u32),
+    /// It was killed by this signal.
+    Signal(String),
+    /// The server closed the channel without saying.
+    Unknown,
+}
+
+impl ExitStatus {
+    /// True for exit code 0.
+    pub fn success(&self) -> bool {
+        matches!(self, Self::Code(0))
+    }
+}
+
+impl std::fmt::Display for ExitStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Code(c) => write!(f, "exit status {c}"),
+            Self::Signal(s) => write!(f, "killed by signal {s}"),
+            Self::Unknown => write!(f, "no exit status (channel closed)"),
+        }
+    }
+}
+
+/// What a running command reports.
+#[derive(Debug)]
+pub(crate) enum Event {
+    Stdout(Vec<u8>),
+    Stderr(Vec<u8>),
+    Exit(ExitStatus),
+}
+
+/// The transport failed (as opposed to the command failing).
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum TransportError {
+    /// TCP connect failed or timed out.
+    #[error("cannot connect to {address}: {detail}")]
+    Connect {
+        /// host:port.
+        address: String,
+        /// Why.
+        detail: String,
+    },
+    /// The server's host key is not the pinned one.
+    #[error("host key of {address} rejected: {detail}")]
+    HostKey {
+        /// host:port.
+        address: String,
+        /// Why.
+        detail: String,
+    },
+    /// The private key could not be read.
+    #[error("cannot load private key {path}: {detail}")]
+    Key {
+        /// The key file.
+        path: PathBuf,
+        /// Why.
+        detail: String,
+    },
+    /// The server refused our key or password.
+    #[error("authentication as {user} failed (tried {methods})")]
+    Auth {
+        /// Login user.
+        user: String,
+        /// Which methods were tried.
+        methods: String,
+    },
+    /// The SSH protocol layer failed (broken connection, channel refused, …).
+    #[error("ssh: {0}")]
+    Ssh(String),
+    /// The background I/O runtime could not be started.
+    #[error("cannot start the ducttape I/O runtime: {0}")]
+    Runtime(String),
+}
+
+static IO_RUNTIME: OnceCell<tokio::runtime::Runtime> = OnceCell::new();
+
+/// The process-wide runtime that owns every SSH connection (see the module docs).
+pub(crate) fn io_runtime() -> Result<&'static tokio::runtime::Runtime, TransportError> {
+    IO_RUNTIME.get_or_try_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("ducttape-io")
+            .enable_all()
+            .build()
+            .map_err(|e| TransportError::Runtime(e.to_string()))
+    })
+}
+
+/// Checks the server's host key against the node's known_hosts file, if it has one.
+struct HostKeyCheck {
+    hostname: String,
+    port: u16,
+    known_hosts: Option<PathBuf>,
+    rejection: Arc<StdMutex<Option<String>>>,
+}
+
+impl HostKeyCheck {
+    fn reject(&self, why: String) -> bool {
+        if let Ok(mut slot) = self.rejection.lock() {
+            *slot = Some(why);
+        }
+        false
+    }
+}
+
+impl client::Handler for HostKeyCheck {
+    type Error = russh::Error;
+
+    async fn check_server_key(
+        &mut self,
+        key: &PublicKeyOrCertificate,
+    ) -> Result<bool, Self::Error> {
+        let Some(path) = &self.known_hosts else {
+            tracing::debug!(host = %self.hostname, "no known_hosts for node: accepting its host key");
+            return Ok(true);
+        };
+        let PublicKeyOrCertificate::PublicKey { key, .. } = key else {
+            return Ok(
+                self.reject("server offered a certificate; only pinned keys are supported".into())
+            );
+        };
+        match russh::keys::check_known_hosts_path(&self.hostname, self.port, key, path) {
+            Ok(true) => Ok(true),
+            Ok(false) => Ok(self.reject(format!(
+                "no entry for {} in {}",
+                self.hostname,
+                path.display()
+            ))),
+            Err(e) => Ok(self.reject(format!("{e} (known_hosts {})", path.display()))),
+        }
+    }
+}
+
+struct Connection {
+    handle: client::Handle<HostKeyCheck>,
+    in_use: AtomicUsize,
+}
+
+/// A connection with a channel slot reserved on it.
+struct Checkout {
+    conn: Arc<Connection>,
+    _permit: OwnedSemaphorePermit,
+}
+
+impl Drop for Checkout {
+    fn drop(&mut self) {
+        self.conn.in_use.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+/// The connections to one node.
+pub(crate) struct Pool {
+    cfg: SshConfig,
+    conns: Mutex<Vec<Arc<Connection>>>,
+    slots: Arc<Semaphore>,
+    key: OnceCell<Arc<PrivateKey>>,
+}
+
+impl Pool {
+    pub(crate) fn new(cfg: SshConfig) -> Arc<Self> {
+        Arc::new(Self {
+            cfg,
+            conns: Mutex::new(Vec::new()),
+            slots: Arc::new(Semaphore::new(
+                CHANNELS_PER_CONNECTION * CONNECTIONS_PER_NODE,
+            )),
+            key: OnceCell::new(),
+        })
+    }
+
+    fn address(&self) -> String {
+        format!("{}:{}", self.cfg.hostname, self.cfg.port)
+    }
+
+    /// Drops every connection: the next command connects anew.
+    pub(crate) async fn reset(&self) {
+        self.conns.lock().await.clear();
+    }
+
+    fn private_key(&self) -> Result<Option<Arc<PrivateKey>>, TransportError> {
+        let Some(path) = &self.cfg.identity_file else {
+            return Ok(None);
+        };
+        self.key
+            .get_or_try_init(|| {
+                russh::keys::load_secret_key(path, None)
+                    .map(Arc::new)
+                    .map_err(|e| TransportError::Key {
+                        path: path.clone(),
+                        detail: e.to_string(),
+                    })
+            })
+            .map(|k| Some(k.clone()))
+    }
+
+    async fn connect(&self) -> Result<Connection, TransportError> {
+        let address = self.address();
+        let timeout = self.cfg.connect_timeout;
+        let connect_err = |detail: String| TransportError::Connect {
+            address: address.clone(),
+            detail,
+        };
+        let stream = tokio::time::timeout(
+            timeout,
+            TcpStream::connect((self.cfg.hostname.as_str(), self.cfg.port)),
+        )
+        .await
+        .map_err(|_| connect_err(format!("no answer within {timeout:?}")))?
+        .map_err(|e| connect_err(e.to_string()))?;
+        // Nagle on SSH's small request/response packets costs ~40 ms per command.
+        stream
+            .set_nodelay(true)
+            .map_err(|e| connect_err(e.to_string()))?;
+
+        let config = Arc::new(client::Config {
+            keepalive_interval: Some(Duration::from_secs(15)),
+            keepalive_max: 3,
+            nodelay: true,
+            ..Default::default()
+        });
+        let rejection = Arc::new(StdMutex::new(None));
+        let handler = HostKeyCheck {
+            hostname: self.cfg.hostname.clone(),
+            port: self.cfg.port,
+            known_hosts: self.cfg.known_hosts.clone(),
+            rejection: rejection.clone(),
+        };
+        let mut handle =
+            tokio::time::timeout(timeout, client::connect_stream(config, stream, handler))
+                .await
+                .map_err(|_| {
+                    connect_err(format!("SSH handshake did not finish within {timeout:?}"))
+                })?
+                .map_err(|e| match rejection.lock().ok().and_then(|mut r| r.take()) {
+                    Some(detail) => TransportError::HostKey {
+                        address: address.clone(),
+                        detail,
+                    },
+                    None => connect_err(format!("SSH handshake failed: {e}")),
+                })?;
+        self.authenticate(&mut handle).await?;
+        Ok(Connection {
+            handle,
+            in_use: AtomicUsize::new(0),
+        })
+    }
+
+    async fn authenticate(
+        &self,
+        handle: &mut client::Handle<HostKeyCheck>,
+    ) -> Result<(), TransportError> {
+        let user = self.cfg.user.clone();
+        let ssh_err = |e: russh::Error| TransportError::Ssh(e.to_string());
+        let mut tried = Vec::new();
+        if let Some(key) = self.private_key()? {
+            let hash: Option<HashAlg> = if key.algorithm().is_rsa() {
+                handle
+                    .best_supported_rsa_hash()
+                    .await
+                    .map_err(ssh_err)?
+                    .flatten()
+            } else {
+                None
+            };
+            tried.push("publickey");
+            let result = handle
+                .authenticate_publickey(&user, PrivateKeyWithHashAlg::new(key, hash))
+                .await
+                .map_err(ssh_err)?;
+            if result.success() {
+                return Ok(());
+            }
+        }
+        if let Some(password) = &self.cfg.password {
+            tried.push("password");
+            let result = handle
+                .authenticate_password(&user, password)
+                .await
+                .map_err(ssh_err)?;
+            if result.success() {
+                return Ok(());
+            }
+        }
+        Err(TransportError::Auth {
+            user,
+            methods: if tried.is_empty() {
+                "nothing: no identity file or password configured".into()
+            } else {
+                tried.join(", ")
+            },
+        })
+    }
+
+    /// Reserves a channel slot, on an existing connection or a new one.
+    async fn checkout(&self) -> Result<Checkout, TransportError> {
+        let permit = self
+            .slots
+            .clone()
+            .acquire_owned()
+            .await
+            .map_err(|e| TransportError::Ssh(e.to_string()))?;
+        let mut conns = self.conns.lock().await;
+        conns.retain(|c| !c.handle.is_closed());
+        let free = conns
+            .iter()
+            .filter(|c| c.in_use.load(Ordering::SeqCst) < CHANNELS_PER_CONNECTION)
+            .min_by_key(|c| c.in_use.load(Ordering::SeqCst))
+            .cloned();
+        let conn = match free {
+            Some(c) => c,
+            None => {
+                let c = Arc::new(self.connect().await?);
+                conns.push(c.clone());
+                c
+            }
+        };
+        conn.in_use.fetch_add(1, Ordering::SeqCst);
+        Ok(Checkout {
+            conn,
+            _permit: permit,
+        })
+    }
+
+    /// Opens a session channel; on a broken connection, reconnects once.
+    async fn open_channel(
+        &self,
+    ) -> Result<(russh::Channel<client::Msg>, Checkout), TransportError> {
+        let checkout = self.checkout().await?;
+        match checkout.conn.handle.channel_open_session().await {
+            Ok(ch) => Ok((ch, checkout)),
+            Err(first) => {
+                tracing::debug!(node = %self.cfg.host, error = %first, "channel open failed; reconnecting once");
+                let broken = checkout.conn.clone();
+                drop(checkout);
+                self.conns.lock().await.retain(|c| !Arc::ptr_eq(c, &broken));
+                let checkout = self.checkout().await?;
+                let ch = checkout
+                    .conn
+                    .handle
+                    .channel_open_session()
+                    .await
+                    .map_err(|e| TransportError::Ssh(format!("cannot open a channel: {e}")))?;
+                Ok((ch, checkout))
+            }
+        }
+    }
+
+    /// Runs `command` on the background runtime; events arrive on [`Running::events`].
+    /// Closing or dropping the receiver kills the remote command (see `kill_command`);
+    /// [`Running::finished`] resolves once the command is over and any kill is done.
+    pub(crate) fn exec(
+        self: &Arc<Self>,
+        command: String,
+        stdin: Option<Vec<u8>>,
+    ) -> Result<Running, TransportError> {
+        let (tx, events) = mpsc::channel(64);
+        let (done, finished) = oneshot::channel();
+        let pool = self.clone();
+        io_runtime()?.spawn(crate::context::log::follow_current_test(async move {
+            if let Err(e) = pool.run(command, stdin, &tx).await {
+                let _ = tx.send(Err(e)).await;
+            }
+            let _ = done.send(());
+        }));
+        Ok(Running { events, finished })
+    }
+
+    async fn run(
+        &self,
+        command: String,
+        stdin: Option<Vec<u8>>,
+        tx: &mpsc::Sender<Result<Event, TransportError>>,
+    ) -> Result<(), TransportError> {
+        let ssh_err = |e: russh::Error| TransportError::Ssh(e.to_string());
+        let (mut channel, checkout) = self.open_channel().await?;
+        // A marker in the environment of the command and everything it starts (it survives
+        // exec), so that a command we give up on can be found and killed (see `kill_command`).
+        let token = format!(
+            "dt-{}-{}",
+            std::process::id(),
+            NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
+        );
+        channel
+            .exec(true, format!("export {TOKEN_VAR}={token}; {command}"))
+            .await
+            .map_err(ssh_err)?;
+        if let Some(data) = stdin {
+            channel.data(&data[..]).await.map_err(ssh_err)?;
+        }
+        channel.eof().await.map_err(ssh_err)?;
+        let mut status = ExitStatus::Unknown;
+        loop {
+            let msg = tokio::select! {
+                msg = channel.wait() => msg,
+                () = tx.closed() => {
+                    // The caller gave up (timeout, dropped stream): stop the remote command.
+                    self.kill_command(channel, checkout, &token).await;
+                    return Ok(());
+                }
+            };
+            let event = match msg {
+                Some(ChannelMsg::Data { data }) => Event::Stdout(data.to_vec()),
+                Some(ChannelMsg::ExtendedData { data, ext: 1 }) => Event::Stderr(data.to_vec()),
+                Some(ChannelMsg::ExitStatus { exit_status }) => {
+                    status = ExitStatus::Code(exit_status);
+                    continue;
+                }
+                Some(ChannelMsg::ExitSignal { signal_name, .. }) => {
+                    status = ExitStatus::Signal(format!("{signal_name:?}"));
+                    continue;
+                }
+                Some(ChannelMsg::Close) | None => break,
+                Some(_) => continue,
+            };
+            if tx.send(Ok(event)).await.is_err() {
+                self.kill_command(channel, checkout, &token).await;
+                return Ok(());
+            }
+        }
+        let _ = tx.send(Ok(Event::Exit(status))).await;
+        Ok(())
+    }
+
+    /// Kills a command we gave up on, with every process it started. A signal on the channel
+    /// is not enough: OpenSSH delivers channel signals only in some configurations (and only
+    /// to the shell's process group), so we find the processes by the marker in their
+    /// environment.
+    async fn kill_command(
+        &self,
+        channel: russh::Channel<client::Msg>,
+        checkout: Checkout,
+        token: &str,
+    ) {
+        let _ = channel.signal(Sig::KILL).await;
+        let _ = channel.close().await;
+        drop(checkout);
+        let script = format!(
+            "grep -lzx '{TOKEN_VAR}={token}' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | xargs -r kill -KILL 2>/dev/null; true"
+        );
+        let cleanup = async {
+            let (mut ch, _slot) = self.open_channel().await?;
+            ch.exec(true, script)
+                .await
+                .map_err(|e| TransportError::Ssh(e.to_string()))?;
+            while let Some(msg) = ch.wait().await {
+                if matches!(msg, ChannelMsg::Close) {
+                    break;
+                }
+            }
+            Ok::<_, TransportError>(())
+        };
+        match tokio::time::timeout(Duration::from_secs(10), cleanup).await {
+            Ok(Ok(())) => {
+                tracing::debug!(node = %self.cfg.host, %token, "killed abandoned command")
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(node = %self.cfg.host, %token, error = %e, "cannot kill abandoned command")
+            }
+            Err(_) => {
+                tracing::warn!(node = %self.cfg.host, %token, "killing abandoned command timed out")
+            }
+        }
+    }
+}

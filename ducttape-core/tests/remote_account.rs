@@ -1,0 +1,341 @@
+//! RemoteAccount against real sshd nodes of the cluster (the local cluster by default).
+
+mod common;
+
+use std::time::{Duration, Instant};
+
+use common::ctx;
+use ducttape_core::remote::{ExitStatus, RemoteAccount, RemoteError, StopOutcome};
+
+#[tokio::test]
+async fn ssh_output_and_status() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    assert_eq!(a.ssh_output("echo hello").await.unwrap(), "hello\n");
+    assert_eq!(a.ssh_status("exit 7").await.unwrap(), Some(7));
+    assert_eq!(a.ssh_status("true").await.unwrap(), Some(0));
+    a.ssh("true").await.unwrap();
+    // The node sees its own address.
+    let addrs = a.ssh_output("hostname -I").await.unwrap();
+    assert!(
+        addrs.split_whitespace().any(|x| x == nodes[0].address()),
+        "{addrs}"
+    );
+}
+
+#[tokio::test]
+async fn failing_command_error_names_node_command_status_and_tail() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let err = nodes[0]
+        .account()
+        .ssh("echo to-stdout; echo to-stderr >&2; exit 3")
+        .await
+        .unwrap_err();
+    assert_eq!(err.status(), Some(&ExitStatus::Code(3)));
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with(&format!("{}: `echo to-stdout", nodes[0].name())),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("exit status 3") && msg.contains("to-stdout") && msg.contains("to-stderr"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn timeout_kills_the_command_and_says_so() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    let started = Instant::now();
+    let err = a
+        .with_timeout(Duration::from_millis(500))
+        .ssh("echo started; sleep 30")
+        .await
+        .unwrap_err();
+    assert!(started.elapsed() < Duration::from_secs(10));
+    match &err {
+        RemoteError::Timeout {
+            node, stdout_tail, ..
+        } => {
+            assert_eq!(node, nodes[0].name());
+            assert_eq!(stdout_tail, "started");
+        }
+        other => panic!("expected a timeout, got {other}"),
+    }
+    // The remote sleep was killed with the channel.
+    let left = a.ssh_output("pgrep -f '[s]leep 30' || true").await.unwrap();
+    assert_eq!(left.trim(), "", "sleep still running");
+}
+
+#[tokio::test]
+async fn unreachable_nodes_fail_fast_with_the_address() {
+    let a = RemoteAccount::new(&common::refused_node());
+    let err = a.ssh("true").await.unwrap_err();
+    assert!(err.is_transport(), "{err}");
+    let msg = err.to_string();
+    assert!(
+        msg.contains("nobody") && msg.contains("127.0.0.1:1"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn files_round_trip() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    a.create_file("/mnt/rt/sub/data.bin", payload.clone())
+        .await
+        .unwrap();
+    assert!(a.exists("/mnt/rt/sub/data.bin").await.unwrap());
+    assert_eq!(a.read_file("/mnt/rt/sub/data.bin").await.unwrap(), payload);
+    a.mkdirs("/mnt/rt/empty/deeper").await.unwrap();
+    assert!(a.exists("/mnt/rt/empty/deeper").await.unwrap());
+    a.remove("/mnt/rt").await.unwrap();
+    assert!(!a.exists("/mnt/rt").await.unwrap());
+
+    let err = a.read_file("/mnt/does-not-exist").await.unwrap_err();
+    assert!(err.to_string().contains("No such file"), "{err}");
+}
+
+#[tokio::test]
+async fn copy_directories_both_ways() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    let local = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(local.path().join("src/nested")).unwrap();
+    std::fs::write(local.path().join("src/top.txt"), "top").unwrap();
+    std::fs::write(local.path().join("src/nested/inner.txt"), "inner").unwrap();
+
+    a.copy_to(&local.path().join("src"), "/mnt/copied")
+        .await
+        .unwrap();
+    assert_eq!(
+        a.ssh_output("cat /mnt/copied/nested/inner.txt")
+            .await
+            .unwrap(),
+        "inner"
+    );
+
+    a.copy_from("/mnt/copied", &local.path().join("back"))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(local.path().join("back/top.txt")).unwrap(),
+        "top"
+    );
+    assert_eq!(
+        std::fs::read_to_string(local.path().join("back/nested/inner.txt")).unwrap(),
+        "inner"
+    );
+
+    a.copy_to(&local.path().join("src/top.txt"), "/mnt/single/top.txt")
+        .await
+        .unwrap();
+    a.copy_from("/mnt/single/top.txt", &local.path().join("one.txt"))
+        .await
+        .unwrap();
+    assert_eq!(
+        std::fs::read_to_string(local.path().join("one.txt")).unwrap(),
+        "top"
+    );
+
+    let err = a
+        .copy_from("/mnt/nothing-here", &local.path().join("x"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("nothing-here"), "{err}");
+}
+
+#[tokio::test]
+async fn spawn_signal_alive_stop() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    a.remove("/mnt/p").await.unwrap();
+    let pid = a
+        .spawn("sleep 1000", "/mnt/p/sleep.log", "/mnt/p/sleep.pid")
+        .await
+        .unwrap();
+    assert!(a.alive(pid).await.unwrap());
+    assert_eq!(
+        a.pid_from_file("/mnt/p/sleep.pid").await.unwrap(),
+        Some(pid)
+    );
+    a.signal(pid, "STOP").await.unwrap();
+    assert!(a.alive(pid).await.unwrap(), "a stopped process is alive");
+    a.signal(pid, "CONT").await.unwrap();
+    assert_eq!(
+        a.stop("/mnt/p/sleep.pid", true, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        StopOutcome::Exited
+    );
+    assert!(!a.alive(pid).await.unwrap());
+    assert_eq!(
+        a.stop("/mnt/p/sleep.pid", true, Duration::from_secs(5))
+            .await
+            .unwrap(),
+        StopOutcome::NotRunning
+    );
+
+    // A process that ignores SIGTERM is killed after the grace period.
+    a.spawn(
+        "trap '' TERM; echo ready; while :; do sleep 0.1; done",
+        "/mnt/p/stub.log",
+        "/mnt/p/stub.pid",
+    )
+    .await
+    .unwrap();
+    let outcome = a
+        .stop("/mnt/p/stub.pid", true, Duration::from_millis(500))
+        .await
+        .unwrap();
+    assert_eq!(outcome, StopOutcome::Killed);
+    assert_eq!(
+        a.ssh_output("cat /mnt/p/stub.log").await.unwrap(),
+        "ready\n"
+    );
+    assert!(a
+        .ssh_output("pgrep -f '[s]leep 0.1' || true")
+        .await
+        .unwrap()
+        .trim()
+        .is_empty());
+}
+
+#[tokio::test]
+async fn capture_streams_lines_in_order_as_they_come() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    let mut lines = a
+        .ssh_capture("for i in 1 2 3 4; do echo line$i; sleep 0.3; done; echo partial-no-newline | tr -d '\\n'")
+        .unwrap();
+    let started = Instant::now();
+    let first = lines.next_line().await.unwrap().unwrap();
+    let first_at = started.elapsed();
+    let mut rest = Vec::new();
+    while let Some(l) = lines.next_line().await.unwrap() {
+        rest.push(l);
+    }
+    assert_eq!(first, "line1");
+    assert_eq!(rest, ["line2", "line3", "line4", "partial-no-newline"]);
+    // The first line arrived long before the command ended (streamed, not collected).
+    assert!(started.elapsed() >= Duration::from_millis(800));
+    assert!(
+        first_at < Duration::from_millis(600),
+        "first line after {first_at:?}"
+    );
+
+    let mut failing = a.ssh_capture("echo a; echo b; exit 4").unwrap();
+    assert_eq!(failing.next_line().await.unwrap().as_deref(), Some("a"));
+    assert_eq!(failing.next_line().await.unwrap().as_deref(), Some("b"));
+    let err = failing.next_line().await.unwrap_err();
+    assert_eq!(err.status(), Some(&ExitStatus::Code(4)));
+}
+
+#[tokio::test]
+async fn log_monitor_ignores_lines_written_before_it() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    a.ssh("mkdir -p /mnt/lm && echo 'server started (old run)' > /mnt/lm/server.log")
+        .await
+        .unwrap();
+    let monitor = a.monitor_log("/mnt/lm/server.log").await.unwrap();
+    // Old line only: no match.
+    let err = monitor
+        .wait_until("started", Duration::from_millis(800))
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.contains("server started (old run)"),
+        "error carries the log tail: {msg}"
+    );
+    // A new line written later matches.
+    let writer = a.clone();
+    let write = tokio::spawn(async move {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        writer.ssh("echo 'noise' >> /mnt/lm/server.log; echo 'server started (new run)' >> /mnt/lm/server.log").await
+    });
+    let line = monitor
+        .wait_until(r"started \(new", Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(line, "server started (new run)");
+    write.await.unwrap().unwrap();
+    // A monitor on a file that does not exist yet sees it appear.
+    a.remove("/mnt/lm/later.log").await.unwrap();
+    let fresh = a.monitor_log("/mnt/lm/later.log").await.unwrap();
+    a.ssh("sh -c 'sleep 0.3; echo up > /mnt/lm/later.log' > /dev/null 2>&1 &")
+        .await
+        .unwrap();
+    assert_eq!(
+        fresh
+            .wait_until("up", Duration::from_secs(10))
+            .await
+            .unwrap(),
+        "up"
+    );
+}
+
+#[tokio::test]
+async fn wait_for_port_and_http() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    let err = a
+        .wait_for_port(7777, Duration::from_millis(300))
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string()
+            .contains(&format!("{}:7777", nodes[0].address())),
+        "{err}"
+    );
+    a.spawn(
+        "python3 -m http.server 7777 --bind 0.0.0.0 --directory /mnt",
+        "/mnt/http.log",
+        "/mnt/http.pid",
+    )
+    .await
+    .unwrap();
+    a.wait_for_port(7777, Duration::from_secs(20))
+        .await
+        .unwrap();
+    let url = format!("http://{}:7777/", nodes[0].address());
+    assert_eq!(
+        a.wait_for_http(&url, Duration::from_secs(20))
+            .await
+            .unwrap(),
+        200
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn hundreds_of_concurrent_commands_over_all_nodes() {
+    let ctx = ctx();
+    let cluster = ducttape_core::cluster::Cluster::global().unwrap();
+    let n = cluster.specs().len().min(6);
+    let nodes = ctx.lease(n).await.unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..600 {
+        let node = nodes[i % nodes.len()].clone();
+        tasks.push(tokio::spawn(async move {
+            let out = node.account().ssh_output(&format!("echo {i}")).await?;
+            Ok::<_, RemoteError>((i, out))
+        }));
+    }
+    for t in tasks {
+        let (i, out) = t.await.unwrap().unwrap();
+        assert_eq!(out.trim(), i.to_string());
+    }
+}
