@@ -1,0 +1,101 @@
+//! Errors of services: each names the service, the node and what failed.
+
+use std::time::Duration;
+
+use ducttape_core::remote::{LogWaitError, RemoteError};
+
+/// A service operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// A remote command failed.
+    #[error("{service}: {source}")]
+    Remote {
+        /// The service.
+        service: String,
+        /// What went wrong on the node.
+        #[source]
+        source: RemoteError,
+    },
+    /// The service did not become ready.
+    #[error("{service}: {source}")]
+    NotReady {
+        /// The service.
+        service: String,
+        /// The readiness wait that failed (it carries the log tail).
+        #[source]
+        source: LogWaitError,
+    },
+    /// The process exited while we waited for it to become ready.
+    #[error("{service}: the process on {node} exited before it was ready\n--- {log} (last lines) ---\n{log_tail}")]
+    Died {
+        /// The service.
+        service: String,
+        /// The node.
+        node: String,
+        /// The log file.
+        log: String,
+        /// Its last lines.
+        log_tail: String,
+    },
+    /// A readiness probe (port, HTTP, custom) did not pass in time.
+    #[error("{service}: {node} not ready after {after:?}: {detail}")]
+    Timeout {
+        /// The service.
+        service: String,
+        /// The node.
+        node: String,
+        /// How long we waited.
+        after: Duration,
+        /// What was awaited and the last answer.
+        detail: String,
+    },
+    /// The system under test is not installed on the node.
+    #[error("{service}: {what} is not installed on {node}: {path} is missing; run ./build.sh (it installs the pinned versions under /opt)")]
+    MissingInstall {
+        /// The service.
+        service: String,
+        /// The node.
+        node: String,
+        /// What is missing.
+        what: String,
+        /// The path looked for.
+        path: String,
+    },
+    /// The service was asked something that contradicts its setup.
+    #[error("{service}: {detail}")]
+    Usage {
+        /// The service.
+        service: String,
+        /// What is wrong.
+        detail: String,
+    },
+    /// Several nodes failed (from a fan-out).
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+    Many(Vec<ServiceError>),
+}
+
+impl ServiceError {
+    /// Folds errors from a fan-out: none → Ok, one → itself, more → [`ServiceError::Many`].
+    pub fn from_all(mut errors: Vec<ServiceError>) -> Result<(), ServiceError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(ServiceError::Many(errors)),
+        }
+    }
+}
+
+/// Attaches a service name to remote errors: `account.ssh(..).await.ctx(name)?`.
+pub trait ResultExt<T> {
+    /// Wraps the error with the service's name.
+    fn ctx(self, service: &str) -> Result<T, ServiceError>;
+}
+
+impl<T> ResultExt<T> for Result<T, RemoteError> {
+    fn ctx(self, service: &str) -> Result<T, ServiceError> {
+        self.map_err(|source| ServiceError::Remote {
+            service: service.to_string(),
+            source,
+        })
+    }
+}

@@ -1,0 +1,181 @@
+//! Where the systems under test live on a node and how to launch their JVMs.
+//!
+//! `build.sh` installs each pinned Kafka as `/opt/kafka-<version>/libs/*.jar` (with ZooKeeper's
+//! jars) plus `config/` logging files, and links `/opt/kafka` to the default. A real Kafka
+//! tarball has the same `libs/` and works too. Every JVM is started as
+//! `java -cp '<home>/libs/*' <main class> …`.
+
+use ducttape_core::cluster::Node;
+use ducttape_core::remote::quote;
+
+use crate::error::{ResultExt, ServiceError};
+
+/// A Kafka version installed under `/opt`.
+///
+/// ```
+/// use ducttape_services::KafkaVersion;
+/// assert_eq!(KafkaVersion::DEFAULT.home(), "/opt/kafka");
+/// assert!(KafkaVersion::V3_9.supports_zookeeper());
+/// assert!(!KafkaVersion::V4.supports_zookeeper());
+/// assert_eq!(KafkaVersion::new("4.4.0").home(), "/opt/kafka-4.4.0");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaVersion {
+    version: std::borrow::Cow<'static, str>,
+    home: Option<&'static str>,
+}
+
+impl KafkaVersion {
+    /// What `/opt/kafka` points to (3.9.2, which runs ZooKeeper and KRaft modes).
+    pub const DEFAULT: KafkaVersion = KafkaVersion {
+        version: std::borrow::Cow::Borrowed("3.9.2"),
+        home: Some("/opt/kafka"),
+    };
+    /// Kafka 3.9.2 (ZooKeeper and KRaft modes).
+    pub const V3_9: KafkaVersion = KafkaVersion {
+        version: std::borrow::Cow::Borrowed("3.9.2"),
+        home: None,
+    };
+    /// Kafka 4.4.0 (KRaft only).
+    pub const V4: KafkaVersion = KafkaVersion {
+        version: std::borrow::Cow::Borrowed("4.4.0"),
+        home: None,
+    };
+
+    /// Any version installed at `/opt/kafka-<version>`.
+    pub fn new(version: &str) -> Self {
+        Self {
+            version: std::borrow::Cow::Owned(version.to_string()),
+            home: None,
+        }
+    }
+
+    /// The version string.
+    pub fn version(&self) -> &str {
+        &self.version
+    }
+
+    /// Where it is installed on the nodes.
+    pub fn home(&self) -> String {
+        self.home
+            .map_or_else(|| format!("/opt/kafka-{}", self.version), str::to_string)
+    }
+
+    fn major(&self) -> u32 {
+        self.version
+            .split('.')
+            .next()
+            .and_then(|m| m.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// ZooKeeper mode exists before 4.0.
+    pub fn supports_zookeeper(&self) -> bool {
+        self.major() < 4
+    }
+
+    /// The JVM flag selecting the logging config for servers (`tools`: for command-line tools,
+    /// whose stdout must carry only their results).
+    pub fn log4j_flag(&self, tools: bool) -> String {
+        let home = self.home();
+        let prefix = if tools { "tools-" } else { "" };
+        if self.major() < 4 {
+            format!("-Dlog4j.configuration=file:{home}/config/{prefix}log4j.properties")
+        } else {
+            format!("-Dlog4j2.configurationFile={home}/config/{prefix}log4j2.yaml")
+        }
+    }
+
+    /// A JVM command line running `main_class` from this install.
+    pub fn java(&self, main_class: &str) -> JavaCommand {
+        JavaCommand {
+            home: self.home(),
+            main_class: main_class.to_string(),
+            jvm_args: vec![self.log4j_flag(false)],
+            heap: "512m".into(),
+            args: Vec::new(),
+        }
+    }
+
+    /// A JVM command line for a command-line tool (quiet logging) from this install.
+    pub fn tool(&self, main_class: &str) -> JavaCommand {
+        let mut cmd = self.java(main_class);
+        cmd.jvm_args = vec![self.log4j_flag(true)];
+        cmd.heap = "256m".into();
+        cmd
+    }
+
+    /// Fails with [`ServiceError::MissingInstall`] unless the install is on `node`.
+    pub async fn check_installed(&self, service: &str, node: &Node) -> Result<(), ServiceError> {
+        let libs = format!("{}/libs", self.home());
+        let present = node
+            .account()
+            .ssh_status(&format!("ls {}/*.jar >/dev/null 2>&1", quote(&libs)))
+            .await
+            .ctx(service)?;
+        if present == Some(0) {
+            Ok(())
+        } else {
+            Err(ServiceError::MissingInstall {
+                service: service.to_string(),
+                node: node.name().to_string(),
+                what: format!("Kafka {}", self.version),
+                path: libs,
+            })
+        }
+    }
+}
+
+/// A `java` command line: `java -Xmx.. <jvm args> -cp '<home>/libs/*' <main class> <args>`.
+///
+/// ```
+/// use ducttape_services::KafkaVersion;
+/// let cmd = KafkaVersion::DEFAULT.tool("org.apache.kafka.tools.TopicCommand").arg("--list").render();
+/// assert!(cmd.starts_with("java -Xmx256m -Dlog4j.configuration=file:/opt/kafka/config/tools-log4j.properties"));
+/// assert!(cmd.ends_with("-cp '/opt/kafka/libs/*' org.apache.kafka.tools.TopicCommand --list"));
+/// ```
+#[derive(Debug, Clone)]
+pub struct JavaCommand {
+    home: String,
+    main_class: String,
+    jvm_args: Vec<String>,
+    heap: String,
+    args: Vec<String>,
+}
+
+impl JavaCommand {
+    /// Adds a program argument.
+    pub fn arg(mut self, arg: impl Into<String>) -> Self {
+        self.args.push(arg.into());
+        self
+    }
+
+    /// Adds program arguments.
+    pub fn args<I: IntoIterator<Item = S>, S: Into<String>>(mut self, args: I) -> Self {
+        self.args.extend(args.into_iter().map(Into::into));
+        self
+    }
+
+    /// Adds a JVM argument (`-Dkey=value`, `-XX:…`).
+    pub fn jvm_arg(mut self, arg: impl Into<String>) -> Self {
+        self.jvm_args.push(arg.into());
+        self
+    }
+
+    /// Sets the maximum heap (`-Xmx`), e.g. `1g`.
+    pub fn heap(mut self, heap: impl Into<String>) -> Self {
+        self.heap = heap.into();
+        self
+    }
+
+    /// The shell command line, every argument quoted.
+    pub fn render(&self) -> String {
+        let mut words = vec![format!("-Xmx{}", self.heap)];
+        words.extend(self.jvm_args.iter().cloned());
+        words.push("-cp".into());
+        words.push(format!("{}/libs/*", self.home));
+        words.push(self.main_class.clone());
+        words.extend(self.args.iter().cloned());
+        format!("java {}", ducttape_core::remote::quote_all(&words))
+    }
+}

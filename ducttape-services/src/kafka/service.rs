@@ -1,0 +1,472 @@
+//! [`KafkaService`]: N Kafka nodes in ZooKeeper or KRaft mode.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ducttape_core::cluster::Node;
+use ducttape_core::context::TestContext;
+
+use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
+use super::topics::{parse_describe, PartitionInfo, TopicSpec};
+use crate::error::{ResultExt, ServiceError};
+use crate::install::KafkaVersion;
+use crate::properties::Properties;
+use crate::readiness::{Readiness, Watched};
+use crate::service::{register, LogFile, Service};
+use crate::zookeeper::ZookeeperService;
+
+const ROOT: &str = "/mnt/kafka";
+const CONFIG: &str = "/mnt/kafka/server.properties";
+const LOG: &str = "/mnt/kafka/server.log";
+const PIDFILE: &str = "/mnt/kafka/kafka.pid";
+/// What the broker log says when it is up (ZooKeeper mode: `[KafkaServer id=1] started`;
+/// KRaft: `[KafkaRaftServer nodeId=1] Kafka Server started`).
+pub const STARTED_PATTERN: &str = r"Kafka\s*Server.*started";
+
+/// How to build a [`KafkaService`].
+///
+/// ```no_run
+/// # async fn demo(ctx: &ducttape_core::TestContext) -> Result<(), Box<dyn std::error::Error>> {
+/// use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
+/// let nodes = ctx.lease(3).await?;
+/// let kafka = KafkaService::builder(nodes)
+///     .kraft_combined(3)
+///     .version(KafkaVersion::V4)
+///     .config("num.network.threads", 2)
+///     .build(ctx)?;
+/// kafka.start().await?;
+/// kafka.create_topic(&TopicSpec::new("t").partitions(3).replication_factor(3)).await?;
+/// # Ok(()) }
+/// ```
+pub struct KafkaBuilder {
+    nodes: Vec<Node>,
+    quorum: Option<Quorum>,
+    version: KafkaVersion,
+    overrides: Properties,
+    node_overrides: BTreeMap<usize, Properties>,
+    start_timeout: Duration,
+    heap: String,
+}
+
+impl KafkaBuilder {
+    /// ZooKeeper mode with this ensemble.
+    pub fn zookeeper(mut self, zk: &ZookeeperService) -> Self {
+        self.quorum = Some(Quorum::Zookeeper {
+            connect: zk.connect_string(),
+        });
+        self
+    }
+
+    /// KRaft, the first `controllers` nodes running broker and controller (the default, with
+    /// up to 3 controllers).
+    pub fn kraft_combined(mut self, controllers: usize) -> Self {
+        self.quorum = Some(Quorum::KraftCombined { controllers });
+        self
+    }
+
+    /// KRaft, the last `controllers` nodes running only a controller.
+    pub fn kraft_dedicated(mut self, controllers: usize) -> Self {
+        self.quorum = Some(Quorum::KraftDedicated { controllers });
+        self
+    }
+
+    /// The Kafka version (install) to run.
+    pub fn version(mut self, version: KafkaVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// A config override for every node.
+    pub fn config(mut self, key: &str, value: impl ToString) -> Self {
+        self.overrides.set(key, value);
+        self
+    }
+
+    /// A config override for node `index` (0-based) only.
+    pub fn node_config(mut self, index: usize, key: &str, value: impl ToString) -> Self {
+        self.node_overrides
+            .entry(index)
+            .or_default()
+            .set(key, value);
+        self
+    }
+
+    /// How long a node may take to start.
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// The JVM heap of each node (default `512m`).
+    pub fn heap(mut self, heap: &str) -> Self {
+        self.heap = heap.to_string();
+        self
+    }
+
+    /// Checks the setup and registers the service with `ctx`.
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<KafkaService>, ServiceError> {
+        let n = self.nodes.len();
+        let quorum = self.quorum.unwrap_or(Quorum::KraftCombined {
+            controllers: n.min(3),
+        });
+        let usage = |detail: String| ServiceError::Usage {
+            service: "kafka".into(),
+            detail,
+        };
+        if n == 0 {
+            return Err(usage("no nodes".into()));
+        }
+        match &quorum {
+            Quorum::Zookeeper { .. } if !self.version.supports_zookeeper() => {
+                return Err(usage(format!(
+                    "Kafka {} has no ZooKeeper mode; use KRaft or Kafka 3.x",
+                    self.version.version()
+                )))
+            }
+            Quorum::KraftCombined { controllers } | Quorum::KraftDedicated { controllers }
+                if *controllers == 0 || *controllers > n =>
+            {
+                return Err(usage(format!(
+                    "{controllers} controllers do not fit {n} nodes"
+                )))
+            }
+            Quorum::KraftDedicated { controllers } if *controllers == n => {
+                return Err(usage("dedicated controllers leave no broker".into()))
+            }
+            _ => {}
+        }
+        let roles = config::roles(n, &quorum);
+        let kafka = Arc::new(KafkaService {
+            nodes: self.nodes,
+            roles,
+            quorum,
+            version: self.version,
+            overrides: self.overrides,
+            node_overrides: self.node_overrides,
+            start_timeout: self.start_timeout,
+            heap: self.heap,
+            cluster_id: new_cluster_id(),
+        });
+        register(ctx, &kafka);
+        Ok(kafka)
+    }
+}
+
+/// A random KRaft cluster id: 16 random bytes, base64url without padding (what
+/// `kafka-storage random-uuid` prints).
+fn new_cluster_id() -> String {
+    let mut bytes = [0u8; 16];
+    let seed = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0)
+        ^ u128::from(std::process::id()) << 64;
+    if std::fs::File::open("/dev/urandom")
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut bytes))
+        .is_err()
+    {
+        bytes = seed.to_le_bytes();
+    }
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+    let mut out = String::new();
+    for chunk in bytes.chunks(3) {
+        let b = [
+            chunk[0],
+            *chunk.get(1).unwrap_or(&0),
+            *chunk.get(2).unwrap_or(&0),
+        ];
+        let n = (u32::from(b[0]) << 16) | (u32::from(b[1]) << 8) | u32::from(b[2]);
+        for i in 0..=chunk.len() {
+            out.push(char::from(ALPHABET[((n >> (18 - 6 * i)) & 63) as usize]));
+        }
+    }
+    out
+}
+
+/// Kafka nodes (brokers and, in KRaft mode, controllers) on leased nodes.
+pub struct KafkaService {
+    nodes: Vec<Node>,
+    roles: Vec<(u32, Role)>,
+    quorum: Quorum,
+    version: KafkaVersion,
+    overrides: Properties,
+    node_overrides: BTreeMap<usize, Properties>,
+    start_timeout: Duration,
+    heap: String,
+    cluster_id: String,
+}
+
+impl KafkaService {
+    /// Starts building a service on `nodes`.
+    pub fn builder(nodes: Vec<Node>) -> KafkaBuilder {
+        KafkaBuilder {
+            nodes,
+            quorum: None,
+            version: KafkaVersion::DEFAULT,
+            overrides: Properties::new(),
+            node_overrides: BTreeMap::new(),
+            start_timeout: Duration::from_secs(90),
+            heap: "512m".into(),
+        }
+    }
+
+    /// The version it runs.
+    pub fn version(&self) -> &KafkaVersion {
+        &self.version
+    }
+
+    /// The quorum mode.
+    pub fn quorum(&self) -> &Quorum {
+        &self.quorum
+    }
+
+    fn index(&self, node: &Node) -> Result<usize, ServiceError> {
+        self.nodes
+            .iter()
+            .position(|n| n.name() == node.name())
+            .ok_or_else(|| ServiceError::Usage {
+                service: "kafka".into(),
+                detail: format!("{} is not a node of this service", node.name()),
+            })
+    }
+
+    /// The nodes that serve clients (all but dedicated controllers).
+    pub fn brokers(&self) -> Vec<Node> {
+        self.nodes
+            .iter()
+            .zip(&self.roles)
+            .filter(|(_, (_, role))| role.is_broker())
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// The `node.id`/`broker.id` of `node`.
+    pub fn id_of(&self, node: &Node) -> Result<u32, ServiceError> {
+        Ok(self.roles[self.index(node)?].0)
+    }
+
+    /// The node with broker id `id`.
+    pub fn node_by_id(&self, id: u32) -> Option<&Node> {
+        self.roles
+            .iter()
+            .position(|(i, _)| *i == id)
+            .map(|i| &self.nodes[i])
+    }
+
+    /// `host:9092,…` of every broker.
+    pub fn bootstrap_servers(&self) -> String {
+        self.brokers()
+            .iter()
+            .map(|n| format!("{}:{BROKER_PORT}", n.address()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The config file of node `index`.
+    pub fn config(&self, index: usize) -> Properties {
+        let all: Vec<NodeConfig> = self
+            .nodes
+            .iter()
+            .zip(&self.roles)
+            .map(|(n, (id, role))| NodeConfig {
+                id: *id,
+                address: n.address(),
+                role: *role,
+            })
+            .collect();
+        let mut p = config::render(&all[index], &all, &self.quorum);
+        p.extend(&self.overrides);
+        if let Some(o) = self.node_overrides.get(&index) {
+            p.extend(o);
+        }
+        p
+    }
+
+    /// Runs a Kafka command-line tool (`main_class` from the kafka-tools or core jar) on the
+    /// first broker and returns its stdout.
+    pub async fn run_tool(
+        &self,
+        main_class: &str,
+        args: &[String],
+    ) -> Result<String, ServiceError> {
+        let brokers = self.brokers();
+        let node = brokers.first().ok_or_else(|| ServiceError::Usage {
+            service: "kafka".into(),
+            detail: "no broker to run tools on".into(),
+        })?;
+        let cmd = self
+            .version
+            .tool(main_class)
+            .args(args.iter().cloned())
+            .render();
+        node.account()
+            .with_timeout(Duration::from_secs(180))
+            .ssh_output(&cmd)
+            .await
+            .ctx("kafka")
+    }
+
+    fn topic_command(&self, action: &str, mut args: Vec<String>) -> Vec<String> {
+        let mut all = vec![
+            "--bootstrap-server".to_string(),
+            self.bootstrap_servers(),
+            action.to_string(),
+        ];
+        all.append(&mut args);
+        all
+    }
+
+    /// Creates a topic (with `kafka-topics --create`).
+    pub async fn create_topic(&self, topic: &TopicSpec) -> Result<(), ServiceError> {
+        tracing::info!(topic = %topic.name, partitions = topic.partitions, rf = topic.replication_factor, "creating topic");
+        let args = self.topic_command("--create", topic.create_args());
+        self.run_tool("org.apache.kafka.tools.TopicCommand", &args)
+            .await
+            .map(drop)
+    }
+
+    /// Describes a topic's partitions.
+    pub async fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionInfo>, ServiceError> {
+        let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
+        let out = self
+            .run_tool("org.apache.kafka.tools.TopicCommand", &args)
+            .await?;
+        Ok(parse_describe(&out))
+    }
+
+    /// Deletes a topic.
+    pub async fn delete_topic(&self, topic: &str) -> Result<(), ServiceError> {
+        let args = self.topic_command("--delete", vec!["--topic".into(), topic.into()]);
+        self.run_tool("org.apache.kafka.tools.TopicCommand", &args)
+            .await
+            .map(drop)
+    }
+
+    /// The node leading `partition` of `topic`, if it has a leader.
+    pub async fn leader(&self, topic: &str, partition: u32) -> Result<Option<Node>, ServiceError> {
+        let parts = self.describe_topic(topic).await?;
+        Ok(parts
+            .iter()
+            .find(|p| p.partition == partition)
+            .and_then(|p| p.leader)
+            .and_then(|id| self.node_by_id(id).cloned()))
+    }
+
+    /// Restarts `node`: SIGTERM and a controlled shutdown when `clean`, SIGKILL otherwise.
+    pub async fn bounce(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+        crate::service::ServiceExt::restart_node(self, node, clean).await
+    }
+
+    async fn format_storage(&self, node: &Node) -> Result<(), ServiceError> {
+        let cmd = self
+            .version
+            .tool("kafka.tools.StorageTool")
+            .args([
+                "format",
+                "-t",
+                &self.cluster_id,
+                "-c",
+                CONFIG,
+                "--ignore-formatted",
+            ])
+            .render();
+        node.account()
+            .with_timeout(Duration::from_secs(120))
+            .ssh(&cmd)
+            .await
+            .ctx("kafka")
+    }
+}
+
+#[async_trait]
+impl Service for KafkaService {
+    fn name(&self) -> &str {
+        "kafka"
+    }
+
+    fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
+        let name = self.name();
+        self.version.check_installed(name, node).await?;
+        let index = self.index(node)?;
+        let account = node.account();
+        account.mkdirs(config::DATA_DIR).await.ctx(name)?;
+        account
+            .create_file(CONFIG, self.config(index).render())
+            .await
+            .ctx(name)?;
+        if !matches!(self.quorum, Quorum::Zookeeper { .. }) {
+            self.format_storage(node).await?;
+        }
+        let log = account.monitor_log(LOG).await.ctx(name)?;
+        let cmd = self
+            .version
+            .java("kafka.Kafka")
+            .heap(&self.heap)
+            .arg(CONFIG)
+            .render();
+        account.spawn(&cmd, LOG, PIDFILE).await.ctx(name)?;
+        let watched = Watched {
+            service: name,
+            node,
+            pidfile: PIDFILE,
+            log: &log,
+        };
+        Readiness::LogLine(STARTED_PATTERN.into())
+            .wait(&watched, self.start_timeout)
+            .await?;
+        tracing::info!(node = node.name(), id = self.roles[index].0, "kafka ready");
+        Ok(())
+    }
+
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+        node.account()
+            .stop(PIDFILE, clean, Duration::from_secs(60))
+            .await
+            .ctx(self.name())
+            .map(drop)
+    }
+
+    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
+        self.stop_node(node, false).await?;
+        node.account().remove(ROOT).await.ctx(self.name())
+    }
+
+    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
+        Ok(node
+            .account()
+            .pid_from_file(PIDFILE)
+            .await
+            .ctx(self.name())?
+            .into_iter()
+            .collect())
+    }
+
+    fn logs(&self) -> Vec<LogFile> {
+        vec![
+            LogFile::always("server.log", LOG),
+            LogFile::always("server.properties", CONFIG),
+            LogFile::on_failure("data", config::DATA_DIR),
+        ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cluster_ids_look_like_kafkas() {
+        let id = new_cluster_id();
+        assert_eq!(id.len(), 22);
+        assert!(id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
+        assert_ne!(id, new_cluster_id());
+    }
+}

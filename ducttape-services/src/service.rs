@@ -1,0 +1,274 @@
+//! The service lifecycle: a service implements node-level hooks, the framework fans them out.
+//!
+//! A [`Service`] owns its nodes and says how to start, wait for, stop and clean *one* node,
+//! which processes it runs there and which logs it writes. [`ServiceExt`] provides the rest
+//! for every service: [`start`](ServiceExt::start), [`wait`](ServiceExt::wait),
+//! [`stop`](ServiceExt::stop), [`clean`](ServiceExt::clean), [`run`](ServiceExt::run) and
+//! [`restart_node`](ServiceExt::restart_node), in parallel across nodes; [`run_parallel`]
+//! starts several services at once. [`register`] hands a service to the test context, which
+//! then stops it, collects its logs and cleans its nodes however the test ends.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ducttape_core::cluster::Node;
+use ducttape_core::context::{Teardown, TestContext};
+use futures::future::{join_all, BoxFuture};
+use tracing::Instrument;
+
+use crate::error::ServiceError;
+
+/// A log file a service writes on each of its nodes.
+#[derive(Debug, Clone)]
+pub struct LogFile {
+    /// Short name; the file lands in `<results>/<service>/<node>/<name>`.
+    pub name: String,
+    /// Path on the node.
+    pub path: String,
+    /// Collected on every run (true) or only when the test failed (false).
+    pub always: bool,
+}
+
+impl LogFile {
+    /// A log collected on every run.
+    pub fn always(name: &str, path: &str) -> Self {
+        Self {
+            name: name.into(),
+            path: path.into(),
+            always: true,
+        }
+    }
+
+    /// A log collected only when the test failed.
+    pub fn on_failure(name: &str, path: &str) -> Self {
+        Self {
+            always: false,
+            ..Self::always(name, path)
+        }
+    }
+}
+
+/// Node-level hooks of a service. Implement these; use the fan-out of [`ServiceExt`].
+#[async_trait]
+pub trait Service: Send + Sync + 'static {
+    /// The service's name (`zookeeper`, `kafka`, …): for logs and results paths.
+    fn name(&self) -> &str;
+
+    /// The nodes the service runs on.
+    fn nodes(&self) -> &[Node];
+
+    /// Starts the service on `node` and returns once it is ready (readiness is detected:
+    /// a log line, a port, an HTTP answer — never a sleep).
+    async fn start_node(&self, node: &Node) -> Result<(), ServiceError>;
+
+    /// For services with a fixed amount of work: waits until `node`'s work is done. The
+    /// default waits until [`pids`](Self::pids) is empty.
+    async fn wait_node(&self, node: &Node, timeout: Duration) -> Result<(), ServiceError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            if self.pids(node).await?.is_empty() {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServiceError::Timeout {
+                    service: self.name().to_string(),
+                    node: node.name().to_string(),
+                    after: timeout,
+                    detail: "its processes are still running".into(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Stops the service on `node`: gracefully (SIGTERM, then SIGKILL after a grace period)
+    /// when `clean`, else SIGKILL at once.
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError>;
+
+    /// Removes what the service left on `node` (data, configs, logs).
+    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError>;
+
+    /// The service's running processes on `node`.
+    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError>;
+
+    /// The logs it writes on each node.
+    fn logs(&self) -> Vec<LogFile>;
+
+    /// Results to put in `summary.json` (perf numbers, …).
+    fn results(&self) -> serde_json::Value {
+        serde_json::Value::Null
+    }
+
+    /// How long [`ServiceExt::wait`] waits by default.
+    fn default_wait_timeout(&self) -> Duration {
+        Duration::from_secs(600)
+    }
+}
+
+async fn fan_out<'a, S, F>(service: &'a S, what: &str, op: F) -> Result<(), ServiceError>
+where
+    S: Service + ?Sized,
+    F: Fn(&'a Node) -> BoxFuture<'a, Result<(), ServiceError>>,
+{
+    let span = tracing::info_span!("service", name = service.name(), op = what);
+    let results = join_all(service.nodes().iter().map(|n| {
+        let node_span = tracing::info_span!(parent: &span, "node", name = n.name());
+        op(n).instrument(node_span)
+    }))
+    .instrument(span.clone())
+    .await;
+    ServiceError::from_all(results.into_iter().filter_map(Result::err).collect())
+}
+
+/// The lifecycle every [`Service`] gets: node hooks fanned out in parallel.
+///
+/// ```no_run
+/// # async fn demo(zk: std::sync::Arc<ducttape_services::ZookeeperService>) -> Result<(), ducttape_services::ServiceError> {
+/// use ducttape_services::{Service, ServiceExt};
+/// zk.start().await?;                         // every node, in parallel, until ready
+/// zk.restart_node(&zk.nodes()[0], true).await?; // a clean bounce of one node
+/// zk.stop().await?;
+/// # Ok(()) }
+/// ```
+#[async_trait]
+pub trait ServiceExt: Service {
+    /// Starts every node in parallel; returns when all are ready.
+    async fn start(&self) -> Result<(), ServiceError> {
+        tracing::info!(service = self.name(), "starting");
+        fan_out(self, "start", |n| Box::pin(self.start_node(n))).await
+    }
+
+    /// Waits until every node's work is done (for clients with a fixed amount of work).
+    async fn wait(&self) -> Result<(), ServiceError> {
+        self.wait_for(self.default_wait_timeout()).await
+    }
+
+    /// [`wait`](Self::wait) with an explicit timeout.
+    async fn wait_for(&self, timeout: Duration) -> Result<(), ServiceError> {
+        fan_out(self, "wait", |n| Box::pin(self.wait_node(n, timeout))).await
+    }
+
+    /// Stops every node gracefully (then forcefully), in parallel.
+    async fn stop(&self) -> Result<(), ServiceError> {
+        fan_out(self, "stop", |n| Box::pin(self.stop_node(n, true))).await
+    }
+
+    /// Kills every node's processes at once.
+    async fn kill(&self) -> Result<(), ServiceError> {
+        fan_out(self, "kill", |n| Box::pin(self.stop_node(n, false))).await
+    }
+
+    /// Cleans every node, in parallel.
+    async fn clean(&self) -> Result<(), ServiceError> {
+        fan_out(self, "clean", |n| Box::pin(self.clean_node(n))).await
+    }
+
+    /// Start, wait, stop.
+    async fn run(&self) -> Result<(), ServiceError> {
+        self.start().await?;
+        let waited = self.wait().await;
+        let stopped = self.stop().await;
+        waited.and(stopped)
+    }
+
+    /// Stops one node (`clean`: SIGTERM first; else SIGKILL) and starts it again.
+    async fn restart_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+        tracing::info!(
+            service = self.name(),
+            node = node.name(),
+            clean,
+            "restarting node"
+        );
+        self.stop_node(node, clean).await?;
+        self.start_node(node).await
+    }
+
+    /// Whether any process of the service runs on `node`.
+    async fn alive(&self, node: &Node) -> Result<bool, ServiceError> {
+        Ok(!self.pids(node).await?.is_empty())
+    }
+}
+
+impl<S: Service + ?Sized> ServiceExt for S {}
+
+/// Starts several services at once; returns when all are ready.
+///
+/// ```no_run
+/// # async fn demo(a: std::sync::Arc<ducttape_services::ZookeeperService>, b: std::sync::Arc<ducttape_services::ZookeeperService>) -> Result<(), ducttape_services::ServiceError> {
+/// ducttape_services::run_parallel(&[a.as_ref() as &dyn ducttape_services::Service, b.as_ref()]).await?;
+/// # Ok(()) }
+/// ```
+pub async fn run_parallel(services: &[&dyn Service]) -> Result<(), ServiceError> {
+    let results = join_all(services.iter().map(|s| s.start())).await;
+    ServiceError::from_all(results.into_iter().filter_map(Result::err).collect())
+}
+
+/// Hands `service` to the test context: at teardown it is stopped (after services
+/// registered later), its logs collected and its nodes cleaned.
+pub fn register<S: Service>(ctx: &TestContext, service: &Arc<S>) {
+    ctx.register(Arc::new(Registered(service.clone())));
+}
+
+struct Registered<S>(Arc<S>);
+
+impl<S: Service> Teardown for Registered<S> {
+    fn name(&self) -> String {
+        self.0.name().to_string()
+    }
+
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move { self.0.stop().await.map_err(|e| e.to_string()) })
+    }
+
+    fn collect_logs(
+        self: Arc<Self>,
+        dest: PathBuf,
+        all: bool,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            let logs: Vec<LogFile> = self
+                .0
+                .logs()
+                .into_iter()
+                .filter(|l| all || l.always)
+                .collect();
+            let copies = self.0.nodes().iter().flat_map(|node| {
+                let dest = dest.join(node.name());
+                logs.iter().map(move |log| {
+                    let dest = dest.join(&log.name);
+                    async move {
+                        match node.account().exists(&log.path).await {
+                            Ok(true) => node
+                                .account()
+                                .copy_from(&log.path, &dest)
+                                .await
+                                .map_err(|e| e.to_string()),
+                            Ok(false) => Ok(()),
+                            Err(e) => Err(e.to_string()),
+                        }
+                    }
+                })
+            });
+            let errors: Vec<String> = join_all(copies)
+                .await
+                .into_iter()
+                .filter_map(Result::err)
+                .collect();
+            if errors.is_empty() {
+                Ok(())
+            } else {
+                Err(errors.join("; "))
+            }
+        })
+    }
+
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move { self.0.clean().await.map_err(|e| e.to_string()) })
+    }
+
+    fn results(&self) -> serde_json::Value {
+        self.0.results()
+    }
+}

@@ -1,0 +1,277 @@
+//! [`ZookeeperService`]: a ZooKeeper ensemble of 1..N nodes, run from the Kafka install's jars.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ducttape_core::cluster::Node;
+use ducttape_core::context::TestContext;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use crate::error::{ResultExt, ServiceError};
+use crate::install::KafkaVersion;
+use crate::properties::Properties;
+use crate::readiness::{Readiness, Watched};
+use crate::service::{register, LogFile, Service};
+
+const ROOT: &str = "/mnt/zookeeper";
+const CONFIG: &str = "/mnt/zookeeper/zookeeper.properties";
+const LOG: &str = "/mnt/zookeeper/zookeeper.log";
+const PIDFILE: &str = "/mnt/zookeeper/zookeeper.pid";
+/// The client port.
+pub const CLIENT_PORT: u16 = 2181;
+
+/// A ZooKeeper ensemble.
+///
+/// ```no_run
+/// # async fn demo(ctx: &ducttape_core::TestContext) -> Result<(), Box<dyn std::error::Error>> {
+/// use ducttape_services::{ServiceExt, ZookeeperService};
+/// let nodes = ctx.lease(3).await?;
+/// let zk = ZookeeperService::new(ctx, nodes);
+/// zk.start().await?;
+/// let leader = zk.leader().await?;
+/// println!("{} leads; connect with {}", leader.name(), zk.connect_string());
+/// # Ok(()) }
+/// ```
+pub struct ZookeeperService {
+    nodes: Vec<Node>,
+    version: KafkaVersion,
+    overrides: Properties,
+    start_timeout: Duration,
+}
+
+/// What `srvr` says about a member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZkStatus {
+    /// `leader`, `follower` or `standalone`.
+    pub mode: String,
+    /// The last zxid, as printed (`0x…`).
+    pub zxid: String,
+    /// The number of znodes.
+    pub node_count: Option<u64>,
+}
+
+impl ZkStatus {
+    /// Parses the answer to `srvr`.
+    ///
+    /// ```
+    /// let s = ducttape_services::zookeeper::ZkStatus::parse("Zxid: 0x28\nMode: standalone\nNode count: 37\n").unwrap();
+    /// assert_eq!(s.mode, "standalone");
+    /// assert_eq!(s.node_count, Some(37));
+    /// ```
+    pub fn parse(text: &str) -> Option<Self> {
+        let field = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name))
+                .map(|v| v.trim().to_string())
+        };
+        Some(Self {
+            mode: field("Mode:")?,
+            zxid: field("Zxid:").unwrap_or_default(),
+            node_count: field("Node count:").and_then(|c| c.parse().ok()),
+        })
+    }
+}
+
+impl ZookeeperService {
+    /// An ensemble on `nodes`, from the default Kafka install, registered with `ctx`.
+    pub fn new(ctx: &TestContext, nodes: Vec<Node>) -> Arc<Self> {
+        Self::with(ctx, nodes, KafkaVersion::DEFAULT, Properties::new())
+    }
+
+    /// An ensemble from a given install, with config overrides.
+    pub fn with(
+        ctx: &TestContext,
+        nodes: Vec<Node>,
+        version: KafkaVersion,
+        overrides: Properties,
+    ) -> Arc<Self> {
+        let zk = Arc::new(Self {
+            nodes,
+            version,
+            overrides,
+            start_timeout: Duration::from_secs(60),
+        });
+        register(ctx, &zk);
+        zk
+    }
+
+    /// `host:2181,…` for clients.
+    pub fn connect_string(&self) -> String {
+        self.nodes
+            .iter()
+            .map(|n| format!("{}:{CLIENT_PORT}", n.address()))
+            .collect::<Vec<_>>()
+            .join(",")
+    }
+
+    /// The config file of member `index` (0-based).
+    pub fn config(&self, index: usize) -> Properties {
+        let mut p = Properties::new();
+        p.set("dataDir", format!("{ROOT}/data"))
+            .set("clientPort", CLIENT_PORT)
+            .set("tickTime", 2000)
+            .set("initLimit", 5)
+            .set("syncLimit", 2)
+            .set("maxClientCnxns", 0)
+            .set("admin.enableServer", false)
+            .set("4lw.commands.whitelist", "*")
+            .set("clientPortAddress", self.nodes[index].address());
+        if self.nodes.len() > 1 {
+            for (i, n) in self.nodes.iter().enumerate() {
+                p.set(
+                    &format!("server.{}", i + 1),
+                    format!("{}:2888:3888", n.address()),
+                );
+            }
+            p.set("quorumListenOnAllIPs", true);
+        }
+        p.extend(&self.overrides);
+        p
+    }
+
+    fn index(&self, node: &Node) -> Result<usize, ServiceError> {
+        self.nodes
+            .iter()
+            .position(|n| n.name() == node.name())
+            .ok_or_else(|| ServiceError::Usage {
+                service: "zookeeper".into(),
+                detail: format!("{} is not a member of this ensemble", node.name()),
+            })
+    }
+
+    /// Asks a member `srvr` (the four-letter word) over its client port.
+    pub async fn status(&self, node: &Node) -> Result<ZkStatus, ServiceError> {
+        let answer = four_letter_word(node.address(), "srvr").await;
+        answer
+            .as_deref()
+            .ok()
+            .and_then(ZkStatus::parse)
+            .ok_or_else(|| ServiceError::Timeout {
+                service: "zookeeper".into(),
+                node: node.name().to_string(),
+                after: Duration::ZERO,
+                detail: format!("srvr: {}", answer.unwrap_or_else(|e| e)),
+            })
+    }
+
+    /// The current leader (a standalone server leads itself).
+    pub async fn leader(&self) -> Result<Node, ServiceError> {
+        for node in &self.nodes {
+            if let Ok(s) = self.status(node).await {
+                if s.mode == "leader" || s.mode == "standalone" {
+                    return Ok(node.clone());
+                }
+            }
+        }
+        Err(ServiceError::Usage {
+            service: "zookeeper".into(),
+            detail: "no member says it leads".into(),
+        })
+    }
+}
+
+/// Sends a four-letter word to `host:2181` and returns the answer.
+pub async fn four_letter_word(host: &str, word: &str) -> Result<String, String> {
+    let talk = async {
+        let mut s = tokio::net::TcpStream::connect((host, CLIENT_PORT))
+            .await
+            .map_err(|e| e.to_string())?;
+        s.write_all(word.as_bytes())
+            .await
+            .map_err(|e| e.to_string())?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok(out)
+    };
+    tokio::time::timeout(Duration::from_secs(5), talk)
+        .await
+        .unwrap_or_else(|_| Err("no answer within 5s".into()))
+}
+
+#[async_trait]
+impl Service for ZookeeperService {
+    fn name(&self) -> &str {
+        "zookeeper"
+    }
+
+    fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
+        let name = self.name();
+        self.version.check_installed(name, node).await?;
+        let index = self.index(node)?;
+        let account = node.account();
+        account.mkdirs(&format!("{ROOT}/data")).await.ctx(name)?;
+        account
+            .create_file(&format!("{ROOT}/data/myid"), format!("{}\n", index + 1))
+            .await
+            .ctx(name)?;
+        account
+            .create_file(CONFIG, self.config(index).render())
+            .await
+            .ctx(name)?;
+        let log = account.monitor_log(LOG).await.ctx(name)?;
+        let cmd = self
+            .version
+            .java("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+            .arg(CONFIG)
+            .render();
+        account.spawn(&cmd, LOG, PIDFILE).await.ctx(name)?;
+        let watched = Watched {
+            service: name,
+            node,
+            pidfile: PIDFILE,
+            log: &log,
+        };
+        Readiness::Port(CLIENT_PORT)
+            .wait(&watched, self.start_timeout)
+            .await?;
+        // The port opens before the member has joined a quorum: wait until srvr answers.
+        let deadline = tokio::time::Instant::now() + self.start_timeout;
+        loop {
+            match self.status(node).await {
+                Ok(s) => {
+                    tracing::info!(node = node.name(), mode = %s.mode, "zookeeper ready");
+                    return Ok(());
+                }
+                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
+                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+            }
+        }
+    }
+
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+        node.account()
+            .stop(PIDFILE, clean, Duration::from_secs(30))
+            .await
+            .ctx(self.name())
+            .map(drop)
+    }
+
+    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
+        self.stop_node(node, false).await?;
+        node.account().remove(ROOT).await.ctx(self.name())
+    }
+
+    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
+        Ok(node
+            .account()
+            .pid_from_file(PIDFILE)
+            .await
+            .ctx(self.name())?
+            .into_iter()
+            .collect())
+    }
+
+    fn logs(&self) -> Vec<LogFile> {
+        vec![
+            LogFile::always("zookeeper.log", LOG),
+            LogFile::always("zookeeper.properties", CONFIG),
+        ]
+    }
+}
