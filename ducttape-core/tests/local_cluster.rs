@@ -37,6 +37,11 @@ fn start_as_root(test: &str, nodes: usize) -> Option<(tempfile::TempDir, LocalCl
 }
 
 fn start_in(state_root: &Path, nodes: usize) -> LocalCluster {
+    // RUST_LOG=ducttape_core=debug shows what the cluster does.
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
+        .with_test_writer()
+        .try_init();
     let opts = LocalClusterOptions {
         nodes,
         state_root: state_root.to_path_buf(),
@@ -315,6 +320,26 @@ fn shutdown_leaves_no_trace() {
     assert!(!processes_mentioning(&state_dir.display().to_string()).is_empty());
     cluster.shutdown().unwrap();
     assert_no_trace(&state_dir);
+}
+
+#[test]
+#[serial_test::serial(local_cluster)]
+fn cluster_outlives_the_thread_that_started_it() {
+    if skip_unless_root("cluster_outlives_the_thread_that_started_it") {
+        return;
+    }
+    // Node processes die with the thread that forked them (PR_SET_PDEATHSIG): the cluster must
+    // fork them from a thread of its own, not from the caller's (a tokio worker, say).
+    let root = temp_state_root();
+    let state_root = root.path().to_path_buf();
+    let cluster = std::thread::spawn(move || start_in(&state_root, 2))
+        .join()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for node in cluster.nodes() {
+        ssh_ok(node, "true");
+    }
+    cluster.shutdown().unwrap();
 }
 
 /// A temporary state root: the CLI's daemon files must not touch a real persistent cluster.
