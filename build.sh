@@ -1,0 +1,352 @@
+#!/usr/bin/env bash
+# Installs the systems under test at pinned versions, plus the OS packages the nodes need.
+#
+#   ./build.sh            install what is missing (a second run with everything present is
+#                         offline and takes well under a second)
+#   ./build.sh --update   re-resolve every pinned system from Maven and reinstall it
+#   ./build.sh --no-os-packages   leave the OS packages alone (e.g. building the installs on a
+#                         Vagrant host: DUCTTAPE_OPT_DIR=.vagrant/opt ./build.sh --no-os-packages)
+#
+# Each system is resolved with Maven (the machine's own settings apply, e.g. a mirror in
+# ~/.m2/settings.xml) into /opt/<name>-<version>/libs, the same layout as a release tarball's
+# libs/, so services run `java -cp '<home>/libs/*' <main class>` either way. An install is built
+# in a temporary directory next to its destination and moved into place only when complete;
+# /opt/<name>-<version>/.ducttape-installed records what it was built from.
+#
+# Environment:
+#   DUCTTAPE_OPT_DIR    where to install (default /opt)
+#   DUCTTAPE_MVN_ARGS   extra arguments for mvn, e.g. "-s /path/to/settings.xml"
+#
+# The pinned systems are at the bottom of this file, one line each.
+set -euo pipefail
+
+OPT_DIR=${DUCTTAPE_OPT_DIR:-/opt}
+UPDATE=0
+OS_PACKAGES=1
+MARKER=.ducttape-installed
+DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
+
+log() { printf 'build.sh: %s\n' "$*" >&2; }
+die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
+
+usage() {
+    sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+}
+
+for arg in "$@"; do
+    case "$arg" in
+        --update) UPDATE=1 ;;
+        --no-os-packages) OS_PACKAGES=0 ;;
+        -h|--help) usage; exit 0 ;;
+        *) usage >&2; die "unknown argument: $arg" ;;
+    esac
+done
+
+# Temporary directories to remove on exit (a failed build never leaves a half-installed dir).
+CLEANUP=()
+cleanup() {
+    local d
+    for d in "${CLEANUP[@]+"${CLEANUP[@]}"}"; do
+        [[ -n "$d" && -e "$d" ]] && rm -rf -- "$d"
+    done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+have() {
+    command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]
+}
+
+# ---------------------------------------------------------------------------------------------
+# Debian packages
+# ---------------------------------------------------------------------------------------------
+
+APT_UPDATED=0
+apt_install() {
+    ((EUID == 0)) || die "packages missing: $* -- run build.sh as root, or install them yourself"
+    have apt-get || die "packages missing: $* -- no apt-get here; install them with your package manager"
+    if ((APT_UPDATED == 0)); then
+        log "apt-get update"
+        DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null ||
+            die "apt-get update failed: check access to the Debian package mirror"
+        APT_UPDATED=1
+    fi
+    log "installing Debian packages: $*"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "$@" >/dev/null ||
+        die "apt-get install $* failed"
+}
+
+java_major() {
+    # Prints the major version of `java` on PATH, or 0 when there is none.
+    local v
+    have java || { echo 0; return; }
+    v=$(java -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java\.specification\.version = //p')
+    v=${v#1.}
+    echo "${v%%.*}"
+}
+
+install_os_packages() {
+    local missing=()
+    have sshd       || missing+=(openssh-server)
+    have ssh        || missing+=(openssh-client)
+    have ssh-keygen || missing+=(openssh-client)
+    have ip         || missing+=(iproute2)
+    have nsenter    || missing+=(util-linux)
+    have unshare    || missing+=(util-linux)
+    have flock      || missing+=(util-linux)
+    have iptables   || missing+=(iptables)
+    have ps         || missing+=(procps)
+    have pkill      || missing+=(procps)
+    have nc         || missing+=(netcat-openbsd)
+    # Kafka 4.x brokers need Java 17. Only look at the version when the fast check fails.
+    if ! have java || [[ "$(readlink -f "$(command -v java)")" != *-1[7-9]-* && "$(java_major)" -lt 17 ]]; then
+        missing+=(openjdk-17-jre-headless)
+    fi
+    if ((${#missing[@]})); then
+        # shellcheck disable=SC2207
+        missing=($(printf '%s\n' "${missing[@]}" | sort -u))
+        apt_install "${missing[@]}"
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+# Maven projects
+# ---------------------------------------------------------------------------------------------
+
+# Generates a throwaway pom that depends on the given artifacts. An artifact is
+# group:artifact (version = the system's VERSION) or group:artifact:version.
+write_pom() {
+    local pom=$1 name=$2 version=$3
+    shift 3
+    local a g art v
+    {
+        printf '<?xml version="1.0" encoding="UTF-8"?>\n'
+        printf '<project xmlns="http://maven.apache.org/POM/4.0.0">\n'
+        printf '  <modelVersion>4.0.0</modelVersion>\n'
+        printf '  <groupId>ducttape.build</groupId>\n  <artifactId>%s</artifactId>\n' "$name"
+        printf '  <version>%s</version>\n  <packaging>pom</packaging>\n  <dependencies>\n' "$version"
+        for a in "$@"; do
+            IFS=: read -r g art v <<<"$a"
+            [[ -n "$g" && -n "$art" ]] || die "bad artifact '$a' for $name (want group:artifact[:version])"
+            printf '    <dependency><groupId>%s</groupId><artifactId>%s</artifactId><version>%s</version></dependency>\n' \
+                "$g" "$art" "${v:-$version}"
+        done
+        printf '  </dependencies>\n</project>\n'
+    } >"$pom"
+}
+
+# The marker records what an install was built from: the artifact list and the recipe for its
+# config files. Any difference means the install is out of date.
+marker_content() {
+    local name=$1 version=$2
+    shift 2
+    printf 'name=%s\nversion=%s\n' "$name" "$version"
+    printf 'artifact=%s\n' "$@"
+    if declare -F "configure_$name" >/dev/null; then
+        printf 'config=%s\n' "$(declare -f "configure_$name" | sha256sum | cut -d' ' -f1)"
+    fi
+}
+
+# build_maven_project NAME VERSION ARTIFACTS...
+#   Resolves ARTIFACTS (with their runtime dependencies) into $OPT_DIR/NAME-VERSION/libs and
+#   runs configure_NAME DIR VERSION, if defined, to write DIR/config.
+build_maven_project() {
+    local name=$1 version=$2
+    shift 2
+    (($#)) || die "build_maven_project $name $version: no artifacts"
+    local dest="$OPT_DIR/$name-$version"
+    local want
+    want=$(marker_content "$name" "$version" "$@")
+
+    if ((UPDATE == 0)) && [[ -f "$dest/$MARKER" && -d "$dest/libs" ]] &&
+        [[ "$(<"$dest/$MARKER")" == "$want" ]]; then
+        log "$name $version: already installed in $dest"
+        return 0
+    fi
+
+    have mvn || apt_install maven
+    have java || die "java is needed to run Maven"
+
+    log "$name $version: resolving $* with Maven"
+    local tmp
+    tmp=$(mktemp -d "$OPT_DIR/.$name-$version.tmp.XXXXXX")
+    CLEANUP+=("$tmp")
+    mkdir -p "$tmp/build" "$tmp/install/libs"
+    write_pom "$tmp/build/pom.xml" "$name" "$version" "$@"
+
+    local -a extra=()
+    # shellcheck disable=SC2206
+    [[ -n "${DUCTTAPE_MVN_ARGS:-}" ]] && extra=($DUCTTAPE_MVN_ARGS)
+    ((UPDATE)) && extra+=(-U)
+    if ! (cd "$tmp/build" && mvn -B -q -Dstyle.color=never "${extra[@]+"${extra[@]}"}" \
+        "$DEPENDENCY_PLUGIN:copy-dependencies" \
+        -DincludeScope=runtime -DoutputDirectory="$tmp/install/libs") >"$tmp/build/mvn.log" 2>&1; then
+        {
+            echo "---- mvn output (errors) ----"
+            sed -e 's/\x1b\[[0-9;]*m//g' -e 's/ -> \[Help 1\]$//' "$tmp/build/mvn.log" |
+                grep -E '^\[(ERROR|FATAL)\] *[^ ]' |
+                grep -vE '^\[ERROR\] *(->|\[Help)|For more information|Re-run Maven|full stack trace' |
+                head -n 20 || tail -n 20 "$tmp/build/mvn.log"
+            echo "-----------------------------"
+        } >&2
+        die "$name $version: could not resolve $(printf '%s ' "$@")from Maven (see the lines above for the artifact that failed). Check that this machine reaches the Maven repository (or the mirror configured in ~/.m2/settings.xml), and that each artifact exists at the pinned version. Nothing was installed in $dest."
+    fi
+    compgen -G "$tmp/install/libs/*.jar" >/dev/null || die "$name $version: Maven resolved no jars"
+
+    if declare -F "configure_$name" >/dev/null; then
+        mkdir -p "$tmp/install/config"
+        "configure_$name" "$tmp/install" "$version"
+    fi
+    printf '%s\n' "$want" >"$tmp/install/$MARKER"
+    chmod -R a+rX "$tmp/install"
+
+    # Move into place: the old install (if any) is replaced only by a complete new one.
+    if [[ -e "$dest" || -L "$dest" ]]; then
+        local old="$OPT_DIR/.$name-$version.old.$$"
+        mv -T -- "$dest" "$old"
+        CLEANUP+=("$old")
+    fi
+    mv -T -- "$tmp/install" "$dest"
+    log "$name $version: installed $(find "$dest/libs" -name '*.jar' | wc -l) jars in $dest"
+}
+
+# link_default NAME VERSION: points $OPT_DIR/NAME at NAME-VERSION (atomically).
+link_default() {
+    local name=$1 version=$2 link="$OPT_DIR/$1"
+    [[ "$(readlink "$link" 2>/dev/null)" == "$name-$version" ]] && return 0
+    if [[ -e "$link" && ! -L "$link" ]]; then
+        die "$link exists and is not a symlink; move it away so build.sh can point it at $name-$version"
+    fi
+    ln -sfn "$name-$version" "$link.tmp.$$"
+    mv -T "$link.tmp.$$" "$link"
+    log "$link -> $name-$version"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Config files shipped with each install (the framework redirects stdout to a log file, so the
+# server logs go to stdout in Kafka's own layout: [timestamp] LEVEL message (logger)).
+# Servers: -Dlog4j.configuration=file:<home>/config/log4j.properties      (Kafka 3.x, ZooKeeper)
+#          -Dlog4j2.configurationFile=<home>/config/log4j2.yaml           (Kafka 4.x)
+# Tools:   the same with tools-log4j.properties / tools-log4j2.yaml (WARN and up, to stderr, so
+#          the tools' stdout carries only their results).
+# ---------------------------------------------------------------------------------------------
+
+configure_kafka() {
+    local dir=$1 version=$2
+    if [[ "$version" == [0-3].* ]]; then
+        cat >"$dir/config/log4j.properties" <<'EOF'
+# Written by ducttape's build.sh: Kafka's config/log4j.properties, with every logger sent to
+# stdout (the framework redirects stdout to the node's log file).
+log4j.rootLogger=INFO, stdout
+
+log4j.appender.stdout=org.apache.log4j.ConsoleAppender
+log4j.appender.stdout.layout=org.apache.log4j.PatternLayout
+log4j.appender.stdout.layout.ConversionPattern=[%d] %p %m (%c)%n
+
+log4j.logger.kafka=INFO
+log4j.logger.org.apache.kafka=INFO
+log4j.logger.org.apache.zookeeper=INFO
+
+# Per-request logging is far too chatty for a shared log.
+log4j.logger.kafka.request.logger=WARN
+log4j.logger.kafka.network.RequestChannel$=WARN
+
+log4j.logger.kafka.controller=INFO
+log4j.logger.kafka.log.LogCleaner=INFO
+log4j.logger.state.change.logger=INFO
+log4j.logger.kafka.authorizer.logger=WARN
+EOF
+        cat >"$dir/config/tools-log4j.properties" <<'EOF'
+# Written by ducttape's build.sh: Kafka's config/tools-log4j.properties (tools print their
+# results on stdout; their own logging goes to stderr).
+log4j.rootLogger=WARN, stderr
+
+log4j.appender.stderr=org.apache.log4j.ConsoleAppender
+log4j.appender.stderr.layout=org.apache.log4j.PatternLayout
+log4j.appender.stderr.layout.ConversionPattern=[%d] %p %m (%c)%n
+log4j.appender.stderr.Target=System.err
+EOF
+    else
+        cat >"$dir/config/log4j2.yaml" <<'EOF'
+# Written by ducttape's build.sh: Kafka's config/log4j2.yaml, with every logger sent to stdout
+# (the framework redirects stdout to the node's log file).
+Configuration:
+  Properties:
+    Property:
+      - name: "logPattern"
+        value: "[%d] %p %m (%c)%n"
+  Appenders:
+    Console:
+      name: STDOUT
+      target: SYSTEM_OUT
+      PatternLayout:
+        pattern: "${logPattern}"
+  Loggers:
+    Root:
+      level: INFO
+      AppenderRef:
+        - ref: STDOUT
+    Logger:
+      - name: kafka
+        level: INFO
+      - name: org.apache.kafka
+        level: INFO
+      # Per-request logging is far too chatty for a shared log.
+      - name: kafka.request.logger
+        level: WARN
+      - name: kafka.network.RequestChannel$
+        level: WARN
+      - name: org.apache.kafka.controller
+        level: INFO
+      - name: state.change.logger
+        level: INFO
+      - name: kafka.authorizer.logger
+        level: WARN
+EOF
+        cat >"$dir/config/tools-log4j2.yaml" <<'EOF'
+# Written by ducttape's build.sh: Kafka's config/tools-log4j2.yaml (tools print their results on
+# stdout; their own logging goes to stderr).
+Configuration:
+  Properties:
+    Property:
+      - name: "logPattern"
+        value: "[%d] %p %m (%c)%n"
+  Appenders:
+    Console:
+      name: STDERR
+      target: SYSTEM_ERR
+      PatternLayout:
+        pattern: "${logPattern}"
+  Loggers:
+    Root:
+      level: WARN
+      AppenderRef:
+        - ref: STDERR
+EOF
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
+
+[[ -d "$OPT_DIR" ]] || mkdir -p "$OPT_DIR" 2>/dev/null || die "cannot create $OPT_DIR (run as root?)"
+[[ -w "$OPT_DIR" ]] || die "$OPT_DIR is not writable (run as root, or set DUCTTAPE_OPT_DIR)"
+OPT_DIR=$(cd "$OPT_DIR" && pwd -P)
+
+# One build at a time; leftovers of an interrupted build are removed under the lock.
+exec 9>"$OPT_DIR/.ducttape-build.lock"
+flock 9
+rm -rf -- "$OPT_DIR"/.*.tmp.?????? "$OPT_DIR"/.*.old.[0-9]*
+
+((OS_PACKAGES)) && install_os_packages
+
+# One line per system under test. Artifacts without a version take the system's version.
+# Kafka 3.9: ZooKeeper and KRaft modes. ZooKeeper's jars and the reload4j logging binding
+# (slf4j-reload4j, as in the 3.9 tarball) come as dependencies of kafka_2.13.
+build_maven_project kafka 3.9.2 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools
+# Kafka 4.x: KRaft only. log4j-core and YAML config support come with it; the SLF4J 1.x binding
+# for log4j2 is added here (Kafka 4 still uses slf4j-api 1.7).
+build_maven_project kafka 4.4.0 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools org.apache.logging.log4j:log4j-slf4j-impl:2.25.5
+link_default kafka 3.9.2
+# No Kafka REST proxy: neither Confluent's kafka-rest nor Strimzi's kafka-bridge is published to
+# Maven Central (Strimzi ships the bridge only as a release archive), so there is no line for it.
