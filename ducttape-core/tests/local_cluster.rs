@@ -1,7 +1,6 @@
 //! The embedded local cluster, for real: namespaces, bridge, sshd. Needs root; as another user
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 //! every test prints why it is skipped and passes.
-
-#![allow(clippy::unwrap_used)] // tests may panic on the unexpected
 
 use ducttape_core::cluster::local::{
     openssh_command, reap_stale, LocalCluster, LocalClusterOptions,

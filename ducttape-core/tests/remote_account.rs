@@ -1,4 +1,5 @@
 //! RemoteAccount against real sshd nodes of the cluster (the local cluster by default).
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 
 mod common;
 

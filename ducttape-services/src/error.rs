@@ -14,7 +14,7 @@ pub enum ServiceError {
         service: String,
         /// What went wrong on the node.
         #[source]
-        source: RemoteError,
+        source: Box<RemoteError>,
     },
     /// The service did not become ready.
     #[error("{service}: {source}")]
@@ -23,7 +23,7 @@ pub enum ServiceError {
         service: String,
         /// The readiness wait that failed (it carries the log tail).
         #[source]
-        source: LogWaitError,
+        source: Box<LogWaitError>,
     },
     /// The process exited while we waited for it to become ready.
     #[error("{service}: the process on {node} exited before it was ready\n--- {log} (last lines) ---\n{log_tail}")]
@@ -95,7 +95,7 @@ impl<T> ResultExt<T> for Result<T, RemoteError> {
     fn ctx(self, service: &str) -> Result<T, ServiceError> {
         self.map_err(|source| ServiceError::Remote {
             service: service.to_string(),
-            source,
+            source: Box::new(source),
         })
     }
 }

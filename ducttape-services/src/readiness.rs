@@ -57,10 +57,7 @@ impl Readiness {
                 .wait_until(pattern, timeout)
                 .await
                 .map(drop)
-                .map_err(|source| ServiceError::NotReady {
-                    service: w.service.to_string(),
-                    source,
-                }),
+                .map_err(|source| not_ready(w.service, source)),
             Readiness::Port(port) => account
                 .wait_for_port(*port, timeout)
                 .await
@@ -120,6 +117,6 @@ async fn watch_process(w: &Watched<'_>) -> Result<(), ServiceError> {
 pub fn not_ready(service: &str, source: LogWaitError) -> ServiceError {
     ServiceError::NotReady {
         service: service.to_string(),
-        source,
+        source: Box::new(source),
     }
 }

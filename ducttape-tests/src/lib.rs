@@ -1,1 +1,177 @@
 //! Fixtures and scenario helpers shared by the scenarios in `tests/`.
+//!
+//! Scenarios are ordinary `#[tokio::test]` functions taking the [`ctx`] fixture:
+//!
+//! ```no_run
+//! use ducttape_tests::{ctx, TestContext};
+//! use rstest::rstest;
+//!
+//! #[rstest]
+//! #[tokio::test]
+//! async fn echo_on_two_nodes(ctx: TestContext) {
+//!     let nodes = ctx.lease(2).await.unwrap();
+//!     for node in &nodes {
+//!         assert_eq!(node.account().ssh_output("echo hi").await.unwrap(), "hi\n");
+//!     }
+//! }
+//! ```
+
+use std::sync::Arc;
+use std::time::Duration;
+
+pub use ducttape_core::cluster::Node;
+pub use ducttape_core::TestContext;
+use ducttape_services::{KafkaService, KafkaVersion, ServiceError, ServiceExt, ZookeeperService};
+use rstest::fixture;
+
+/// The test context of the running test: results directory, `test.log`, leases, teardown.
+#[fixture]
+#[allow(clippy::expect_used)] // a fixture has no other way to fail the test
+pub fn ctx() -> TestContext {
+    TestContext::for_current_test().expect("cannot set up the test context")
+}
+
+/// How the Kafka cluster of a scenario agrees on metadata.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Mode {
+    /// One ZooKeeper node plus the brokers (Kafka 3.9).
+    Zookeeper,
+    /// KRaft, every broker also a controller (up to 3).
+    Kraft,
+}
+
+/// A started Kafka cluster: its ZooKeeper (in ZooKeeper mode) and its brokers.
+pub struct KafkaCluster {
+    /// The ZooKeeper ensemble, in ZooKeeper mode.
+    pub zookeeper: Option<Arc<ZookeeperService>>,
+    /// The brokers.
+    pub kafka: Arc<KafkaService>,
+}
+
+/// Leases nodes and starts `brokers` brokers (plus one ZooKeeper node in ZooKeeper mode).
+/// Faster failure detection than the defaults, so bounces settle quickly in tests.
+pub async fn start_kafka(
+    ctx: &TestContext,
+    mode: Mode,
+    brokers: usize,
+    version: KafkaVersion,
+) -> Result<KafkaCluster, Box<dyn std::error::Error>> {
+    let extra = usize::from(mode == Mode::Zookeeper);
+    let mut nodes = ctx.lease(brokers + extra).await?;
+    let builder = KafkaService::builder(nodes.split_off(extra)).version(version);
+    let (zookeeper, builder) = match mode {
+        Mode::Zookeeper => {
+            let zk = ZookeeperService::new(ctx, nodes);
+            zk.start().await?;
+            let b = builder
+                .zookeeper(&zk)
+                .config("zookeeper.session.timeout.ms", 6000);
+            (Some(zk), b)
+        }
+        Mode::Kraft => (
+            None,
+            builder
+                .kraft_combined(brokers.min(3))
+                .config("broker.session.timeout.ms", 6000)
+                .config("broker.heartbeat.interval.ms", 1000),
+        ),
+    };
+    let kafka = builder.build(ctx)?;
+    kafka.start().await?;
+    Ok(KafkaCluster { zookeeper, kafka })
+}
+
+/// Produces `count` records to `topic` with Kafka's VerifiableProducer (acks=all) from the
+/// first broker node; returns the values the brokers acknowledged.
+/// Values are `<batch>.<n>`, so batches stay distinguishable.
+pub async fn produce_acked(
+    kafka: &KafkaService,
+    topic: &str,
+    count: u64,
+    batch: u32,
+) -> Result<Vec<String>, ServiceError> {
+    let args: Vec<String> = [
+        "--value-prefix",
+        &batch.to_string(),
+        "--topic",
+        topic,
+        "--max-messages",
+        &count.to_string(),
+        "--bootstrap-server",
+        &kafka.bootstrap_servers(),
+        "--acks",
+        "-1",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    let out = kafka
+        .run_tool("org.apache.kafka.tools.VerifiableProducer", &args)
+        .await?;
+    Ok(out
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter(|v| v["name"] == "producer_send_success")
+        .filter_map(|v| v["value"].as_str().map(str::to_string))
+        .collect())
+}
+
+/// Reads `topic` from the beginning with Kafka's console consumer until `count` records came
+/// (or 60 s passed without a record); returns the values.
+pub async fn consume_values(
+    kafka: &KafkaService,
+    topic: &str,
+    count: usize,
+) -> Result<Vec<String>, ServiceError> {
+    let args: Vec<String> = [
+        "--bootstrap-server",
+        &kafka.bootstrap_servers(),
+        "--topic",
+        topic,
+        "--from-beginning",
+        "--max-messages",
+        &count.to_string(),
+        "--timeout-ms",
+        "60000",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    // The consumer exits non-zero on its timeout; what it printed is still the answer.
+    let brokers = kafka.brokers();
+    let cmd = kafka
+        .version()
+        .tool("org.apache.kafka.tools.consumer.ConsoleConsumer")
+        .args(args)
+        .render();
+    let out = brokers[0]
+        .account()
+        .run(
+            &format!("{cmd} 2>/dev/null; true"),
+            None,
+            Duration::from_secs(180),
+        )
+        .await
+        .map_err(|source| ServiceError::Remote {
+            service: "console-consumer".into(),
+            source: Box::new(source),
+        })?;
+    Ok(out.stdout_text().lines().map(str::to_string).collect())
+}
+
+/// Asserts that no JVM runs on `nodes` (after teardown, nothing a test started may be left).
+pub async fn assert_no_jvm(nodes: &[Node]) {
+    for node in nodes {
+        let java = node
+            .account()
+            // Zombies are dead processes waiting to be reaped, not running JVMs.
+            .ssh_output("ps -eo stat=,pid=,args= | awk '$1 !~ /^Z/ && $3 ~ /java$/'")
+            .await
+            .unwrap_or_else(|e| panic!("cannot check {}: {e}", node.name()));
+        assert!(
+            java.trim().is_empty(),
+            "JVM left running on {}: {java}",
+            node.name()
+        );
+    }
+}

@@ -23,7 +23,7 @@ pub(crate) mod log;
 pub mod results;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -123,7 +123,6 @@ struct Inner {
     events: Mutex<Option<std::fs::File>>,
     done: Mutex<Done>,
     done_signal: Condvar,
-    watchdog_armed: AtomicBool,
 }
 
 /// See the module docs.
@@ -145,8 +144,21 @@ impl TestContext {
         }
     }
 
-    /// A context for test `name` (`module::test`; becomes the results path).
+    /// A context for test `name` (`module::test`; becomes the results path), with the
+    /// default timeout ([`DEFAULT_TEST_TIMEOUT`], or `DUCTTAPE_TEST_TIMEOUT` seconds).
     pub fn new(name: &str) -> Result<Self, ContextError> {
+        let timeout = std::env::var("DUCTTAPE_TEST_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_TEST_TIMEOUT);
+        Self::with_timeout(name, timeout)
+    }
+
+    /// A context for test `name` that times out after `timeout`: teardown runs at once (services
+    /// stopped, logs collected, the nodes' connections dropped so pending commands fail) and the
+    /// test is reported as timed out; it fails when it ends, whatever it does meanwhile.
+    pub fn with_timeout(name: &str, timeout: Duration) -> Result<Self, ContextError> {
         log::init();
         let dir = results::test_dir(name).map_err(|source| ContextError::Results {
             test: name.to_string(),
@@ -175,7 +187,6 @@ impl TestContext {
             events: Mutex::new(events),
             done: Mutex::new(Done::default()),
             done_signal: Condvar::new(),
-            watchdog_armed: AtomicBool::new(false),
         });
         let ctx = Self {
             inner,
@@ -183,12 +194,7 @@ impl TestContext {
         };
         ctx.event("test_started", json!({ "dir": ctx.inner.dir }));
         tracing::info!(test = %name, dir = %ctx.inner.dir.display(), "test started");
-        let timeout = std::env::var("DUCTTAPE_TEST_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_TEST_TIMEOUT);
-        ctx.set_timeout(timeout);
+        ctx.arm_watchdog(timeout);
         Ok(ctx)
     }
 
@@ -208,13 +214,7 @@ impl TestContext {
         self.inner.span.clone()
     }
 
-    /// Limits the test's run time: when `timeout` passes, teardown runs at once (services
-    /// stopped, logs collected, nodes' connections dropped so pending commands fail) and the
-    /// test is reported as timed out. Replaces an earlier timeout only if none was armed.
-    pub fn set_timeout(&self, timeout: Duration) {
-        if self.inner.watchdog_armed.swap(true, Ordering::SeqCst) {
-            return;
-        }
+    fn arm_watchdog(&self, timeout: Duration) {
         let inner = Arc::downgrade(&self.inner);
         let spawned = std::thread::Builder::new()
             .name("ducttape-watchdog".into())

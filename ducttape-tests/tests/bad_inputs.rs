@@ -1,0 +1,81 @@
+//! Bad inputs get clear errors, never hangs: a missing install, a broken broker config.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
+
+use std::time::Duration;
+
+use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceError, ServiceExt};
+use ducttape_tests::{ctx, TestContext};
+use rstest::rstest;
+use serial_test::serial;
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn missing_install_names_the_path_and_build_sh(ctx: TestContext) {
+    let nodes = ctx.lease(1).await.unwrap();
+    let kafka = KafkaService::builder(nodes)
+        .version(KafkaVersion::new("0.0.1-absent"))
+        .build(&ctx)
+        .unwrap();
+    let err = kafka.start().await.unwrap_err();
+    assert!(matches!(err, ServiceError::MissingInstall { .. }), "{err}");
+    let msg = err.to_string();
+    assert!(msg.contains("/opt/kafka-0.0.1-absent/libs"), "{msg}");
+    assert!(msg.contains("./build.sh"), "{msg}");
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn broken_broker_config_fails_with_kafkas_complaint(ctx: TestContext) {
+    let nodes = ctx.lease(1).await.unwrap();
+    let kafka = KafkaService::builder(nodes)
+        .kraft_combined(1)
+        .config("num.network.threads", "not-a-number")
+        .build(&ctx)
+        .unwrap();
+    let msg = kafka.start().await.unwrap_err().to_string();
+    // In KRaft mode the storage format step reads the config first and refuses it.
+    assert!(msg.contains(kafka.nodes()[0].name()), "{msg}");
+    assert!(
+        msg.contains("Invalid value not-a-number for configuration num.network.threads"),
+        "{msg}"
+    );
+    assert!(msg.contains("exit status 1"), "{msg}");
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn broker_dying_at_start_is_reported_with_its_log_tail(ctx: TestContext) {
+    let nodes = ctx.lease(1).await.unwrap();
+    let kafka = KafkaService::builder(nodes)
+        .kraft_combined(1)
+        .heap("1k") // the JVM refuses to start
+        .start_timeout(Duration::from_secs(300))
+        .build(&ctx)
+        .unwrap();
+    let err = kafka.start().await.unwrap_err();
+    // Reported as dead with its log, not after waiting out the 300 s timeout.
+    match &err {
+        ServiceError::Died { node, log_tail, .. } => {
+            assert_eq!(node, kafka.nodes()[0].name());
+            assert!(log_tail.contains("heap"), "log tail: {log_tail}");
+        }
+        other => panic!("expected the broker to be reported dead, got: {other}"),
+    }
+}
+
+#[rstest]
+#[tokio::test]
+async fn zookeeper_mode_on_kafka_4_is_refused(ctx: TestContext) {
+    let mut nodes = ctx.lease(2).await.unwrap();
+    let zk = ducttape_services::ZookeeperService::new(&ctx, vec![nodes.remove(0)]);
+    let err = KafkaService::builder(nodes)
+        .version(KafkaVersion::V4)
+        .zookeeper(&zk)
+        .build(&ctx)
+        .err()
+        .expect("4.x has no ZooKeeper mode");
+    assert!(err.to_string().contains("no ZooKeeper mode"), "{err}");
+}
