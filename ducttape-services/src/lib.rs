@@ -10,9 +10,11 @@
 pub mod error;
 pub mod install;
 pub mod kafka;
+pub mod perf;
 pub mod properties;
 pub mod readiness;
 pub mod service;
+pub mod verifiable;
 pub mod zookeeper;
 
 pub use error::{ResultExt, ServiceError};
@@ -22,3 +24,4 @@ pub use properties::Properties;
 pub use readiness::Readiness;
 pub use service::{register, run_parallel, LogFile, Service, ServiceExt};
 pub use zookeeper::ZookeeperService;
+
