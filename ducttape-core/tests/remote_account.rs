@@ -212,6 +212,36 @@ async fn spawn_signal_alive_stop() {
 }
 
 #[tokio::test]
+async fn stop_waits_for_the_whole_process_group() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    // The pid file names a shell that dies on SIGTERM; its child ignores SIGTERM and lingers,
+    // as a JVM still shutting down would. Stopping must wait for it too, then kill it.
+    a.spawn(
+        "sh -c \"trap '' TERM; exec sleep 6161\"; true",
+        "/mnt/g/g.log",
+        "/mnt/g/g.pid",
+    )
+    .await
+    .unwrap();
+    let outcome = a
+        .stop("/mnt/g/g.pid", true, Duration::from_millis(700))
+        .await
+        .unwrap();
+    assert_eq!(outcome, StopOutcome::Killed);
+    let left = a
+        .ssh_output("pgrep -f '[s]leep 6161' || true")
+        .await
+        .unwrap();
+    assert_eq!(
+        left.trim(),
+        "",
+        "the group's lingering child was left running"
+    );
+}
+
+#[tokio::test]
 async fn capture_streams_lines_in_order_as_they_come() {
     let ctx = ctx();
     let nodes = ctx.lease(1).await.unwrap();

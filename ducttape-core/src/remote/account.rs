@@ -328,6 +328,17 @@ impl RemoteAccount {
         })
     }
 
+    /// Waits until the process whose pid is in `pidfile` has exited (a missing pid file
+    /// counts as exited); a [`RemoteError::Timeout`] if it still runs after `timeout`.
+    pub async fn wait_exit(&self, pidfile: &str, timeout: Duration) -> Result<(), RemoteError> {
+        let script = format!(
+            "{}\npid=$(cat {} 2>/dev/null) || exit 0; [ -n \"$pid\" ] || exit 0; while alive $pid; do sleep 0.1; done",
+            process::ALIVE_FN,
+            quote(pidfile)
+        );
+        self.ssh_with(&script, None, timeout).await.map(drop)
+    }
+
     /// SIGKILLs every process group this account spawned that is still alive. Called when
     /// the node goes back to its cluster.
     pub async fn kill_spawned(&self) -> Result<usize, RemoteError> {
@@ -344,8 +355,9 @@ impl RemoteAccount {
             .collect::<Vec<_>>()
             .join(" ");
         let script = format!(
-            "{}\nn=0; for p in {list}; do if alive $p; then kill -s KILL -- -$p 2>/dev/null || kill -s KILL $p; n=$((n+1)); fi; done; echo $n",
-            process::ALIVE_FN
+            "{}\n{}\nn=0; for p in {list}; do if alive $p || group_alive $p; then kill -s KILL -- -$p 2>/dev/null; kill -s KILL $p 2>/dev/null; n=$((n+1)); fi; done; echo $n",
+            process::ALIVE_FN,
+            process::GROUP_ALIVE_FN
         );
         let text = self.ssh_output(&script).await?;
         Ok(text.trim().parse().unwrap_or(0))
@@ -410,7 +422,8 @@ impl RemoteAccount {
     pub async fn copy_from(&self, remote: &str, local: &Path) -> Result<(), RemoteError> {
         let q = quote(remote);
         let command =
-            format!("if [ -d {q} ]; then echo D; tar -C {q} -cf - .; else echo F; cat {q}; fi");
+            // tar exits 1 when a file changed while it was read (a live log): still a copy.
+            format!("if [ -d {q} ]; then echo D; tar -C {q} -cf - .; [ $? -le 1 ]; else echo F; cat {q}; fi");
         let out = self.ssh_with(&command, None, self.timeout).await?;
         let (kind, body) = out.stdout.split_at(out.stdout.len().min(2));
         let result = match kind {

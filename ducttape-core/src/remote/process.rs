@@ -11,8 +11,10 @@ use tokio::time::Instant;
 
 use super::quote::quote;
 
-/// A shell function `alive PID`: true when the process exists and is not a zombie.
-pub(crate) const ALIVE_FN: &str = r#"alive() { kill -0 "$1" 2>/dev/null && [ "$(sed -n 's/.*) \(.\).*/\1/p' /proc/"$1"/stat 2>/dev/null)" != Z ]; }"#;
+/// A shell function `alive PID`: true while the process exists and is not a zombie. A zombie
+/// thread-group leader whose other threads still run (a JVM shutting down) is alive: its
+/// sockets are still open.
+pub(crate) const ALIVE_FN: &str = r#"alive() { kill -0 "$1" 2>/dev/null || return 1; [ "$(sed -n 's/.*) \(.\).*/\1/p' /proc/"$1"/stat 2>/dev/null)" != Z ] && return 0; [ "$(ls /proc/"$1"/task 2>/dev/null | wc -l)" -gt 1 ]; }"#;
 
 /// The script that starts `command` in its own session with output to `log` and prints
 /// its pid once the pid file holds it.
@@ -52,13 +54,20 @@ impl StopOutcome {
     }
 }
 
-/// The script behind [`StopOutcome`]: TERM (if `clean`), wait up to `grace`, then KILL.
+/// A shell function `group_alive PGID`: true while any process of the process group runs
+/// (what [`RemoteAccount::spawn`](super::RemoteAccount::spawn) starts is a group whose leader
+/// may be a shell waiting for the real program, e.g. a JVM still shutting down).
+pub(crate) const GROUP_ALIVE_FN: &str = r#"group_alive() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '{ pid = $1; sub(/^.*\) /, ""); if ($3 == g) { if ($1 != "Z") live = 1; else z = z " " pid } } END { print (live ? "live" : "z" z) }' | { read r; [ "$r" = live ] && exit 0; for p in ${r#z}; do [ "$(ls /proc/$p/task 2>/dev/null | wc -l)" -gt 1 ] && exit 0; done; exit 1; }; }"#;
+
+/// The script behind [`StopOutcome`]: TERM (if `clean`) to the process and its group, wait up
+/// to `grace` until all of them are gone, then KILL.
 pub(crate) fn stop_script(pidfile: &str, clean: bool, grace: Duration) -> String {
     let ticks = (grace.as_millis() / 50).max(1);
     let mut s = format!(
-        "{ALIVE_FN}\nsig() {{ kill -s $1 -- -$pid 2>/dev/null || kill -s $1 $pid 2>/dev/null; }}\n\
-         waitdead() {{ i=0; while alive $pid && [ $i -lt $1 ]; do sleep 0.05; i=$((i+1)); done; ! alive $pid; }}\n\
-         pid=$(cat {} 2>/dev/null); if [ -z \"$pid\" ] || ! alive $pid; then echo not-running; exit 0; fi\n",
+        "{ALIVE_FN}\n{GROUP_ALIVE_FN}\nany() {{ alive $pid || group_alive $pid; }}\n\
+         sig() {{ kill -s $1 -- -$pid 2>/dev/null; kill -s $1 $pid 2>/dev/null; }}\n\
+         waitdead() {{ i=0; while any && [ $i -lt $1 ]; do sleep 0.05; i=$((i+1)); done; ! any; }}\n\
+         pid=$(cat {} 2>/dev/null); if [ -z \"$pid\" ] || ! any; then echo not-running; exit 0; fi\n",
         quote(pidfile)
     );
     if clean {
