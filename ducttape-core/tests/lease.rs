@@ -117,3 +117,34 @@ async fn released_nodes_come_back_without_the_leases_processes() {
     }
     again.release().await;
 }
+
+/// Two clusters over the same nodes and lock directory stand for two test processes (nextest,
+/// two `cargo test`s): `flock` locks conflict between open files exactly as between processes.
+#[tokio::test]
+#[serial(lease)]
+async fn file_backed_clusters_never_share_a_node() {
+    let specs = cluster().specs();
+    let locks = tempfile::tempdir().unwrap();
+    let one = Arc::new(Cluster::from_nodes_locked_in(
+        specs.clone(),
+        locks.path().to_path_buf(),
+    ));
+    let other = Arc::new(Cluster::from_nodes_locked_in(
+        specs.clone(),
+        locks.path().to_path_buf(),
+    ));
+
+    let held = one.lease(specs.len()).await.unwrap();
+    let err = other
+        .lease_with(LeaseRequest::new(1).timeout(Duration::from_millis(500)))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LeaseError::Timeout { .. }), "{err}");
+
+    // Released by the one, the nodes become available to the other (which polls the locks).
+    let waiter =
+        tokio::spawn(async move { other.lease(specs.len()).await.map(|l| l.nodes().len()) });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    held.release().await;
+    assert_eq!(waiter.await.unwrap().unwrap(), cluster().specs().len());
+}

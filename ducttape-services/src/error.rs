@@ -37,6 +37,20 @@ pub enum ServiceError {
         /// Its last lines.
         log_tail: String,
     },
+    /// A background worker (a perf or verification client) failed or left no result.
+    #[error("{service}: the worker on {node} {detail}\n--- {log} (last lines) ---\n{log_tail}")]
+    WorkerFailed {
+        /// The service.
+        service: String,
+        /// The node.
+        node: String,
+        /// What went wrong (`exited with status 1`, `printed no result`).
+        detail: String,
+        /// The worker's output file.
+        log: String,
+        /// Its last lines.
+        log_tail: String,
+    },
     /// A readiness probe (port, HTTP, custom) did not pass in time.
     #[error("{service}: {node} not ready after {after:?}: {detail}")]
     Timeout {

@@ -24,4 +24,3 @@ pub use properties::Properties;
 pub use readiness::Readiness;
 pub use service::{register, run_parallel, LogFile, Service, ServiceExt};
 pub use zookeeper::ZookeeperService;
-

@@ -155,6 +155,20 @@ impl ZookeeperService {
             })
     }
 
+    /// The paths of every ephemeral znode (`dump` on the leader), e.g. `/brokers/ids/1`.
+    pub async fn ephemeral_paths(&self) -> Result<Vec<String>, ServiceError> {
+        let leader = self.leader().await?;
+        let dump = four_letter_word(leader.address(), "dump")
+            .await
+            .map_err(|detail| ServiceError::Timeout {
+                service: "zookeeper".into(),
+                node: leader.name().to_string(),
+                after: Duration::ZERO,
+                detail: format!("dump: {detail}"),
+            })?;
+        Ok(parse_ephemerals(&dump))
+    }
+
     /// The current leader (a standalone server leads itself).
     pub async fn leader(&self) -> Result<Node, ServiceError> {
         for node in &self.nodes {
@@ -169,6 +183,21 @@ impl ZookeeperService {
             detail: "no member says it leads".into(),
         })
     }
+}
+
+/// The ephemeral znode paths in a `dump` answer: the indented paths after
+/// `Sessions with Ephemerals`.
+///
+/// ```
+/// let dump = "SessionTracker dump:\nSession Sets (1)/(1):\n0x0\nephemeral nodes dump:\nSessions with Ephemerals (1):\n0x100002f1c6e0000:\n\t/controller\n\t/brokers/ids/1\nConnections with Ephemerals (1):\n";
+/// assert_eq!(ducttape_services::zookeeper::parse_ephemerals(dump), ["/controller", "/brokers/ids/1"]);
+/// ```
+pub fn parse_ephemerals(dump: &str) -> Vec<String> {
+    dump.lines()
+        .skip_while(|l| !l.starts_with("Sessions with Ephemerals"))
+        .take_while(|l| !l.starts_with("Connections with Ephemerals"))
+        .filter_map(|l| l.trim().strip_prefix('/').map(|p| format!("/{p}")))
+        .collect()
 }
 
 /// Sends a four-letter word to `host:2181` and returns the answer.

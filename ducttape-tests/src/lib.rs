@@ -159,6 +159,42 @@ pub async fn consume_values(
     Ok(out.stdout_text().lines().map(str::to_string).collect())
 }
 
+/// Waits (up to 60 s) until `partition` of `topic` has a leader, and returns its node: right
+/// after a bounce a partition can be leaderless for a moment.
+pub async fn wait_for_leader(
+    kafka: &KafkaService,
+    topic: &str,
+    partition: u32,
+) -> Result<Node, ServiceError> {
+    let found = std::sync::Mutex::new(None);
+    ducttape_core::wait_until(
+        &format!("{topic}-{partition} has a leader"),
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            let leader = kafka.leader(topic, partition).await?;
+            let some = leader.is_some();
+            if let Ok(mut f) = found.lock() {
+                *f = leader;
+            }
+            Ok::<_, ServiceError>(some)
+        },
+    )
+    .await
+    .map_err(|e| ServiceError::Usage {
+        service: "kafka".into(),
+        detail: e.to_string(),
+    })?;
+    found
+        .into_inner()
+        .ok()
+        .flatten()
+        .ok_or_else(|| ServiceError::Usage {
+            service: "kafka".into(),
+            detail: format!("{topic}-{partition} lost its leader again"),
+        })
+}
+
 /// Asserts that no JVM runs on `nodes` (after teardown, nothing a test started may be left).
 pub async fn assert_no_jvm(nodes: &[Node]) {
     for node in nodes {

@@ -166,6 +166,11 @@ impl Cluster {
         let lock_dir = std::env::var_os("DUCTTAPE_LOCK_DIR")
             .map(PathBuf::from)
             .unwrap_or_else(|| PathBuf::from("/tmp/ducttape-locks"));
+        Self::from_nodes_locked_in(nodes, lock_dir)
+    }
+
+    /// A file-backed cluster of these nodes with node locks in `lock_dir`.
+    pub fn from_nodes_locked_in(nodes: Vec<NodeSpec>, lock_dir: PathBuf) -> Cluster {
         Self::new(nodes, Source::Files { lock_dir })
     }
 

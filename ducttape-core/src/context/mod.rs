@@ -20,6 +20,7 @@
 //! ```
 
 pub(crate) mod log;
+pub mod report;
 pub mod results;
 
 use std::path::{Path, PathBuf};

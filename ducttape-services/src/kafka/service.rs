@@ -48,14 +48,16 @@ pub struct KafkaBuilder {
     node_overrides: BTreeMap<usize, Properties>,
     start_timeout: Duration,
     heap: String,
+    zookeeper: Option<Arc<ZookeeperService>>,
 }
 
 impl KafkaBuilder {
     /// ZooKeeper mode with this ensemble.
-    pub fn zookeeper(mut self, zk: &ZookeeperService) -> Self {
+    pub fn zookeeper(mut self, zk: &Arc<ZookeeperService>) -> Self {
         self.quorum = Some(Quorum::Zookeeper {
             connect: zk.connect_string(),
         });
+        self.zookeeper = Some(zk.clone());
         self
     }
 
@@ -148,6 +150,7 @@ impl KafkaBuilder {
             start_timeout: self.start_timeout,
             heap: self.heap,
             cluster_id: new_cluster_id(),
+            zookeeper: self.zookeeper,
         });
         register(ctx, &kafka);
         Ok(kafka)
@@ -196,6 +199,7 @@ pub struct KafkaService {
     start_timeout: Duration,
     heap: String,
     cluster_id: String,
+    zookeeper: Option<Arc<ZookeeperService>>,
 }
 
 impl KafkaService {
@@ -209,6 +213,7 @@ impl KafkaService {
             node_overrides: BTreeMap::new(),
             start_timeout: Duration::from_secs(90),
             heap: "512m".into(),
+            zookeeper: None,
         }
     }
 
@@ -359,6 +364,32 @@ impl KafkaService {
         crate::service::ServiceExt::restart_node(self, node, clean).await
     }
 
+    /// In ZooKeeper mode, waits until `node`'s old registration (`/brokers/ids/<id>`) is gone:
+    /// after a SIGKILL it lives until its ZooKeeper session expires, and a broker started
+    /// meanwhile exits with `NodeExistsException`.
+    async fn wait_unregistered(&self, node: &Node) -> Result<(), ServiceError> {
+        let Some(zk) = &self.zookeeper else {
+            return Ok(());
+        };
+        let path = format!("/brokers/ids/{}", self.id_of(node)?);
+        let deadline = tokio::time::Instant::now() + self.start_timeout;
+        loop {
+            if !zk.ephemeral_paths().await?.contains(&path) {
+                return Ok(());
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServiceError::Timeout {
+                    service: "kafka".into(),
+                    node: node.name().to_string(),
+                    after: self.start_timeout,
+                    detail: format!("{path} is still registered in ZooKeeper"),
+                });
+            }
+            tracing::debug!(node = node.name(), %path, "waiting for the old registration to expire");
+            tokio::time::sleep(Duration::from_millis(500)).await;
+        }
+    }
+
     async fn format_storage(&self, node: &Node) -> Result<(), ServiceError> {
         let cmd = self
             .version
@@ -400,7 +431,9 @@ impl Service for KafkaService {
             .create_file(CONFIG, self.config(index).render())
             .await
             .ctx(name)?;
-        if !matches!(self.quorum, Quorum::Zookeeper { .. }) {
+        if matches!(self.quorum, Quorum::Zookeeper { .. }) {
+            self.wait_unregistered(node).await?;
+        } else {
             self.format_storage(node).await?;
         }
         let log = account.monitor_log(LOG).await.ctx(name)?;

@@ -6,4 +6,11 @@
 //! what the consumers received and reports lost, duplicated and reordered records.
 
 pub mod checker;
+pub mod clients;
 pub mod events;
+
+pub use checker::{DeliveryChecker, DeliveryReport};
+pub use clients::{
+    check_delivery, VerifiableConsumer, VerifiableConsumerService, VerifiableProducer,
+    VerifiableProducerService,
+};

@@ -1,0 +1,121 @@
+//! [`ConsumerPerformance`]: Kafka's `ConsumerPerformance` on each node, in the background.
+
+use std::sync::Arc;
+
+use ducttape_core::cluster::Node;
+use ducttape_core::context::TestContext;
+
+use super::options::{ClientBuilder, ClientOptions};
+use super::parse::{
+    aggregate_consumers, parse_consumer_output, ConsumerPerfInterval, ConsumerPerfOutput,
+    ConsumerPerfResult,
+};
+use super::worker::{ToolOutput, ToolService};
+use crate::install::KafkaVersion;
+use crate::kafka::KafkaService;
+
+impl ToolOutput for ConsumerPerfOutput {
+    fn parse(text: &str) -> Self {
+        parse_consumer_output(text)
+    }
+
+    fn complete(&self) -> bool {
+        self.result.is_some() || !self.intervals.is_empty()
+    }
+}
+
+/// Consumer performance workers: one `ConsumerPerformance` per node.
+pub type ConsumerPerformanceService = ToolService<ConsumerPerfOutput>;
+
+impl ToolService<ConsumerPerfOutput> {
+    /// The summary of each worker that finished.
+    pub fn results(&self) -> Vec<ConsumerPerfResult> {
+        self.outputs()
+            .into_values()
+            .filter_map(|o| o.result)
+            .collect()
+    }
+
+    /// The periodic rows (with `--show-detailed-stats`) of each worker.
+    pub fn stats(&self) -> Vec<Vec<ConsumerPerfInterval>> {
+        self.outputs().into_values().map(|o| o.intervals).collect()
+    }
+
+    /// The workers' results together (throughput summed).
+    pub fn aggregate(&self) -> Option<ConsumerPerfResult> {
+        aggregate_consumers(&self.results())
+    }
+}
+
+/// How to run `ConsumerPerformance`; consumer configs are [`ClientBuilder::prop`]s.
+#[derive(Debug, Clone)]
+pub struct ConsumerPerformance {
+    topic: String,
+    messages: u64,
+    group: Option<String>,
+    fetch_timeout_ms: u64,
+    options: ClientOptions,
+}
+
+impl ClientBuilder for ConsumerPerformance {
+    fn options(&mut self) -> &mut ClientOptions {
+        &mut self.options
+    }
+}
+
+impl ConsumerPerformance {
+    /// Consume `messages` records from `topic`, each worker in its own group unless
+    /// [`group`](Self::group) says otherwise.
+    pub fn new(topic: &str, messages: u64) -> Self {
+        Self {
+            topic: topic.into(),
+            messages,
+            group: None,
+            fetch_timeout_ms: 60_000,
+            options: ClientOptions::new("consumer-performance"),
+        }
+    }
+
+    /// Every worker in this consumer group (they then share the partitions).
+    pub fn group(mut self, group: &str) -> Self {
+        self.group = Some(group.into());
+        self
+    }
+
+    /// The worker command line for node `index`.
+    pub fn command(&self, version: &KafkaVersion, bootstrap: &str, index: usize) -> String {
+        let group = self
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("{}-{index}", self.options.name()));
+        let tool = version
+            .tool("org.apache.kafka.tools.ConsumerPerformance")
+            .args([
+                "--bootstrap-server".to_string(),
+                bootstrap.into(),
+                "--topic".into(),
+                self.topic.clone(),
+                "--messages".into(),
+                self.messages.to_string(),
+                "--group".into(),
+                group,
+                "--timeout".into(),
+                self.fetch_timeout_ms.to_string(),
+            ]);
+        self.options.command(tool, "--consumer.config")
+    }
+
+    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
+    pub fn build(
+        self,
+        ctx: &TestContext,
+        kafka: &KafkaService,
+        nodes: Vec<Node>,
+    ) -> Arc<ConsumerPerformanceService> {
+        let version = self.options.version_for(kafka);
+        let bootstrap = kafka.bootstrap_servers();
+        let (name, timeout) = (self.options.name().to_string(), self.options.timeout());
+        let command = move |_: &Node, index| self.command(&version, &bootstrap, index);
+        ToolService::new(ctx, &name, nodes, Arc::new(command), timeout)
+    }
+}

@@ -1,0 +1,102 @@
+//! [`EndToEndLatency`]: Kafka's `EndToEndLatency` on each node, in the background.
+
+use std::sync::Arc;
+
+use ducttape_core::cluster::Node;
+use ducttape_core::context::TestContext;
+
+use super::options::{ClientBuilder, ClientOptions};
+use super::parse::{parse_end_to_end_output, EndToEndLatencyOutput, EndToEndLatencyResult};
+use super::worker::{ToolOutput, ToolService};
+use crate::install::KafkaVersion;
+use crate::kafka::KafkaService;
+
+impl ToolOutput for EndToEndLatencyOutput {
+    fn parse(text: &str) -> Self {
+        parse_end_to_end_output(text)
+    }
+
+    fn complete(&self) -> bool {
+        self.result.is_some()
+    }
+}
+
+/// End-to-end latency workers: one `EndToEndLatency` per node.
+pub type EndToEndLatencyService = ToolService<EndToEndLatencyOutput>;
+
+impl ToolService<EndToEndLatencyOutput> {
+    /// The result of each worker that finished.
+    pub fn results(&self) -> Vec<EndToEndLatencyResult> {
+        self.outputs()
+            .into_values()
+            .filter_map(|o| o.result)
+            .collect()
+    }
+}
+
+/// How to run `EndToEndLatency` (`<bootstrap> <topic> <n> <acks> <size> [config file]`).
+#[derive(Debug, Clone)]
+pub struct EndToEndLatency {
+    topic: String,
+    messages: u64,
+    acks: String,
+    record_size: u32,
+    options: ClientOptions,
+}
+
+impl ClientBuilder for EndToEndLatency {
+    fn options(&mut self) -> &mut ClientOptions {
+        &mut self.options
+    }
+}
+
+impl EndToEndLatency {
+    /// `messages` round trips of `record_size`-byte records through `topic`, with `acks=1`.
+    pub fn new(topic: &str, messages: u64, record_size: u32) -> Self {
+        Self {
+            topic: topic.into(),
+            messages,
+            acks: "1".into(),
+            record_size,
+            options: ClientOptions::new("end-to-end-latency"),
+        }
+    }
+
+    /// The producer's acks (`0`, `1`, `all`).
+    pub fn acks(mut self, acks: &str) -> Self {
+        self.acks = acks.into();
+        self
+    }
+
+    /// The worker command line.
+    pub fn command(&self, version: &KafkaVersion, bootstrap: &str) -> String {
+        let tool = version
+            .tool("org.apache.kafka.tools.EndToEndLatency")
+            .args([
+                bootstrap.to_string(),
+                self.topic.clone(),
+                self.messages.to_string(),
+                self.acks.clone(),
+                self.record_size.to_string(),
+            ]);
+        self.options.command(tool, "")
+    }
+
+    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
+    pub fn build(
+        self,
+        ctx: &TestContext,
+        kafka: &KafkaService,
+        nodes: Vec<Node>,
+    ) -> Arc<EndToEndLatencyService> {
+        let command = self.command(&self.options.version_for(kafka), &kafka.bootstrap_servers());
+        let o = &self.options;
+        ToolService::new(
+            ctx,
+            o.name(),
+            nodes,
+            Arc::new(move |_, _| command.clone()),
+            o.timeout(),
+        )
+    }
+}

@@ -1,0 +1,214 @@
+//! [`ToolService`]: one background run of a Kafka command-line tool per node, its stdout
+//! parsed into results. The perf clients and the verifiable clients are all this shape;
+//! what differs is the command ([`ToolCommand`]) and the parser ([`ToolOutput`]).
+//!
+//! A worker's failure is never silent (ducktape #102): a non-zero exit, or an exit without the
+//! result line, is an error from [`wait`](crate::ServiceExt::wait) carrying the output's tail.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use ducttape_core::cluster::Node;
+use ducttape_core::context::TestContext;
+use ducttape_core::remote::quote;
+
+use crate::error::{ResultExt, ServiceError};
+use crate::service::{register, LogFile, Service};
+
+/// What a tool's stdout parses into.
+pub trait ToolOutput: Clone + Default + serde::Serialize + Send + Sync + 'static {
+    /// Parses a whole stdout.
+    fn parse(text: &str) -> Self;
+    /// Whether the output holds the run's result (a run that exited without one failed).
+    fn complete(&self) -> bool;
+}
+
+/// Renders the tool's command line for node `index` of the service.
+pub type ToolCommand = Arc<dyn Fn(&Node, usize) -> String + Send + Sync>;
+
+/// A tool run on each of its nodes, in the background.
+pub struct ToolService<O: ToolOutput> {
+    name: String,
+    nodes: Vec<Node>,
+    command: ToolCommand,
+    wait_timeout: Duration,
+    outputs: Mutex<BTreeMap<String, O>>,
+}
+
+impl<O: ToolOutput> ToolService<O> {
+    /// A service named `name` running `command` on each of `nodes`, registered with `ctx`.
+    pub fn new(
+        ctx: &TestContext,
+        name: &str,
+        nodes: Vec<Node>,
+        command: ToolCommand,
+        wait_timeout: Duration,
+    ) -> Arc<Self> {
+        let service = Arc::new(Self {
+            name: name.to_string(),
+            nodes,
+            command,
+            wait_timeout,
+            outputs: Mutex::new(BTreeMap::new()),
+        });
+        register(ctx, &service);
+        service
+    }
+
+    fn dir(&self) -> String {
+        format!("/mnt/{}", self.name)
+    }
+
+    /// The file a node's stdout (and stderr) goes to.
+    pub fn log_path(&self) -> String {
+        format!("{}/{}.out", self.dir(), self.name)
+    }
+
+    fn pidfile(&self) -> String {
+        format!("{}/{}.pid", self.dir(), self.name)
+    }
+
+    fn exitfile(&self) -> String {
+        format!("{}/{}.exit", self.dir(), self.name)
+    }
+
+    /// The parsed output of every node that finished (or was stopped), by node name.
+    pub fn outputs(&self) -> BTreeMap<String, O> {
+        self.outputs.lock().map(|o| o.clone()).unwrap_or_default()
+    }
+
+    /// Reads and parses what `node`'s worker printed so far (it may still be running).
+    pub async fn output_so_far(&self, node: &Node) -> Result<O, ServiceError> {
+        let text = node
+            .account()
+            .ssh_output(&format!(
+                "cat {} 2>/dev/null; true",
+                quote(&self.log_path())
+            ))
+            .await
+            .ctx(&self.name)?;
+        Ok(O::parse(&text))
+    }
+
+    async fn collect(&self, node: &Node, require_result: bool) -> Result<(), ServiceError> {
+        let account = node.account();
+        let script = format!(
+            "cat {exit} 2>/dev/null || echo none; echo ---; cat {log} 2>/dev/null; true",
+            exit = quote(&self.exitfile()),
+            log = quote(&self.log_path())
+        );
+        let text = account.ssh_output(&script).await.ctx(&self.name)?;
+        let (status, log) = text.split_once("---\n").unwrap_or(("none", ""));
+        let status = status.trim();
+        let output = O::parse(log);
+        let complete = output.complete();
+        if let Ok(mut outputs) = self.outputs.lock() {
+            outputs.insert(node.name().to_string(), output);
+        }
+        let failure = match (status, complete) {
+            ("0", true) => None,
+            ("0", false) => Some("exited without printing its result".to_string()),
+            ("none", _) if !require_result => None,
+            ("none", _) => Some("left no exit status".to_string()),
+            (code, _) => Some(format!("exited with status {code}")),
+        };
+        match failure {
+            Some(detail) if require_result => Err(ServiceError::WorkerFailed {
+                service: self.name.clone(),
+                node: node.name().to_string(),
+                detail,
+                log: self.log_path(),
+                log_tail: log
+                    .lines()
+                    .rev()
+                    .take(20)
+                    .collect::<Vec<_>>()
+                    .into_iter()
+                    .rev()
+                    .collect::<Vec<_>>()
+                    .join("\n"),
+            }),
+            _ => Ok(()),
+        }
+    }
+}
+
+#[async_trait]
+impl<O: ToolOutput> Service for ToolService<O> {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.name() == node.name())
+            .unwrap_or(0);
+        let account = node.account();
+        account.remove(&self.dir()).await.ctx(&self.name)?;
+        account.mkdirs(&self.dir()).await.ctx(&self.name)?;
+        // The exit status goes to a file: a worker's failure must not pass unnoticed.
+        let command = format!(
+            "{}; echo $? > {}",
+            (self.command)(node, index),
+            quote(&self.exitfile())
+        );
+        account
+            .spawn(&command, &self.log_path(), &self.pidfile())
+            .await
+            .ctx(&self.name)?;
+        Ok(())
+    }
+
+    async fn wait_node(&self, node: &Node, timeout: Duration) -> Result<(), ServiceError> {
+        node.account()
+            .wait_exit(&self.pidfile(), timeout)
+            .await
+            .ctx(&self.name)?;
+        self.collect(node, true).await
+    }
+
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+        node.account()
+            .stop(&self.pidfile(), clean, Duration::from_secs(10))
+            .await
+            .ctx(&self.name)?;
+        self.collect(node, false).await
+    }
+
+    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
+        node.account().remove(&self.dir()).await.ctx(&self.name)
+    }
+
+    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
+        Ok(node
+            .account()
+            .pid_from_file(&self.pidfile())
+            .await
+            .ctx(&self.name)?
+            .into_iter()
+            .collect())
+    }
+
+    fn logs(&self) -> Vec<LogFile> {
+        vec![LogFile::always(
+            &format!("{}.out", self.name),
+            &self.log_path(),
+        )]
+    }
+
+    fn results(&self) -> serde_json::Value {
+        serde_json::to_value(self.outputs()).unwrap_or_default()
+    }
+
+    fn default_wait_timeout(&self) -> Duration {
+        self.wait_timeout
+    }
+}

@@ -1,0 +1,257 @@
+//! [`VerifiableProducer`] and [`VerifiableConsumer`] as background workers, one per node.
+
+use std::sync::Arc;
+
+use ducttape_core::cluster::Node;
+use ducttape_core::context::TestContext;
+
+use super::checker::{DeliveryChecker, DeliveryReport};
+use super::events::{parse_event_line, VerifiableEvent};
+use crate::error::ServiceError;
+use crate::kafka::KafkaService;
+use crate::perf::options::{ClientBuilder, ClientOptions};
+use crate::perf::worker::{ToolOutput, ToolService};
+
+/// The events a verifiable client printed, and any line that claimed to be one but did not
+/// parse (kept: a dropped acknowledgement would hide a lost record).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct VerifiableOutput {
+    /// The events, in order.
+    #[serde(skip)]
+    pub events: Vec<VerifiableEvent>,
+    /// Malformed event lines with the reason.
+    pub malformed: Vec<String>,
+    /// Event counts by name, for `summary.json`.
+    pub counts: std::collections::BTreeMap<String, u64>,
+}
+
+impl ToolOutput for VerifiableOutput {
+    fn parse(text: &str) -> Self {
+        let mut out = Self::default();
+        for line in text.lines() {
+            match parse_event_line(line) {
+                Ok(Some(event)) => {
+                    *out.counts.entry(event.name().to_string()).or_default() += 1;
+                    out.events.push(event);
+                }
+                Ok(None) => {}
+                Err(e) => out.malformed.push(e.to_string()),
+            }
+        }
+        out
+    }
+
+    fn complete(&self) -> bool {
+        self.malformed.is_empty()
+            && self
+                .events
+                .iter()
+                .any(|e| matches!(e, VerifiableEvent::ShutdownComplete { .. }))
+    }
+}
+
+/// Verifiable producers: one `VerifiableProducer` per node.
+pub type VerifiableProducerService = ToolService<VerifiableOutput>;
+/// Verifiable consumers: one `VerifiableConsumer` per node.
+pub type VerifiableConsumerService = ToolService<VerifiableOutput>;
+
+/// How to run `VerifiableProducer` (values are `<prefix>.<n>` when a prefix is set); producer
+/// configs are [`ClientBuilder::prop`]s.
+#[derive(Debug, Clone)]
+pub struct VerifiableProducer {
+    topic: String,
+    max_messages: i64,
+    throughput: i64,
+    acks: String,
+    value_prefix: Option<u32>,
+    options: ClientOptions,
+}
+
+impl ClientBuilder for VerifiableProducer {
+    fn options(&mut self) -> &mut ClientOptions {
+        &mut self.options
+    }
+}
+
+impl VerifiableProducer {
+    /// Produces to `topic` until stopped, 1,000 records/s per worker, `acks=all`.
+    pub fn new(topic: &str) -> Self {
+        Self {
+            topic: topic.into(),
+            max_messages: -1,
+            throughput: 1000,
+            acks: "-1".into(),
+            value_prefix: None,
+            options: ClientOptions::new("verifiable-producer"),
+        }
+    }
+
+    /// Stops after this many records.
+    pub fn max_messages(mut self, n: i64) -> Self {
+        self.max_messages = n;
+        self
+    }
+
+    /// Records per second per worker (`-1`: unthrottled).
+    pub fn throughput(mut self, n: i64) -> Self {
+        self.throughput = n;
+        self
+    }
+
+    /// The producer's acks (`-1`/`all`, `1`, `0`).
+    pub fn acks(mut self, acks: &str) -> Self {
+        self.acks = acks.into();
+        self
+    }
+
+    /// Prefixes values with `<prefix>.`, so batches are distinguishable.
+    pub fn value_prefix(mut self, prefix: u32) -> Self {
+        self.value_prefix = Some(prefix);
+        self
+    }
+
+    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
+    pub fn build(
+        self,
+        ctx: &TestContext,
+        kafka: &KafkaService,
+        nodes: Vec<Node>,
+    ) -> Arc<VerifiableProducerService> {
+        let mut args = vec![
+            "--topic".to_string(),
+            self.topic.clone(),
+            "--bootstrap-server".into(),
+            kafka.bootstrap_servers(),
+            "--max-messages".into(),
+            self.max_messages.to_string(),
+            "--throughput".into(),
+            self.throughput.to_string(),
+            "--acks".into(),
+            self.acks.clone(),
+        ];
+        if let Some(p) = self.value_prefix {
+            args.extend(["--value-prefix".to_string(), p.to_string()]);
+        }
+        let tool = self
+            .options
+            .version_for(kafka)
+            .tool("org.apache.kafka.tools.VerifiableProducer");
+        spawn_workers(
+            ctx,
+            nodes,
+            &self.options,
+            self.options.command(tool.args(args), "--producer.config"),
+        )
+    }
+}
+
+/// How to run `VerifiableConsumer`; consumer configs are [`ClientBuilder::prop`]s.
+#[derive(Debug, Clone)]
+pub struct VerifiableConsumer {
+    topic: String,
+    group: String,
+    max_messages: i64,
+    verbose: bool,
+    options: ClientOptions,
+}
+
+impl ClientBuilder for VerifiableConsumer {
+    fn options(&mut self) -> &mut ClientOptions {
+        &mut self.options
+    }
+}
+
+impl VerifiableConsumer {
+    /// Consumes `topic` in consumer group `group` until stopped.
+    pub fn new(topic: &str, group: &str) -> Self {
+        Self {
+            topic: topic.into(),
+            group: group.into(),
+            max_messages: -1,
+            verbose: false,
+            options: ClientOptions::new("verifiable-consumer"),
+        }
+    }
+
+    /// Stops after this many records.
+    pub fn max_messages(mut self, n: i64) -> Self {
+        self.max_messages = n;
+        self
+    }
+
+    /// Prints every record (`record_data` events), not just per-poll offset ranges.
+    pub fn verbose(mut self) -> Self {
+        self.verbose = true;
+        self
+    }
+
+    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
+    pub fn build(
+        self,
+        ctx: &TestContext,
+        kafka: &KafkaService,
+        nodes: Vec<Node>,
+    ) -> Arc<VerifiableConsumerService> {
+        let mut args = vec![
+            "--topic".to_string(),
+            self.topic.clone(),
+            "--group-id".into(),
+            self.group.clone(),
+            "--bootstrap-server".into(),
+            kafka.bootstrap_servers(),
+            "--max-messages".into(),
+            self.max_messages.to_string(),
+            "--reset-policy".into(),
+            "earliest".into(),
+        ];
+        if self.verbose {
+            args.push("--verbose".into());
+        }
+        let tool = self
+            .options
+            .version_for(kafka)
+            .tool("org.apache.kafka.tools.VerifiableConsumer");
+        spawn_workers(
+            ctx,
+            nodes,
+            &self.options,
+            self.options.command(tool.args(args), "--consumer.config"),
+        )
+    }
+}
+
+fn spawn_workers(
+    ctx: &TestContext,
+    nodes: Vec<Node>,
+    options: &ClientOptions,
+    command: String,
+) -> Arc<ToolService<VerifiableOutput>> {
+    ToolService::new(
+        ctx,
+        options.name(),
+        nodes,
+        Arc::new(move |_, _| command.clone()),
+        options.timeout(),
+    )
+}
+
+/// Checks what `producers` acknowledged against what `consumers` consumed, reading their
+/// output as it is now (they may still run).
+pub async fn check_delivery(
+    producers: &VerifiableProducerService,
+    consumers: &VerifiableConsumerService,
+) -> Result<DeliveryReport, ServiceError> {
+    use crate::service::Service;
+    let mut checker = DeliveryChecker::new();
+    for node in producers.nodes() {
+        for event in producers.output_so_far(node).await?.events {
+            checker.observe_producer(&event);
+        }
+    }
+    for node in consumers.nodes() {
+        for event in consumers.output_so_far(node).await?.events {
+            checker.observe_consumer(node.name(), &event);
+        }
+    }
+    Ok(checker.report())
+}

@@ -1,0 +1,121 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
+//! Replication without loss: a partition leader is bounced (cleanly or hard) while the
+//! verifiable producer runs, in ZooKeeper and KRaft modes; every acknowledged record must be
+//! consumed. Also: a consumer that stops early is caught by the checker.
+
+use std::time::Duration;
+
+use ducttape_core::wait_until;
+use ducttape_services::perf::ClientBuilder;
+use ducttape_services::verifiable::{check_delivery, VerifiableConsumer, VerifiableProducer};
+use ducttape_services::{KafkaVersion, ServiceExt, TopicSpec};
+use ducttape_tests::{ctx, start_kafka, wait_for_leader, Mode, TestContext};
+use rstest::rstest;
+use serial_test::serial;
+
+#[rstest]
+#[case::zookeeper_clean(Mode::Zookeeper, true)]
+#[case::zookeeper_hard(Mode::Zookeeper, false)]
+#[case::kraft_clean(Mode::Kraft, true)]
+#[case::kraft_hard(Mode::Kraft, false)]
+#[tokio::test]
+#[serial(heavy)]
+async fn replication_survives_leader_bounces(
+    ctx: TestContext,
+    #[case] mode: Mode,
+    #[case] clean: bool,
+) {
+    let cluster = start_kafka(&ctx, mode, 3, KafkaVersion::DEFAULT)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    let topic = "replicated";
+    kafka
+        .create_topic(
+            &TopicSpec::new(topic)
+                .partitions(3)
+                .replication_factor(3)
+                .config("min.insync.replicas", 2),
+        )
+        .await
+        .unwrap();
+    let clients = ctx.lease(2).await.unwrap();
+    let producer = VerifiableProducer::new(topic)
+        .throughput(500)
+        .prop("retries", i32::MAX)
+        .prop("enable.idempotence", true)
+        .build(&ctx, kafka, vec![clients[0].clone()]);
+    let consumer = VerifiableConsumer::new(topic, "replication-check").build(
+        &ctx,
+        kafka,
+        vec![clients[1].clone()],
+    );
+    consumer.start().await.unwrap();
+    producer.start().await.unwrap();
+
+    for _ in 0..2 {
+        tokio::time::sleep(Duration::from_secs(3)).await;
+        let leader = wait_for_leader(kafka, topic, 0).await.unwrap();
+        kafka.bounce(&leader, clean).await.unwrap();
+    }
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    producer.stop().await.unwrap();
+
+    // Wait until the consumer has caught up with everything acknowledged.
+    let caught_up = wait_until(
+        "the consumer has every acknowledged record",
+        Duration::from_secs(90),
+        Duration::from_secs(1),
+        || async {
+            Ok::<_, ducttape_services::ServiceError>(
+                check_delivery(&producer, &consumer).await?.lost.is_empty(),
+            )
+        },
+    )
+    .await;
+    consumer.stop().await.unwrap();
+    let report = check_delivery(&producer, &consumer).await.unwrap();
+    ctx.record("acked", report.acked);
+    ctx.record("consumed", report.consumed);
+    ctx.record("lost", report.lost.len() as u64);
+    ctx.record("duplicates", report.duplicates.len() as u64);
+    println!(
+        "{mode:?} {} bounce: {report}",
+        if clean { "clean" } else { "hard" }
+    );
+    assert!(report.acked > 1000, "the producer made progress: {report}");
+    assert!(
+        caught_up.is_ok() && report.is_clean(),
+        "acknowledged records lost: {report}"
+    );
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_consumer_that_stops_early_is_reported(ctx: TestContext) {
+    let cluster = start_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    kafka
+        .create_topic(&TopicSpec::new("short").partitions(2))
+        .await
+        .unwrap();
+    let clients = ctx.lease(2).await.unwrap();
+    let producer = VerifiableProducer::new("short")
+        .max_messages(2000)
+        .throughput(-1)
+        .build(&ctx, kafka, vec![clients[0].clone()]);
+    producer.run().await.unwrap();
+    // A deliberately broken consumer: it gives up after 1,500 of the 2,000 records.
+    let consumer = VerifiableConsumer::new("short", "broken")
+        .max_messages(1500)
+        .build(&ctx, kafka, vec![clients[1].clone()]);
+    consumer.run().await.unwrap();
+    let report = check_delivery(&producer, &consumer).await.unwrap();
+    println!("{report}");
+    assert_eq!(report.acked, 2000);
+    assert_eq!(report.lost.len(), 500, "{report}");
+    assert!(!report.is_clean());
+}
