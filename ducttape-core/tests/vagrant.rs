@@ -33,8 +33,11 @@ async fn vagrant_ssh_config_nodes_answer_over_ssh() {
     )
     .unwrap();
     std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
-    // Only this test binary's process sees the variable (this file holds one test).
-    std::env::set_var(vagrant::PROGRAM_ENV, &script);
+    // The stand-in goes first on PATH; only this test binary's process sees the change (this
+    // file holds one test).
+    let path = std::env::var("PATH").unwrap_or_default();
+    std::env::set_var("PATH", format!("{}:{path}", dir.path().display()));
+    std::env::remove_var(vagrant::PROGRAM_ENV);
 
     let cache = vagrant::default_cache(dir.path());
     let nodes = vagrant::load(dir.path(), &cache, false).unwrap();

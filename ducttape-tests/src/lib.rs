@@ -38,6 +38,8 @@ pub enum Mode {
     Zookeeper,
     /// KRaft, every broker also a controller (up to 3).
     Kraft,
+    /// KRaft with one controller on a node of its own.
+    KraftDedicated,
 }
 
 /// A started Kafka cluster: its ZooKeeper (in ZooKeeper mode) and its brokers.
@@ -48,7 +50,8 @@ pub struct KafkaCluster {
     pub kafka: Arc<KafkaService>,
 }
 
-/// Leases nodes and starts `brokers` brokers (plus one ZooKeeper node in ZooKeeper mode).
+/// Leases nodes and starts `brokers` brokers (plus one ZooKeeper node in ZooKeeper mode, or
+/// one controller node with dedicated controllers).
 /// Faster failure detection than the defaults, so bounces settle quickly in tests.
 pub async fn start_kafka(
     ctx: &TestContext,
@@ -56,9 +59,18 @@ pub async fn start_kafka(
     brokers: usize,
     version: KafkaVersion,
 ) -> Result<KafkaCluster, Box<dyn std::error::Error>> {
-    let extra = usize::from(mode == Mode::Zookeeper);
+    let extra = usize::from(mode != Mode::Kraft);
     let mut nodes = ctx.lease(brokers + extra).await?;
-    let builder = KafkaService::builder(nodes.split_off(extra)).version(version);
+    let kafka_nodes = if mode == Mode::KraftDedicated {
+        std::mem::take(&mut nodes)
+    } else {
+        nodes.split_off(extra)
+    };
+    let builder = KafkaService::builder(kafka_nodes).version(version);
+    let kraft_timeouts = |b: ducttape_services::kafka::KafkaBuilder| {
+        b.config("broker.session.timeout.ms", 6000)
+            .config("broker.heartbeat.interval.ms", 1000)
+    };
     let (zookeeper, builder) = match mode {
         Mode::Zookeeper => {
             let zk = ZookeeperService::new(ctx, nodes);
@@ -68,13 +80,8 @@ pub async fn start_kafka(
                 .config("zookeeper.session.timeout.ms", 6000);
             (Some(zk), b)
         }
-        Mode::Kraft => (
-            None,
-            builder
-                .kraft_combined(brokers.min(3))
-                .config("broker.session.timeout.ms", 6000)
-                .config("broker.heartbeat.interval.ms", 1000),
-        ),
+        Mode::Kraft => (None, kraft_timeouts(builder.kraft_combined(brokers.min(3)))),
+        Mode::KraftDedicated => (None, kraft_timeouts(builder.kraft_dedicated(1))),
     };
     let kafka = builder.build(ctx)?;
     kafka.start().await?;

@@ -40,6 +40,7 @@ async fn leader_other_than(kafka: &KafkaService, topic: &str, old: u32) -> u32 {
 #[case::zookeeper(Mode::Zookeeper, KafkaVersion::DEFAULT)]
 #[case::kraft(Mode::Kraft, KafkaVersion::DEFAULT)]
 #[case::kraft_4x(Mode::Kraft, KafkaVersion::V4)]
+#[case::kraft_dedicated_controller(Mode::KraftDedicated, KafkaVersion::V4)]
 #[tokio::test]
 #[serial(heavy)]
 async fn replicated_topic_survives_leader_bounces(
