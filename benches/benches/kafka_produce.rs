@@ -45,7 +45,7 @@ fn kafka_produce(c: &mut Criterion) {
     let mut group = c.benchmark_group("kafka_produce");
     group.sample_size(10);
     group.warm_up_time(Duration::from_millis(1));
-    group.measurement_time(Duration::from_secs(5));
+    group.measurement_time(Duration::from_secs(20));
     group.throughput(Throughput::Elements(RECORDS));
     group.bench_function(
         format!(

@@ -79,3 +79,34 @@ async fn zookeeper_mode_on_kafka_4_is_refused(ctx: TestContext) {
         .expect("4.x has no ZooKeeper mode");
     assert!(err.to_string().contains("no ZooKeeper mode"), "{err}");
 }
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_failing_perf_worker_fails_wait_with_its_output(ctx: TestContext) {
+    use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
+    let nodes = ctx.lease(2).await.unwrap();
+    // The brokers need not run: the producer rejects its config before connecting.
+    let kafka = KafkaService::builder(vec![nodes[0].clone()])
+        .build(&ctx)
+        .unwrap();
+    let producer = ProducerPerformance::new("t", 10, 10)
+        .prop("acks", "maybe")
+        .build(&ctx, &kafka, vec![nodes[1].clone()]);
+    producer.start().await.unwrap();
+    let err = producer.wait().await.unwrap_err();
+    match &err {
+        ServiceError::WorkerFailed {
+            node,
+            detail,
+            log_tail,
+            ..
+        } => {
+            assert_eq!(node, nodes[1].name());
+            assert!(detail.contains("exited with status 1"), "{err}");
+            assert!(log_tail.contains("acks"), "{err}");
+        }
+        other => panic!("expected the worker's failure, got: {other}"),
+    }
+    assert!(producer.results().is_empty());
+}

@@ -374,19 +374,22 @@ impl KafkaService {
         let path = format!("/brokers/ids/{}", self.id_of(node)?);
         let deadline = tokio::time::Instant::now() + self.start_timeout;
         loop {
-            if !zk.ephemeral_paths().await?.contains(&path) {
-                return Ok(());
-            }
+            // ZooKeeper may itself be starting (run_parallel): errors mean "not known yet".
+            let last = match zk.ephemeral_paths().await {
+                Ok(paths) if !paths.contains(&path) => return Ok(()),
+                Ok(_) => format!("{path} is still registered in ZooKeeper"),
+                Err(e) => e.to_string(),
+            };
             if tokio::time::Instant::now() >= deadline {
                 return Err(ServiceError::Timeout {
                     service: "kafka".into(),
                     node: node.name().to_string(),
                     after: self.start_timeout,
-                    detail: format!("{path} is still registered in ZooKeeper"),
+                    detail: last,
                 });
             }
-            tracing::debug!(node = node.name(), %path, "waiting for the old registration to expire");
-            tokio::time::sleep(Duration::from_millis(500)).await;
+            tracing::debug!(node = node.name(), %path, %last, "waiting before starting the broker");
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
     }
 
