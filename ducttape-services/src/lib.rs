@@ -8,6 +8,7 @@
 //! with `java -cp '<home>/libs/*' <main class>`.
 
 pub mod error;
+pub mod faults;
 pub mod install;
 pub mod kafka;
 pub mod perf;

@@ -109,6 +109,30 @@ async fn replicated_topic_survives_leader_bounces(
     );
     assert_eq!(all.len(), 4000);
 
+    // Topics can be deleted too.
+    kafka
+        .create_topic(&TopicSpec::new("scratch"))
+        .await
+        .unwrap();
+    assert_eq!(kafka.describe_topic("scratch").await.unwrap().len(), 1);
+    kafka.delete_topic("scratch").await.unwrap();
+    wait_until(
+        "topic scratch is gone",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            // Describing a deleted topic fails (or, briefly, shows no partitions).
+            Ok::<_, std::convert::Infallible>(
+                kafka
+                    .describe_topic("scratch")
+                    .await
+                    .map_or(true, |p| p.is_empty()),
+            )
+        },
+    )
+    .await
+    .unwrap();
+
     ctx.record("mode", format!("{mode:?}"));
     ctx.record("version", kafka.version().version());
     ctx.record("leaders", vec![leader, after_clean, after_hard]);

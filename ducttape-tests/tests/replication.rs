@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use ducttape_core::wait_until;
+use ducttape_services::faults::Faults;
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{check_delivery, VerifiableConsumer, VerifiableProducer};
 use ducttape_services::{KafkaVersion, ServiceExt, TopicSpec};
@@ -83,6 +84,92 @@ async fn replication_survives_leader_bounces(
         "{mode:?} {} bounce: {report}",
         if clean { "clean" } else { "hard" }
     );
+    assert!(report.acked > 1000, "the producer made progress: {report}");
+    assert!(
+        caught_up.is_ok() && report.is_clean(),
+        "acknowledged records lost: {report}"
+    );
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn replication_survives_a_partitioned_leader(ctx: TestContext) {
+    let cluster = start_kafka(&ctx, Mode::Kraft, 3, KafkaVersion::DEFAULT)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    let topic = "partitioned";
+    kafka
+        .create_topic(
+            &TopicSpec::new(topic)
+                .partitions(3)
+                .replication_factor(3)
+                .config("min.insync.replicas", 2),
+        )
+        .await
+        .unwrap();
+    let clients = ctx.lease(2).await.unwrap();
+    let producer = VerifiableProducer::new(topic)
+        .throughput(500)
+        .prop("retries", i32::MAX)
+        .prop("enable.idempotence", true)
+        .prop("delivery.timeout.ms", 120_000)
+        .build(&ctx, kafka, vec![clients[0].clone()]);
+    let consumer = VerifiableConsumer::new(topic, "partition-check").build(
+        &ctx,
+        kafka,
+        vec![clients[1].clone()],
+    );
+    consumer.start().await.unwrap();
+    producer.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+
+    // Cut the leader of partition 0 off from every other node (brokers and clients).
+    let leader = wait_for_leader(kafka, topic, 0).await.unwrap();
+    let others: Vec<_> = kafka
+        .brokers()
+        .into_iter()
+        .chain(clients.iter().cloned())
+        .filter(|n| n.name() != leader.name())
+        .collect();
+    let faults = Faults::new(&ctx);
+    faults
+        .partition(std::slice::from_ref(&leader), &others)
+        .await
+        .unwrap();
+    let moved = wait_until(
+        "partition 0 leaves the isolated broker",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            let now = kafka.leader(topic, 0).await?;
+            Ok::<_, ducttape_services::ServiceError>(now.is_some_and(|n| n.name() != leader.name()))
+        },
+    )
+    .await;
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    faults.heal_all().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    producer.stop().await.unwrap();
+
+    let caught_up = wait_until(
+        "the consumer has every acknowledged record",
+        Duration::from_secs(120),
+        Duration::from_secs(1),
+        || async {
+            Ok::<_, ducttape_services::ServiceError>(
+                check_delivery(&producer, &consumer).await?.lost.is_empty(),
+            )
+        },
+    )
+    .await;
+    consumer.stop().await.unwrap();
+    let report = check_delivery(&producer, &consumer).await.unwrap();
+    println!("partitioned leader {}: {report}", leader.name());
+    ctx.record("acked", report.acked);
+    ctx.record("lost", report.lost.len() as u64);
+    moved.expect("leadership moved away from the isolated broker");
     assert!(report.acked > 1000, "the producer made progress: {report}");
     assert!(
         caught_up.is_ok() && report.is_clean(),
