@@ -130,3 +130,28 @@ async fn timed_out_test_is_torn_down_and_fails() {
 fn dir_of(ctx: &TestContext) -> PathBuf {
     ctx.results_dir().to_path_buf()
 }
+
+#[tokio::test]
+#[serial(context)]
+async fn the_run_report_lists_finished_tests() {
+    let ctx = common::ctx();
+    let dir = ctx.results_dir().to_path_buf();
+    ctx.record("answer", 7);
+    ctx.finish().await;
+    let run = dir.parent().unwrap();
+    let report: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("report.json")).unwrap()).unwrap();
+    let tests = report["tests"].as_array().unwrap();
+    assert!(
+        tests
+            .iter()
+            .any(|t| t["test"] == "the_run_report_lists_finished_tests" && t["status"] == "pass"),
+        "{report}"
+    );
+    let junit = std::fs::read_to_string(run.join("junit.xml")).unwrap();
+    assert!(
+        junit.contains("name=\"the_run_report_lists_finished_tests\""),
+        "{junit}"
+    );
+    assert!(run.join("report.html").exists());
+}

@@ -88,6 +88,22 @@ pub async fn start_kafka(
     Ok(KafkaCluster { zookeeper, kafka })
 }
 
+/// Creates `topic` with 3 partitions, replication factor 3 and `min.insync.replicas=2`: the
+/// shape every no-loss scenario uses.
+pub async fn create_replicated_topic(
+    kafka: &KafkaService,
+    topic: &str,
+) -> Result<(), ServiceError> {
+    kafka
+        .create_topic(
+            &ducttape_services::TopicSpec::new(topic)
+                .partitions(3)
+                .replication_factor(3)
+                .config("min.insync.replicas", 2),
+        )
+        .await
+}
+
 /// Produces `count` records to `topic` with Kafka's VerifiableProducer (acks=all) from the
 /// first broker node; returns the values the brokers acknowledged.
 /// Values are `<batch>.<n>`, so batches stay distinguishable.

@@ -9,7 +9,8 @@ use ducttape_core::cluster::Cluster;
 use ducttape_core::wait_until;
 use ducttape_services::{KafkaService, KafkaVersion, Service, TopicSpec};
 use ducttape_tests::{
-    assert_no_jvm, consume_values, ctx, produce_acked, start_kafka, Mode, TestContext,
+    assert_no_jvm, consume_values, create_replicated_topic, ctx, produce_acked, start_kafka, Mode,
+    TestContext,
 };
 use rstest::rstest;
 use serial_test::serial;
@@ -51,15 +52,7 @@ async fn replicated_topic_survives_leader_bounces(
     let cluster = start_kafka(&ctx, mode, 3, version).await.unwrap();
     let kafka = &cluster.kafka;
     let topic = "bounced";
-    kafka
-        .create_topic(
-            &TopicSpec::new(topic)
-                .partitions(3)
-                .replication_factor(3)
-                .config("min.insync.replicas", 2),
-        )
-        .await
-        .unwrap();
+    create_replicated_topic(kafka, topic).await.unwrap();
     let parts = kafka.describe_topic(topic).await.unwrap();
     assert_eq!(parts.len(), 3);
     assert!(parts.iter().all(|p| p.replicas.len() == 3), "{parts:?}");

@@ -1,18 +1,99 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 //! Replication without loss: a partition leader is bounced (cleanly or hard) while the
 //! verifiable producer runs, in ZooKeeper and KRaft modes; every acknowledged record must be
-//! consumed. Also: a consumer that stops early is caught by the checker.
+//! consumed; likewise when the leader is cut off by a network partition. Also: a consumer that
+//! stops early is caught by the checker.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use ducttape_core::wait_until;
 use ducttape_services::faults::Faults;
 use ducttape_services::perf::ClientBuilder;
-use ducttape_services::verifiable::{check_delivery, VerifiableConsumer, VerifiableProducer};
-use ducttape_services::{KafkaVersion, ServiceExt, TopicSpec};
-use ducttape_tests::{ctx, start_kafka, wait_for_leader, Mode, TestContext};
+use ducttape_services::verifiable::{
+    check_delivery, DeliveryReport, VerifiableConsumer, VerifiableConsumerService,
+    VerifiableProducer, VerifiableProducerService,
+};
+use ducttape_services::{KafkaVersion, ServiceError, ServiceExt, TopicSpec};
+use ducttape_tests::{
+    create_replicated_topic, ctx, start_kafka, wait_for_leader, KafkaCluster, Mode, Node,
+    TestContext,
+};
 use rstest::rstest;
 use serial_test::serial;
+
+/// 3 brokers, an RF3 topic, and a verifiable producer (500 records/s, idempotent, retrying)
+/// and consumer running on two client nodes.
+struct Workload {
+    cluster: KafkaCluster,
+    clients: Vec<Node>,
+    producer: Arc<VerifiableProducerService>,
+    consumer: Arc<VerifiableConsumerService>,
+}
+
+async fn start_workload(ctx: &TestContext, mode: Mode, topic: &str) -> Workload {
+    let cluster = start_kafka(ctx, mode, 3, KafkaVersion::DEFAULT)
+        .await
+        .unwrap();
+    create_replicated_topic(&cluster.kafka, topic)
+        .await
+        .unwrap();
+    let clients = ctx.lease(2).await.unwrap();
+    let producer = VerifiableProducer::new(topic)
+        .throughput(500)
+        .prop("retries", i32::MAX)
+        .prop("enable.idempotence", true)
+        .prop("delivery.timeout.ms", 120_000)
+        .build(ctx, &cluster.kafka, vec![clients[0].clone()]);
+    let consumer = VerifiableConsumer::new(topic, "no-loss-check").build(
+        ctx,
+        &cluster.kafka,
+        vec![clients[1].clone()],
+    );
+    consumer.start().await.unwrap();
+    producer.start().await.unwrap();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    Workload {
+        cluster,
+        clients,
+        producer,
+        consumer,
+    }
+}
+
+/// Stops the producer, lets the consumer catch up, and checks that no acknowledged record
+/// was lost.
+async fn stop_and_check(ctx: &TestContext, w: &Workload, what: &str) -> DeliveryReport {
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    w.producer.stop().await.unwrap();
+    let caught_up = wait_until(
+        "the consumer has every acknowledged record",
+        Duration::from_secs(120),
+        Duration::from_secs(1),
+        || async {
+            Ok::<_, ServiceError>(
+                check_delivery(&w.producer, &w.consumer)
+                    .await?
+                    .lost
+                    .is_empty(),
+            )
+        },
+    )
+    .await;
+    w.consumer.stop().await.unwrap();
+    let report = check_delivery(&w.producer, &w.consumer).await.unwrap();
+    println!("{what}: {report}");
+    ctx.record("acked", report.acked);
+    ctx.record("consumed", report.consumed);
+    ctx.record("lost", report.lost.len() as u64);
+    ctx.record("duplicates", report.duplicates.len() as u64);
+    assert!(report.acked > 1000, "the producer made progress: {report}");
+    assert!(
+        caught_up.is_ok() && report.is_clean(),
+        "acknowledged records lost: {report}"
+    );
+    report
+}
 
 #[rstest]
 #[case::zookeeper_clean(Mode::Zookeeper, true)]
@@ -26,111 +107,34 @@ async fn replication_survives_leader_bounces(
     #[case] mode: Mode,
     #[case] clean: bool,
 ) {
-    let cluster = start_kafka(&ctx, mode, 3, KafkaVersion::DEFAULT)
-        .await
-        .unwrap();
-    let kafka = &cluster.kafka;
-    let topic = "replicated";
-    kafka
-        .create_topic(
-            &TopicSpec::new(topic)
-                .partitions(3)
-                .replication_factor(3)
-                .config("min.insync.replicas", 2),
-        )
-        .await
-        .unwrap();
-    let clients = ctx.lease(2).await.unwrap();
-    let producer = VerifiableProducer::new(topic)
-        .throughput(500)
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer = VerifiableConsumer::new(topic, "replication-check").build(
-        &ctx,
-        kafka,
-        vec![clients[1].clone()],
-    );
-    consumer.start().await.unwrap();
-    producer.start().await.unwrap();
-
+    let w = start_workload(&ctx, mode, "replicated").await;
+    let kafka = &w.cluster.kafka;
     for _ in 0..2 {
-        tokio::time::sleep(Duration::from_secs(3)).await;
-        let leader = wait_for_leader(kafka, topic, 0).await.unwrap();
+        let leader = wait_for_leader(kafka, "replicated", 0).await.unwrap();
         kafka.bounce(&leader, clean).await.unwrap();
+        tokio::time::sleep(Duration::from_secs(3)).await;
     }
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    producer.stop().await.unwrap();
-
-    // Wait until the consumer has caught up with everything acknowledged.
-    let caught_up = wait_until(
-        "the consumer has every acknowledged record",
-        Duration::from_secs(90),
-        Duration::from_secs(1),
-        || async {
-            Ok::<_, ducttape_services::ServiceError>(
-                check_delivery(&producer, &consumer).await?.lost.is_empty(),
-            )
-        },
+    stop_and_check(
+        &ctx,
+        &w,
+        &format!("{mode:?} {} bounce", if clean { "clean" } else { "hard" }),
     )
     .await;
-    consumer.stop().await.unwrap();
-    let report = check_delivery(&producer, &consumer).await.unwrap();
-    ctx.record("acked", report.acked);
-    ctx.record("consumed", report.consumed);
-    ctx.record("lost", report.lost.len() as u64);
-    ctx.record("duplicates", report.duplicates.len() as u64);
-    println!(
-        "{mode:?} {} bounce: {report}",
-        if clean { "clean" } else { "hard" }
-    );
-    assert!(report.acked > 1000, "the producer made progress: {report}");
-    assert!(
-        caught_up.is_ok() && report.is_clean(),
-        "acknowledged records lost: {report}"
-    );
 }
 
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
 async fn replication_survives_a_partitioned_leader(ctx: TestContext) {
-    let cluster = start_kafka(&ctx, Mode::Kraft, 3, KafkaVersion::DEFAULT)
-        .await
-        .unwrap();
-    let kafka = &cluster.kafka;
     let topic = "partitioned";
-    kafka
-        .create_topic(
-            &TopicSpec::new(topic)
-                .partitions(3)
-                .replication_factor(3)
-                .config("min.insync.replicas", 2),
-        )
-        .await
-        .unwrap();
-    let clients = ctx.lease(2).await.unwrap();
-    let producer = VerifiableProducer::new(topic)
-        .throughput(500)
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .prop("delivery.timeout.ms", 120_000)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer = VerifiableConsumer::new(topic, "partition-check").build(
-        &ctx,
-        kafka,
-        vec![clients[1].clone()],
-    );
-    consumer.start().await.unwrap();
-    producer.start().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-
+    let w = start_workload(&ctx, Mode::Kraft, topic).await;
+    let kafka = &w.cluster.kafka;
     // Cut the leader of partition 0 off from every other node (brokers and clients).
     let leader = wait_for_leader(kafka, topic, 0).await.unwrap();
-    let others: Vec<_> = kafka
+    let others: Vec<Node> = kafka
         .brokers()
         .into_iter()
-        .chain(clients.iter().cloned())
+        .chain(w.clients.iter().cloned())
         .filter(|n| n.name() != leader.name())
         .collect();
     let faults = Faults::new(&ctx);
@@ -144,37 +148,14 @@ async fn replication_survives_a_partitioned_leader(ctx: TestContext) {
         Duration::from_millis(500),
         || async {
             let now = kafka.leader(topic, 0).await?;
-            Ok::<_, ducttape_services::ServiceError>(now.is_some_and(|n| n.name() != leader.name()))
+            Ok::<_, ServiceError>(now.is_some_and(|n| n.name() != leader.name()))
         },
     )
     .await;
     tokio::time::sleep(Duration::from_secs(3)).await;
     faults.heal_all().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    producer.stop().await.unwrap();
-
-    let caught_up = wait_until(
-        "the consumer has every acknowledged record",
-        Duration::from_secs(120),
-        Duration::from_secs(1),
-        || async {
-            Ok::<_, ducttape_services::ServiceError>(
-                check_delivery(&producer, &consumer).await?.lost.is_empty(),
-            )
-        },
-    )
-    .await;
-    consumer.stop().await.unwrap();
-    let report = check_delivery(&producer, &consumer).await.unwrap();
-    println!("partitioned leader {}: {report}", leader.name());
-    ctx.record("acked", report.acked);
-    ctx.record("lost", report.lost.len() as u64);
+    stop_and_check(&ctx, &w, &format!("partitioned leader {}", leader.name())).await;
     moved.expect("leadership moved away from the isolated broker");
-    assert!(report.acked > 1000, "the producer made progress: {report}");
-    assert!(
-        caught_up.is_ok() && report.is_clean(),
-        "acknowledged records lost: {report}"
-    );
 }
 
 #[rstest]

@@ -488,6 +488,14 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
         "test_finished",
         json!({ "status": status.as_str() }),
     );
+    match results::run_dir() {
+        Ok(run_dir) => {
+            if let Err(e) = report::write_run_report(&run_dir) {
+                tracing::warn!(error = %e, "cannot write the run report");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot find the run directory for the report"),
+    }
     tracing::info!(
         status = status.as_str(),
         secs = inner.started.elapsed().as_secs_f64(),
