@@ -23,5 +23,5 @@ pub use install::{JavaCommand, KafkaVersion};
 pub use kafka::{KafkaService, TopicSpec};
 pub use properties::Properties;
 pub use readiness::Readiness;
-pub use service::{register, run_parallel, LogFile, Service, ServiceExt};
+pub use service::{register, run_parallel, LogFile, ProcessFiles, Service, ServiceExt};
 pub use zookeeper::ZookeeperService;

@@ -18,7 +18,7 @@ use ducttape_core::context::{Teardown, TestContext};
 use futures::future::{join_all, BoxFuture};
 use tracing::Instrument;
 
-use crate::error::ServiceError;
+use crate::error::{ResultExt, ServiceError};
 
 /// A log file a service writes on each of its nodes.
 #[derive(Debug, Clone)]
@@ -47,6 +47,61 @@ impl LogFile {
             always: false,
             ..Self::always(name, path)
         }
+    }
+}
+
+/// Where a service keeps one process on a node: a directory of its own and a pid file. The
+/// process hooks most services need (stop, clean, pids) are the same for all of them.
+#[derive(Debug, Clone)]
+pub struct ProcessFiles {
+    service: String,
+    dir: String,
+    pidfile: String,
+}
+
+impl ProcessFiles {
+    /// The process of `service` living in `dir` with its pid in `pidfile`.
+    pub fn new(service: &str, dir: impl Into<String>, pidfile: impl Into<String>) -> Self {
+        Self {
+            service: service.to_string(),
+            dir: dir.into(),
+            pidfile: pidfile.into(),
+        }
+    }
+
+    /// The pid file.
+    pub fn pidfile(&self) -> &str {
+        &self.pidfile
+    }
+
+    /// Stops the process on `node`: SIGTERM and up to `grace` when `clean`, else SIGKILL.
+    pub async fn stop(
+        &self,
+        node: &Node,
+        clean: bool,
+        grace: Duration,
+    ) -> Result<(), ServiceError> {
+        node.account()
+            .stop(&self.pidfile, clean, grace)
+            .await
+            .ctx(&self.service)
+            .map(drop)
+    }
+
+    /// Kills the process on `node` and removes its directory.
+    pub async fn clean(&self, node: &Node) -> Result<(), ServiceError> {
+        self.stop(node, false, Duration::ZERO).await?;
+        node.account().remove(&self.dir).await.ctx(&self.service)
+    }
+
+    /// The process's pid on `node`, if it runs.
+    pub async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
+        let pid = node
+            .account()
+            .pid_from_file(&self.pidfile)
+            .await
+            .ctx(&self.service)?;
+        Ok(pid.into_iter().collect())
     }
 }
 

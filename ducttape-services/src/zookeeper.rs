@@ -12,7 +12,7 @@ use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
 use crate::properties::Properties;
 use crate::readiness::{Readiness, Watched};
-use crate::service::{register, LogFile, Service};
+use crate::service::{register, LogFile, ProcessFiles, Service};
 
 const ROOT: &str = "/mnt/zookeeper";
 const CONFIG: &str = "/mnt/zookeeper/zookeeper.properties";
@@ -94,6 +94,10 @@ impl ZookeeperService {
         });
         register(ctx, &zk);
         zk
+    }
+
+    fn process(&self) -> ProcessFiles {
+        ProcessFiles::new("zookeeper", ROOT, PIDFILE)
     }
 
     /// `host:2181,…` for clients.
@@ -275,26 +279,17 @@ impl Service for ZookeeperService {
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        node.account()
-            .stop(PIDFILE, clean, Duration::from_secs(30))
+        self.process()
+            .stop(node, clean, Duration::from_secs(30))
             .await
-            .ctx(self.name())
-            .map(drop)
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.stop_node(node, false).await?;
-        node.account().remove(ROOT).await.ctx(self.name())
+        self.process().clean(node).await
     }
 
     async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
-        Ok(node
-            .account()
-            .pid_from_file(PIDFILE)
-            .await
-            .ctx(self.name())?
-            .into_iter()
-            .collect())
+        self.process().pids(node).await
     }
 
     fn logs(&self) -> Vec<LogFile> {

@@ -14,7 +14,7 @@ use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
 use crate::properties::Properties;
 use crate::readiness::{Readiness, Watched};
-use crate::service::{register, LogFile, Service};
+use crate::service::{register, LogFile, ProcessFiles, Service};
 use crate::zookeeper::ZookeeperService;
 
 const ROOT: &str = "/mnt/kafka";
@@ -215,6 +215,10 @@ impl KafkaService {
             heap: "512m".into(),
             zookeeper: None,
         }
+    }
+
+    fn process(&self) -> ProcessFiles {
+        ProcessFiles::new("kafka", ROOT, PIDFILE)
     }
 
     /// The version it runs.
@@ -461,26 +465,17 @@ impl Service for KafkaService {
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        node.account()
-            .stop(PIDFILE, clean, Duration::from_secs(60))
+        self.process()
+            .stop(node, clean, Duration::from_secs(60))
             .await
-            .ctx(self.name())
-            .map(drop)
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.stop_node(node, false).await?;
-        node.account().remove(ROOT).await.ctx(self.name())
+        self.process().clean(node).await
     }
 
     async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
-        Ok(node
-            .account()
-            .pid_from_file(PIDFILE)
-            .await
-            .ctx(self.name())?
-            .into_iter()
-            .collect())
+        self.process().pids(node).await
     }
 
     fn logs(&self) -> Vec<LogFile> {

@@ -15,7 +15,7 @@ use ducttape_core::context::TestContext;
 use ducttape_core::remote::quote;
 
 use crate::error::{ResultExt, ServiceError};
-use crate::service::{register, LogFile, Service};
+use crate::service::{register, LogFile, ProcessFiles, Service};
 
 /// What a tool's stdout parses into.
 pub trait ToolOutput: Clone + Default + serde::Serialize + Send + Sync + 'static {
@@ -68,6 +68,10 @@ impl<O: ToolOutput> ToolService<O> {
 
     fn pidfile(&self) -> String {
         format!("{}/{}.pid", self.dir(), self.name)
+    }
+
+    fn process(&self) -> ProcessFiles {
+        ProcessFiles::new(&self.name, self.dir(), self.pidfile())
     }
 
     fn exitfile(&self) -> String {
@@ -176,25 +180,18 @@ impl<O: ToolOutput> Service for ToolService<O> {
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        node.account()
-            .stop(&self.pidfile(), clean, Duration::from_secs(10))
-            .await
-            .ctx(&self.name)?;
+        self.process()
+            .stop(node, clean, Duration::from_secs(10))
+            .await?;
         self.collect(node, false).await
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        node.account().remove(&self.dir()).await.ctx(&self.name)
+        self.process().clean(node).await
     }
 
     async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
-        Ok(node
-            .account()
-            .pid_from_file(&self.pidfile())
-            .await
-            .ctx(&self.name)?
-            .into_iter()
-            .collect())
+        self.process().pids(node).await
     }
 
     fn logs(&self) -> Vec<LogFile> {
