@@ -142,13 +142,20 @@ async fn replication_survives_a_partitioned_leader(ctx: TestContext) {
         .partition(std::slice::from_ref(&leader), &others)
         .await
         .unwrap();
+    // Ask from a client node: the isolated broker itself would still call itself leader.
+    let observer = &w.clients[0];
+    let isolated = kafka.id_of(&leader).unwrap();
     let moved = wait_until(
         "partition 0 leaves the isolated broker",
         Duration::from_secs(60),
         Duration::from_millis(500),
         || async {
-            let now = kafka.leader(topic, 0).await?;
-            Ok::<_, ServiceError>(now.is_some_and(|n| n.name() != leader.name()))
+            let parts = kafka.describe_topic_from(observer, topic).await?;
+            let now = parts
+                .iter()
+                .find(|p| p.partition == 0)
+                .and_then(|p| p.leader);
+            Ok::<_, ServiceError>(now.is_some_and(|id| id != isolated))
         },
     )
     .await;

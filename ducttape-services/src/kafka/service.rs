@@ -305,6 +305,17 @@ impl KafkaService {
             service: "kafka".into(),
             detail: "no broker to run tools on".into(),
         })?;
+        self.run_tool_on(node, main_class, args).await
+    }
+
+    /// Runs a Kafka command-line tool on `node` (any node with the install: a client node
+    /// sees the cluster as clients do, e.g. while a broker is cut off).
+    pub async fn run_tool_on(
+        &self,
+        node: &Node,
+        main_class: &str,
+        args: &[String],
+    ) -> Result<String, ServiceError> {
         let cmd = self
             .version
             .tool(main_class)
@@ -336,11 +347,24 @@ impl KafkaService {
             .map(drop)
     }
 
-    /// Describes a topic's partitions.
+    /// Describes a topic's partitions (as the first broker sees them).
     pub async fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionInfo>, ServiceError> {
         let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
         let out = self
             .run_tool("org.apache.kafka.tools.TopicCommand", &args)
+            .await?;
+        Ok(parse_describe(&out))
+    }
+
+    /// Describes a topic's partitions as seen from `node`.
+    pub async fn describe_topic_from(
+        &self,
+        node: &Node,
+        topic: &str,
+    ) -> Result<Vec<PartitionInfo>, ServiceError> {
+        let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
+        let out = self
+            .run_tool_on(node, "org.apache.kafka.tools.TopicCommand", &args)
             .await?;
         Ok(parse_describe(&out))
     }
