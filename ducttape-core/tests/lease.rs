@@ -20,7 +20,10 @@ async fn oversize_requests_fail_at_once() {
     let n = c.specs().len();
     let started = Instant::now();
     let err = c.lease(n + 1).await.unwrap_err();
-    assert!(started.elapsed() < Duration::from_secs(1));
+    assert!(
+        started.elapsed() < Duration::from_secs(5),
+        "an oversize request must not wait"
+    );
     assert!(
         matches!(err, LeaseError::TooLarge { wanted, available, .. } if wanted == n + 1 && available == n)
     );
