@@ -10,40 +10,23 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ducttape_benches::{cluster_from_args, median, time_each};
+use ducttape_core::cluster::local::openssh_command_with;
 use ducttape_core::cluster::NodeSpec;
 
+/// OpenSSH to `node` through the ControlMaster socket `socket`; host keys are checked when
+/// the cluster pins them, accepted otherwise (as our transport does).
 fn openssh(node: &NodeSpec, socket: &str) -> Command {
-    let ssh = &node.ssh;
-    let mut cmd = Command::new("ssh");
-    cmd.args([
-        "-F",
-        "/dev/null",
-        "-o",
-        "BatchMode=yes",
-        "-o",
-        "LogLevel=ERROR",
-    ])
-    .args(["-o", &format!("ControlPath={socket}")])
-    .args(["-p", &ssh.port.to_string()]);
-    if let Some(key) = &ssh.identity_file {
-        cmd.arg("-i").arg(key);
-    }
-    match &ssh.known_hosts {
-        Some(kh) => cmd.args([
-            "-o",
-            "StrictHostKeyChecking=yes",
-            "-o",
-            &format!("UserKnownHostsFile={}", kh.display()),
-        ]),
-        None => cmd.args([
+    let control = format!("ControlPath={socket}");
+    let mut extra = vec!["-o", control.as_str()];
+    if node.ssh.known_hosts.is_none() {
+        extra.extend([
             "-o",
             "StrictHostKeyChecking=no",
             "-o",
             "UserKnownHostsFile=/dev/null",
-        ]),
-    };
-    cmd.arg(format!("{}@{}", ssh.user, ssh.hostname));
-    cmd
+        ]);
+    }
+    openssh_command_with(node, &extra)
 }
 
 fn arg_value(args: &[String], name: &str) -> Option<String> {

@@ -597,6 +597,12 @@ fn require_root() -> Result<(), LocalClusterError> {
 /// # Ok::<(), ducttape_core::cluster::local::LocalClusterError>(())
 /// ```
 pub fn openssh_command(node: &NodeSpec) -> Command {
+    openssh_command_with(node, &[])
+}
+
+/// [`openssh_command`] with extra ssh options (e.g. `["-o", "ControlPath=…"]`) placed before
+/// the destination.
+pub fn openssh_command_with(node: &NodeSpec, extra: &[&str]) -> Command {
     let ssh = &node.ssh;
     let mut command = Command::new("ssh");
     command.args([
@@ -626,6 +632,7 @@ pub fn openssh_command(node: &NodeSpec) -> Command {
         command.arg("-i").arg(identity_file);
     }
     command
+        .args(extra)
         .arg("-p")
         .arg(ssh.port.to_string())
         .arg(format!("{}@{}", ssh.user, ssh.hostname));
