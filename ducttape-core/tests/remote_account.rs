@@ -75,6 +75,83 @@ async fn timeout_kills_the_command_and_says_so() {
     assert_eq!(left.trim(), "", "sleep still running");
 }
 
+/// Commands run in long-lived shells on the node; an abandoned one is killed whole (its
+/// process group first), so a loop cannot go on starting children after the timeout.
+#[tokio::test]
+async fn timeout_kills_a_looping_command_whole() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    let err = a
+        .with_timeout(Duration::from_millis(500))
+        .ssh("while true; do sleep 0.0517; done")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, RemoteError::Timeout { .. }), "{err}");
+    // Were the loop alive it would have started another sleep within the wait.
+    let left = a
+        .ssh_output("sleep 0.5; pgrep -f '[s]leep 0.0517' || true")
+        .await
+        .unwrap();
+    assert_eq!(left.trim(), "", "the loop is still running");
+}
+
+/// A background process that keeps the command's output open does not hold the command
+/// open (an SSH exec waits for it), and the shell keeps giving clean output afterwards.
+#[tokio::test]
+async fn background_process_does_not_hold_the_command() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account().with_timeout(Duration::from_secs(20));
+    assert_eq!(
+        a.ssh_output("sleep 4141 & echo started").await.unwrap(),
+        "started\n"
+    );
+    for i in 0..20 {
+        assert_eq!(
+            a.ssh_output(&format!("echo {i}")).await.unwrap(),
+            format!("{i}\n")
+        );
+    }
+    a.ssh("pkill -f '[s]leep 4141'").await.unwrap();
+}
+
+/// Shells that die while idle are replaced without the caller noticing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_shells_killed_on_the_node_are_replaced() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account().clone();
+    let batch = |tag: &'static str| {
+        let a = a.clone();
+        async move {
+            let runs = (0..16).map(|i| {
+                let a = a.clone();
+                async move { (i, a.ssh_output(&format!("sleep 0.1; echo {tag}{i}")).await) }
+            });
+            for (i, out) in futures::future::join_all(runs).await {
+                assert_eq!(out.unwrap(), format!("{tag}{i}\n"));
+            }
+        }
+    };
+    batch("before").await;
+    // Kill every command shell, through an SSH exec of its own (a command with stdin).
+    let killed = a
+        .run(
+            "pkill -KILL -c -f '^bash --norc --noprofile -c [e]xec 3' || true",
+            Some(Vec::new()),
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    let count: usize = String::from_utf8_lossy(&killed.stdout)
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(count >= 2, "expected several idle shells, killed {count}");
+    batch("after").await;
+}
+
 #[tokio::test]
 async fn unreachable_nodes_fail_fast_with_the_address() {
     let a = RemoteAccount::new(&common::refused_node());

@@ -13,9 +13,16 @@
 //! Per connection at most [`CHANNELS_PER_CONNECTION`] channels are open at once (OpenSSH's
 //! default `MaxSessions` is 10); more parallelism opens more connections, up to
 //! [`CONNECTIONS_PER_NODE`].
+//!
+//! Commands without stdin run in [`shell`]s: long-running shells, one per channel, kept open
+//! between commands, which saves the channel open and the login shell's start-up of an SSH
+//! exec per command. Commands with stdin, and nodes without bash, get an SSH exec each.
+
+mod marker;
+mod shell;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -24,8 +31,9 @@ use russh::client;
 use russh::keys::{HashAlg, PrivateKey, PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 use russh::{ChannelMsg, Sig};
 use tokio::net::TcpStream;
-use tokio::sync::{mpsc, oneshot, Mutex, OwnedSemaphorePermit, Semaphore};
+use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 
+use self::shell::{Outcome, Shell};
 use crate::cluster::SshConfig;
 
 /// Channels open at once on one connection.
@@ -36,6 +44,16 @@ pub const CONNECTIONS_PER_NODE: usize = 4;
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(0);
 /// The environment variable that marks the processes of one remote command.
 const TOKEN_VAR: &str = "DUCTTAPE_COMMAND";
+
+/// A marker for the environment of a command and everything it starts (it survives exec),
+/// so that a command we give up on can be found and killed (see [`Pool::kill_marked`]).
+fn new_token() -> String {
+    format!(
+        "dt-{}-{}",
+        std::process::id(),
+        NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
+    )
+}
 
 /// A command started by [`Pool::exec`].
 pub(crate) struct Running {
@@ -191,7 +209,6 @@ struct Connection {
 /// A connection with a channel slot reserved on it.
 struct Checkout {
     conn: Arc<Connection>,
-    _permit: OwnedSemaphorePermit,
 }
 
 impl Drop for Checkout {
@@ -204,8 +221,13 @@ impl Drop for Checkout {
 pub(crate) struct Pool {
     cfg: SshConfig,
     conns: Mutex<Vec<Arc<Connection>>>,
-    slots: Arc<Semaphore>,
+    /// Commands in flight at once: as many as the connections have channels.
+    in_flight: Arc<Semaphore>,
     key: OnceCell<Arc<PrivateKey>>,
+    /// Shells waiting for a command, the most recently used last.
+    idle: StdMutex<Vec<Shell>>,
+    /// Set when the node cannot run a shell (no bash): every command is an exec.
+    no_shell: AtomicBool,
 }
 
 impl Pool {
@@ -213,10 +235,12 @@ impl Pool {
         Arc::new(Self {
             cfg,
             conns: Mutex::new(Vec::new()),
-            slots: Arc::new(Semaphore::new(
+            in_flight: Arc::new(Semaphore::new(
                 CHANNELS_PER_CONNECTION * CONNECTIONS_PER_NODE,
             )),
             key: OnceCell::new(),
+            idle: StdMutex::new(Vec::new()),
+            no_shell: AtomicBool::new(false),
         })
     }
 
@@ -226,7 +250,14 @@ impl Pool {
 
     /// Drops every connection: the next command connects anew.
     pub(crate) async fn reset(&self) {
+        self.idle_shells().clear();
         self.conns.lock().await.clear();
+    }
+
+    fn idle_shells(&self) -> std::sync::MutexGuard<'_, Vec<Shell>> {
+        self.idle
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
     fn private_key(&self) -> Result<Option<Arc<PrivateKey>>, TransportError> {
@@ -345,32 +376,28 @@ impl Pool {
 
     /// Reserves a channel slot, on an existing connection or a new one.
     async fn checkout(&self) -> Result<Checkout, TransportError> {
-        let permit = self
-            .slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(|e| TransportError::Ssh(e.to_string()))?;
         let mut conns = self.conns.lock().await;
         conns.retain(|c| !c.handle.is_closed());
-        let free = conns
-            .iter()
-            .filter(|c| c.in_use.load(Ordering::SeqCst) < CHANNELS_PER_CONNECTION)
-            .min_by_key(|c| c.in_use.load(Ordering::SeqCst))
-            .cloned();
-        let conn = match free {
-            Some(c) => c,
-            None => {
-                let c = Arc::new(self.connect().await?);
-                conns.push(c.clone());
-                c
+        let conn = loop {
+            let free = conns
+                .iter()
+                .filter(|c| c.in_use.load(Ordering::SeqCst) < CHANNELS_PER_CONNECTION)
+                .min_by_key(|c| c.in_use.load(Ordering::SeqCst))
+                .cloned();
+            if let Some(c) = free {
+                break c;
             }
+            // Every channel is taken. At the connection cap an idle shell gives its channel
+            // up (with commands in flight capped at the channel count, one always can).
+            if conns.len() >= CONNECTIONS_PER_NODE && self.idle_shells().pop().is_some() {
+                continue;
+            }
+            let c = Arc::new(self.connect().await?);
+            conns.push(c.clone());
+            break c;
         };
         conn.in_use.fetch_add(1, Ordering::SeqCst);
-        Ok(Checkout {
-            conn,
-            _permit: permit,
-        })
+        Ok(Checkout { conn })
     }
 
     /// Opens a session channel; on a broken connection, reconnects once.
@@ -408,8 +435,27 @@ impl Pool {
         let (tx, events) = mpsc::channel(64);
         let (done, finished) = oneshot::channel();
         let pool = self.clone();
+        let in_shell =
+            stdin.is_none() && !command.contains('\0') && !self.no_shell.load(Ordering::Relaxed);
         io_runtime()?.spawn(crate::context::log::follow_current_test(async move {
-            if let Err(e) = pool.run(command, stdin, &tx).await {
+            let result = async {
+                let _permit = pool
+                    .in_flight
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|e| TransportError::Ssh(e.to_string()))?;
+                if tx.is_closed() {
+                    return Ok(()); // given up on while it waited for its turn
+                }
+                if in_shell {
+                    pool.run_in_shell(command, &tx).await
+                } else {
+                    pool.run(command, stdin, &tx).await
+                }
+            }
+            .await;
+            if let Err(e) = result {
                 let _ = tx.send(Err(e)).await;
             }
             let _ = done.send(());
@@ -417,6 +463,69 @@ impl Pool {
         Ok(Running { events, finished })
     }
 
+    /// Runs `command` in an idle shell or a new one (see [`shell`]).
+    async fn run_in_shell(
+        &self,
+        command: String,
+        tx: &mpsc::Sender<Result<Event, TransportError>>,
+    ) -> Result<(), TransportError> {
+        let token = new_token();
+        let line = format!("export {TOKEN_VAR}={token}; {command}");
+        loop {
+            let mut shell = self.take_shell().await?;
+            match shell.run(&line, tx).await {
+                Outcome::Done => {
+                    self.idle_shells().push(shell);
+                    return Ok(());
+                }
+                Outcome::Ended => return Ok(()),
+                Outcome::Abandoned { group } => {
+                    drop(shell);
+                    self.kill_marked(&token, group).await;
+                    return Ok(());
+                }
+                // It died while idle (say, the node's processes were swept): try another.
+                Outcome::NotStarted { .. } if shell.used() => continue,
+                Outcome::NotStarted {
+                    exit: Some(127),
+                    stderr,
+                } => {
+                    tracing::warn!(
+                        node = %self.cfg.host,
+                        stderr = %String::from_utf8_lossy(&stderr),
+                        "no bash on the node: every command becomes an SSH exec"
+                    );
+                    self.no_shell.store(true, Ordering::Relaxed);
+                    drop(shell);
+                    return self.run(command, None, tx).await;
+                }
+                Outcome::NotStarted { exit, stderr } => {
+                    let exit =
+                        exit.map_or("no exit status".to_string(), |c| format!("exit status {c}"));
+                    return Err(TransportError::Ssh(format!(
+                        "the command shell ended before it ran the command ({exit}): {}",
+                        String::from_utf8_lossy(&stderr).trim()
+                    )));
+                }
+            }
+        }
+    }
+
+    /// An idle shell that can still take a command, or a new one.
+    async fn take_shell(&self) -> Result<Shell, TransportError> {
+        loop {
+            let Some(mut shell) = self.idle_shells().pop() else {
+                break;
+            };
+            if shell.reusable() {
+                return Ok(shell);
+            }
+        }
+        let (channel, checkout) = self.open_channel().await?;
+        Shell::start(channel, checkout).await
+    }
+
+    /// Runs `command` as an SSH exec of its own.
     async fn run(
         &self,
         command: String,
@@ -425,13 +534,7 @@ impl Pool {
     ) -> Result<(), TransportError> {
         let ssh_err = |e: russh::Error| TransportError::Ssh(e.to_string());
         let (mut channel, checkout) = self.open_channel().await?;
-        // A marker in the environment of the command and everything it starts (it survives
-        // exec), so that a command we give up on can be found and killed (see `kill_command`).
-        let token = format!(
-            "dt-{}-{}",
-            std::process::id(),
-            NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
-        );
+        let token = new_token();
         channel
             .exec(true, format!("export {TOKEN_VAR}={token}; {command}"))
             .await
@@ -473,10 +576,7 @@ impl Pool {
         Ok(())
     }
 
-    /// Kills a command we gave up on, with every process it started. A signal on the channel
-    /// is not enough: OpenSSH delivers channel signals only in some configurations (and only
-    /// to the shell's process group), so we find the processes by the marker in their
-    /// environment.
+    /// Kills an exec'd command we gave up on (see [`Pool::kill_marked`]).
     async fn kill_command(
         &self,
         channel: russh::Channel<client::Msg>,
@@ -486,8 +586,20 @@ impl Pool {
         let _ = channel.signal(Sig::KILL).await;
         let _ = channel.close().await;
         drop(checkout);
+        self.kill_marked(token, None).await;
+    }
+
+    /// Kills a command we gave up on, with every process it started: its process `group`
+    /// if known (first, so a loop in it cannot start more), then every process whose
+    /// environment carries its token. A signal on the channel is not enough: OpenSSH
+    /// delivers channel signals only in some configurations (and only to the shell's
+    /// process group).
+    async fn kill_marked(&self, token: &str, group: Option<u32>) {
+        let group_kill = group.map_or(String::new(), |g| {
+            format!("kill -KILL -- -{g} 2>/dev/null; ")
+        });
         let script = format!(
-            "grep -lzx '{TOKEN_VAR}={token}' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | xargs -r kill -KILL 2>/dev/null; true"
+            "{group_kill}grep -lzx '{TOKEN_VAR}={token}' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | xargs -r kill -KILL 2>/dev/null; true"
         );
         let cleanup = async {
             let (mut ch, _slot) = self.open_channel().await?;
