@@ -1,7 +1,7 @@
 //! Criterion benches of the SSH transport against real sshd nodes (the local cluster unless
-#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 //! `DUCTTAPE_CLUSTER` says otherwise): sequential latency of `true` on one node, and fan-out
 //! throughput of 600 concurrent commands across all nodes.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 
 use std::sync::Arc;
 
