@@ -19,7 +19,9 @@
 //! How this differs from an SSH exec: the command is over when its subshell exits. A
 //! background process it leaves behind with the channel's output still open does not hold
 //! the command open (an exec waits for EOF); if such a process writes while the shell is
-//! idle, the shell is not reused. Commands that need stdin still go through an exec.
+//! idle, the shell is not reused. A command killed by a signal reports `128 + signal` as
+//! its exit code, as shells do, rather than the signal's name. `$$` is the shell's pid
+//! (`$BASHPID` is the subshell's). Commands that need stdin still go through an exec.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
