@@ -486,14 +486,17 @@ impl Pool {
                 }
                 // It died while idle (say, the node's processes were swept): try another.
                 Outcome::NotStarted { .. } if shell.used() => continue,
+                // A new shell that exits by itself before it starts anything cannot run here
+                // (no bash, say): fall back to an exec per command for this node.
                 Outcome::NotStarted {
-                    exit: Some(127),
+                    exit: Some(code),
                     stderr,
                 } => {
                     tracing::warn!(
                         node = %self.cfg.host,
+                        exit = code,
                         stderr = %String::from_utf8_lossy(&stderr),
-                        "no bash on the node: every command becomes an SSH exec"
+                        "cannot run a command shell (bash) on the node: every command becomes an SSH exec"
                     );
                     self.no_shell.store(true, Ordering::Relaxed);
                     drop(shell);

@@ -82,8 +82,9 @@ impl Shell {
         })
     }
 
-    /// True once the shell has run a command (a failure to start a command on such a shell
-    /// means it died while idle, and another shell may be tried).
+    /// True once the shell has run a command to its end (a failure to start a command on such
+    /// a shell means it died while idle, and another shell may be tried; on a new one, it
+    /// means the shell cannot run here).
     pub(super) fn used(&self) -> bool {
         self.used
     }
@@ -109,7 +110,6 @@ impl Shell {
         let Some(channel) = self.channel.as_mut() else {
             return Outcome::Ended;
         };
-        self.used = true;
         let mut line = Vec::with_capacity(command.len() + 1);
         line.extend_from_slice(command.as_bytes());
         line.push(0);
@@ -146,6 +146,7 @@ impl Shell {
                 }
             }
             if let Some(status) = command_run.finished() {
+                self.used = true;
                 let _ = tx.send(Ok(Event::Exit(status))).await;
                 return Outcome::Done;
             }
