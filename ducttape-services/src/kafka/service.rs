@@ -172,6 +172,16 @@ fn new_cluster_id() -> String {
     {
         bytes = seed.to_le_bytes();
     }
+    encode_cluster_id(bytes)
+}
+
+/// 16 bytes as base64url without padding, never starting with `-`: like Kafka's
+/// `Uuid.randomUuid`, which draws again in that case, because the tools' argument parser
+/// takes `-t -C9UW…` for two options (found by a KRaft scenario failing on such an id).
+fn encode_cluster_id(mut bytes: [u8; 16]) -> String {
+    if bytes[0] >> 2 == 62 {
+        bytes[0] &= 0b0111_1111; // '-' is sextet 62; clearing the top bit makes it 30 ('e')
+    }
     const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
     let mut out = String::new();
     for chunk in bytes.chunks(3) {
@@ -523,5 +533,15 @@ mod tests {
             .bytes()
             .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_'));
         assert_ne!(id, new_cluster_id());
+    }
+
+    #[test]
+    fn cluster_ids_never_start_with_a_dash() {
+        let mut bytes = [0u8; 16];
+        bytes[0] = 0xf8; // first sextet 62: '-'
+        let id = encode_cluster_id(bytes);
+        assert_eq!(id.len(), 22);
+        assert!(!id.starts_with('-'), "{id}");
+        assert_eq!(encode_cluster_id([0u8; 16]), "AAAAAAAAAAAAAAAAAAAAAA");
     }
 }
