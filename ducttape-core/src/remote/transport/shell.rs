@@ -8,9 +8,10 @@
 //! a command's output cannot fake it by accident.
 //! - We write the command followed by a NUL byte (a shell command cannot contain NUL).
 //! - The shell forks a subshell in its own process group (`set -m`), with stdin from
-//!   `/dev/null`. The subshell prints `M S <pid>` on stdout and `M S` on stderr, then `eval`s
-//!   the command.
-//! - When the subshell has exited, the shell prints `M E <status>` on stdout and `M E` on stderr.
+//!   `/dev/null`. The subshell prints the line `{M}S{pid}` on stdout and `{M}S` on stderr, then
+//!   `eval`s the command.
+//! - When the subshell has exited, the shell prints `{M}E{status}` on stdout and `{M}E` on
+//!   stderr.
 //!
 //! On each stream, what lies between its `S` and `E` lines is the command's output. The
 //! shell's own stderr (job notices) goes to `/dev/null`. An abandoned command is killed through
@@ -108,7 +109,11 @@ impl Shell {
         tx: &mpsc::Sender<Result<Event, TransportError>>,
     ) -> Outcome {
         let Some(channel) = self.channel.as_mut() else {
-            return Outcome::Ended;
+            // Closed earlier (such a shell is never put back idle): nothing ran.
+            return Outcome::NotStarted {
+                exit: None,
+                stderr: Vec::new(),
+            };
         };
         let mut line = Vec::with_capacity(command.len() + 1);
         line.extend_from_slice(command.as_bytes());
