@@ -51,6 +51,16 @@ pub enum ServiceError {
         /// Its last lines.
         log_tail: String,
     },
+    /// A worker printed lines that claim to be events of its tool but do not parse.
+    #[error("{service}: the worker on {node} printed {} malformed event line(s), e.g. {}", .lines.len(), .lines.first().map_or("", String::as_str))]
+    MalformedOutput {
+        /// The service.
+        service: String,
+        /// The node.
+        node: String,
+        /// The malformed lines with the reason.
+        lines: Vec<String>,
+    },
     /// A readiness probe (port, HTTP, custom) did not pass in time.
     #[error("{service}: {node} not ready after {after:?}: {detail}")]
     Timeout {

@@ -11,6 +11,10 @@
 //!
 //! The tool prints a poll's `record_data` events before its `records_consumed` summary; a
 //! partition already reported record by record is not counted again from the summary.
+//!
+//! Every acknowledgement counts, even two at one offset: after a leader that acknowledged
+//! records alone is truncated, the new leader hands the same offsets to other records, and the
+//! producer sees both acknowledged. At most one of them can be in the log; the other is lost.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::fmt;
@@ -67,7 +71,9 @@ pub struct OrderViolation {
 }
 
 /// An acknowledged record whose offset was consumed (with `--verbose`) only with other values:
-/// the acknowledged record is gone, another took its offset.
+/// the acknowledged record is gone, another took its offset. Without values from the consumers,
+/// an offset acknowledged with two different values shows the same way (`consumed` empty): all
+/// but the last of them are gone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ValueMismatch {
     /// Where.
@@ -81,7 +87,7 @@ pub struct ValueMismatch {
 /// What [`DeliveryChecker::report`] found.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct DeliveryReport {
-    /// Records acknowledged with an offset.
+    /// Acknowledgements with an offset (two at one offset count twice).
     pub acked: u64,
     /// Acknowledgements without an offset (`acks=0` gives -1), which cannot be checked.
     pub acked_without_offset: u64,
@@ -98,13 +104,21 @@ pub struct DeliveryReport {
     /// Distinct offsets consumed that no acknowledgement covers (sends whose acknowledgement
     /// was not seen, transaction markers inside a consumed range, another producer's records).
     pub unacked_but_consumed: u64,
+    /// The consumers have read as far as the producers got: in every partition, the offset of
+    /// the most recent acknowledgement was consumed. Wait for this before judging losses.
+    pub caught_up: bool,
 }
 
 impl DeliveryReport {
     /// No acknowledged record lost or replaced: at-least-once delivery held. Duplicates and
     /// reordering are allowed; see [`Self::is_exactly_once`] and [`Self::is_in_order`].
     pub fn is_clean(&self) -> bool {
-        self.lost.is_empty() && self.value_mismatches.is_empty()
+        self.lost_acknowledged() == 0
+    }
+
+    /// Acknowledged records that are gone: never consumed, or replaced at their offset.
+    pub fn lost_acknowledged(&self) -> usize {
+        self.lost.len() + self.value_mismatches.len()
     }
 
     /// Clean and without duplicates.
@@ -182,7 +196,7 @@ impl fmt::Display for DeliveryReport {
         writeln!(
             f,
             "{} acked, {} consumed: {} lost, {} replaced, {} duplicated, {} out of order, \
-             {} consumed but not acked, {} acked without offset",
+             {} consumed but not acked, {} acked without offset{}",
             self.acked,
             self.consumed,
             self.lost.len(),
@@ -191,6 +205,11 @@ impl fmt::Display for DeliveryReport {
             self.out_of_order.len(),
             self.unacked_but_consumed,
             self.acked_without_offset,
+            if self.caught_up {
+                ""
+            } else {
+                " (consumers not caught up)"
+            },
         )?;
         write_offset_runs(f, "lost (acknowledged, never consumed)", &self.lost)?;
         write_first(
@@ -219,8 +238,10 @@ impl fmt::Display for DeliveryReport {
 /// What is known about one partition.
 #[derive(Debug, Default)]
 struct PartitionLog {
-    /// Acknowledged offsets and their values.
-    acked: BTreeMap<i64, Option<String>>,
+    /// Acknowledged offsets and the values acknowledged there, in the order acknowledged.
+    acked: BTreeMap<i64, Vec<Option<String>>>,
+    /// The offset of the most recent acknowledgement.
+    last_acked: Option<i64>,
     /// Consumed offsets as inclusive ranges, in arrival order (consecutive ones merged).
     consumed: Vec<(i64, i64)>,
     /// Values seen by `--verbose` consumers, one per delivery.
@@ -349,11 +370,12 @@ impl DeliveryChecker {
             self.acked_without_offset += 1;
             return;
         }
-        self.partitions
-            .entry(record.topic_partition())
+        let log = self.partitions.entry(record.topic_partition()).or_default();
+        log.acked
+            .entry(record.offset)
             .or_default()
-            .acked
-            .insert(record.offset, record.value.clone());
+            .push(record.value.clone());
+        log.last_acked = Some(record.offset);
     }
 
     /// Takes note of an event printed by the consumer process `consumer`.
@@ -407,11 +429,15 @@ impl DeliveryChecker {
         let mut report = DeliveryReport {
             acked_without_offset: self.acked_without_offset,
             out_of_order: self.out_of_order.clone(),
+            caught_up: true,
             ..DeliveryReport::default()
         };
         for (tp, log) in &self.partitions {
             let runs = coverage(&log.consumed);
-            report.acked += log.acked.len() as u64;
+            report.acked += log.acked.values().map(|v| v.len() as u64).sum::<u64>();
+            if let Some(last) = log.last_acked {
+                report.caught_up &= runs.iter().any(|r| r.first <= last && last <= r.last);
+            }
             report.consumed += log.consumed.iter().map(|&(a, b)| span(a, b)).sum::<u64>();
             let mut distinct_consumed = 0;
             for run in &runs {
@@ -424,27 +450,41 @@ impl DeliveryChecker {
             }
             let mut acked_consumed = 0;
             let mut runs = runs.iter().peekable();
-            for (&offset, acked) in &log.acked {
+            for (&offset, acks) in &log.acked {
                 while runs.next_if(|run| run.last < offset).is_some() {}
                 let times = runs
                     .peek()
                     .filter(|run| run.first <= offset)
                     .map_or(0, |run| run.times);
                 if times == 0 {
-                    report.lost.push(RecordId::new(tp, offset));
+                    report
+                        .lost
+                        .extend(acks.iter().map(|_| RecordId::new(tp, offset)));
                     continue;
                 }
                 acked_consumed += 1;
+                let mismatch =
+                    |acked: &Option<String>, consumed: &[Option<String>]| ValueMismatch {
+                        record: RecordId::new(tp, offset),
+                        acked: acked.clone(),
+                        consumed: consumed.to_vec(),
+                    };
                 // Only when every delivery there carried a value can a mismatch be sure.
                 let values = log.consumed_values.get(&offset);
                 if let Some(values) = values.filter(|v| v.len() == times as usize) {
-                    if !values.contains(acked) {
-                        report.value_mismatches.push(ValueMismatch {
-                            record: RecordId::new(tp, offset),
-                            acked: acked.clone(),
-                            consumed: values.clone(),
-                        });
-                    }
+                    report.value_mismatches.extend(
+                        acks.iter()
+                            .filter(|acked| !values.contains(acked))
+                            .map(|acked| mismatch(acked, values)),
+                    );
+                } else if let Some((last, earlier)) = acks.split_last() {
+                    // Two values acknowledged at one offset: only one can be in the log.
+                    report.value_mismatches.extend(
+                        earlier
+                            .iter()
+                            .filter(|acked| *acked != last)
+                            .map(|acked| mismatch(acked, &[])),
+                    );
                 }
             }
             report.unacked_but_consumed += distinct_consumed - acked_consumed;
@@ -575,6 +615,7 @@ mod tests {
                 DeliveryReport {
                     acked: 200,
                     consumed: 200,
+                    caught_up: true,
                     ..DeliveryReport::default()
                 }
             );
@@ -643,6 +684,82 @@ mod tests {
             }]
         );
         assert!(!report.is_clean());
+    }
+
+    /// The producer's acknowledgements, then `count` more from a new leader that took over
+    /// at offset `from` after the old one was truncated: the same offsets, other values.
+    fn acks_with_overwrite(from: i64, count: i64) -> Vec<VerifiableEvent> {
+        let mut producer = events(PRODUCER);
+        let again: Vec<VerifiableEvent> = producer
+            .iter()
+            .filter_map(|e| match e {
+                VerifiableEvent::ProducerSendSuccess { timestamp, record }
+                    if (from..from + count).contains(&record.offset) =>
+                {
+                    let mut record = record.clone();
+                    record.value = Some(format!("new-{}", record.offset));
+                    Some(VerifiableEvent::ProducerSendSuccess {
+                        timestamp: *timestamp,
+                        record,
+                    })
+                }
+                _ => None,
+            })
+            .collect();
+        producer.extend(again);
+        producer
+    }
+
+    #[test]
+    fn an_offset_acknowledged_twice_loses_the_record_that_is_not_there() {
+        // Offsets 190..=199 were acknowledged by a leader that was then truncated, and again
+        // (other values) by its successor; the consumer reads the successor's log.
+        let producer = acks_with_overwrite(190, 10);
+        let log: Vec<VerifiableEvent> = record_data(&producer, |_| true)
+            .into_iter()
+            .filter(|e| match e {
+                VerifiableEvent::RecordData { record, .. } => {
+                    record.offset < 190
+                        || record
+                            .value
+                            .as_deref()
+                            .is_some_and(|v| v.starts_with("new-"))
+                }
+                _ => true,
+            })
+            .collect();
+        let consumer = consumer_with(|_, real| {
+            let mut poll = log.clone();
+            poll.push(consumed(real, 0, 199));
+            poll
+        });
+        let report = check(&producer, &[("c1", &consumer)]);
+        assert_eq!(report.acked, 210);
+        assert_eq!(report.lost_acknowledged(), 10, "{report}");
+        assert!(report
+            .value_mismatches
+            .iter()
+            .all(|m| m.acked.as_deref() == Some(&m.record.offset.to_string())
+                && m.consumed == [Some(format!("new-{}", m.record.offset))]));
+        assert!(!report.is_clean() && report.caught_up);
+
+        // Without values from the consumer the double acknowledgement still gives it away.
+        let report = check(&producer, &[("c1", &events(CONSUMER))]);
+        assert_eq!(report.lost_acknowledged(), 10, "{report}");
+        assert!(report
+            .value_mismatches
+            .iter()
+            .all(|m| m.consumed.is_empty()));
+    }
+
+    #[test]
+    fn caught_up_once_the_last_acknowledgement_is_consumed() {
+        let behind = report_with(|_, real| vec![consumed(real, 0, 150)]);
+        assert!(!behind.caught_up);
+        assert!(behind.to_string().contains("(consumers not caught up)"));
+        let gap_but_caught_up =
+            report_with(|_, real| vec![consumed(real, 0, 99), consumed(real, 150, 199)]);
+        assert!(gap_but_caught_up.caught_up && !gap_but_caught_up.is_clean());
     }
 
     #[test]

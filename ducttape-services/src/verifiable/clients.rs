@@ -146,6 +146,10 @@ impl VerifiableProducer {
 }
 
 /// How to run `VerifiableConsumer`; consumer configs are [`ClientBuilder::prop`]s.
+///
+/// It runs with `--verbose` unless told otherwise: every record is reported with its value, so
+/// the delivery checker sees a record replaced at its offset (truncate and overwrite), which
+/// offset ranges alone cannot show.
 #[derive(Debug, Clone)]
 pub struct VerifiableConsumer {
     topic: String,
@@ -168,7 +172,7 @@ impl VerifiableConsumer {
             topic: topic.into(),
             group: group.into(),
             max_messages: -1,
-            verbose: false,
+            verbose: true,
             options: ClientOptions::new("verifiable-consumer"),
         }
     }
@@ -179,9 +183,10 @@ impl VerifiableConsumer {
         self
     }
 
-    /// Prints every record (`record_data` events), not just per-poll offset ranges.
-    pub fn verbose(mut self) -> Self {
-        self.verbose = true;
+    /// Reports per-poll offset ranges only, not every record with its value (less output
+    /// for long runs; a record replaced at its offset then goes unnoticed).
+    pub fn offsets_only(mut self) -> Self {
+        self.verbose = false;
         self
     }
 
@@ -235,23 +240,101 @@ fn spawn_workers(
     )
 }
 
+/// One worker's output: the service, the node, what it printed.
+pub type WorkerOutput = (String, String, VerifiableOutput);
+
 /// Checks what `producers` acknowledged against what `consumers` consumed, reading their
-/// output as it is now (they may still run).
+/// output as it is now (they may still run). A line that looks like an event but does not
+/// parse is an error, not a line skipped: a dropped acknowledgement would hide a lost record.
 pub async fn check_delivery(
     producers: &VerifiableProducerService,
     consumers: &VerifiableConsumerService,
 ) -> Result<DeliveryReport, ServiceError> {
+    delivery_report(
+        &outputs_so_far(producers).await?,
+        &outputs_so_far(consumers).await?,
+    )
+}
+
+async fn outputs_so_far(
+    service: &ToolService<VerifiableOutput>,
+) -> Result<Vec<WorkerOutput>, ServiceError> {
     use crate::service::Service;
-    let mut checker = DeliveryChecker::new();
-    for node in producers.nodes() {
-        for event in producers.output_so_far(node).await?.events {
-            checker.observe_producer(&event);
-        }
+    let mut outputs = Vec::new();
+    for node in service.nodes() {
+        let output = service.output_so_far(node).await?;
+        outputs.push((service.name().to_string(), node.name().to_string(), output));
     }
-    for node in consumers.nodes() {
-        for event in consumers.output_so_far(node).await?.events {
-            checker.observe_consumer(node.name(), &event);
-        }
+    Ok(outputs)
+}
+
+/// The delivery report of these producer and consumer outputs (consumers are told apart by
+/// node); an error naming the worker if any output has malformed event lines.
+pub fn delivery_report(
+    producers: &[WorkerOutput],
+    consumers: &[WorkerOutput],
+) -> Result<DeliveryReport, ServiceError> {
+    let malformed: Vec<ServiceError> = producers
+        .iter()
+        .chain(consumers)
+        .filter(|(_, _, output)| !output.malformed.is_empty())
+        .map(|(service, node, output)| ServiceError::MalformedOutput {
+            service: service.clone(),
+            node: node.clone(),
+            lines: output.malformed.clone(),
+        })
+        .collect();
+    ServiceError::from_all(malformed)?;
+    let mut checker = DeliveryChecker::new();
+    for (_, _, output) in producers {
+        output
+            .events
+            .iter()
+            .for_each(|e| checker.observe_producer(e));
+    }
+    for (_, node, output) in consumers {
+        output
+            .events
+            .iter()
+            .for_each(|e| checker.observe_consumer(node, e));
     }
     Ok(checker.report())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    const PRODUCER: &str = include_str!("../../testdata/verifiable_producer.jsonl");
+    const CONSUMER: &str = include_str!("../../testdata/verifiable_consumer.jsonl");
+
+    fn worker(text: &str) -> WorkerOutput {
+        (
+            "verifiable".into(),
+            "worker1".into(),
+            VerifiableOutput::parse(text),
+        )
+    }
+
+    #[test]
+    fn a_malformed_acknowledgement_fails_the_check() {
+        let clean = delivery_report(&[worker(PRODUCER)], &[worker(CONSUMER)]).unwrap();
+        assert!(clean.is_clean() && clean.acked == 200);
+        // One acknowledgement cut off mid-line (as a full disk or a killed tool leaves it).
+        let mut lines: Vec<&str> = PRODUCER.lines().collect();
+        let ack = lines
+            .iter()
+            .position(|l| l.contains("producer_send_success"))
+            .unwrap();
+        let cut = &lines[ack][..lines[ack].len() / 2];
+        lines[ack] = cut;
+        let err = delivery_report(&[worker(&lines.join("\n"))], &[worker(CONSUMER)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("worker1") && err.contains("malformed"),
+            "{err}"
+        );
+    }
 }
