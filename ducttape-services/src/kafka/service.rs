@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
+use ducttape_core::remote::quote;
 
 use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
 use super::topics::{parse_describe, PartitionInfo, TopicSpec};
@@ -379,6 +380,42 @@ impl KafkaService {
         Ok(parse_describe(&out))
     }
 
+    /// Whether `topic` exists, as the first broker answers. Only Kafka's own "does not exist"
+    /// answer means no; a failing command, a broker that does not answer or describe output
+    /// without partition lines is an error, never taken for an absent topic.
+    pub async fn topic_exists(&self, topic: &str) -> Result<bool, ServiceError> {
+        let brokers = self.brokers();
+        let node = brokers.first().ok_or_else(|| ServiceError::Usage {
+            service: "kafka".into(),
+            detail: "no broker to run tools on".into(),
+        })?;
+        let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
+        let describe = self
+            .version
+            .tool("org.apache.kafka.tools.TopicCommand")
+            .args(args)
+            .render();
+        // The tool's refusal is told apart on the node; any other failure stays a failure,
+        // with its output.
+        let script = format!(
+            "out=$({describe} 2>&1); rc=$?; \
+             if [ $rc -eq 0 ]; then printf '%s\\n' \"$out\"; \
+             elif printf '%s' \"$out\" | grep -qF {absent}; then echo {ABSENT}; \
+             else printf '%s\\n' \"$out\" >&2; exit $rc; fi",
+            absent = quote(&format!("Topic '{topic}' does not exist")),
+        );
+        let out = node
+            .account()
+            .with_timeout(Duration::from_secs(180))
+            .ssh_output(&script)
+            .await
+            .ctx("kafka")?;
+        topic_presence(&out).map_err(|detail| ServiceError::Usage {
+            service: "kafka".into(),
+            detail: format!("cannot tell whether topic {topic} exists: {detail}"),
+        })
+    }
+
     /// Deletes a topic.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), ServiceError> {
         let args = self.topic_command("--delete", vec!["--topic".into(), topic.into()]);
@@ -521,9 +558,34 @@ impl Service for KafkaService {
     }
 }
 
+/// What [`KafkaService::topic_exists`]'s script prints for an absent topic.
+const ABSENT: &str = "DUCTTAPE-TOPIC-ABSENT";
+
+/// Reads [`KafkaService::topic_exists`]'s output: the absent marker, or describe output with
+/// at least one partition line.
+fn topic_presence(out: &str) -> Result<bool, String> {
+    if out.trim() == ABSENT {
+        Ok(false)
+    } else if parse_describe(out).is_empty() {
+        Err(format!("no partition lines in the describe output:\n{out}"))
+    } else {
+        Ok(true)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_kafkas_answer_makes_a_topic_absent() {
+        assert_eq!(topic_presence("DUCTTAPE-TOPIC-ABSENT\n"), Ok(false));
+        let described = "Topic: t\tTopicId: x\tPartitionCount: 1\n\tTopic: t\tPartition: 0\tLeader: 1\tReplicas: 1\tIsr: 1\n";
+        assert_eq!(topic_presence(described), Ok(true));
+        // A changed output format is an error, not an absent topic.
+        assert!(topic_presence("Topic: t\tPartitionCount: 1\n").is_err());
+        assert!(topic_presence("").is_err());
+    }
 
     #[test]
     fn cluster_ids_look_like_kafkas() {

@@ -4,8 +4,11 @@
 //!
 //! A worker's failure is never silent (ducktape #102): a non-zero exit, or an exit without the
 //! result line, is an error from [`wait`](crate::ServiceExt::wait) carrying the output's tail.
+//! [`stop`](crate::ServiceExt::stop) checks too: a worker still running when it is stopped
+//! ended as we asked, but one that had already ended on its own (a producer that died at the
+//! first bounce) must have ended well, or `stop` fails with its output.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -35,6 +38,8 @@ pub struct ToolService<O: ToolOutput> {
     command: ToolCommand,
     wait_timeout: Duration,
     outputs: Mutex<BTreeMap<String, O>>,
+    /// Nodes whose worker was started and has not been stopped or waited for since.
+    running: Mutex<BTreeSet<String>>,
 }
 
 impl<O: ToolOutput> ToolService<O> {
@@ -52,6 +57,7 @@ impl<O: ToolOutput> ToolService<O> {
             command,
             wait_timeout,
             outputs: Mutex::new(BTreeMap::new()),
+            running: Mutex::new(BTreeSet::new()),
         });
         register(ctx, &service);
         service
@@ -83,7 +89,8 @@ impl<O: ToolOutput> ToolService<O> {
         self.outputs.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
-    /// Reads and parses what `node`'s worker printed so far (it may still be running).
+    /// Reads and parses what `node`'s worker printed so far (it may still be running: a last
+    /// line it is still writing is left for the next read).
     pub async fn output_so_far(&self, node: &Node) -> Result<O, ServiceError> {
         let text = node
             .account()
@@ -93,7 +100,21 @@ impl<O: ToolOutput> ToolService<O> {
             ))
             .await
             .ctx(&self.name)?;
-        Ok(O::parse(&text))
+        let complete_lines = text.rfind('\n').map_or("", |end| &text[..=end]);
+        Ok(O::parse(complete_lines))
+    }
+
+    /// Notes whether `node`'s worker runs (started, and not yet stopped or waited for);
+    /// returns whether it did.
+    fn set_running(&self, node: &Node, running: bool) -> bool {
+        let Ok(mut set) = self.running.lock() else {
+            return false;
+        };
+        if running {
+            !set.insert(node.name().to_string())
+        } else {
+            set.remove(node.name())
+        }
     }
 
     async fn collect(&self, node: &Node, require_result: bool) -> Result<(), ServiceError> {
@@ -168,6 +189,7 @@ impl<O: ToolOutput> Service for ToolService<O> {
             .spawn(&command, &self.log_path(), &self.pidfile())
             .await
             .ctx(&self.name)?;
+        self.set_running(node, true);
         Ok(())
     }
 
@@ -176,14 +198,18 @@ impl<O: ToolOutput> Service for ToolService<O> {
             .wait_exit(&self.pidfile(), timeout)
             .await
             .ctx(&self.name)?;
+        self.set_running(node, false);
         self.collect(node, true).await
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+        // Only our own stop is an expected end: a worker that ended before it (and after its
+        // start) must have exited 0 with its result.
+        let ended_on_its_own = self.set_running(node, false) && self.pids(node).await?.is_empty();
         self.process()
             .stop(node, clean, Duration::from_secs(10))
             .await?;
-        self.collect(node, false).await
+        self.collect(node, ended_on_its_own).await
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
