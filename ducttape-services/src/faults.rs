@@ -145,11 +145,17 @@ impl Faults {
         as_root(node, &script).await
     }
 
-    /// Removes every fault from `node`.
+    /// Removes every fault from `node`, and checks that none is left: a failure to heal is an
+    /// error naming the node and what stayed, never a line in a log.
     pub async fn heal(&self, node: &Node) -> Result<(), ServiceError> {
         let script = format!(
-            "iptables -F {CHAIN} 2>/dev/null; {} && {{ tc qdisc del dev \"$dev\" root 2>/dev/null; true; }}",
-            find_dev(node.address())
+            "set -e; if iptables -n -L {CHAIN} >/dev/null 2>&1; then iptables -F {CHAIN}; \
+               left=$(iptables -S {CHAIN} | grep -c -- '^-A' || true); \
+               [ \"$left\" = 0 ] || {{ echo \"$left rules left in {CHAIN}\" >&2; exit 1; }}; fi; \
+             {dev}; \
+             if tc qdisc show dev \"$dev\" root | grep -q tbf; then tc qdisc del dev \"$dev\" root; fi; \
+             if tc qdisc show dev \"$dev\" root | grep -q tbf; then echo 'rate limit still on' >&2; exit 1; fi",
+            dev = find_dev(node.address())
         );
         as_root(node, &script).await.map(drop)
     }

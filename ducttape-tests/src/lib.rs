@@ -21,6 +21,10 @@ use std::time::Duration;
 
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
+use ducttape_services::verifiable::{
+    acknowledged_so_far, check_delivery_of, DeliveryReport, VerifiableConsumerService,
+    VerifiableProducerService,
+};
 use ducttape_services::{KafkaService, KafkaVersion, ServiceError, ServiceExt, ZookeeperService};
 use rstest::fixture;
 
@@ -216,6 +220,92 @@ pub async fn wait_for_leader(
             service: "kafka".into(),
             detail: format!("{topic}-{partition} lost its leader again"),
         })
+}
+
+/// Waits until `producer` has had `more` records acknowledged beyond what it had when called
+/// (a producer that stopped making progress fails this), and returns the new total.
+pub async fn wait_for_more_acks(
+    producer: &VerifiableProducerService,
+    more: u64,
+    timeout: Duration,
+) -> Result<u64, ServiceError> {
+    let from = acknowledged_so_far(producer).await?;
+    let now = std::sync::Mutex::new(from);
+    ducttape_core::wait_until(
+        &format!("{more} more acknowledgements after the first {from}"),
+        timeout,
+        Duration::from_millis(500),
+        || async {
+            let acked = acknowledged_so_far(producer).await?;
+            if let Ok(mut n) = now.lock() {
+                *n = acked;
+            }
+            Ok::<_, ServiceError>(acked >= from + more)
+        },
+    )
+    .await
+    .map_err(|e| ServiceError::Usage {
+        service: "verifiable-producer".into(),
+        detail: e.to_string(),
+    })?;
+    Ok(now.into_inner().unwrap_or(from))
+}
+
+/// Stops `producers` (which fails for one that had died on its own), waits until `consumer`
+/// has read as far as they got, stops the consumer and returns the delivery report. Losses are
+/// for the caller to judge: this only makes sure the report is final.
+pub async fn stop_and_report(
+    producers: &[&VerifiableProducerService],
+    consumer: &VerifiableConsumerService,
+    timeout: Duration,
+) -> Result<DeliveryReport, ServiceError> {
+    for producer in producers {
+        producer.stop().await?;
+    }
+    ducttape_core::wait_until(
+        "the consumer has read as far as the producers got",
+        timeout,
+        Duration::from_secs(1),
+        || async {
+            Ok::<_, ServiceError>(check_delivery_of(producers, &[consumer]).await?.caught_up)
+        },
+    )
+    .await
+    .map_err(|e| ServiceError::Usage {
+        service: "verifiable-consumer".into(),
+        detail: e.to_string(),
+    })?;
+    consumer.stop().await?;
+    check_delivery_of(producers, &[consumer]).await
+}
+
+/// Waits (up to 60 s) until `observer` (a node outside any fault) sees partition 0 of
+/// `topic` led by a broker other than `old`.
+pub async fn wait_for_leader_move(
+    kafka: &KafkaService,
+    observer: &Node,
+    topic: &str,
+    old: &Node,
+) -> Result<(), ServiceError> {
+    let old_id = kafka.id_of(old)?;
+    ducttape_core::wait_until(
+        &format!("{topic}-0 is led by a broker other than {}", old.name()),
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            let parts = kafka.describe_topic_from(observer, topic).await?;
+            let now = parts
+                .iter()
+                .find(|p| p.partition == 0)
+                .and_then(|p| p.leader);
+            Ok::<_, ServiceError>(now.is_some_and(|id| id != old_id))
+        },
+    )
+    .await
+    .map_err(|e| ServiceError::Usage {
+        service: "kafka".into(),
+        detail: e.to_string(),
+    })
 }
 
 /// Asserts that no JVM runs on `nodes` (after teardown, nothing a test started may be left).

@@ -1,35 +1,38 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 //! Replication without loss: a partition leader is bounced (cleanly or hard) while the
-//! verifiable producer runs, in ZooKeeper and KRaft modes; every acknowledged record must be
-//! consumed; likewise when the leader is cut off by a network partition. Also: a consumer that
-//! stops early is caught by the checker.
+//! verifiable producer runs, in ZooKeeper and KRaft modes; acknowledgements must go on after
+//! every fault and every acknowledged record must be consumed with its value; likewise when
+//! the leader is cut off by a network partition. Also: a consumer that stops early and a
+//! producer that dies are each caught.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use ducttape_core::wait_until;
 use ducttape_services::faults::Faults;
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
-    check_delivery, DeliveryReport, VerifiableConsumer, VerifiableConsumerService,
-    VerifiableProducer, VerifiableProducerService,
+    check_delivery, VerifiableConsumer, VerifiableConsumerService, VerifiableProducer,
+    VerifiableProducerService,
 };
-use ducttape_services::{KafkaVersion, ServiceError, ServiceExt, TopicSpec};
+use ducttape_services::{KafkaVersion, Service, ServiceExt, TopicSpec};
 use ducttape_tests::{
-    create_replicated_topic, ctx, start_kafka, wait_for_leader, KafkaCluster, Mode, Node,
-    TestContext,
+    create_replicated_topic, ctx, start_kafka, stop_and_report, wait_for_leader,
+    wait_for_leader_move, wait_for_more_acks, KafkaCluster, Mode, Node, TestContext,
 };
 use rstest::rstest;
 use serial_test::serial;
 
 /// 3 brokers, an RF3 topic, and a verifiable producer (500 records/s, idempotent, retrying)
-/// and consumer running on two client nodes.
+/// and consumer (record values checked) running on two client nodes.
 struct Workload {
     cluster: KafkaCluster,
     clients: Vec<Node>,
     producer: Arc<VerifiableProducerService>,
     consumer: Arc<VerifiableConsumerService>,
 }
+
+/// How long acknowledgements may take to resume after a fault.
+const RESUME: Duration = Duration::from_secs(90);
 
 async fn start_workload(ctx: &TestContext, mode: Mode, topic: &str) -> Workload {
     let cluster = start_kafka(ctx, mode, 3, KafkaVersion::DEFAULT)
@@ -52,7 +55,7 @@ async fn start_workload(ctx: &TestContext, mode: Mode, topic: &str) -> Workload 
     );
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_for_more_acks(&producer, 300, RESUME).await.unwrap();
     Workload {
         cluster,
         clients,
@@ -61,38 +64,24 @@ async fn start_workload(ctx: &TestContext, mode: Mode, topic: &str) -> Workload 
     }
 }
 
-/// Stops the producer, lets the consumer catch up, and checks that no acknowledged record
-/// was lost.
-async fn stop_and_check(ctx: &TestContext, w: &Workload, what: &str) -> DeliveryReport {
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    w.producer.stop().await.unwrap();
-    let caught_up = wait_until(
-        "the consumer has every acknowledged record",
-        Duration::from_secs(120),
-        Duration::from_secs(1),
-        || async {
-            Ok::<_, ServiceError>(
-                check_delivery(&w.producer, &w.consumer)
-                    .await?
-                    .lost
-                    .is_empty(),
-            )
-        },
-    )
-    .await;
-    w.consumer.stop().await.unwrap();
-    let report = check_delivery(&w.producer, &w.consumer).await.unwrap();
+/// Stops the producer (it must still have been running), lets the consumer catch up, and
+/// checks that every acknowledged record was consumed with its value. `acked_after_faults` is
+/// the acknowledgement count reached after the last fault.
+async fn stop_and_check(ctx: &TestContext, w: &Workload, what: &str, acked_after_faults: u64) {
+    let report = stop_and_report(&[&w.producer], &w.consumer, Duration::from_secs(120))
+        .await
+        .unwrap();
     println!("{what}: {report}");
     ctx.record("acked", report.acked);
+    ctx.record("acked_after_last_fault", acked_after_faults);
     ctx.record("consumed", report.consumed);
-    ctx.record("lost", report.lost.len() as u64);
+    ctx.record("lost", report.lost_acknowledged() as u64);
     ctx.record("duplicates", report.duplicates.len() as u64);
-    assert!(report.acked > 1000, "the producer made progress: {report}");
     assert!(
-        caught_up.is_ok() && report.is_clean(),
-        "acknowledged records lost: {report}"
+        report.acked >= acked_after_faults,
+        "every acknowledgement counted: {report}"
     );
-    report
+    assert!(report.is_clean(), "acknowledged records lost: {report}");
 }
 
 #[rstest]
@@ -109,17 +98,15 @@ async fn replication_survives_leader_bounces(
 ) {
     let w = start_workload(&ctx, mode, "replicated").await;
     let kafka = &w.cluster.kafka;
+    let mut acked = 0;
     for _ in 0..2 {
         let leader = wait_for_leader(kafka, "replicated", 0).await.unwrap();
         kafka.bounce(&leader, clean).await.unwrap();
-        tokio::time::sleep(Duration::from_secs(3)).await;
+        // The producer goes on after every bounce, not only in total.
+        acked = wait_for_more_acks(&w.producer, 300, RESUME).await.unwrap();
     }
-    stop_and_check(
-        &ctx,
-        &w,
-        &format!("{mode:?} {} bounce", if clean { "clean" } else { "hard" }),
-    )
-    .await;
+    let what = format!("{mode:?} {} bounce", if clean { "clean" } else { "hard" });
+    stop_and_check(&ctx, &w, &what, acked).await;
 }
 
 #[rstest]
@@ -143,32 +130,27 @@ async fn replication_survives_a_partitioned_leader(ctx: TestContext) {
         .await
         .unwrap();
     // Ask from a client node: the isolated broker itself would still call itself leader.
-    let observer = &w.clients[0];
-    let isolated = kafka.id_of(&leader).unwrap();
-    let moved = wait_until(
-        "partition 0 leaves the isolated broker",
-        Duration::from_secs(60),
-        Duration::from_millis(500),
-        || async {
-            let parts = kafka.describe_topic_from(observer, topic).await?;
-            let now = parts
-                .iter()
-                .find(|p| p.partition == 0)
-                .and_then(|p| p.leader);
-            Ok::<_, ServiceError>(now.is_some_and(|id| id != isolated))
-        },
+    let moved = wait_for_leader_move(kafka, &w.clients[0], topic, &leader).await;
+    // Acknowledgements go on while the old leader is cut off…
+    let during = wait_for_more_acks(&w.producer, 300, RESUME).await;
+    faults.heal_all().await.unwrap();
+    // …and after it is back.
+    let acked = wait_for_more_acks(&w.producer, 300, RESUME).await.unwrap();
+    stop_and_check(
+        &ctx,
+        &w,
+        &format!("partitioned leader {}", leader.name()),
+        acked,
     )
     .await;
-    tokio::time::sleep(Duration::from_secs(3)).await;
-    faults.heal_all().await.unwrap();
-    stop_and_check(&ctx, &w, &format!("partitioned leader {}", leader.name())).await;
     moved.expect("leadership moved away from the isolated broker");
+    during.expect("acknowledgements went on while the old leader was cut off");
 }
 
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
-async fn a_consumer_that_stops_early_is_reported(ctx: TestContext) {
+async fn checks_catch_a_consumer_that_stops_early_and_a_producer_that_dies(ctx: TestContext) {
     let cluster = start_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT)
         .await
         .unwrap();
@@ -192,5 +174,25 @@ async fn a_consumer_that_stops_early_is_reported(ctx: TestContext) {
     println!("{report}");
     assert_eq!(report.acked, 2000);
     assert_eq!(report.lost.len(), 500, "{report}");
-    assert!(!report.is_clean());
+    assert!(!report.is_clean() && !report.caught_up);
+
+    // A producer that dies mid-run (its JVM killed, as a crash would): progress stops, and
+    // stopping it reports how it ended instead of taking the death for our stop.
+    let dying = VerifiableProducer::new("short").throughput(200).build(
+        &ctx,
+        kafka,
+        vec![clients[0].clone()],
+    );
+    dying.start().await.unwrap();
+    wait_for_more_acks(&dying, 100, RESUME).await.unwrap();
+    let pid = dying.pids(&clients[0]).await.unwrap()[0];
+    clients[0]
+        .account()
+        .ssh(&format!("pkill -KILL -P {pid}"))
+        .await
+        .unwrap();
+    let stalled = wait_for_more_acks(&dying, 100, Duration::from_secs(10)).await;
+    assert!(stalled.is_err(), "a dead producer made progress?");
+    let err = dying.stop().await.unwrap_err().to_string();
+    assert!(err.contains("exited with status 137"), "{err}");
 }

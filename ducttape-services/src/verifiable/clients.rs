@@ -240,6 +240,23 @@ fn spawn_workers(
     )
 }
 
+/// How many records `producers` have had acknowledged so far (with an offset), all workers
+/// together: a measure of progress while they run.
+pub async fn acknowledged_so_far(
+    producers: &VerifiableProducerService,
+) -> Result<u64, ServiceError> {
+    let outputs = outputs_so_far(producers).await?;
+    let mut acked = 0;
+    for (_, _, output) in &outputs {
+        acked += output
+            .events
+            .iter()
+            .filter(|e| matches!(e, VerifiableEvent::ProducerSendSuccess { record, .. } if record.offset >= 0))
+            .count() as u64;
+    }
+    Ok(acked)
+}
+
 /// One worker's output: the service, the node, what it printed.
 pub type WorkerOutput = (String, String, VerifiableOutput);
 
@@ -250,10 +267,23 @@ pub async fn check_delivery(
     producers: &VerifiableProducerService,
     consumers: &VerifiableConsumerService,
 ) -> Result<DeliveryReport, ServiceError> {
-    delivery_report(
-        &outputs_so_far(producers).await?,
-        &outputs_so_far(consumers).await?,
-    )
+    check_delivery_of(&[producers], &[consumers]).await
+}
+
+/// [`check_delivery`] over several producer and consumer services (phases of a scenario);
+/// each service's acknowledgements count in the order given.
+pub async fn check_delivery_of(
+    producers: &[&VerifiableProducerService],
+    consumers: &[&VerifiableConsumerService],
+) -> Result<DeliveryReport, ServiceError> {
+    let (mut acks, mut reads) = (Vec::new(), Vec::new());
+    for service in producers {
+        acks.extend(outputs_so_far(service).await?);
+    }
+    for service in consumers {
+        reads.extend(outputs_so_far(service).await?);
+    }
+    delivery_report(&acks, &reads)
 }
 
 async fn outputs_so_far(

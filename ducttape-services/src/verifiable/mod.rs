@@ -11,6 +11,6 @@ pub mod events;
 
 pub use checker::{DeliveryChecker, DeliveryReport};
 pub use clients::{
-    check_delivery, VerifiableConsumer, VerifiableConsumerService, VerifiableProducer,
-    VerifiableProducerService,
+    acknowledged_so_far, check_delivery, check_delivery_of, delivery_report, VerifiableConsumer,
+    VerifiableConsumerService, VerifiableProducer, VerifiableProducerService,
 };
