@@ -1,7 +1,9 @@
 // A ZooKeeper client for the ensemble-bounce scenario: creates and reads back a sequential
 // znode every 20 ms for the given number of seconds and prints one line per operation:
-//   ok <epoch ms> <path>   |   error <epoch ms> <exception>   |   done ok=<n> failed=<n>
+//   start <epoch ms>   |   ok <epoch ms> <path>   |   error <epoch ms> <exception>
+//   done <epoch ms> ok=<n> failed=<n>
 // Run as a single-file program: java -cp '/opt/kafka/libs/*' ZkClient.java <connect> <seconds>
+// With `list` instead of <seconds> it prints `child /ducttape/<name>` for every znode there.
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import org.apache.zookeeper.CreateMode;
@@ -17,12 +19,18 @@ public class ZkClient {
             if (e.getState() == Watcher.Event.KeeperState.SyncConnected) connected.countDown();
         });
         if (!connected.await(60, TimeUnit.SECONDS)) throw new IllegalStateException("no connection to " + args[0]);
+        if (args[1].equals("list")) {
+            for (String child : zk.getChildren("/ducttape", false)) System.out.println("child /ducttape/" + child);
+            zk.close();
+            return;
+        }
         try {
             zk.create("/ducttape", new byte[0], ZooDefs.Ids.OPEN_ACL_UNSAFE, CreateMode.PERSISTENT);
         } catch (KeeperException.NodeExistsException e) {
             // a previous run made it
         }
         long end = System.currentTimeMillis() + Long.parseLong(args[1]) * 1000;
+        System.out.println("start " + System.currentTimeMillis());
         long ok = 0, failed = 0;
         for (long i = 0; System.currentTimeMillis() < end; i++) {
             try {
@@ -40,7 +48,7 @@ public class ZkClient {
             }
             Thread.sleep(20);
         }
-        System.out.println("done ok=" + ok + " failed=" + failed);
+        System.out.println("done " + System.currentTimeMillis() + " ok=" + ok + " failed=" + failed);
         zk.close();
     }
 }
