@@ -396,13 +396,14 @@ impl KafkaService {
             .args(args)
             .render();
         // The tool's refusal is told apart on the node; any other failure stays a failure,
-        // with its output.
+        // with its output. 3.9's tool names the topic as `'Optional[<topic>]'`.
         let script = format!(
             "out=$({describe} 2>&1); rc=$?; \
              if [ $rc -eq 0 ]; then printf '%s\\n' \"$out\"; \
-             elif printf '%s' \"$out\" | grep -qF {absent}; then echo {ABSENT}; \
+             elif printf '%s' \"$out\" | grep -qF -e {absent} -e {absent_39}; then echo {ABSENT}; \
              else printf '%s\\n' \"$out\" >&2; exit $rc; fi",
             absent = quote(&format!("Topic '{topic}' does not exist")),
+            absent_39 = quote(&format!("Topic 'Optional[{topic}]' does not exist")),
         );
         let out = node
             .account()
