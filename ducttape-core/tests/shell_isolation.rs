@@ -44,6 +44,7 @@ async fn late_background_output_never_reaches_the_next_command() {
     // Control: commands run one after another on one account take the same shell, so B would
     // meet A's writers in it.
     assert_eq!(shell_pid(a).await, shell_pid(a).await, "shell not reused");
+    let retired = a.transport_stats().shells_retired;
 
     expect_exactly(
         a,
@@ -53,6 +54,8 @@ async fn late_background_output_never_reaches_the_next_command() {
     )
     .await;
     expect_exactly(a, "sleep 1; echo B; echo B-ERR >&2", "B\n", "B-ERR\n").await;
+    // How: A's shell saw a process left in A's process group and was not used again.
+    assert_eq!(a.transport_stats().shells_retired, retired + 1);
 }
 
 /// A writer left behind keeps writing on both streams for two seconds, while dozens of later
@@ -64,7 +67,9 @@ async fn a_writer_left_behind_never_leaks_into_later_commands() {
     let a = nodes[0].account();
     expect_exactly(
         a,
-        "(for i in $(seq 100); do echo LEAK-$i; echo LEAK-ERR-$i >&2; sleep 0.02; done) & echo A",
+        // It starts writing once A has returned (A returns within milliseconds).
+        "(sleep 0.3; for i in $(seq 100); do echo LEAK-$i; echo LEAK-ERR-$i >&2; sleep 0.02; done) &
+         echo A",
         "A\n",
         "",
     )
@@ -102,11 +107,13 @@ async fn spawn_leaves_the_shell_reusable() {
     let ctx = ctx();
     let nodes = ctx.lease(1).await.unwrap();
     let a = nodes[0].account();
+    let retired = a.transport_stats().shells_retired;
     let before = shell_pid(a).await;
     a.spawn("sleep 5151", "/mnt/iso/sleep.log", "/mnt/iso/sleep.pid")
         .await
         .unwrap();
     assert_eq!(shell_pid(a).await, before, "spawn retired the shell");
+    assert_eq!(a.transport_stats().shells_retired, retired);
     a.stop("/mnt/iso/sleep.pid", false, Duration::from_secs(5))
         .await
         .unwrap();

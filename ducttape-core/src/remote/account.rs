@@ -11,7 +11,7 @@ use super::error::{tail, RemoteError};
 use super::logmon::LogMonitor;
 use super::process::{self, StopOutcome};
 use super::quote::quote;
-use super::transport::{Event, ExitStatus, Pool, Running, TransportError};
+use super::transport::{Event, ExitStatus, Pool, Running, TransportError, TransportStats};
 use crate::cluster::NodeSpec;
 
 /// What a finished command left behind.
@@ -92,9 +92,15 @@ impl RemoteAccount {
     /// The same account with another default timeout for each operation.
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
-            inner: self.inner.clone(),
             timeout,
+            ..self.clone()
         }
+    }
+
+    /// How this node's commands have run so far (in shells, as execs) and how many shells
+    /// were started and retired; shared by every clone of the account.
+    pub fn transport_stats(&self) -> TransportStats {
+        self.inner.pool.stats()
     }
 
     /// The node's name.
