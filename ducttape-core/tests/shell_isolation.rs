@@ -118,3 +118,29 @@ async fn spawn_leaves_the_shell_reusable() {
         .await
         .unwrap();
 }
+
+/// `exec_only` runs each command as an SSH exec of its own: a new login shell each time, and
+/// plain `ssh host cmd` semantics — the command is over when its output closes, so a
+/// background writer's late output is still its own.
+#[tokio::test]
+async fn exec_only_bypasses_the_shells() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account().exec_only();
+    let before = a.transport_stats();
+    assert_ne!(
+        shell_pid(&a).await,
+        shell_pid(&a).await,
+        "a shell was reused"
+    );
+    expect_exactly(
+        &a,
+        "(sleep 0.3; echo LATE-OUT; echo LATE-ERR >&2) & echo A",
+        "A\nLATE-OUT\n",
+        "LATE-ERR\n",
+    )
+    .await;
+    let after = a.transport_stats();
+    assert_eq!(after.exec_commands - before.exec_commands, 3, "{after:?}");
+    assert_eq!(after.shell_commands, before.shell_commands, "{after:?}");
+}

@@ -16,7 +16,8 @@
 //!
 //! Commands without stdin run in [`shell`]s: long-running shells, one per channel, kept open
 //! between commands, which saves the channel open and the login shell's start-up of an SSH
-//! exec per command. Commands with stdin, and nodes without bash, get an SSH exec each.
+//! exec per command. Commands with stdin, nodes without bash, and accounts made with
+//! [`RemoteAccount::exec_only`](crate::remote::RemoteAccount::exec_only) get an SSH exec each.
 
 mod marker;
 mod shell;
@@ -106,7 +107,9 @@ pub(crate) enum Event {
 pub struct TransportStats {
     /// Commands that ran to their end in one of the node's long-lived shells.
     pub shell_commands: u64,
-    /// Commands sent as an SSH exec of their own (with stdin, or on a node without bash).
+    /// Commands sent as an SSH exec of their own (with stdin, forced by
+    /// [`RemoteAccount::exec_only`](crate::remote::RemoteAccount::exec_only), or on a node
+    /// without bash).
     pub exec_commands: u64,
     /// Shells started.
     pub shells_started: u64,
@@ -462,18 +465,22 @@ impl Pool {
     }
 
     /// Runs `command` on the background runtime; events arrive on [`Running::events`].
+    /// It runs in a shell unless it has stdin, `exec_only` is set, or the node has no bash.
     /// Closing or dropping the receiver kills the remote command (see `kill_command`);
     /// [`Running::finished`] resolves once the command is over and any kill is done.
     pub(crate) fn exec(
         self: &Arc<Self>,
         command: String,
         stdin: Option<Vec<u8>>,
+        exec_only: bool,
     ) -> Result<Running, TransportError> {
         let (tx, events) = mpsc::channel(64);
         let (done, finished) = oneshot::channel();
         let pool = self.clone();
-        let in_shell =
-            stdin.is_none() && !command.contains('\0') && !self.no_shell.load(Ordering::Relaxed);
+        let in_shell = !exec_only
+            && stdin.is_none()
+            && !command.contains('\0')
+            && !self.no_shell.load(Ordering::Relaxed);
         io_runtime()?.spawn(crate::context::log::follow_current_test(async move {
             let result = async {
                 let _permit = pool

@@ -41,7 +41,8 @@
 //! while a later command runs in the same shell, those bytes land in that command's result.
 //! Closing that hole would take a scan of `/proc` or a relay process per command, several
 //! times the cost of the command itself. Commands that start such daemons should redirect
-//! their output. Likewise a leftover
+//! their output, or run through [`RemoteAccount::exec_only`](crate::remote::RemoteAccount::exec_only)
+//! (an SSH exec waits until every holder of its output has closed it). Likewise a leftover
 //! the shell may not signal (a setuid program run by another user) is not seen by `kill -0`.
 //!
 //! A command never runs twice. It is sent again (on another shell) only if it provably never
