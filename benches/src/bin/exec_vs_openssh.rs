@@ -60,6 +60,26 @@ fn check_path(
     }
 }
 
+/// Times `iterations` runs of `true` through `account`, after one to warm up, and fails unless
+/// each ran in a shell (`in_shell`) or as an SSH exec (otherwise).
+async fn time_true(
+    what: &str,
+    account: &RemoteAccount,
+    iterations: usize,
+    in_shell: bool,
+) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
+    account.ssh("true").await?;
+    let before = [account.transport_stats()];
+    let samples = time_each(iterations, || account.ssh("true")).await?;
+    let (shell, exec) = if in_shell {
+        (iterations, 0)
+    } else {
+        (0, iterations)
+    };
+    check_path(what, std::slice::from_ref(account), &before, shell, exec)?;
+    Ok(samples)
+}
+
 fn arg_value(args: &[String], name: &str) -> Option<String> {
     args.iter()
         .position(|a| a == name)
@@ -98,31 +118,11 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     }
     let _ = openssh(node.spec(), &socket).args(["-O", "exit"]).output();
 
-    // The transport alone: an SSH exec per command over a pooled russh connection.
-    let account = node.account().clone();
-    let exec = account.exec_only();
-    exec.ssh("true").await?;
-    let before = [account.transport_stats()];
-    let mut ours_exec = time_each(iterations, || exec.ssh("true")).await?;
-    check_path(
-        "exec",
-        std::slice::from_ref(&account),
-        &before,
-        0,
-        iterations,
-    )?;
-
-    // The design: commands in long-lived shells.
-    account.ssh("true").await?;
-    let before = [account.transport_stats()];
-    let mut ours_shell = time_each(iterations, || account.ssh("true")).await?;
-    check_path(
-        "shell",
-        std::slice::from_ref(&account),
-        &before,
-        iterations,
-        0,
-    )?;
+    // The transport alone (an SSH exec per command over a pooled russh connection), then the
+    // design (commands in long-lived shells).
+    let account = node.account();
+    let mut ours_exec = time_true("exec", &account.exec_only(), iterations, false).await?;
+    let mut ours_shell = time_true("shell", account, iterations, true).await?;
 
     let fan_out = 3000;
     let accounts: Vec<RemoteAccount> = nodes.iter().map(|n| n.account().clone()).collect();
