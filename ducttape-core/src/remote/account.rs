@@ -11,7 +11,7 @@ use super::error::{tail, RemoteError};
 use super::logmon::LogMonitor;
 use super::process::{self, StopOutcome};
 use super::quote::quote;
-use super::transport::{Event, ExitStatus, Pool, Running, TransportError};
+use super::transport::{Event, ExitStatus, Pool, Running, TransportError, TransportStats};
 use crate::cluster::NodeSpec;
 
 /// What a finished command left behind.
@@ -64,6 +64,8 @@ struct Inner {
 pub struct RemoteAccount {
     inner: Arc<Inner>,
     timeout: Duration,
+    /// Every command as an SSH exec of its own (see [`exec_only`](Self::exec_only)).
+    exec_only: bool,
 }
 
 impl std::fmt::Debug for RemoteAccount {
@@ -86,15 +88,45 @@ impl RemoteAccount {
                 spawned: StdMutex::new(Vec::new()),
             }),
             timeout: DEFAULT_TIMEOUT,
+            exec_only: false,
         }
     }
 
     /// The same account with another default timeout for each operation.
     pub fn with_timeout(&self, timeout: Duration) -> Self {
         Self {
-            inner: self.inner.clone(),
             timeout,
+            ..self.clone()
         }
+    }
+
+    /// The same account, with every command run as an SSH exec of its own instead of in one
+    /// of the node's long-lived shells (see [`transport`](super::transport)). An exec costs a
+    /// channel open and a login shell per command (≈ 3× the time of a shell command here);
+    /// what it buys is plain `ssh host cmd` semantics: the command is over when its output
+    /// closes, so it also waits for background processes that keep the output open. Used
+    /// to measure the transport apart from the shells, and where a command must have a
+    /// fresh login shell.
+    ///
+    /// ```no_run
+    /// # async fn demo(account: ducttape_core::remote::RemoteAccount) -> Result<(), ducttape_core::remote::RemoteError> {
+    /// let exec = account.exec_only();
+    /// let before = exec.transport_stats().exec_commands;
+    /// exec.ssh("true").await?;
+    /// assert_eq!(exec.transport_stats().exec_commands, before + 1);
+    /// # Ok(()) }
+    /// ```
+    pub fn exec_only(&self) -> Self {
+        Self {
+            exec_only: true,
+            ..self.clone()
+        }
+    }
+
+    /// How this node's commands have run so far (in shells, as execs) and how many shells
+    /// were started and retired; shared by every clone of the account.
+    pub fn transport_stats(&self) -> TransportStats {
+        self.inner.pool.stats()
     }
 
     /// The node's name.
@@ -133,7 +165,7 @@ impl RemoteAccount {
         tracing::debug!(node = %self.inner.name, %command, "ssh");
         self.inner
             .pool
-            .exec(command.to_string(), stdin)
+            .exec(command.to_string(), stdin, self.exec_only)
             .map_err(|e| self.transport_error(command, e))
     }
 

@@ -19,4 +19,4 @@ pub use error::RemoteError;
 pub use logmon::{LogMonitor, LogWaitError};
 pub use process::StopOutcome;
 pub use quote::{quote, quote_all};
-pub use transport::{ExitStatus, TransportError};
+pub use transport::{ExitStatus, TransportError, TransportStats};

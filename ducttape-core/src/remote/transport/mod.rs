@@ -16,13 +16,14 @@
 //!
 //! Commands without stdin run in [`shell`]s: long-running shells, one per channel, kept open
 //! between commands, which saves the channel open and the login shell's start-up of an SSH
-//! exec per command. Commands with stdin, and nodes without bash, get an SSH exec each.
+//! exec per command. Commands with stdin, nodes without bash, and accounts made with
+//! [`RemoteAccount::exec_only`](crate::remote::RemoteAccount::exec_only) get an SSH exec each.
 
 mod marker;
 mod shell;
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex as StdMutex};
 use std::time::Duration;
 
@@ -97,6 +98,32 @@ pub(crate) enum Event {
     Stdout(Vec<u8>),
     Stderr(Vec<u8>),
     Exit(ExitStatus),
+}
+
+/// What one node's connection pool has done so far: how its commands ran. For checks and
+/// benches that must know which path they measured (see
+/// [`RemoteAccount::transport_stats`](crate::remote::RemoteAccount::transport_stats)).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct TransportStats {
+    /// Commands that ran to their end in one of the node's long-lived shells.
+    pub shell_commands: u64,
+    /// Commands sent as an SSH exec of their own (with stdin, forced by
+    /// [`RemoteAccount::exec_only`](crate::remote::RemoteAccount::exec_only), or on a node
+    /// without bash).
+    pub exec_commands: u64,
+    /// Shells started.
+    pub shells_started: u64,
+    /// Shells closed because a command left processes in its process group.
+    pub shells_retired: u64,
+}
+
+/// The counters behind [`TransportStats`].
+#[derive(Default)]
+struct Counters {
+    shell_commands: AtomicU64,
+    exec_commands: AtomicU64,
+    shells_started: AtomicU64,
+    shells_retired: AtomicU64,
 }
 
 /// The transport failed (as opposed to the command failing).
@@ -228,6 +255,7 @@ pub(crate) struct Pool {
     idle: StdMutex<Vec<Shell>>,
     /// Set when the node cannot run a shell (no bash): every command is an exec.
     no_shell: AtomicBool,
+    stats: Counters,
 }
 
 impl Pool {
@@ -241,11 +269,23 @@ impl Pool {
             key: OnceCell::new(),
             idle: StdMutex::new(Vec::new()),
             no_shell: AtomicBool::new(false),
+            stats: Counters::default(),
         })
     }
 
     fn address(&self) -> String {
         format!("{}:{}", self.cfg.hostname, self.cfg.port)
+    }
+
+    /// What this pool has done so far.
+    pub(crate) fn stats(&self) -> TransportStats {
+        let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
+        TransportStats {
+            shell_commands: get(&self.stats.shell_commands),
+            exec_commands: get(&self.stats.exec_commands),
+            shells_started: get(&self.stats.shells_started),
+            shells_retired: get(&self.stats.shells_retired),
+        }
     }
 
     /// Drops every connection: the next command connects anew.
@@ -425,18 +465,22 @@ impl Pool {
     }
 
     /// Runs `command` on the background runtime; events arrive on [`Running::events`].
+    /// It runs in a shell unless it has stdin, `exec_only` is set, or the node has no bash.
     /// Closing or dropping the receiver kills the remote command (see `kill_command`);
     /// [`Running::finished`] resolves once the command is over and any kill is done.
     pub(crate) fn exec(
         self: &Arc<Self>,
         command: String,
         stdin: Option<Vec<u8>>,
+        exec_only: bool,
     ) -> Result<Running, TransportError> {
         let (tx, events) = mpsc::channel(64);
         let (done, finished) = oneshot::channel();
         let pool = self.clone();
-        let in_shell =
-            stdin.is_none() && !command.contains('\0') && !self.no_shell.load(Ordering::Relaxed);
+        let in_shell = !exec_only
+            && stdin.is_none()
+            && !command.contains('\0')
+            && !self.no_shell.load(Ordering::Relaxed);
         io_runtime()?.spawn(crate::context::log::follow_current_test(async move {
             let result = async {
                 let _permit = pool
@@ -474,11 +518,34 @@ impl Pool {
         loop {
             let mut shell = self.take_shell().await?;
             match shell.run(&line, tx).await {
-                Outcome::Done => {
-                    self.idle_shells().push(shell);
+                Outcome::Done {
+                    status,
+                    left_behind,
+                } => {
+                    self.stats.shell_commands.fetch_add(1, Ordering::Relaxed);
+                    // Back in the pool (or retired) before the caller hears the command is
+                    // over, so that its next command finds this shell idle.
+                    if left_behind {
+                        self.stats.shells_retired.fetch_add(1, Ordering::Relaxed);
+                        tracing::debug!(
+                            node = %self.cfg.host,
+                            "the command left processes in its process group: retiring its shell"
+                        );
+                        drop(shell);
+                    } else {
+                        self.idle_shells().push(shell);
+                    }
+                    let _ = tx.send(Ok(Event::Exit(status))).await;
                     return Ok(());
                 }
                 Outcome::Ended => return Ok(()),
+                Outcome::Lost => {
+                    return Err(TransportError::Ssh(
+                        "the connection broke after the command was sent and before it was \
+                         seen to start; not sent again, as it may have run"
+                            .into(),
+                    ))
+                }
                 Outcome::Abandoned { group } => {
                     drop(shell);
                     self.kill_marked(&token, group).await;
@@ -525,7 +592,9 @@ impl Pool {
             }
         }
         let (channel, checkout) = self.open_channel().await?;
-        Shell::start(channel, checkout).await
+        let shell = Shell::start(channel, checkout).await?;
+        self.stats.shells_started.fetch_add(1, Ordering::Relaxed);
+        Ok(shell)
     }
 
     /// Runs `command` as an SSH exec of its own.
@@ -542,6 +611,7 @@ impl Pool {
             .exec(true, format!("export {TOKEN_VAR}={token}; {command}"))
             .await
             .map_err(ssh_err)?;
+        self.stats.exec_commands.fetch_add(1, Ordering::Relaxed);
         if let Some(data) = stdin {
             channel.data(&data[..]).await.map_err(ssh_err)?;
         }

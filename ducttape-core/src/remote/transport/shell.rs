@@ -10,19 +10,53 @@
 //! - The shell forks a subshell in its own process group (`set -m`), with stdin from
 //!   `/dev/null`. The subshell prints the line `{M}S{pid}` on stdout and `{M}S` on stderr, then
 //!   `eval`s the command.
-//! - When the subshell has exited, the shell prints `{M}E{status}` on stdout and `{M}E` on
-//!   stderr.
+//! - When the subshell has exited, the shell checks with the builtin `kill -0 -- -{pid}` (no
+//!   fork) whether any process is still in the command's process group, and prints
+//!   `{M}E{status}` — or `{M}E{status} left` if one is — on stdout and `{M}E` on stderr.
 //!
 //! On each stream, what lies between its `S` and `E` lines is the command's output. The
-//! shell's own stderr (job notices) goes to `/dev/null`. An abandoned command is killed through
-//! its process group (the pid in `S`) and the environment marker of [`super::TOKEN_VAR`].
+//! shell's own stderr (job notices, `kill`'s complaint about an empty group) goes to
+//! `/dev/null`. An abandoned command is killed through its process group (the pid in `S`)
+//! and the environment marker of [`super::TOKEN_VAR`].
+//!
+//! **One command's output never reaches another command's result.** A command is over when
+//! its subshell exits, but processes it left in the background may still hold the channel's
+//! stdout and stderr and write later. So:
+//! - a command that left a process in its group (`E… left`) gets its result, and then its
+//!   shell is *retired*: the channel is closed, never given another command; whatever the
+//!   leftover writes goes nowhere (it gets EPIPE). The leftover itself is not killed (it may
+//!   be meant to run on; the lease's sweep ends it). Output a leftover wrote before the `E`
+//!   line belongs to the command that started it, and is in its result;
+//! - a shell that receives anything while idle (a stray write, its end) is not reused either.
+//!
+//! The shell goes back to the pool (or is retired) before the caller hears the exit status,
+//! so a caller's next command finds it idle: commands one after another on one account run
+//! in one shell.
+//!
+//! The limit: the check sees the command's process group only. A process that leaves it —
+//! `setsid` (as [`RemoteAccount::spawn`](crate::remote::RemoteAccount::spawn) does, with its
+//! output sent to a log file, so that is safe), `setpgid` (a `set -m` inside the command,
+//! coreutils `timeout` in the background) — *and* keeps the channel's stdout or stderr open
+//! escapes it: if it writes while the shell is idle, the shell is dropped, but if it writes
+//! while a later command runs in the same shell, those bytes land in that command's result.
+//! Closing that hole would take a scan of `/proc` or a relay process per command, several
+//! times the cost of the command itself. Commands that start such daemons should redirect
+//! their output, or run through [`RemoteAccount::exec_only`](crate::remote::RemoteAccount::exec_only)
+//! (an SSH exec waits until every holder of its output has closed it). Likewise a leftover
+//! the shell may not signal (a setuid program run by another user) is not seen by `kill -0`.
+//!
+//! A command never runs twice. It is sent again (on another shell) only if it provably never
+//! started: the shell closed its channel — an orderly close, so all its output has arrived —
+//! without either `S` line, or the write of the command itself failed (a command without its
+//! final NUL is never run). If the connection breaks after the command was sent and before
+//! its `S` line, that is an error, not a retry; if it breaks after, the exit status is unknown.
 //!
 //! How this differs from an SSH exec: the command is over when its subshell exits. A
 //! background process it leaves behind with the channel's output still open does not hold
-//! the command open (an exec waits for EOF); if such a process writes while the shell is
-//! idle, the shell is not reused. A command killed by a signal reports `128 + signal` as
-//! its exit code, as shells do, rather than the signal's name. `$$` is the shell's pid
-//! (`$BASHPID` is the subshell's). Commands that need stdin still go through an exec.
+//! the command open (an exec waits for EOF). A command killed by a signal reports
+//! `128 + signal` as its exit code, as shells do, rather than the signal's name. `$$` is the
+//! shell's pid (`$BASHPID` is the subshell's). Commands that need stdin still go through an
+//! exec.
 
 use std::hash::{BuildHasher, Hasher};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -38,9 +72,16 @@ use crate::remote::quote;
 
 /// How a command sent to a shell ended.
 pub(super) enum Outcome {
-    /// It ran to its end and its exit status was sent; the shell can take another command.
-    Done,
-    /// The shell ended before it started the command: nothing ran.
+    /// It ran to its end; its output was sent, its exit status is for the caller to send
+    /// once the shell is back in the pool or retired.
+    Done {
+        /// How it exited.
+        status: ExitStatus,
+        /// Processes it started were still in its process group when it exited: the shell
+        /// must be retired (see the module docs).
+        left_behind: bool,
+    },
+    /// The shell closed its channel before it started the command: nothing ran.
     NotStarted {
         /// The shell's exit status, if the server said.
         exit: Option<u32>,
@@ -49,6 +90,9 @@ pub(super) enum Outcome {
     },
     /// The shell ended while the command ran; an unknown exit status was sent.
     Ended,
+    /// The connection broke after the command was sent and before it was seen to start:
+    /// whether it ran is unknown, so it must not be sent again.
+    Lost,
     /// The caller stopped listening; the command may still run in this process group.
     Abandoned {
         /// The command's process group, if it had started.
@@ -137,9 +181,15 @@ impl Shell {
                     command_run.shell_exit = Some(exit_status);
                     continue;
                 }
-                Some(ChannelMsg::Close) | None => {
+                Some(ChannelMsg::Close) => {
                     self.channel = None;
                     return command_run.shell_ended(tx).await;
+                }
+                // No close from the server: the connection broke, and what was in flight
+                // with it (the command, its start marker) may or may not have arrived.
+                None => {
+                    self.channel = None;
+                    return command_run.connection_lost(tx).await;
                 }
                 Some(_) => continue,
             };
@@ -152,8 +202,10 @@ impl Shell {
             }
             if let Some(status) = command_run.finished() {
                 self.used = true;
-                let _ = tx.send(Ok(Event::Exit(status))).await;
-                return Outcome::Done;
+                return Outcome::Done {
+                    status,
+                    left_behind: command_run.left_behind,
+                };
             }
         }
     }
@@ -178,6 +230,8 @@ struct CommandRun {
     err_started: bool,
     err_ended: bool,
     status: Option<ExitStatus>,
+    /// The end marker said processes were left in the command's process group.
+    left_behind: bool,
     group: Option<u32>,
     shell_exit: Option<u32>,
     stray_err: Vec<u8>,
@@ -192,6 +246,7 @@ impl CommandRun {
             err_started: false,
             err_ended: false,
             status: None,
+            left_behind: false,
             group: None,
             shell_exit: None,
             stray_err: Vec::new(),
@@ -217,12 +272,15 @@ impl CommandRun {
                     kind: b'E',
                     payload,
                 } => {
+                    // `{status}` or `{status} left` (see `server_command`).
+                    let mut words = payload.split_whitespace();
                     self.status = Some(
-                        payload
-                            .trim()
-                            .parse()
+                        words
+                            .next()
+                            .and_then(|w| w.parse().ok())
                             .map_or(ExitStatus::Unknown, ExitStatus::Code),
                     );
+                    self.left_behind = words.next() == Some(LEFT_BEHIND);
                 }
                 Piece::Mark { .. } => {}
             }
@@ -265,6 +323,15 @@ impl CommandRun {
         let _ = tx.send(Ok(Event::Exit(ExitStatus::Unknown))).await;
         Outcome::Ended
     }
+
+    /// The connection broke before the command's end was seen.
+    async fn connection_lost(self, tx: &mpsc::Sender<Result<Event, TransportError>>) -> Outcome {
+        if !self.out_started && !self.err_started {
+            return Outcome::Lost;
+        }
+        let _ = tx.send(Ok(Event::Exit(ExitStatus::Unknown))).await;
+        Outcome::Ended
+    }
 }
 
 fn stray(stream: &str, data: &[u8]) {
@@ -287,16 +354,22 @@ fn new_marker() -> Vec<u8> {
     format!("\x1educttape-{:016x}", hasher.finish()).into_bytes()
 }
 
+/// The word after the exit status in an end marker when processes were left behind.
+const LEFT_BEHIND: &str = "left";
+
 /// The exec request that starts a shell speaking the protocol of the module docs.
 fn server_command(marker: &[u8]) -> String {
-    // The marker's first byte is 0x1e, spelled `\x1e` inside bash's $'…'.
+    // The marker's first byte is 0x1e, spelled `\x1e` inside bash's $'…'. `kill -0` on the
+    // group is a builtin: the check costs no fork. Its complaint about an empty group goes to
+    // the shell's stderr, /dev/null.
     let rest = String::from_utf8_lossy(marker.get(1..).unwrap_or_default());
     let script = format!(
         r#"exec 3>&2 2>/dev/null; set -m; __dt_m=$'\x1e{rest}'
 while IFS= read -r -d '' __dt_c; do
   ( printf '%sS%d\n' "$__dt_m" "$BASHPID"; printf '%sS\n' "$__dt_m" >&2; eval "$__dt_c" ) </dev/null 2>&3 3>&- &
   wait "$!"; __dt_r=$?
-  printf '%sE%d\n' "$__dt_m" "$__dt_r"; printf '%sE\n' "$__dt_m" >&3
+  kill -0 -- -"$!" && __dt_r="$__dt_r {LEFT_BEHIND}"
+  printf '%sE%s\n' "$__dt_m" "$__dt_r"; printf '%sE\n' "$__dt_m" >&3
 done"#
     );
     format!("exec bash --norc --noprofile -c {}", quote(&script))
@@ -306,9 +379,8 @@ done"#
 mod tests {
     use super::*;
 
-    /// The shell script, run by a local bash, speaks the protocol the scanner expects.
-    #[test]
-    fn server_script_speaks_the_protocol() {
+    /// Runs `commands` through the shell script in a local bash; returns the state of each.
+    fn run_locally(commands: &[&str]) -> Vec<(Vec<Event>, Vec<Event>, CommandRun)> {
         use std::io::Write;
         use std::process::{Command, Stdio};
 
@@ -322,20 +394,51 @@ mod tests {
             .spawn()
             .unwrap();
         let mut stdin = child.stdin.take().unwrap();
-        stdin
-            .write_all(b"echo out; printf err >&2; exit 3\0")
-            .unwrap();
+        for command in commands {
+            stdin.write_all(command.as_bytes()).unwrap();
+            stdin.write_all(b"\0").unwrap();
+        }
         drop(stdin);
         let output = child.wait_with_output().unwrap();
 
-        let mut run = CommandRun::new(&marker);
-        let out: Vec<Event> = run.stdout(&output.stdout);
-        let err: Vec<Event> = run.stderr(&output.stderr);
+        // Split each stream at its end markers, one piece per command.
+        let split = |stream: &[u8]| -> Vec<Vec<u8>> {
+            let mut pieces = Vec::new();
+            let mut rest = stream;
+            while let Some(at) = rest
+                .windows(marker.len() + 1)
+                .position(|w| w.starts_with(&marker) && w.last() == Some(&b'E'))
+            {
+                let end = at + rest[at..].iter().position(|&b| b == b'\n').unwrap() + 1;
+                pieces.push(rest[..end].to_vec());
+                rest = &rest[end..];
+            }
+            pieces
+        };
+        let (outs, errs) = (split(&output.stdout), split(&output.stderr));
+        assert_eq!(outs.len(), commands.len(), "{output:?}");
+        outs.iter()
+            .zip(&errs)
+            .map(|(out, err)| {
+                let mut run = CommandRun::new(&marker);
+                let out = run.stdout(out);
+                let err = run.stderr(err);
+                (out, err, run)
+            })
+            .collect()
+    }
+
+    /// The shell script, run by a local bash, speaks the protocol the scanner expects.
+    #[test]
+    fn server_script_speaks_the_protocol() {
+        let runs = run_locally(&["echo out; printf err >&2; exit 3"]);
+        let (out, err, run) = &runs[0];
         assert!(
             run.group.is_some(),
             "the start marker names the process group"
         );
         assert_eq!(run.finished(), Some(ExitStatus::Code(3)));
+        assert!(!run.left_behind);
         assert!(
             matches!(&out[..], [Event::Stdout(d)] if d == b"out\n"),
             "{out:?}"
@@ -344,5 +447,23 @@ mod tests {
             matches!(&err[..], [Event::Stderr(d)] if d == b"err"),
             "{err:?}"
         );
+    }
+
+    /// The end marker says when a command left a process in its process group, and only then:
+    /// not for background processes it waited for, nor for one that left the group (setsid).
+    #[test]
+    fn end_marker_tells_a_process_left_behind() {
+        let runs = run_locally(&[
+            "sleep 0.3 & echo bg",
+            "sleep 0.05 & wait",
+            // As `spawn` does: wait until the process is in its own session.
+            "f=$(mktemp); setsid sh -c \"echo > $f; exec sleep 0.3\" >/dev/null 2>&1 &
+             until [ -s $f ]; do sleep 0.01; done; rm $f; exit 4",
+            "true",
+        ]);
+        let left: Vec<_> = runs.iter().map(|(_, _, run)| run.left_behind).collect();
+        assert_eq!(left, [true, false, false, false]);
+        assert_eq!(runs[0].2.finished(), Some(ExitStatus::Code(0)));
+        assert_eq!(runs[2].2.finished(), Some(ExitStatus::Code(4)));
     }
 }
