@@ -3,20 +3,36 @@
 
 mod common;
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ducttape_core::cluster::Cluster;
+use ducttape_core::cluster::{Cluster, Node};
+use ducttape_core::context::Teardown;
 use ducttape_core::TestContext;
+use futures::future::BoxFuture;
 use serial_test::serial;
 
 fn summary(dir: &std::path::Path) -> serde_json::Value {
     serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
 }
 
-/// Runs `body` as a test would: on a thread of its own with its own runtime; returns whether
-/// it panicked and its results directory.
-fn run_as_test<F>(name: &'static str, body: F) -> (bool, PathBuf)
+/// Where the contexts that fail on purpose keep their results: out of the run's report.
+fn inner_results_root() -> PathBuf {
+    std::env::temp_dir().join(format!("ducttape-inner-results-{}", std::process::id()))
+}
+
+/// How a test run by [`run_as_test`] ended.
+struct Ran {
+    /// Its panic message, if it failed.
+    panic: Option<String>,
+    /// Its results directory.
+    dir: PathBuf,
+}
+
+/// Runs `body` as a test would: on a thread of its own with its own runtime, with a context
+/// whose results go under [`inner_results_root`].
+fn run_as_test<F>(name: &'static str, body: F) -> Ran
 where
     F: FnOnce(TestContext) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
         + Send
@@ -26,7 +42,10 @@ where
     let handle = std::thread::Builder::new()
         .name(name.into())
         .spawn(move || {
-            let ctx = TestContext::for_current_test().unwrap();
+            let ctx = TestContext::builder(name)
+                .results_root(inner_results_root())
+                .build()
+                .unwrap();
             tx.send(ctx.results_dir().to_path_buf()).unwrap();
             tokio::runtime::Builder::new_current_thread()
                 .enable_all()
@@ -35,8 +54,17 @@ where
                 .block_on(body(ctx));
         })
         .unwrap();
-    let panicked = handle.join().is_err();
-    (panicked, rx.recv().unwrap())
+    let panic = handle.join().err().map(|payload| {
+        payload
+            .downcast_ref::<String>()
+            .cloned()
+            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
+            .unwrap_or_default()
+    });
+    Ran {
+        panic,
+        dir: rx.recv().unwrap(),
+    }
 }
 
 async fn sleeps_left(pattern: &str) -> String {
@@ -85,7 +113,7 @@ async fn passing_test_writes_results() {
 #[tokio::test]
 #[serial(context)]
 async fn panicking_test_leaves_no_process_behind() {
-    let (panicked, dir) = run_as_test("context::inner_panicking", |ctx| {
+    let Ran { panic, dir } = run_as_test("context::inner_panicking", |ctx| {
         Box::pin(async move {
             let nodes = ctx.lease(2).await.unwrap();
             for n in &nodes {
@@ -97,7 +125,7 @@ async fn panicking_test_leaves_no_process_behind() {
             panic!("deliberate failure");
         })
     });
-    assert!(panicked);
+    assert!(panic.is_some());
     assert_eq!(summary(&dir)["status"], "fail");
     assert_eq!(sleeps_left("[s]leep 5151").await.trim(), "");
 }
@@ -105,11 +133,13 @@ async fn panicking_test_leaves_no_process_behind() {
 #[tokio::test]
 #[serial(context)]
 async fn timed_out_test_is_torn_down_and_fails() {
-    let (panicked, dir) = run_as_test("context::inner_timeout", |_| {
+    let Ran { panic, dir } = run_as_test("context::inner_timeout", |_| {
         Box::pin(async move {
-            let ctx =
-                TestContext::with_timeout("context::inner_timeout_ctx", Duration::from_secs(2))
-                    .unwrap();
+            let ctx = TestContext::builder("context::inner_timeout_ctx")
+                .timeout(Duration::from_secs(2))
+                .results_root(inner_results_root())
+                .build()
+                .unwrap();
             let nodes = ctx.lease(1).await.unwrap();
             nodes[0]
                 .account()
@@ -121,7 +151,7 @@ async fn timed_out_test_is_torn_down_and_fails() {
             let _ = dir_of(&ctx);
         })
     });
-    assert!(panicked, "a test past its timeout fails");
+    assert!(panic.is_some(), "a test past its timeout fails");
     let timeout_dir = dir.parent().unwrap().join("inner_timeout_ctx");
     assert_eq!(summary(&timeout_dir)["status"], "timeout");
     assert_eq!(sleeps_left("[s]leep 5252").await.trim(), "");
@@ -154,4 +184,136 @@ async fn the_run_report_lists_finished_tests() {
         "{junit}"
     );
     assert!(run.join("report.html").exists());
+}
+
+/// A service whose teardown fails for real, on a node: its stop finds no pid file, or its
+/// clean cannot remove what it made.
+struct Broken {
+    name: &'static str,
+    node: Node,
+    stop_fails: bool,
+    clean_fails: bool,
+}
+
+impl Teardown for Broken {
+    fn name(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            let command = if self.stop_fails {
+                "kill -0 \"$(cat /mnt/broken/no-such.pid)\""
+            } else {
+                "true"
+            };
+            self.node
+                .account()
+                .ssh(command)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+
+    fn collect_logs(
+        self: Arc<Self>,
+        _dest: PathBuf,
+        _all: bool,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            let command = if self.clean_fails {
+                // rmdir refuses a directory that is not empty.
+                "mkdir -p /mnt/broken/busy && rmdir /mnt/broken"
+            } else {
+                "true"
+            };
+            self.node
+                .account()
+                .ssh(command)
+                .await
+                .map_err(|e| e.to_string())
+        })
+    }
+}
+
+fn junit_of(test_dir: &Path) -> String {
+    let run = test_dir.ancestors().nth(2).unwrap(); // <run>/context/<test>
+    std::fs::read_to_string(run.join("junit.xml")).unwrap()
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn failed_teardown_fails_a_passing_test_with_status_error() {
+    let Ran { panic, dir } = run_as_test("context::inner_teardown_error", |ctx| {
+        Box::pin(async move {
+            let nodes = ctx.lease(1).await.unwrap();
+            for (name, stop_fails, clean_fails) in
+                [("wont-stop", true, false), ("wont-clean", false, true)]
+            {
+                ctx.register(Arc::new(Broken {
+                    name,
+                    node: nodes[0].clone(),
+                    stop_fails,
+                    clean_fails,
+                }));
+            }
+            // The body passes: only the teardown goes wrong.
+        })
+    });
+    let panic = panic.expect("a failed teardown fails the test");
+    assert!(
+        panic.contains("teardown failed") && panic.contains("stop wont-stop"),
+        "{panic}"
+    );
+    let s = summary(&dir);
+    assert_eq!(s["status"], "error", "{s}");
+    let message = s["message"].as_str().unwrap();
+    assert!(
+        message.contains("stop wont-stop") && message.contains("no-such.pid"),
+        "{message}"
+    );
+    assert!(
+        message.contains("clean wont-clean") && message.contains("rmdir"),
+        "{message}"
+    );
+    assert_eq!(s["teardown_problems"].as_array().unwrap().len(), 2, "{s}");
+    let junit = junit_of(&dir);
+    assert!(
+        junit.contains("name=\"inner_teardown_error\"")
+            && junit.contains("<error message=\"teardown failed: stop wont-stop"),
+        "{junit}"
+    );
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn failed_teardown_of_a_failing_test_keeps_the_original_failure() {
+    let Ran { panic, dir } = run_as_test("context::inner_fail_and_teardown_error", |ctx| {
+        Box::pin(async move {
+            let nodes = ctx.lease(1).await.unwrap();
+            ctx.register(Arc::new(Broken {
+                name: "wont-stop",
+                node: nodes[0].clone(),
+                stop_fails: true,
+                clean_fails: false,
+            }));
+            panic!("the original failure");
+        })
+    });
+    assert_eq!(panic.as_deref(), Some("the original failure"));
+    let s = summary(&dir);
+    assert_eq!(s["status"], "fail", "{s}");
+    assert!(
+        s["teardown_problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("stop wont-stop"),
+        "{s}"
+    );
+    let junit = junit_of(&dir);
+    assert!(junit.contains("<failure message=\"fail\""), "{junit}");
 }
