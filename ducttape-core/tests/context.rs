@@ -3,6 +3,8 @@
 
 mod common;
 
+use common::{inner_results_root, run_as_test, summary, Ran};
+
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,60 +14,6 @@ use ducttape_core::context::Teardown;
 use ducttape_core::TestContext;
 use futures::future::BoxFuture;
 use serial_test::serial;
-
-fn summary(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-/// Where the contexts that fail on purpose keep their results: out of the run's report.
-fn inner_results_root() -> PathBuf {
-    std::env::temp_dir().join(format!("ducttape-inner-results-{}", std::process::id()))
-}
-
-/// How a test run by [`run_as_test`] ended.
-struct Ran {
-    /// Its panic message, if it failed.
-    panic: Option<String>,
-    /// Its results directory.
-    dir: PathBuf,
-}
-
-/// Runs `body` as a test would: on a thread of its own with its own runtime, with a context
-/// whose results go under [`inner_results_root`].
-fn run_as_test<F>(name: &'static str, body: F) -> Ran
-where
-    F: FnOnce(TestContext) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
-        + Send
-        + 'static,
-{
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let ctx = TestContext::builder(name)
-                .results_root(inner_results_root())
-                .build()
-                .unwrap();
-            tx.send(ctx.results_dir().to_path_buf()).unwrap();
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(body(ctx));
-        })
-        .unwrap();
-    let panic = handle.join().err().map(|payload| {
-        payload
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| payload.downcast_ref::<&str>().map(|s| s.to_string()))
-            .unwrap_or_default()
-    });
-    Ran {
-        panic,
-        dir: rx.recv().unwrap(),
-    }
-}
 
 async fn sleeps_left(pattern: &str) -> String {
     let cluster = Cluster::global().unwrap();
@@ -78,7 +26,7 @@ async fn sleeps_left(pattern: &str) -> String {
             .await
             .unwrap();
     }
-    lease.release().await;
+    lease.release().await.unwrap();
     out
 }
 

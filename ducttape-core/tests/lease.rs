@@ -65,21 +65,21 @@ async fn waiting_requests_time_out_and_are_served_in_order() {
         let l = c1.lease(n).await.unwrap();
         o1.lock().unwrap().push("first");
         tokio::time::sleep(Duration::from_millis(200)).await;
-        l.release().await;
+        l.release().await.unwrap();
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (c2, o2) = (c.clone(), order.clone());
     let second = tokio::spawn(async move {
         let l = c2.lease(1).await.unwrap();
         o2.lock().unwrap().push("second");
-        l.release().await;
+        l.release().await.unwrap();
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         order.lock().unwrap().is_empty(),
         "nobody served while all nodes are leased"
     );
-    all.release().await;
+    all.release().await.unwrap();
     first.await.unwrap();
     second.await.unwrap();
     assert_eq!(*order.lock().unwrap(), ["first", "second"]);
@@ -118,7 +118,7 @@ async fn released_nodes_come_back_without_the_leases_processes() {
             .unwrap();
         assert_eq!(left.trim(), "", "processes left on {}", node.name());
     }
-    again.release().await;
+    again.release().await.unwrap();
 }
 
 /// Two clusters over the same nodes and lock directory stand for two test processes (nextest,
@@ -148,6 +148,6 @@ async fn file_backed_clusters_never_share_a_node() {
     let waiter =
         tokio::spawn(async move { other.lease(specs.len()).await.map(|l| l.nodes().len()) });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    held.release().await;
+    held.release().await.unwrap();
     assert_eq!(waiter.await.unwrap().unwrap(), cluster().specs().len());
 }

@@ -57,5 +57,5 @@ async fn vagrant_ssh_config_nodes_answer_over_ssh() {
         let out = node.account().ssh_output("hostname -I").await.unwrap();
         assert!(out.contains(node.address()), "{}: {out}", node.name());
     }
-    lease.release().await;
+    lease.release().await.unwrap();
 }

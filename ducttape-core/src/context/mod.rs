@@ -550,7 +550,9 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
                 node.account().disconnect().await;
             }
         }
-        lease.release().await;
+        if let Err(e) = lease.release().await {
+            problems.push(format!("release nodes: {e}"));
+        }
     }
 
     // A test that otherwise passed fails with its teardown's problems; one that had already
