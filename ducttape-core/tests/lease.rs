@@ -151,3 +151,43 @@ async fn file_backed_clusters_never_share_a_node() {
     held.release().await.unwrap();
     assert_eq!(waiter.await.unwrap().unwrap(), cluster().specs().len());
 }
+
+/// A file-backed cluster (as from a JSON cluster file or Vagrant) has no host-side sweep of
+/// its nodes: the lease itself must find what its commands started, however they did.
+#[tokio::test]
+#[serial(lease)]
+async fn file_backed_lease_kills_every_process_its_commands_started() {
+    let specs = cluster().specs();
+    let locks = tempfile::tempdir().unwrap();
+    let files = Arc::new(Cluster::from_nodes_locked_in(
+        specs[..1].to_vec(),
+        locks.path().to_path_buf(),
+    ));
+    let pattern = "pgrep -f '[s]leep 4[6-8]4[6-8]' || true";
+    let lease = files.lease(1).await.unwrap();
+    let a = lease.nodes()[0].account();
+    a.ssh("nohup sleep 4646 > /dev/null 2>&1 &").await.unwrap();
+    a.ssh("setsid sleep 4747 > /dev/null 2>&1 < /dev/null &")
+        .await
+        .unwrap();
+    // A daemon that double-forks away from its parent and session.
+    a.ssh("(setsid sh -c 'sleep 4848 & exit' > /dev/null 2>&1 < /dev/null &)")
+        .await
+        .unwrap();
+    let running = a.ssh_output(pattern).await.unwrap();
+    assert_eq!(running.lines().count(), 3, "{running}");
+    lease.release().await.unwrap();
+
+    let again = files.lease(1).await.unwrap();
+    let left = again.nodes()[0]
+        .account()
+        .ssh_output(pattern)
+        .await
+        .unwrap();
+    assert_eq!(
+        left.trim(),
+        "",
+        "processes the lease started are still running"
+    );
+    again.release().await.unwrap();
+}

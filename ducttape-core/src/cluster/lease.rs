@@ -5,7 +5,10 @@
 //! clusters (JSON, Vagrant) every leased node is also `flock`ed in a lock directory, so two
 //! test processes (nextest, two `cargo test`s) never share a node. A local cluster belongs to
 //! the one process that started it. When a lease ends, every process it started on its
-//! nodes is killed before the nodes are free again.
+//! nodes is killed before the nodes are free again: every command run during the lease carries
+//! the lease's marker in its environment (`DUCTTAPE_LEASE`), inherited by whatever it starts
+//! (background jobs, `nohup`, `setsid`, double forks), and the cleanup kills every process that
+//! carries it; a local cluster also sweeps the node's whole PID namespace.
 //!
 //! A node whose cleanup fails is *quarantined*: it is never leased again by this process (its
 //! node lock, for file-backed clusters, stays held so other processes leave it alone too), the
@@ -397,9 +400,14 @@ impl Cluster {
         st.queue.pop_front();
         drop(st);
         self.changed.notify_waiters();
+        let marker = new_lease_marker();
         let nodes = taken
             .iter()
-            .map(|&i| Node::new(self.nodes[i].0.clone(), self.nodes[i].1.clone()))
+            .map(|&i| {
+                let (spec, account) = &self.nodes[i];
+                account.set_lease_marker(marker.clone());
+                Node::new(spec.clone(), account.clone())
+            })
             .collect();
         Ok(Some(Lease {
             cluster: self.clone(),
@@ -460,6 +468,8 @@ impl Cluster {
     /// Kills what a lease left running on node `index`; an error says what could not be done.
     async fn clean_node(&self, index: usize, account: &RemoteAccount) -> Result<(), String> {
         let mut failed = Vec::new();
+        // Unmarked first: the sweep below must not find its own commands.
+        let marker = account.take_lease_marker();
         match account.kill_spawned().await {
             Ok(0) => {}
             Ok(n) => tracing::info!(
@@ -471,6 +481,20 @@ impl Cluster {
                 "cannot kill the processes it spawned: {}",
                 brief(&e)
             )),
+        }
+        if let Some(marker) = marker {
+            match account.kill_lease_processes(&marker).await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    node = account.name(),
+                    killed = n,
+                    "killed processes started by the lease's commands"
+                ),
+                Err(e) => failed.push(format!(
+                    "cannot kill the processes its commands started: {}",
+                    brief(&e)
+                )),
+            }
         }
         if let Some(local) = self.local() {
             match local.kill_strays(index) {
@@ -496,6 +520,14 @@ fn brief(e: &RemoteError) -> String {
         RemoteError::Transport { source, .. } => source.to_string(),
         other => other.to_string(),
     }
+}
+
+/// A marker unique to one lease (letters, digits and `-`), see [`RemoteAccount`]'s lease
+/// marking.
+fn new_lease_marker() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("dt-lease-{}-{n}", std::process::id())
 }
 
 enum NodeLock {
