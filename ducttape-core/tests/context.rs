@@ -265,3 +265,23 @@ async fn failed_teardown_of_a_failing_test_keeps_the_original_failure() {
     let junit = junit_of(&dir);
     assert!(junit.contains("<failure message=\"fail\""), "{junit}");
 }
+
+#[tokio::test]
+#[serial(context)]
+async fn skipped_test_is_reported_as_skipped_not_passed() {
+    let Ran { panic, dir } = run_as_test("context::inner_skipped", |ctx| {
+        Box::pin(async move {
+            ctx.skip("needs something this cluster lacks");
+        })
+    });
+    assert_eq!(panic, None);
+    let s = summary(&dir);
+    assert_eq!(s["status"], "skipped", "{s}");
+    assert_eq!(s["message"], "needs something this cluster lacks");
+    let junit = junit_of(&dir);
+    assert!(
+        junit.contains("name=\"inner_skipped\"")
+            && junit.contains("<skipped message=\"needs something this cluster lacks\"/>"),
+        "{junit}"
+    );
+}

@@ -11,10 +11,10 @@ use ducttape_core::cluster::{Cluster, LeaseError};
 
 #[tokio::test]
 async fn node_that_cannot_be_cleaned_is_quarantined_and_its_test_errors() {
+    let ctx = common::ctx();
     let cluster = Cluster::global().unwrap();
     if cluster.local().is_none() {
-        // Cleanup is made to fail by stopping a node's sshd: only a local cluster can.
-        println!("skipped: needs the local cluster (DUCTTAPE_CLUSTER is set)");
+        ctx.skip("needs the local cluster (DUCTTAPE_CLUSTER is set): it stops a node's sshd");
         return;
     }
     let (tx, rx) = std::sync::mpsc::channel();

@@ -100,16 +100,20 @@ pub enum Status {
     /// It returned normally, but its teardown failed (a service would not stop, logs could
     /// not be collected, a node could not be cleaned).
     Error,
+    /// It cannot run here and said so with [`TestContext::skip`].
+    Skipped,
 }
 
 impl Status {
-    /// The name used in `summary.json` and the reports (`pass`, `fail`, `timeout`, `error`).
+    /// The name used in `summary.json` and the reports (`pass`, `fail`, `timeout`, `error`,
+    /// `skipped`).
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Pass => "pass",
             Self::Fail => "fail",
             Self::Timeout => "timeout",
             Self::Error => "error",
+            Self::Skipped => "skipped",
         }
     }
 }
@@ -135,6 +139,8 @@ struct Inner {
     leases: Mutex<Vec<Lease>>,
     services: Mutex<Vec<Arc<dyn Teardown>>>,
     results: Mutex<Map<String, Value>>,
+    /// Why the test cannot run here, if it said so.
+    skipped: Mutex<Option<String>>,
     events: Mutex<Option<std::fs::File>>,
     done: Mutex<Done>,
     done_signal: Condvar,
@@ -228,6 +234,7 @@ impl TestContext {
             leases: Mutex::new(Vec::new()),
             services: Mutex::new(Vec::new()),
             results: Mutex::new(Map::new()),
+            skipped: Mutex::new(None),
             events: Mutex::new(events),
             done: Mutex::new(Done::default()),
             done_signal: Condvar::new(),
@@ -323,6 +330,30 @@ impl TestContext {
     pub fn record(&self, key: &str, value: impl Into<Value>) {
         if let Ok(mut r) = self.inner.results.lock() {
             r.insert(key.to_string(), value.into());
+        }
+    }
+
+    /// Marks the test as skipped: it cannot run here (say, it needs the local cluster and
+    /// `DUCTTAPE_CLUSTER` names another). Prints `reason`; the test should return right after.
+    /// It is reported as `skipped` (JUnit `<skipped/>`), never as passed — unless it then
+    /// panics (`fail`) or its teardown fails (`error`).
+    ///
+    /// ```no_run
+    /// # fn demo(ctx: ducttape_core::TestContext) -> Result<(), Box<dyn std::error::Error>> {
+    /// let cluster = ducttape_core::cluster::Cluster::global()?;
+    /// let Some(local) = cluster.local() else {
+    ///     ctx.skip("needs the local cluster (DUCTTAPE_CLUSTER is set)");
+    ///     return Ok(());
+    /// };
+    /// # let _ = local; Ok(()) }
+    /// ```
+    pub fn skip(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        eprintln!("skipped {}: {reason}", self.inner.name);
+        tracing::warn!(%reason, "test skipped");
+        self.event("test_skipped", json!({ "reason": reason }));
+        if let Ok(mut s) = self.inner.skipped.lock() {
+            *s = Some(reason);
         }
     }
 
@@ -557,15 +588,16 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
 
     // A test that otherwise passed fails with its teardown's problems; one that had already
     // failed keeps its own failure (the problems are in the summary either way).
-    let (status, message) = if status == Status::Pass && !problems.is_empty() {
-        (
+    let skipped = inner.skipped.lock().ok().and_then(|s| s.clone());
+    let (status, message) = match (status, skipped) {
+        (Status::Pass, _) if !problems.is_empty() => (
             Status::Error,
             Some(format!("teardown failed: {}", problems.join("; "))),
-        )
-    } else {
-        (status, None)
+        ),
+        (Status::Pass, Some(reason)) => (Status::Skipped, Some(reason)),
+        (status, _) => (status, None),
     };
-    if let Some(message) = &message {
+    if let (Status::Error, Some(message)) = (status, &message) {
         tracing::error!(%message, "test error");
     }
     let summary = json!({

@@ -54,6 +54,7 @@ pub fn write_run_report(run_dir: &Path) -> std::io::Result<()> {
         "failed": count("fail"),
         "timed_out": count("timeout"),
         "errors": count("error"),
+        "skipped": count("skipped"),
         "tests": tests.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
     });
     write_atomically(
@@ -72,7 +73,8 @@ fn escape(s: &str) -> String {
 }
 
 /// JUnit XML: a failed or timed-out test gets a `<failure>`, a test whose teardown failed an
-/// `<error>` (as JUnit tells a broken assertion from a broken fixture).
+/// `<error>` (as JUnit tells a broken assertion from a broken fixture), a skipped one
+/// `<skipped/>` with its reason.
 fn junit(tests: &[(PathBuf, Value)]) -> String {
     let count = |s: &[&str]| {
         tests
@@ -81,10 +83,11 @@ fn junit(tests: &[(PathBuf, Value)]) -> String {
             .count()
     };
     let mut x = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"ducttape\" tests=\"{}\" failures=\"{}\" errors=\"{}\">\n",
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"ducttape\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">\n",
         tests.len(),
         count(&["fail", "timeout"]),
         count(&["error"]),
+        count(&["skipped"]),
     );
     for (path, v) in tests {
         let name = v["test"].as_str().unwrap_or("?");
@@ -99,6 +102,13 @@ fn junit(tests: &[(PathBuf, Value)]) -> String {
         let dir = escape(&path.parent().unwrap_or(path).display().to_string());
         match v["status"].as_str() {
             Some("pass") | None => {}
+            Some("skipped") => {
+                let _ = write!(
+                    x,
+                    "<skipped message=\"{}\"/>",
+                    escape(v["message"].as_str().unwrap_or("skipped"))
+                );
+            }
             Some("error") => {
                 let _ = write!(
                     x,
@@ -154,7 +164,7 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)]) -> String {
     let mut h = format!(
         "<!doctype html><meta charset=\"utf-8\"><title>ducttape {run}</title>\
          <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 10px;text-align:left}}\
-         .pass{{color:#1a7f37}}.fail,.timeout,.error{{color:#c62828;font-weight:bold}}pre{{background:#f6f8fa;padding:6px}}</style>\
+         .pass{{color:#1a7f37}}.fail,.timeout,.error{{color:#c62828;font-weight:bold}}.skipped{{color:#777}}pre{{background:#f6f8fa;padding:6px}}</style>\
          <h1>ducttape run {run}</h1><table><tr><th>test</th><th>status</th><th>seconds</th><th></th></tr>",
         run = escape(&run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     );
@@ -212,10 +222,15 @@ mod tests {
             ),
             ("a::fails", "fail", json!({})),
             ("a::errs", "error", json!({})),
+            ("a::skips", "skipped", json!({})),
         ] {
             let d = dir.path().join(name.replace("::", "/"));
             std::fs::create_dir_all(&d).unwrap();
-            let message = (status == "error").then_some("teardown failed: stop <svc>: stuck");
+            let message = match status {
+                "error" => Some("teardown failed: stop <svc>: stuck"),
+                "skipped" => Some("needs the local cluster"),
+                _ => None,
+            };
             let s = json!({"test": name, "status": status, "message": message,
                 "duration_secs": 1.5, "results": results});
             std::fs::write(d.join("summary.json"), s.to_string()).unwrap();
@@ -234,7 +249,7 @@ mod tests {
         );
         let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
         assert!(
-            junit.contains("tests=\"3\" failures=\"1\" errors=\"1\""),
+            junit.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\""),
             "{junit}"
         );
         assert!(
@@ -248,6 +263,13 @@ mod tests {
             "an error, not a failure: {junit}"
         );
         assert!(!junit.contains("<failure message=\"error\""), "{junit}");
+        assert!(
+            junit.contains(
+                "name=\"skips\" time=\"1.500\"><skipped message=\"needs the local cluster\"/>"
+            ),
+            "{junit}"
+        );
+        assert_eq!(report["skipped"].as_u64(), Some(1));
         let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
         assert!(
             html.contains("<svg") && html.contains("1000 rec/s"),
