@@ -149,7 +149,7 @@ impl LeaseRequest {
 }
 
 enum Source {
-    Local(LocalCluster),
+    Local(Box<LocalCluster>),
     Files { lock_dir: PathBuf },
 }
 
@@ -188,7 +188,7 @@ impl Cluster {
             ClusterChoice::Local => {
                 let local = LocalCluster::start(super::local::LocalClusterOptions::from_env()?)?;
                 let nodes = local.nodes().to_vec();
-                Ok(Self::new(nodes, Source::Local(local)))
+                Ok(Self::new(nodes, Source::Local(Box::new(local))))
             }
             ClusterChoice::File(path) => Ok(Self::from_nodes(json::load(&path)?)),
             ClusterChoice::Vagrant => {
