@@ -64,4 +64,33 @@ async fn node_that_cannot_be_cleaned_is_quarantined_and_its_test_errors() {
     rest.release().await.unwrap();
 
     cluster.local().unwrap().start_sshd(index).unwrap();
+
+    // A request already waiting fails as soon as a quarantine makes it impossible.
+    let held = cluster.lease(1).await.unwrap();
+    let other = held.nodes()[0].clone();
+    let other_index = cluster.index_of(other.name()).unwrap();
+    other
+        .account()
+        .spawn("sleep 6262", "/tmp/q.log", "/tmp/q.pid")
+        .await
+        .unwrap();
+    let waiter = {
+        let cluster = cluster.clone();
+        tokio::spawn(async move { cluster.lease(all - 1).await.map(drop) })
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(!waiter.is_finished(), "waits while the node is held");
+    cluster.local().unwrap().stop_sshd(other_index).unwrap();
+    let err = held.release().await.unwrap_err();
+    assert!(err.to_string().contains(other.name()), "{err}");
+    let err = tokio::time::timeout(Duration::from_secs(5), waiter)
+        .await
+        .expect("a waiting request fails at once when a quarantine makes it impossible")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, LeaseError::Quarantined { quarantined, .. } if quarantined.len() == 2),
+        "{err}"
+    );
+    cluster.local().unwrap().start_sshd(other_index).unwrap();
 }
