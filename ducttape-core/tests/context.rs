@@ -134,13 +134,26 @@ async fn the_run_report_lists_finished_tests() {
     assert!(run.join("report.html").exists());
 }
 
-/// A service whose teardown fails for real, on a node: its stop finds no pid file, or its
-/// clean cannot remove what it made.
+/// A service whose teardown runs real commands on a node, which can fail for real.
 struct Broken {
     name: &'static str,
     node: Node,
-    stop_fails: bool,
-    clean_fails: bool,
+    stop: &'static str,
+    clean: &'static str,
+}
+
+/// A stop that fails: the service's pid file is gone.
+const PID_FILE_GONE: &str = "kill -0 \"$(cat /mnt/broken/no-such.pid)\"";
+/// A clean that fails: rmdir refuses a directory that is not empty.
+const DIR_NOT_EMPTY: &str = "mkdir -p /mnt/broken/busy && rmdir /mnt/broken";
+
+impl Broken {
+    fn ssh(self: Arc<Self>, command: &'static str) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            let account = self.node.account();
+            account.ssh(command).await.map_err(|e| e.to_string())
+        })
+    }
 }
 
 impl Teardown for Broken {
@@ -149,18 +162,8 @@ impl Teardown for Broken {
     }
 
     fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async move {
-            let command = if self.stop_fails {
-                "kill -0 \"$(cat /mnt/broken/no-such.pid)\""
-            } else {
-                "true"
-            };
-            self.node
-                .account()
-                .ssh(command)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let command = self.stop;
+        self.ssh(command)
     }
 
     fn collect_logs(
@@ -168,23 +171,12 @@ impl Teardown for Broken {
         _dest: PathBuf,
         _all: bool,
     ) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async { Ok(()) })
+        self.ssh("true")
     }
 
     fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async move {
-            let command = if self.clean_fails {
-                // rmdir refuses a directory that is not empty.
-                "mkdir -p /mnt/broken/busy && rmdir /mnt/broken"
-            } else {
-                "true"
-            };
-            self.node
-                .account()
-                .ssh(command)
-                .await
-                .map_err(|e| e.to_string())
-        })
+        let command = self.clean;
+        self.ssh(command)
     }
 }
 
@@ -199,14 +191,15 @@ async fn failed_teardown_fails_a_passing_test_with_status_error() {
     let Ran { panic, dir } = run_as_test("context::inner_teardown_error", |ctx| {
         Box::pin(async move {
             let nodes = ctx.lease(1).await.unwrap();
-            for (name, stop_fails, clean_fails) in
-                [("wont-stop", true, false), ("wont-clean", false, true)]
-            {
+            for (name, stop, clean) in [
+                ("wont-stop", PID_FILE_GONE, "true"),
+                ("wont-clean", "true", DIR_NOT_EMPTY),
+            ] {
                 ctx.register(Arc::new(Broken {
                     name,
                     node: nodes[0].clone(),
-                    stop_fails,
-                    clean_fails,
+                    stop,
+                    clean,
                 }));
             }
             // The body passes: only the teardown goes wrong.
@@ -246,8 +239,8 @@ async fn failed_teardown_of_a_failing_test_keeps_the_original_failure() {
             ctx.register(Arc::new(Broken {
                 name: "wont-stop",
                 node: nodes[0].clone(),
-                stop_fails: true,
-                clean_fails: false,
+                stop: PID_FILE_GONE,
+                clean: "true",
             }));
             panic!("the original failure");
         })

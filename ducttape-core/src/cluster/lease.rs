@@ -468,48 +468,43 @@ impl Cluster {
     /// Kills what a lease left running on node `index`; an error says what could not be done.
     async fn clean_node(&self, index: usize, account: &RemoteAccount) -> Result<(), String> {
         let mut failed = Vec::new();
+        let node = account.name();
         // Unmarked first: the sweep below must not find its own commands.
         let marker = account.take_lease_marker();
-        match account.kill_spawned().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                node = account.name(),
-                killed = n,
-                "killed processes left by the lease"
-            ),
-            Err(e) => failed.push(format!(
-                "cannot kill the processes it spawned: {}",
-                brief(&e)
-            )),
-        }
+        let spawned = account.kill_spawned().await.map_err(|e| brief(&e));
+        note_kills(node, "the processes it spawned", spawned, &mut failed);
         if let Some(marker) = marker {
-            match account.kill_lease_processes(&marker).await {
-                Ok(0) => {}
-                Ok(n) => tracing::info!(
-                    node = account.name(),
-                    killed = n,
-                    "killed processes started by the lease's commands"
-                ),
-                Err(e) => failed.push(format!(
-                    "cannot kill the processes its commands started: {}",
-                    brief(&e)
-                )),
-            }
+            let started = account
+                .kill_lease_processes(&marker)
+                .await
+                .map_err(|e| brief(&e));
+            let what = "the processes its commands started";
+            note_kills(node, what, started, &mut failed);
         }
         if let Some(local) = self.local() {
-            match local.kill_strays(index) {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(node = account.name(), killed = n, "killed stray processes")
-                }
-                Err(e) => failed.push(format!("cannot sweep its processes: {e}")),
-            }
+            let strays = local.kill_strays(index).map_err(|e| e.to_string());
+            let what = "the other processes of its PID namespace";
+            note_kills(node, what, strays, &mut failed);
         }
         if failed.is_empty() {
             Ok(())
         } else {
             Err(failed.join("; "))
         }
+    }
+}
+
+/// Logs how many processes one cleanup step of `node` killed, or adds its failure to `failed`.
+fn note_kills(
+    node: &str,
+    what: &'static str,
+    outcome: Result<usize, String>,
+    failed: &mut Vec<String>,
+) {
+    match outcome {
+        Ok(0) => {}
+        Ok(killed) => tracing::info!(node, killed, "killed {what}"),
+        Err(e) => failed.push(format!("cannot kill {what}: {e}")),
     }
 }
 
