@@ -56,6 +56,21 @@ async fn vagrant_ssh_config_nodes_answer_over_ssh() {
     for node in lease.nodes() {
         let out = node.account().ssh_output("hostname -I").await.unwrap();
         assert!(out.contains(node.address()), "{}: {out}", node.name());
+        // Left running by the test: the lease's cleanup must find it on a Vagrant node too.
+        node.account()
+            .ssh("nohup sleep 4949 > /dev/null 2>&1 &")
+            .await
+            .unwrap();
     }
     lease.release().await.unwrap();
+    let again = cluster.lease(2).await.unwrap();
+    for node in again.nodes() {
+        let left = node
+            .account()
+            .ssh_output("pgrep -f '[s]leep 4949' || true")
+            .await
+            .unwrap();
+        assert_eq!(left.trim(), "", "left running on {}", node.name());
+    }
+    again.release().await.unwrap();
 }
