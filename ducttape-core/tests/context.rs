@@ -139,11 +139,14 @@ struct Broken {
     name: &'static str,
     node: Node,
     stop: &'static str,
+    logs: &'static str,
     clean: &'static str,
 }
 
 /// A stop that fails: the service's pid file is gone.
 const PID_FILE_GONE: &str = "kill -0 \"$(cat /mnt/broken/no-such.pid)\"";
+/// A log collection that fails: the log is not there.
+const LOG_GONE: &str = "cat /mnt/broken/no-such.log";
 /// A clean that fails: rmdir refuses a directory that is not empty.
 const DIR_NOT_EMPTY: &str = "mkdir -p /mnt/broken/busy && rmdir /mnt/broken";
 
@@ -171,7 +174,8 @@ impl Teardown for Broken {
         _dest: PathBuf,
         _all: bool,
     ) -> BoxFuture<'static, Result<(), String>> {
-        self.ssh("true")
+        let command = self.logs;
+        self.ssh(command)
     }
 
     fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
@@ -191,14 +195,16 @@ async fn failed_teardown_fails_a_passing_test_with_status_error() {
     let Ran { panic, dir } = run_as_test("context::inner_teardown_error", |ctx| {
         Box::pin(async move {
             let nodes = ctx.lease(1).await.unwrap();
-            for (name, stop, clean) in [
-                ("wont-stop", PID_FILE_GONE, "true"),
-                ("wont-clean", "true", DIR_NOT_EMPTY),
+            for (name, stop, logs, clean) in [
+                ("wont-stop", PID_FILE_GONE, "true", "true"),
+                ("no-logs", "true", LOG_GONE, "true"),
+                ("wont-clean", "true", "true", DIR_NOT_EMPTY),
             ] {
                 ctx.register(Arc::new(Broken {
                     name,
                     node: nodes[0].clone(),
                     stop,
+                    logs,
                     clean,
                 }));
             }
@@ -218,10 +224,14 @@ async fn failed_teardown_fails_a_passing_test_with_status_error() {
         "{message}"
     );
     assert!(
+        message.contains("logs no-logs") && message.contains("no-such.log"),
+        "{message}"
+    );
+    assert!(
         message.contains("clean wont-clean") && message.contains("rmdir"),
         "{message}"
     );
-    assert_eq!(s["teardown_problems"].as_array().unwrap().len(), 2, "{s}");
+    assert_eq!(s["teardown_problems"].as_array().unwrap().len(), 3, "{s}");
     let junit = junit_of(&dir);
     assert!(
         junit.contains("name=\"inner_teardown_error\"")
@@ -240,6 +250,7 @@ async fn failed_teardown_of_a_failing_test_keeps_the_original_failure() {
                 name: "wont-stop",
                 node: nodes[0].clone(),
                 stop: PID_FILE_GONE,
+                logs: "true",
                 clean: "true",
             }));
             panic!("the original failure");
