@@ -20,11 +20,7 @@ async fn sleeps_left(pattern: &str) -> String {
     let lease = cluster.lease(cluster.specs().len()).await.unwrap();
     let mut out = String::new();
     for node in lease.nodes() {
-        out += &node
-            .account()
-            .ssh_output(&format!("pgrep -af '{pattern}' || true"))
-            .await
-            .unwrap();
+        out += &common::running(node.account(), pattern).await;
     }
     lease.release().await.unwrap();
     out

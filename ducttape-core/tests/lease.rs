@@ -111,11 +111,7 @@ async fn released_nodes_come_back_without_the_leases_processes() {
         .iter()
         .filter(|n| names.iter().any(|x| x == n.name()))
     {
-        let left = node
-            .account()
-            .ssh_output("pgrep -f '[s]leep 4[23]4[23]' || true")
-            .await
-            .unwrap();
+        let left = common::running(node.account(), "[s]leep 4[23]4[23]").await;
         assert_eq!(left.trim(), "", "processes left on {}", node.name());
     }
     again.release().await.unwrap();
@@ -163,7 +159,7 @@ async fn file_backed_lease_kills_every_process_its_commands_started() {
         specs[..1].to_vec(),
         locks.path().to_path_buf(),
     ));
-    let pattern = "pgrep -f '[s]leep 4[6-8]4[6-8]' || true";
+    let pattern = "[s]leep 4[6-8]4[6-8]";
     let lease = files.lease(1).await.unwrap();
     let a = lease.nodes()[0].account();
     a.ssh("nohup sleep 4646 > /dev/null 2>&1 &").await.unwrap();
@@ -174,16 +170,12 @@ async fn file_backed_lease_kills_every_process_its_commands_started() {
     a.ssh("(setsid sh -c 'sleep 4848 & exit' > /dev/null 2>&1 < /dev/null &)")
         .await
         .unwrap();
-    let running = a.ssh_output(pattern).await.unwrap();
+    let running = common::running(a, pattern).await;
     assert_eq!(running.lines().count(), 3, "{running}");
     lease.release().await.unwrap();
 
     let again = files.lease(1).await.unwrap();
-    let left = again.nodes()[0]
-        .account()
-        .ssh_output(pattern)
-        .await
-        .unwrap();
+    let left = common::running(again.nodes()[0].account(), pattern).await;
     assert_eq!(
         left.trim(),
         "",

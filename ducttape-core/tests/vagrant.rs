@@ -2,6 +2,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 //! with real SSH behind it.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 
 use ducttape_core::cluster::{vagrant, Cluster};
@@ -65,11 +67,7 @@ async fn vagrant_ssh_config_nodes_answer_over_ssh() {
     lease.release().await.unwrap();
     let again = cluster.lease(2).await.unwrap();
     for node in again.nodes() {
-        let left = node
-            .account()
-            .ssh_output("pgrep -f '[s]leep 4949' || true")
-            .await
-            .unwrap();
+        let left = common::running(node.account(), "[s]leep 4949").await;
         assert_eq!(left.trim(), "", "left running on {}", node.name());
     }
     again.release().await.unwrap();

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use ducttape_core::cluster::{NodeSpec, SshConfig};
+use ducttape_core::remote::RemoteAccount;
 use ducttape_core::TestContext;
 
 /// A context named after the running test.
@@ -84,4 +85,15 @@ where
         panic,
         dir: rx.recv().unwrap(),
     }
+}
+
+/// The processes on the node whose command line matches `pattern` (`pgrep -af`), one per
+/// line; empty when there are none. Write the pattern so it cannot match pgrep's own shell,
+/// e.g. `[s]leep 42`.
+pub async fn running(account: &RemoteAccount, pattern: &str) -> String {
+    let command = format!(
+        "pgrep -af {} || true",
+        ducttape_core::remote::quote(pattern)
+    );
+    account.ssh_output(&command).await.unwrap()
 }
