@@ -40,7 +40,7 @@ fn remote_exec(c: &mut Criterion) {
         },
     );
     group.finish();
-    rt.block_on(lease.release());
+    rt.block_on(lease.release()).expect("nodes cleaned");
 }
 
 criterion_group!(benches, remote_exec);

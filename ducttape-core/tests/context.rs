@@ -3,54 +3,26 @@
 
 mod common;
 
-use std::path::PathBuf;
+use common::{inner_results_root, run_as_test, summary, Ran};
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
-use ducttape_core::cluster::Cluster;
+use ducttape_core::cluster::{Cluster, Node};
+use ducttape_core::context::Teardown;
 use ducttape_core::TestContext;
+use futures::future::BoxFuture;
 use serial_test::serial;
-
-fn summary(dir: &std::path::Path) -> serde_json::Value {
-    serde_json::from_str(&std::fs::read_to_string(dir.join("summary.json")).unwrap()).unwrap()
-}
-
-/// Runs `body` as a test would: on a thread of its own with its own runtime; returns whether
-/// it panicked and its results directory.
-fn run_as_test<F>(name: &'static str, body: F) -> (bool, PathBuf)
-where
-    F: FnOnce(TestContext) -> std::pin::Pin<Box<dyn std::future::Future<Output = ()>>>
-        + Send
-        + 'static,
-{
-    let (tx, rx) = std::sync::mpsc::channel();
-    let handle = std::thread::Builder::new()
-        .name(name.into())
-        .spawn(move || {
-            let ctx = TestContext::for_current_test().unwrap();
-            tx.send(ctx.results_dir().to_path_buf()).unwrap();
-            tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap()
-                .block_on(body(ctx));
-        })
-        .unwrap();
-    let panicked = handle.join().is_err();
-    (panicked, rx.recv().unwrap())
-}
 
 async fn sleeps_left(pattern: &str) -> String {
     let cluster = Cluster::global().unwrap();
     let lease = cluster.lease(cluster.specs().len()).await.unwrap();
     let mut out = String::new();
     for node in lease.nodes() {
-        out += &node
-            .account()
-            .ssh_output(&format!("pgrep -af '{pattern}' || true"))
-            .await
-            .unwrap();
+        out += &common::running(node.account(), pattern).await;
     }
-    lease.release().await;
+    lease.release().await.unwrap();
     out
 }
 
@@ -85,7 +57,7 @@ async fn passing_test_writes_results() {
 #[tokio::test]
 #[serial(context)]
 async fn panicking_test_leaves_no_process_behind() {
-    let (panicked, dir) = run_as_test("context::inner_panicking", |ctx| {
+    let Ran { panic, dir } = run_as_test("context::inner_panicking", |ctx| {
         Box::pin(async move {
             let nodes = ctx.lease(2).await.unwrap();
             for n in &nodes {
@@ -97,7 +69,7 @@ async fn panicking_test_leaves_no_process_behind() {
             panic!("deliberate failure");
         })
     });
-    assert!(panicked);
+    assert!(panic.is_some());
     assert_eq!(summary(&dir)["status"], "fail");
     assert_eq!(sleeps_left("[s]leep 5151").await.trim(), "");
 }
@@ -105,11 +77,13 @@ async fn panicking_test_leaves_no_process_behind() {
 #[tokio::test]
 #[serial(context)]
 async fn timed_out_test_is_torn_down_and_fails() {
-    let (panicked, dir) = run_as_test("context::inner_timeout", |_| {
+    let Ran { panic, dir } = run_as_test("context::inner_timeout", |_| {
         Box::pin(async move {
-            let ctx =
-                TestContext::with_timeout("context::inner_timeout_ctx", Duration::from_secs(2))
-                    .unwrap();
+            let ctx = TestContext::builder("context::inner_timeout_ctx")
+                .timeout(Duration::from_secs(2))
+                .results_root(inner_results_root())
+                .build()
+                .unwrap();
             let nodes = ctx.lease(1).await.unwrap();
             nodes[0]
                 .account()
@@ -121,7 +95,7 @@ async fn timed_out_test_is_torn_down_and_fails() {
             let _ = dir_of(&ctx);
         })
     });
-    assert!(panicked, "a test past its timeout fails");
+    assert!(panic.is_some(), "a test past its timeout fails");
     let timeout_dir = dir.parent().unwrap().join("inner_timeout_ctx");
     assert_eq!(summary(&timeout_dir)["status"], "timeout");
     assert_eq!(sleeps_left("[s]leep 5252").await.trim(), "");
@@ -154,4 +128,160 @@ async fn the_run_report_lists_finished_tests() {
         "{junit}"
     );
     assert!(run.join("report.html").exists());
+}
+
+/// A service whose teardown runs real commands on a node, which can fail for real.
+struct Broken {
+    name: &'static str,
+    node: Node,
+    stop: &'static str,
+    logs: &'static str,
+    clean: &'static str,
+}
+
+/// A stop that fails: the service's pid file is gone.
+const PID_FILE_GONE: &str = "kill -0 \"$(cat /mnt/broken/no-such.pid)\"";
+/// A log collection that fails: the log is not there.
+const LOG_GONE: &str = "cat /mnt/broken/no-such.log";
+/// A clean that fails: rmdir refuses a directory that is not empty.
+const DIR_NOT_EMPTY: &str = "mkdir -p /mnt/broken/busy && rmdir /mnt/broken";
+
+impl Broken {
+    fn ssh(self: Arc<Self>, command: &'static str) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            let account = self.node.account();
+            account.ssh(command).await.map_err(|e| e.to_string())
+        })
+    }
+}
+
+impl Teardown for Broken {
+    fn name(&self) -> String {
+        self.name.to_string()
+    }
+
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        let command = self.stop;
+        self.ssh(command)
+    }
+
+    fn collect_logs(
+        self: Arc<Self>,
+        _dest: PathBuf,
+        _all: bool,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        let command = self.logs;
+        self.ssh(command)
+    }
+
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        let command = self.clean;
+        self.ssh(command)
+    }
+}
+
+fn junit_of(test_dir: &Path) -> String {
+    let run = test_dir.ancestors().nth(2).unwrap(); // <run>/context/<test>
+    std::fs::read_to_string(run.join("junit.xml")).unwrap()
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn failed_teardown_fails_a_passing_test_with_status_error() {
+    let Ran { panic, dir } = run_as_test("context::inner_teardown_error", |ctx| {
+        Box::pin(async move {
+            let nodes = ctx.lease(1).await.unwrap();
+            for (name, stop, logs, clean) in [
+                ("wont-stop", PID_FILE_GONE, "true", "true"),
+                ("no-logs", "true", LOG_GONE, "true"),
+                ("wont-clean", "true", "true", DIR_NOT_EMPTY),
+            ] {
+                ctx.register(Arc::new(Broken {
+                    name,
+                    node: nodes[0].clone(),
+                    stop,
+                    logs,
+                    clean,
+                }));
+            }
+            // The body passes: only the teardown goes wrong.
+        })
+    });
+    let panic = panic.expect("a failed teardown fails the test");
+    assert!(
+        panic.contains("teardown failed") && panic.contains("stop wont-stop"),
+        "{panic}"
+    );
+    let s = summary(&dir);
+    assert_eq!(s["status"], "error", "{s}");
+    let message = s["message"].as_str().unwrap();
+    assert!(
+        message.contains("stop wont-stop") && message.contains("no-such.pid"),
+        "{message}"
+    );
+    assert!(
+        message.contains("logs no-logs") && message.contains("no-such.log"),
+        "{message}"
+    );
+    assert!(
+        message.contains("clean wont-clean") && message.contains("rmdir"),
+        "{message}"
+    );
+    assert_eq!(s["teardown_problems"].as_array().unwrap().len(), 3, "{s}");
+    let junit = junit_of(&dir);
+    assert!(
+        junit.contains("name=\"inner_teardown_error\"")
+            && junit.contains("<error message=\"teardown failed: stop wont-stop"),
+        "{junit}"
+    );
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn failed_teardown_of_a_failing_test_keeps_the_original_failure() {
+    let Ran { panic, dir } = run_as_test("context::inner_fail_and_teardown_error", |ctx| {
+        Box::pin(async move {
+            let nodes = ctx.lease(1).await.unwrap();
+            ctx.register(Arc::new(Broken {
+                name: "wont-stop",
+                node: nodes[0].clone(),
+                stop: PID_FILE_GONE,
+                logs: "true",
+                clean: "true",
+            }));
+            panic!("the original failure");
+        })
+    });
+    assert_eq!(panic.as_deref(), Some("the original failure"));
+    let s = summary(&dir);
+    assert_eq!(s["status"], "fail", "{s}");
+    assert!(
+        s["teardown_problems"][0]
+            .as_str()
+            .unwrap()
+            .contains("stop wont-stop"),
+        "{s}"
+    );
+    let junit = junit_of(&dir);
+    assert!(junit.contains("<failure message=\"fail\""), "{junit}");
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn skipped_test_is_reported_as_skipped_not_passed() {
+    let Ran { panic, dir } = run_as_test("context::inner_skipped", |ctx| {
+        Box::pin(async move {
+            ctx.skip("needs something this cluster lacks");
+        })
+    });
+    assert_eq!(panic, None);
+    let s = summary(&dir);
+    assert_eq!(s["status"], "skipped", "{s}");
+    assert_eq!(s["message"], "needs something this cluster lacks");
+    let junit = junit_of(&dir);
+    assert!(
+        junit.contains("name=\"inner_skipped\"")
+            && junit.contains("<skipped message=\"needs something this cluster lacks\"/>"),
+        "{junit}"
+    );
 }

@@ -65,21 +65,21 @@ async fn waiting_requests_time_out_and_are_served_in_order() {
         let l = c1.lease(n).await.unwrap();
         o1.lock().unwrap().push("first");
         tokio::time::sleep(Duration::from_millis(200)).await;
-        l.release().await;
+        l.release().await.unwrap();
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     let (c2, o2) = (c.clone(), order.clone());
     let second = tokio::spawn(async move {
         let l = c2.lease(1).await.unwrap();
         o2.lock().unwrap().push("second");
-        l.release().await;
+        l.release().await.unwrap();
     });
     tokio::time::sleep(Duration::from_millis(100)).await;
     assert!(
         order.lock().unwrap().is_empty(),
         "nobody served while all nodes are leased"
     );
-    all.release().await;
+    all.release().await.unwrap();
     first.await.unwrap();
     second.await.unwrap();
     assert_eq!(*order.lock().unwrap(), ["first", "second"]);
@@ -111,14 +111,10 @@ async fn released_nodes_come_back_without_the_leases_processes() {
         .iter()
         .filter(|n| names.iter().any(|x| x == n.name()))
     {
-        let left = node
-            .account()
-            .ssh_output("pgrep -f '[s]leep 4[23]4[23]' || true")
-            .await
-            .unwrap();
+        let left = common::running(node.account(), "[s]leep 4[23]4[23]").await;
         assert_eq!(left.trim(), "", "processes left on {}", node.name());
     }
-    again.release().await;
+    again.release().await.unwrap();
 }
 
 /// Two clusters over the same nodes and lock directory stand for two test processes (nextest,
@@ -148,6 +144,42 @@ async fn file_backed_clusters_never_share_a_node() {
     let waiter =
         tokio::spawn(async move { other.lease(specs.len()).await.map(|l| l.nodes().len()) });
     tokio::time::sleep(Duration::from_millis(300)).await;
-    held.release().await;
+    held.release().await.unwrap();
     assert_eq!(waiter.await.unwrap().unwrap(), cluster().specs().len());
+}
+
+/// A file-backed cluster (as from a JSON cluster file or Vagrant) has no host-side sweep of
+/// its nodes: the lease itself must find what its commands started, however they did.
+#[tokio::test]
+#[serial(lease)]
+async fn file_backed_lease_kills_every_process_its_commands_started() {
+    let specs = cluster().specs();
+    let locks = tempfile::tempdir().unwrap();
+    let files = Arc::new(Cluster::from_nodes_locked_in(
+        specs[..1].to_vec(),
+        locks.path().to_path_buf(),
+    ));
+    let pattern = "[s]leep 4[6-8]4[6-8]";
+    let lease = files.lease(1).await.unwrap();
+    let a = lease.nodes()[0].account();
+    a.ssh("nohup sleep 4646 > /dev/null 2>&1 &").await.unwrap();
+    a.ssh("setsid sleep 4747 > /dev/null 2>&1 < /dev/null &")
+        .await
+        .unwrap();
+    // A daemon that double-forks away from its parent and session.
+    a.ssh("(setsid sh -c 'sleep 4848 & exit' > /dev/null 2>&1 < /dev/null &)")
+        .await
+        .unwrap();
+    let running = common::running(a, pattern).await;
+    assert_eq!(running.lines().count(), 3, "{running}");
+    lease.release().await.unwrap();
+
+    let again = files.lease(1).await.unwrap();
+    let left = common::running(again.nodes()[0].account(), pattern).await;
+    assert_eq!(
+        left.trim(),
+        "",
+        "processes the lease started are still running"
+    );
+    again.release().await.unwrap();
 }

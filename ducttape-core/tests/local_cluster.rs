@@ -427,10 +427,95 @@ fn cli_up_status_down() {
     assert!(!cli(root.path(), &["status"]).status.success());
 }
 
+/// How the child process run by [`owner_death_leaves_no_trace`] ends: `exit`, `panic`, or
+/// `hang` until it is SIGKILLed.
+const OWNER_MODE: &str = "DUCTTAPE_TEST_OWNER_MODE";
+/// Where that child writes its cluster's state directory once the cluster is up.
+const OWNER_READY: &str = "DUCTTAPE_TEST_OWNER_READY";
+
+/// Not a test of its own: the process that owns a cluster in [`owner_death_leaves_no_trace`].
+#[test]
+#[ignore = "the child process of owner_death_leaves_no_trace"]
+fn cluster_owner() {
+    let Ok(mode) = std::env::var(OWNER_MODE) else {
+        return;
+    };
+    // As every test binary holds it: in a static, never dropped.
+    let cluster = ducttape_core::cluster::Cluster::global().unwrap();
+    let dir = cluster.local().unwrap().state_dir().display().to_string();
+    let ready = PathBuf::from(std::env::var(OWNER_READY).unwrap());
+    fs::write(ready.with_extension("tmp"), dir).unwrap();
+    fs::rename(ready.with_extension("tmp"), &ready).unwrap();
+    match mode.as_str() {
+        "panic" => panic!("the owner of a local cluster panics"),
+        "hang" => std::thread::sleep(Duration::from_secs(600)),
+        _ => {}
+    }
+}
+
+/// Starts this test binary's [`cluster_owner`] in a child process; returns it with its
+/// cluster's state directory, once the cluster is up.
+fn start_owner(root: &Path, mode: &str) -> (std::process::Child, PathBuf) {
+    let ready = root.join("owner-ready");
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "cluster_owner", "--ignored", "--test-threads=1"])
+        .env(OWNER_MODE, mode)
+        .env(OWNER_READY, &ready)
+        .env("DUCTTAPE_LOCAL_STATE_ROOT", root)
+        .env("DUCTTAPE_LOCAL_NODES", "2")
+        .env_remove("DUCTTAPE_CLUSTER")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    wait_for(
+        "the owner's cluster to be up",
+        Duration::from_secs(60),
+        || ready.exists() || child.try_wait().unwrap().is_some(),
+    );
+    let dir = PathBuf::from(fs::read_to_string(&ready).unwrap());
+    (child, dir)
+}
+
+/// A process that started a local cluster and never shut it down leaves nothing behind
+/// when it ends — normally, by a panic, or SIGKILLed: no process, no bridge or veth, no state
+/// directory (and so no private key of the cluster's client).
 #[test]
 #[serial_test::serial(local_cluster)]
-fn sigkilled_owner_leaves_no_process_and_reap_stale_removes_the_rest() {
-    if skip_unless_root("sigkilled_owner_leaves_no_process_and_reap_stale_removes_the_rest") {
+fn owner_death_leaves_no_trace() {
+    if skip_unless_root("owner_death_leaves_no_trace") {
+        return;
+    }
+    for mode in ["exit", "panic", "hang"] {
+        let root = temp_state_root();
+        let (mut owner, state_dir) = start_owner(root.path(), mode);
+        assert!(state_dir.join("id_ed25519").exists(), "{mode}: cluster up");
+        assert!(
+            links_of(&state_dir).iter().any(|l| l.starts_with("dtb")),
+            "{mode}: bridge up"
+        );
+        if mode == "hang" {
+            owner.kill().unwrap(); // SIGKILL
+        }
+        let status = owner.wait().unwrap();
+        assert_eq!(status.success(), mode == "exit", "{mode}: {status}");
+        wait_for(
+            &format!("{mode}: the owner's bridge, veths and state directory to go"),
+            Duration::from_secs(15),
+            || !state_dir.exists() && links_of(&state_dir).is_empty(),
+        );
+        assert_no_trace(&state_dir);
+    }
+}
+
+/// The cleanup of last resort: if even the reaper is killed with the owner, the next start
+/// (or reap_stale, or `ducttape-local down`) removes what is left.
+#[test]
+#[serial_test::serial(local_cluster)]
+fn sigkilled_owner_and_reaper_leave_no_process_and_reap_stale_removes_the_rest() {
+    if skip_unless_root(
+        "sigkilled_owner_and_reaper_leave_no_process_and_reap_stale_removes_the_rest",
+    ) {
         return;
     }
     let root = temp_state_root();
@@ -442,22 +527,31 @@ fn sigkilled_owner_leaves_no_process_and_reap_stale_removes_the_rest() {
         .trim()
         .parse()
         .unwrap();
+    let reapers: Vec<i32> = processes_mentioning(&needle)
+        .iter()
+        .filter(|p| p.contains("ducttape-reaper"))
+        .map(|p| p.split(':').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(reapers.len(), 1, "{:?}", processes_mentioning(&needle));
     assert!(
-        processes_mentioning(&needle).len() >= 4,
-        "holders, inits and sshds"
+        processes_mentioning(&needle).len() >= 5,
+        "reaper, holders, inits and sshds"
     );
-    nix::sys::signal::kill(
-        nix::unistd::Pid::from_raw(pid),
-        nix::sys::signal::Signal::SIGKILL,
-    )
-    .unwrap();
+    for pid in [reapers[0], pid] {
+        nix::sys::signal::kill(
+            nix::unistd::Pid::from_raw(pid),
+            nix::sys::signal::Signal::SIGKILL,
+        )
+        .unwrap();
+    }
     // The kernel kills every node process with the daemon…
     wait_for(
         "node processes to die with their owner",
         Duration::from_secs(5),
         || processes_mentioning(&needle).is_empty(),
     );
-    // …and what it cannot clean up is reaped by the next start (or reap_stale, or `down`).
+    // …and without a reaper what it cannot clean up is reaped by the next start (or
+    // reap_stale, or `down`).
     assert!(state_dir.exists());
     assert!(
         links_of(&state_dir)

@@ -25,7 +25,7 @@ async fn node_without_bash_falls_back_to_an_exec_per_command() {
     let cluster = Cluster::global().unwrap();
     if cluster.local().is_none() {
         // It hides bash with a bind mount: only ever inside a local node's mount namespace.
-        println!("skipped: needs the local cluster (DUCTTAPE_CLUSTER is set)");
+        ctx.skip("needs the local cluster (DUCTTAPE_CLUSTER is set): it hides bash in a node's mount namespace");
         return;
     }
     let nodes = ctx.lease(1).await.unwrap();

@@ -2,6 +2,8 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 //! with real SSH behind it.
 
+mod common;
+
 use std::os::unix::fs::PermissionsExt;
 
 use ducttape_core::cluster::{vagrant, Cluster};
@@ -56,6 +58,17 @@ async fn vagrant_ssh_config_nodes_answer_over_ssh() {
     for node in lease.nodes() {
         let out = node.account().ssh_output("hostname -I").await.unwrap();
         assert!(out.contains(node.address()), "{}: {out}", node.name());
+        // Left running by the test: the lease's cleanup must find it on a Vagrant node too.
+        node.account()
+            .ssh("nohup sleep 4949 > /dev/null 2>&1 &")
+            .await
+            .unwrap();
     }
-    lease.release().await;
+    lease.release().await.unwrap();
+    let again = cluster.lease(2).await.unwrap();
+    for node in again.nodes() {
+        let left = common::running(node.account(), "[s]leep 4949").await;
+        assert_eq!(left.trim(), "", "left running on {}", node.name());
+    }
+    again.release().await.unwrap();
 }

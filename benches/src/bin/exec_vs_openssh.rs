@@ -161,6 +161,6 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         nodes.len(),
         if rate >= 1000.0 { "met" } else { "NOT met" }
     );
-    lease.release().await;
+    lease.release().await?;
     Ok(())
 }

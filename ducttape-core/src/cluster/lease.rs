@@ -5,7 +5,16 @@
 //! clusters (JSON, Vagrant) every leased node is also `flock`ed in a lock directory, so two
 //! test processes (nextest, two `cargo test`s) never share a node. A local cluster belongs to
 //! the one process that started it. When a lease ends, every process it started on its
-//! nodes is killed before the nodes are free again.
+//! nodes is killed before the nodes are free again: every command run during the lease carries
+//! the lease's marker in its environment (`DUCTTAPE_LEASE`), inherited by whatever it starts
+//! (background jobs, `nohup`, `setsid`, double forks), and the cleanup kills every process that
+//! carries it; a local cluster also sweeps the node's whole PID namespace.
+//!
+//! A node whose cleanup fails is *quarantined*: it is never leased again by this process (its
+//! node lock, for file-backed clusters, stays held so other processes leave it alone too), the
+//! failure is logged and returned by [`Lease::release`] (so the test that held it gets status
+//! `error`), and a request that only the quarantined nodes could satisfy fails at once with
+//! [`LeaseError::Quarantined`] naming them, instead of waiting for its timeout.
 
 use std::collections::VecDeque;
 use std::fs::File;
@@ -20,7 +29,7 @@ use tokio::time::Instant;
 use super::local::LocalCluster;
 use super::node::Node;
 use super::{json, vagrant, ClusterChoice, ClusterError, NodeSpec};
-use crate::remote::RemoteAccount;
+use crate::remote::{RemoteAccount, RemoteError};
 
 /// The default time a lease request waits for nodes.
 pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -50,6 +59,18 @@ pub enum LeaseError {
         /// Free nodes at the end.
         free: usize,
     },
+    /// Too few nodes (of that kind) are left outside quarantine: the request can never be met.
+    #[error("asked for {wanted} node(s){}, but only {usable} can ever be free: {} quarantined after a failed cleanup", kind_text(.kind), .quarantined.join(", "))]
+    Quarantined {
+        /// Nodes asked for.
+        wanted: usize,
+        /// The kind asked for.
+        kind: Option<String>,
+        /// Nodes of that kind not quarantined.
+        usable: usize,
+        /// The quarantined nodes of that kind, by name.
+        quarantined: Vec<String>,
+    },
     /// A node lock file could not be used.
     #[error("cannot use lock file {path}: {detail}")]
     Lock {
@@ -58,6 +79,24 @@ pub enum LeaseError {
         /// Why.
         detail: String,
     },
+}
+
+/// Cleaning a node failed when its lease ended; the node is quarantined (see the module docs).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("cannot clean node {node} ({detail}); quarantined: it will not be leased again")]
+pub struct CleanupError {
+    /// The node.
+    pub node: String,
+    /// What failed.
+    pub detail: String,
+}
+
+/// A lease ended, but some of its nodes could not be cleaned (and are quarantined).
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .failures.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+pub struct ReleaseError {
+    /// One per node that could not be cleaned.
+    pub failures: Vec<CleanupError>,
 }
 
 fn kind_text(kind: &Option<String>) -> String {
@@ -110,12 +149,16 @@ impl LeaseRequest {
 }
 
 enum Source {
-    Local(LocalCluster),
+    Local(Box<LocalCluster>),
     Files { lock_dir: PathBuf },
 }
 
 struct State {
     free: Vec<bool>,
+    /// Nodes whose cleanup failed: never free again.
+    quarantined: Vec<bool>,
+    /// The node locks of quarantined nodes, held while the process lives.
+    quarantine_locks: Vec<Flock<File>>,
     queue: VecDeque<u64>,
     next_ticket: u64,
 }
@@ -145,7 +188,7 @@ impl Cluster {
             ClusterChoice::Local => {
                 let local = LocalCluster::start(super::local::LocalClusterOptions::from_env()?)?;
                 let nodes = local.nodes().to_vec();
-                Ok(Self::new(nodes, Source::Local(local)))
+                Ok(Self::new(nodes, Source::Local(Box::new(local))))
             }
             ClusterChoice::File(path) => Ok(Self::from_nodes(json::load(&path)?)),
             ClusterChoice::Vagrant => {
@@ -187,6 +230,8 @@ impl Cluster {
             source,
             state: StdMutex::new(State {
                 free: vec![true; n],
+                quarantined: vec![false; n],
+                quarantine_locks: Vec::new(),
                 queue: VecDeque::new(),
                 next_ticket: 0,
             }),
@@ -220,6 +265,42 @@ impl Cluster {
             .unwrap_or(0)
     }
 
+    /// The quarantined nodes, by name (see the module docs).
+    pub fn quarantined(&self) -> Vec<String> {
+        let Ok(st) = self.state.lock() else {
+            return Vec::new();
+        };
+        (0..self.nodes.len())
+            .filter(|&i| st.quarantined[i])
+            .map(|i| self.nodes[i].0.name().to_string())
+            .collect()
+    }
+
+    /// An error if too few of `candidates` are outside quarantine for `request`.
+    fn check_quarantine(
+        &self,
+        request: &LeaseRequest,
+        candidates: &[usize],
+    ) -> Result<(), LeaseError> {
+        let Ok(st) = self.state.lock() else {
+            return Ok(());
+        };
+        let (quarantined, usable): (Vec<usize>, Vec<usize>) =
+            candidates.iter().partition(|&&i| st.quarantined[i]);
+        if usable.len() >= request.count {
+            return Ok(());
+        }
+        Err(LeaseError::Quarantined {
+            wanted: request.count,
+            kind: request.kind.clone(),
+            usable: usable.len(),
+            quarantined: quarantined
+                .iter()
+                .map(|&i| self.nodes[i].0.name().to_string())
+                .collect(),
+        })
+    }
+
     fn matching(&self, kind: &Option<String>) -> Vec<usize> {
         (0..self.nodes.len())
             .filter(|&i| kind.is_none() || self.nodes[i].0.node_type == *kind)
@@ -241,6 +322,7 @@ impl Cluster {
                 available: candidates.len(),
             });
         }
+        self.check_quarantine(&request, &candidates)?;
         let ticket = self.enqueue();
         let _leave_queue = QueueExit {
             cluster: self,
@@ -250,6 +332,8 @@ impl Cluster {
         let deadline = start + request.timeout;
         loop {
             let notified = self.changed.notified();
+            // A node may have been quarantined while we waited.
+            self.check_quarantine(&request, &candidates)?;
             if let Some(lease) = self.try_take(ticket, &candidates, request.count)? {
                 tracing::info!(nodes = ?lease.nodes().iter().map(Node::name).collect::<Vec<_>>(), "leased");
                 return Ok(lease);
@@ -301,7 +385,7 @@ impl Cluster {
             }
             match self.lock_node(i)? {
                 NodeLock::Held(lock) => {
-                    locks.extend(lock);
+                    locks.push(lock);
                     taken.push(i);
                 }
                 NodeLock::Busy => {}
@@ -316,9 +400,14 @@ impl Cluster {
         st.queue.pop_front();
         drop(st);
         self.changed.notify_waiters();
+        let marker = new_lease_marker();
         let nodes = taken
             .iter()
-            .map(|&i| Node::new(self.nodes[i].0.clone(), self.nodes[i].1.clone()))
+            .map(|&i| {
+                let (spec, account) = &self.nodes[i];
+                account.set_lease_marker(marker.clone());
+                Node::new(spec.clone(), account.clone())
+            })
             .collect();
         Ok(Some(Lease {
             cluster: self.clone(),
@@ -366,29 +455,74 @@ impl Cluster {
         self.changed.notify_waiters();
     }
 
-    /// Kills what a lease left running on node `index`.
-    async fn clean_node(&self, index: usize, account: &RemoteAccount) {
-        match account.kill_spawned().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(
-                node = account.name(),
-                killed = n,
-                "killed processes left by the lease"
-            ),
-            Err(e) => {
-                tracing::warn!(node = account.name(), error = %e, "cannot kill processes left by the lease")
-            }
+    /// Takes node `index` out of service for the rest of the process, keeping its lock.
+    fn quarantine(&self, index: usize, lock: Option<Flock<File>>) {
+        if let Ok(mut st) = self.state.lock() {
+            st.quarantined[index] = true;
+            st.quarantine_locks.extend(lock);
+        }
+        // Waiters that can no longer be served must hear it now.
+        self.changed.notify_waiters();
+    }
+
+    /// Kills what a lease left running on node `index`; an error says what could not be done.
+    async fn clean_node(&self, index: usize, account: &RemoteAccount) -> Result<(), String> {
+        let mut failed = Vec::new();
+        let node = account.name();
+        // Unmarked first: the sweep below must not find its own commands.
+        let marker = account.take_lease_marker();
+        let spawned = account.kill_spawned().await.map_err(|e| brief(&e));
+        note_kills(node, "the processes it spawned", spawned, &mut failed);
+        if let Some(marker) = marker {
+            let started = account
+                .kill_lease_processes(&marker)
+                .await
+                .map_err(|e| brief(&e));
+            let what = "the processes its commands started";
+            note_kills(node, what, started, &mut failed);
         }
         if let Some(local) = self.local() {
-            match local.kill_strays(index) {
-                Ok(0) => {}
-                Ok(n) => {
-                    tracing::info!(node = account.name(), killed = n, "killed stray processes")
-                }
-                Err(e) => tracing::warn!(node = account.name(), error = %e, "cannot sweep node"),
-            }
+            let strays = local.kill_strays(index).map_err(|e| e.to_string());
+            let what = "the other processes of its PID namespace";
+            note_kills(node, what, strays, &mut failed);
+        }
+        if failed.is_empty() {
+            Ok(())
+        } else {
+            Err(failed.join("; "))
         }
     }
+}
+
+/// Logs how many processes one cleanup step of `node` killed, or adds its failure to `failed`.
+fn note_kills(
+    node: &str,
+    what: &'static str,
+    outcome: Result<usize, String>,
+    failed: &mut Vec<String>,
+) {
+    match outcome {
+        Ok(0) => {}
+        Ok(killed) => tracing::info!(node, killed, "killed {what}"),
+        Err(e) => failed.push(format!("cannot kill {what}: {e}")),
+    }
+}
+
+/// A remote error without its command when the command never ran (the cleanup scripts are
+/// long and say nothing the reader of a quarantine needs).
+fn brief(e: &RemoteError) -> String {
+    match e {
+        RemoteError::Transport { source, .. } => source.to_string(),
+        other => other.to_string(),
+    }
+}
+
+/// A marker unique to one lease (letters, digits and `-`), see [`RemoteAccount`]'s lease
+/// marking.
+fn new_lease_marker() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("dt-lease-{}-{n}", std::process::id())
 }
 
 enum NodeLock {
@@ -417,7 +551,8 @@ pub struct Lease {
     cluster: Arc<Cluster>,
     indices: Vec<usize>,
     nodes: Vec<Node>,
-    locks: Vec<Flock<File>>,
+    /// One per node: its lock for file-backed clusters, `None` for a local one.
+    locks: Vec<Option<Flock<File>>>,
     released: bool,
 }
 
@@ -435,32 +570,59 @@ impl Lease {
         &self.nodes
     }
 
-    /// Cleans the nodes and gives them back.
-    pub async fn release(mut self) {
+    /// Cleans the nodes and gives them back. A node that cannot be cleaned is quarantined
+    /// (see the module docs) and named in the error.
+    pub async fn release(mut self) -> Result<(), ReleaseError> {
         self.released = true;
         let cluster = self.cluster.clone();
         let indices = std::mem::take(&mut self.indices);
         let nodes = std::mem::take(&mut self.nodes);
         let locks = std::mem::take(&mut self.locks);
-        clean_and_free(cluster, indices, nodes, locks).await;
+        clean_and_free(cluster, indices, nodes, locks).await
     }
 }
 
-/// Cleans the nodes, then frees them; the node locks are held until the end.
+/// Cleans the nodes, then frees the clean ones and quarantines the others; the node locks
+/// are held until the end.
 async fn clean_and_free(
     cluster: Arc<Cluster>,
     indices: Vec<usize>,
     nodes: Vec<Node>,
-    locks: Vec<Flock<File>>,
-) {
+    locks: Vec<Option<Flock<File>>>,
+) -> Result<(), ReleaseError> {
     let cleanups = indices
         .iter()
         .zip(&nodes)
         .map(|(&i, node)| cluster.clean_node(i, node.account()));
-    futures::future::join_all(cleanups).await;
-    cluster.free(&indices);
-    drop(locks);
+    let results = futures::future::join_all(cleanups).await;
+    let mut clean = Vec::new();
+    let mut failures = Vec::new();
+    let mut locks = locks.into_iter();
+    for ((&i, node), result) in indices.iter().zip(&nodes).zip(results) {
+        let lock = locks.next().flatten();
+        match result {
+            Ok(()) => {
+                clean.push(i);
+                drop(lock);
+            }
+            Err(detail) => {
+                let failure = CleanupError {
+                    node: node.name().to_string(),
+                    detail,
+                };
+                tracing::error!(node = node.name(), error = %failure, "node quarantined");
+                cluster.quarantine(i, lock);
+                failures.push(failure);
+            }
+        }
+    }
+    cluster.free(&clean);
     tracing::info!(nodes = ?nodes.iter().map(Node::name).collect::<Vec<_>>(), "released");
+    if failures.is_empty() {
+        Ok(())
+    } else {
+        Err(ReleaseError { failures })
+    }
 }
 
 impl Drop for Lease {
@@ -475,9 +637,10 @@ impl Drop for Lease {
         // A Drop cannot await: the cleanup runs on the I/O runtime.
         match crate::remote::transport::io_runtime() {
             Ok(rt) => {
-                rt.spawn(crate::context::log::follow_current_test(clean_and_free(
-                    cluster, indices, nodes, locks,
-                )));
+                // A failure is logged and quarantines the node; there is no caller to tell.
+                rt.spawn(crate::context::log::follow_current_test(async move {
+                    let _ = clean_and_free(cluster, indices, nodes, locks).await;
+                }));
             }
             Err(e) => {
                 tracing::warn!(error = %e, "cannot clean leased nodes");

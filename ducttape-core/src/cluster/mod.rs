@@ -15,7 +15,9 @@ mod node;
 pub mod spec;
 pub mod vagrant;
 
-pub use lease::{Cluster, Lease, LeaseError, LeaseRequest, DEFAULT_LEASE_TIMEOUT};
+pub use lease::{
+    CleanupError, Cluster, Lease, LeaseError, LeaseRequest, ReleaseError, DEFAULT_LEASE_TIMEOUT,
+};
 pub use node::Node;
 pub use spec::{NodeSpec, SshConfig};
 

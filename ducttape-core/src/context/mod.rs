@@ -8,6 +8,11 @@
 //! writes `summary.json`. What happens is also written as events to `events.jsonl`, which
 //! reporters read.
 //!
+//! A teardown step that fails (a service that will not stop, logs that cannot be collected, a
+//! node that cannot be cleaned) is a test error, not a log line: a test that otherwise passed
+//! gets status `error` and fails with the teardown's problems; a test that had already failed
+//! keeps its own failure, with the problems in `summary.json`.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use ducttape_core::context::TestContext;
@@ -92,14 +97,23 @@ pub enum Status {
     Fail,
     /// It ran past its timeout.
     Timeout,
+    /// It returned normally, but its teardown failed (a service would not stop, logs could
+    /// not be collected, a node could not be cleaned).
+    Error,
+    /// It cannot run here and said so with [`TestContext::skip`].
+    Skipped,
 }
 
 impl Status {
-    fn as_str(self) -> &'static str {
+    /// The name used in `summary.json` and the reports (`pass`, `fail`, `timeout`, `error`,
+    /// `skipped`).
+    pub fn as_str(self) -> &'static str {
         match self {
             Self::Pass => "pass",
             Self::Fail => "fail",
             Self::Timeout => "timeout",
+            Self::Error => "error",
+            Self::Skipped => "skipped",
         }
     }
 }
@@ -109,18 +123,24 @@ struct Done {
     started: bool,
     finished: bool,
     status: Option<Status>,
+    /// Why the test did not pass, when the context knows better than the test's panic.
+    message: Option<String>,
 }
 
 struct Inner {
     name: String,
     id: u64,
     dir: PathBuf,
+    /// The run directory `dir` is in; its report is rewritten after teardown.
+    run_dir: PathBuf,
     started: Instant,
     started_at: chrono::DateTime<chrono::Utc>,
     span: tracing::Span,
     leases: Mutex<Vec<Lease>>,
     services: Mutex<Vec<Arc<dyn Teardown>>>,
     results: Mutex<Map<String, Value>>,
+    /// Why the test cannot run here, if it said so.
+    skipped: Mutex<Option<String>>,
     events: Mutex<Option<std::fs::File>>,
     done: Mutex<Done>,
     done_signal: Condvar,
@@ -148,23 +168,51 @@ impl TestContext {
     /// A context for test `name` (`module::test`; becomes the results path), with the
     /// default timeout ([`DEFAULT_TEST_TIMEOUT`], or `DUCTTAPE_TEST_TIMEOUT` seconds).
     pub fn new(name: &str) -> Result<Self, ContextError> {
-        let timeout = std::env::var("DUCTTAPE_TEST_TIMEOUT")
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .map(Duration::from_secs)
-            .unwrap_or(DEFAULT_TEST_TIMEOUT);
-        Self::with_timeout(name, timeout)
+        Self::builder(name).build()
     }
 
     /// A context for test `name` that times out after `timeout`: teardown runs at once (services
     /// stopped, logs collected, the nodes' connections dropped so pending commands fail) and the
     /// test is reported as timed out; it fails when it ends, whatever it does meanwhile.
     pub fn with_timeout(name: &str, timeout: Duration) -> Result<Self, ContextError> {
+        Self::builder(name).timeout(timeout).build()
+    }
+
+    /// A context for test `name`, configured step by step.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use ducttape_core::TestContext;
+    /// let ctx = TestContext::builder("docs::builder")
+    ///     .timeout(Duration::from_secs(60))
+    ///     .results_root("/tmp/my-results")
+    ///     .build()?;
+    /// # Ok::<(), ducttape_core::context::ContextError>(())
+    /// ```
+    pub fn builder(name: &str) -> ContextBuilder {
+        ContextBuilder {
+            name: name.to_string(),
+            timeout: None,
+            results_root: None,
+        }
+    }
+
+    fn start(
+        name: &str,
+        timeout: Duration,
+        results_root: Option<&Path>,
+    ) -> Result<Self, ContextError> {
         log::init();
-        let dir = results::test_dir(name).map_err(|source| ContextError::Results {
+        let results_err = |source| ContextError::Results {
             test: name.to_string(),
             source,
-        })?;
+        };
+        let run_dir = match results_root {
+            Some(root) => results::run_dir_in(root),
+            None => results::run_dir(),
+        }
+        .map_err(results_err)?;
+        let dir = results::test_dir(&run_dir, name).map_err(results_err)?;
         let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
         let test_log = log::TestLog::create(&dir.join("test.log")).map_err(|source| {
             ContextError::Results {
@@ -179,12 +227,14 @@ impl TestContext {
             name: name.to_string(),
             id,
             dir,
+            run_dir,
             started: Instant::now(),
             started_at: chrono::Utc::now(),
             span,
             leases: Mutex::new(Vec::new()),
             services: Mutex::new(Vec::new()),
             results: Mutex::new(Map::new()),
+            skipped: Mutex::new(None),
             events: Mutex::new(events),
             done: Mutex::new(Done::default()),
             done_signal: Condvar::new(),
@@ -283,6 +333,30 @@ impl TestContext {
         }
     }
 
+    /// Marks the test as skipped: it cannot run here (say, it needs the local cluster and
+    /// `DUCTTAPE_CLUSTER` names another). Prints `reason`; the test should return right after.
+    /// It is reported as `skipped` (JUnit `<skipped/>`), never as passed — unless it then
+    /// panics (`fail`) or its teardown fails (`error`).
+    ///
+    /// ```no_run
+    /// # fn demo(ctx: ducttape_core::TestContext) -> Result<(), Box<dyn std::error::Error>> {
+    /// let cluster = ducttape_core::cluster::Cluster::global()?;
+    /// let Some(local) = cluster.local() else {
+    ///     ctx.skip("needs the local cluster (DUCTTAPE_CLUSTER is set)");
+    ///     return Ok(());
+    /// };
+    /// # let _ = local; Ok(()) }
+    /// ```
+    pub fn skip(&self, reason: impl Into<String>) {
+        let reason = reason.into();
+        eprintln!("skipped {}: {reason}", self.inner.name);
+        tracing::warn!(%reason, "test skipped");
+        self.event("test_skipped", json!({ "reason": reason }));
+        if let Ok(mut s) = self.inner.skipped.lock() {
+            *s = Some(reason);
+        }
+    }
+
     fn event(&self, kind: &str, data: Value) {
         write_event(&self.inner, kind, data);
     }
@@ -300,23 +374,65 @@ impl TestContext {
         } else {
             wait_teardown(&self.inner);
         }
-        self.check_timeout();
+        self.check_outcome();
     }
 
-    fn check_timeout(&self) {
-        let timed_out = self
-            .inner
-            .done
-            .lock()
-            .map(|d| d.status == Some(Status::Timeout))
-            .unwrap_or(false);
-        if timed_out && !std::thread::panicking() {
-            panic!(
-                "test {} ran past its timeout; see {}",
-                self.inner.name,
-                self.inner.dir.display()
-            );
+    /// Fails the test (panics) if the context found it failed where the test body could not
+    /// see it: a timeout or a teardown error. A test that is already panicking keeps its own
+    /// failure.
+    fn check_outcome(&self) {
+        if std::thread::panicking() {
+            return;
         }
+        let (status, message) = match self.inner.done.lock() {
+            Ok(d) => (d.status, d.message.clone().unwrap_or_default()),
+            Err(_) => return,
+        };
+        let dir = self.inner.dir.display();
+        match status {
+            Some(Status::Timeout) => {
+                panic!("test {} ran past its timeout; see {dir}", self.inner.name)
+            }
+            Some(Status::Error) => panic!("test {}: {message}; see {dir}", self.inner.name),
+            _ => {}
+        }
+    }
+}
+
+/// Configures a [`TestContext`]; see [`TestContext::builder`].
+#[must_use]
+#[derive(Debug, Clone)]
+pub struct ContextBuilder {
+    name: String,
+    timeout: Option<Duration>,
+    results_root: Option<PathBuf>,
+}
+
+impl ContextBuilder {
+    /// Times the test out after `timeout` (see [`TestContext::with_timeout`]); the default is
+    /// [`DEFAULT_TEST_TIMEOUT`], or `DUCTTAPE_TEST_TIMEOUT` seconds.
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// Writes the results under `root/<run-id>/` instead of the run's results root (see
+    /// [`results`]), with a run report of their own there.
+    pub fn results_root(mut self, root: impl Into<PathBuf>) -> Self {
+        self.results_root = Some(root.into());
+        self
+    }
+
+    /// Makes the context; the test's clock starts now.
+    pub fn build(self) -> Result<TestContext, ContextError> {
+        let timeout = self.timeout.unwrap_or_else(|| {
+            std::env::var("DUCTTAPE_TEST_TIMEOUT")
+                .ok()
+                .and_then(|s| s.parse().ok())
+                .map(Duration::from_secs)
+                .unwrap_or(DEFAULT_TEST_TIMEOUT)
+        });
+        TestContext::start(&self.name, timeout, self.results_root.as_deref())
     }
 }
 
@@ -329,7 +445,7 @@ impl Drop for TestContext {
                 Status::Pass
             };
             run_teardown_blocking(&self.inner, status);
-            self.check_timeout();
+            self.check_outcome();
         }
         log::unregister(self.inner.id);
     }
@@ -448,6 +564,7 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
         );
         let cleaned = with_step_timeout(format!("cleaning {name}"), service.clone().clean()).await;
         if let Err(e) = &cleaned {
+            tracing::warn!(service = %name, error = %e, "clean failed");
             problems.push(format!("clean {name}: {e}"));
         }
         service_summaries.push(json!({ "name": name, "results": service.results() }));
@@ -464,12 +581,29 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
                 node.account().disconnect().await;
             }
         }
-        lease.release().await;
+        if let Err(e) = lease.release().await {
+            problems.push(format!("release nodes: {e}"));
+        }
     }
 
+    // A test that otherwise passed fails with its teardown's problems; one that had already
+    // failed keeps its own failure (the problems are in the summary either way).
+    let skipped = inner.skipped.lock().ok().and_then(|s| s.clone());
+    let (status, message) = match (status, skipped) {
+        (Status::Pass, _) if !problems.is_empty() => (
+            Status::Error,
+            Some(format!("teardown failed: {}", problems.join("; "))),
+        ),
+        (Status::Pass, Some(reason)) => (Status::Skipped, Some(reason)),
+        (status, _) => (status, None),
+    };
+    if let (Status::Error, Some(message)) = (status, &message) {
+        tracing::error!(%message, "test error");
+    }
     let summary = json!({
         "test": inner.name,
         "status": status.as_str(),
+        "message": message,
         "started": inner.started_at.to_rfc3339(),
         "duration_secs": inner.started.elapsed().as_secs_f64(),
         "services": service_summaries,
@@ -488,13 +622,8 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
         "test_finished",
         json!({ "status": status.as_str() }),
     );
-    match results::run_dir() {
-        Ok(run_dir) => {
-            if let Err(e) = report::write_run_report(&run_dir) {
-                tracing::warn!(error = %e, "cannot write the run report");
-            }
-        }
-        Err(e) => tracing::warn!(error = %e, "cannot find the run directory for the report"),
+    if let Err(e) = report::write_run_report(&inner.run_dir) {
+        tracing::warn!(error = %e, "cannot write the run report");
     }
     tracing::info!(
         status = status.as_str(),
@@ -504,6 +633,7 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     if let Ok(mut d) = inner.done.lock() {
         d.finished = true;
         d.status = Some(status);
+        d.message = message;
     }
     inner.done_signal.notify_all();
 }

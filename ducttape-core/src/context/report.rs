@@ -53,6 +53,8 @@ pub fn write_run_report(run_dir: &Path) -> std::io::Result<()> {
         "passed": count("pass"),
         "failed": count("fail"),
         "timed_out": count("timeout"),
+        "errors": count("error"),
+        "skipped": count("skipped"),
         "tests": tests.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
     });
     write_atomically(
@@ -70,11 +72,22 @@ fn escape(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
+/// JUnit XML: a failed or timed-out test gets a `<failure>`, a test whose teardown failed an
+/// `<error>` (as JUnit tells a broken assertion from a broken fixture), a skipped one
+/// `<skipped/>` with its reason.
 fn junit(tests: &[(PathBuf, Value)]) -> String {
-    let failures = tests.iter().filter(|(_, v)| v["status"] != "pass").count();
+    let count = |s: &[&str]| {
+        tests
+            .iter()
+            .filter(|(_, v)| s.iter().any(|s| v["status"] == *s))
+            .count()
+    };
     let mut x = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"ducttape\" tests=\"{}\" failures=\"{failures}\">\n",
-        tests.len()
+        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<testsuite name=\"ducttape\" tests=\"{}\" failures=\"{}\" errors=\"{}\" skipped=\"{}\">\n",
+        tests.len(),
+        count(&["fail", "timeout"]),
+        count(&["error"]),
+        count(&["skipped"]),
     );
     for (path, v) in tests {
         let name = v["test"].as_str().unwrap_or("?");
@@ -86,16 +99,30 @@ fn junit(tests: &[(PathBuf, Value)]) -> String {
             escape(short),
             v["duration_secs"].as_f64().unwrap_or(0.0)
         );
+        let dir = escape(&path.parent().unwrap_or(path).display().to_string());
         match v["status"].as_str() {
-            Some("pass") => {}
+            Some("pass") | None => {}
+            Some("skipped") => {
+                let _ = write!(
+                    x,
+                    "<skipped message=\"{}\"/>",
+                    escape(v["message"].as_str().unwrap_or("skipped"))
+                );
+            }
+            Some("error") => {
+                let _ = write!(
+                    x,
+                    "<error message=\"{}\">see {dir}</error>",
+                    escape(v["message"].as_str().unwrap_or("error"))
+                );
+            }
             Some(status) => {
                 let _ = write!(
                     x,
-                    "<failure message=\"{status}\">see {}</failure>",
-                    escape(&path.parent().unwrap_or(path).display().to_string())
+                    "<failure message=\"{}\">see {dir}</failure>",
+                    escape(status)
                 );
             }
-            None => {}
         }
         x.push_str("</testcase>\n");
     }
@@ -137,17 +164,18 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)]) -> String {
     let mut h = format!(
         "<!doctype html><meta charset=\"utf-8\"><title>ducttape {run}</title>\
          <style>body{{font-family:sans-serif;margin:2em}}td,th{{padding:2px 10px;text-align:left}}\
-         .pass{{color:#1a7f37}}.fail,.timeout{{color:#c62828;font-weight:bold}}pre{{background:#f6f8fa;padding:6px}}</style>\
-         <h1>ducttape run {run}</h1><table><tr><th>test</th><th>status</th><th>seconds</th></tr>",
+         .pass{{color:#1a7f37}}.fail,.timeout,.error{{color:#c62828;font-weight:bold}}.skipped{{color:#777}}pre{{background:#f6f8fa;padding:6px}}</style>\
+         <h1>ducttape run {run}</h1><table><tr><th>test</th><th>status</th><th>seconds</th><th></th></tr>",
         run = escape(&run_dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default())
     );
     for (_, v) in tests {
         let status = v["status"].as_str().unwrap_or("?");
         let _ = write!(
             h,
-            "<tr><td>{}</td><td class=\"{status}\">{status}</td><td>{:.1}</td></tr>",
+            "<tr><td>{}</td><td class=\"{status}\">{status}</td><td>{:.1}</td><td>{}</td></tr>",
             escape(v["test"].as_str().unwrap_or("?")),
-            v["duration_secs"].as_f64().unwrap_or(0.0)
+            v["duration_secs"].as_f64().unwrap_or(0.0),
+            escape(v["message"].as_str().unwrap_or(""))
         );
     }
     h.push_str("</table>");
@@ -193,11 +221,18 @@ mod tests {
                 json!({"producer": {"records_per_sec": 1000.0}}),
             ),
             ("a::fails", "fail", json!({})),
+            ("a::errs", "error", json!({})),
+            ("a::skips", "skipped", json!({})),
         ] {
             let d = dir.path().join(name.replace("::", "/"));
             std::fs::create_dir_all(&d).unwrap();
-            let s =
-                json!({"test": name, "status": status, "duration_secs": 1.5, "results": results});
+            let message = match status {
+                "error" => Some("teardown failed: stop <svc>: stuck"),
+                "skipped" => Some("needs the local cluster"),
+                _ => None,
+            };
+            let s = json!({"test": name, "status": status, "message": message,
+                "duration_secs": 1.5, "results": results});
             std::fs::write(d.join("summary.json"), s.to_string()).unwrap();
         }
         write_run_report(dir.path()).unwrap();
@@ -205,15 +240,36 @@ mod tests {
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
                 .unwrap();
         assert_eq!(
-            (report["passed"].as_u64(), report["failed"].as_u64()),
-            (Some(1), Some(1))
+            (
+                report["passed"].as_u64(),
+                report["failed"].as_u64(),
+                report["errors"].as_u64()
+            ),
+            (Some(1), Some(1), Some(1))
         );
         let junit = std::fs::read_to_string(dir.path().join("junit.xml")).unwrap();
-        assert!(junit.contains("tests=\"2\" failures=\"1\""), "{junit}");
+        assert!(
+            junit.contains("tests=\"4\" failures=\"1\" errors=\"1\" skipped=\"1\""),
+            "{junit}"
+        );
         assert!(
             junit.contains("<testcase classname=\"a\" name=\"fails\""),
             "{junit}"
         );
+        assert!(
+            junit.contains(
+                "name=\"errs\" time=\"1.500\"><error message=\"teardown failed: stop &lt;svc&gt;: stuck\">"
+            ),
+            "an error, not a failure: {junit}"
+        );
+        assert!(!junit.contains("<failure message=\"error\""), "{junit}");
+        assert!(
+            junit.contains(
+                "name=\"skips\" time=\"1.500\"><skipped message=\"needs the local cluster\"/>"
+            ),
+            "{junit}"
+        );
+        assert_eq!(report["skipped"].as_u64(), Some(1));
         let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
         assert!(
             html.contains("<svg") && html.contains("1000 rec/s"),

@@ -3,7 +3,10 @@
 //! The run id is shared by every test binary of one `cargo test` (they are children of the
 //! same cargo process): it is made from that parent's start time and pid, unless
 //! `DUCTTAPE_RUN_ID` names one. The results root is `DUCTTAPE_RESULTS_DIR`, else `results/`
-//! at the top of the cargo workspace.
+//! at the top of the cargo workspace; a context can be given another one
+//! ([`ContextBuilder::results_root`](super::ContextBuilder::results_root)), as tests of the
+//! framework do for the contexts they make fail on purpose, so those stay out of the run's
+//! report.
 
 use std::path::{Path, PathBuf};
 
@@ -66,15 +69,15 @@ fn workspace_root(from: &Path) -> Option<PathBuf> {
         .map(Path::to_path_buf)
 }
 
-/// Creates this run's directory and points `latest` at it (once per process); returns the
-/// run directory.
+/// Creates this run's directory under the default results root and points `latest` at it
+/// (once per process); returns the run directory.
 pub(crate) fn run_dir() -> std::io::Result<PathBuf> {
     static DIR: OnceCell<PathBuf> = OnceCell::new();
-    DIR.get_or_try_init(make_run_dir).cloned()
+    DIR.get_or_try_init(|| run_dir_in(&results_root())).cloned()
 }
 
-fn make_run_dir() -> std::io::Result<PathBuf> {
-    let root = results_root();
+/// Creates this run's directory under `root` and points `root/latest` at it; returns it.
+pub(crate) fn run_dir_in(root: &Path) -> std::io::Result<PathBuf> {
     let dir = root.join(run_id());
     std::fs::create_dir_all(&dir)?;
     let latest = root.join("latest");
@@ -87,9 +90,10 @@ fn make_run_dir() -> std::io::Result<PathBuf> {
     Ok(dir)
 }
 
-/// A fresh directory for test `name` in this run (`a::b` → `a/b`; a repeat gets `-2`, `-3`…).
-pub(crate) fn test_dir(name: &str) -> std::io::Result<PathBuf> {
-    let base = run_dir()?.join(name.replace("::", "/"));
+/// A fresh directory for test `name` in the run directory `run_dir` (`a::b` → `a/b`; a repeat
+/// gets `-2`, `-3`…).
+pub(crate) fn test_dir(run_dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    let base = run_dir.join(name.replace("::", "/"));
     if let Some(parent) = base.parent() {
         std::fs::create_dir_all(parent)?;
     }

@@ -41,6 +41,8 @@ struct Inner {
     pool: Arc<Pool>,
     /// Process groups this account spawned; killed when the node goes back to its cluster.
     spawned: StdMutex<Vec<u32>>,
+    /// The marker of the lease holding the node, put in every command's environment.
+    lease_marker: StdMutex<Option<String>>,
 }
 
 /// A login on one node: runs commands over SSH, moves files, controls processes.
@@ -86,6 +88,7 @@ impl RemoteAccount {
                 address: node.externally_routable_ip.clone(),
                 pool: Pool::new(node.ssh.clone()),
                 spawned: StdMutex::new(Vec::new()),
+                lease_marker: StdMutex::new(None),
             }),
             timeout: DEFAULT_TIMEOUT,
             exec_only: false,
@@ -163,9 +166,10 @@ impl RemoteAccount {
         stdin: Option<Vec<u8>>,
     ) -> Result<Running, RemoteError> {
         tracing::debug!(node = %self.inner.name, %command, "ssh");
+        let lease = self.inner.lease_marker.lock().ok().and_then(|m| m.clone());
         self.inner
             .pool
-            .exec(command.to_string(), stdin, self.exec_only)
+            .exec(command.to_string(), stdin, self.exec_only, lease)
             .map_err(|e| self.transport_error(command, e))
     }
 
@@ -391,6 +395,33 @@ impl RemoteAccount {
             process::ALIVE_FN,
             process::GROUP_ALIVE_FN
         );
+        let text = self.ssh_output(&script).await?;
+        Ok(text.trim().parse().unwrap_or(0))
+    }
+
+    /// Marks every command run from now on (and every process it starts) with `marker`, the
+    /// lease's, until [`take_lease_marker`](Self::take_lease_marker).
+    pub(crate) fn set_lease_marker(&self, marker: String) {
+        if let Ok(mut m) = self.inner.lease_marker.lock() {
+            *m = Some(marker);
+        }
+    }
+
+    /// Ends the marking of [`set_lease_marker`](Self::set_lease_marker); returns the marker.
+    pub(crate) fn take_lease_marker(&self) -> Option<String> {
+        self.inner
+            .lease_marker
+            .lock()
+            .ok()
+            .and_then(|mut m| m.take())
+    }
+
+    /// SIGKILLs every process on the node that a command of the lease marked `marker` started
+    /// (found by the marker in its environment, wherever it went: background, `nohup`,
+    /// `setsid`, double forks). Returns how many. Run it once the marking has ended, or it
+    /// would find itself.
+    pub(crate) async fn kill_lease_processes(&self, marker: &str) -> Result<usize, RemoteError> {
+        let script = process::kill_marked_script(super::transport::LEASE_VAR, marker);
         let text = self.ssh_output(&script).await?;
         Ok(text.trim().parse().unwrap_or(0))
     }

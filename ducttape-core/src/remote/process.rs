@@ -32,6 +32,23 @@ pub(crate) fn spawn_script(command: &str, log: &str, pidfile: &str) -> String {
     )
 }
 
+/// The script that SIGKILLs every process whose environment holds `var=value` (a marker the
+/// transport puts in a command's environment; it survives fork, exec and `setsid`), pass
+/// after pass until none is left, as a process may fork while its siblings die. Prints how
+/// many distinct processes it killed; fails if they keep appearing.
+pub(crate) fn kill_marked_script(var: &str, value: &str) -> String {
+    format!(
+        "seen=; i=0; while :; do \
+         pids=$(grep -lzx {entry} /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3); \
+         [ -z \"$pids\" ] && break; \
+         [ $i -ge 100 ] && {{ echo \"processes marked {var}={value} keep appearing:\" $pids >&2; exit 1; }}; \
+         kill -KILL $pids 2>/dev/null; seen=\"$seen $pids\"; i=$((i+1)); sleep 0.02; \
+         done; \
+         echo $seen | tr ' ' '\\n' | sort -u | grep -c . || true",
+        entry = quote(&format!("{var}={value}")),
+    )
+}
+
 /// What [`RemoteAccount::stop`](super::RemoteAccount::stop) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopOutcome {

@@ -15,8 +15,10 @@
 //! Several clusters can run at once (one per test process): each takes a *slot* (see
 //! [`reap_stale`]) that names its bridge (`dtb<slot>`), veths (`dt<slot>n<i>`), subnet
 //! (`<base>.<slot>.0/24`) and state directory (`<state_root>/<slot>/`). Nothing outlives the
-//! process that started a cluster, even if it is SIGKILLed; the links and files such a death
-//! leaves behind are removed by the next [`LocalCluster::start`] (or [`reap_stale`]).
+//! process that started a cluster, however it ends (a normal exit with the cluster never
+//! dropped, a panic, SIGKILL): its node processes die with it, and a reaper process removes
+//! the links and files (see [`reaper`]). Should even that fail, the next
+//! [`LocalCluster::start`] (or [`reap_stale`]) removes them.
 //!
 //! Root is needed (CAP_NET_ADMIN, CAP_SYS_ADMIN); without it, use a JSON cluster file
 //! (`DUCTTAPE_CLUSTER`). The `ducttape-local` binary starts a persistent cluster for debugging.
@@ -41,6 +43,7 @@ mod holder;
 mod net;
 mod options;
 mod procs;
+mod reaper;
 mod slot;
 mod sshd;
 
@@ -51,6 +54,7 @@ use crate::cluster::{NodeSpec, SshConfig};
 use cmd::{find_binary, io_error};
 use holder::{HolderArgs, Spawner};
 use net::{Attachment, NetTools};
+use reaper::Reaper;
 use slot::SlotLock;
 use sshd::{KeyGeneration, SshdConfig};
 use std::collections::HashSet;
@@ -186,6 +190,8 @@ pub struct LocalCluster {
     subnet: Subnet,
     /// The slot's lock; `None` once torn down.
     lock: Option<SlotLock>,
+    /// Cleans the slot up if this process dies without tearing it down.
+    reaper: Option<Reaper>,
 }
 
 impl std::fmt::Debug for LocalCluster {
@@ -251,8 +257,15 @@ impl LocalCluster {
             spawner: Spawner::start()?,
             subnet,
             lock: Some(lock),
+            reaper: None,
         };
         // On error, dropping `cluster` removes whatever was built.
+        cluster.reaper = Some(Reaper::start(
+            &cluster.state_root,
+            subnet.slot,
+            &cluster.dir,
+            &cluster.net,
+        )?);
         cluster.boot(&tools)?;
         tracing::info!(dir = %cluster.dir.display(), nodes = cluster.nodes.len(), elapsed = ?started.elapsed(), "local cluster up");
         Ok(cluster)
@@ -545,6 +558,9 @@ impl LocalCluster {
             });
         }
         tracing::info!(dir = %self.dir.display(), "local cluster shut down");
+        if let Some(reaper) = self.reaper.take() {
+            reaper.dismiss();
+        }
         drop(lock); // the slot is free only now that nothing of it is left
         Ok(())
     }

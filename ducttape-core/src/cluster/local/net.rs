@@ -26,9 +26,14 @@ pub(super) fn bridge_name(slot: u8) -> String {
     format!("dtb{slot}")
 }
 
+/// What the host ends of a slot's veths start with (`dt<slot>n`).
+pub(super) fn veth_prefix(slot: u8) -> String {
+    format!("dt{slot}n")
+}
+
 /// The host end of node `index`'s veth pair (`index` 0 is worker1): at most 9 characters.
 pub(super) fn veth_name(slot: u8, index: usize) -> String {
-    format!("dt{slot}n{}", index + 1)
+    format!("{}{}", veth_prefix(slot), index + 1)
 }
 
 /// A node's end to attach: the host-side veth name and a pid inside the node's network namespace.
@@ -58,6 +63,11 @@ impl NetTools {
     /// The `ip` binary, also used inside nodes.
     pub fn ip(&self) -> &Path {
         &self.ip
+    }
+
+    /// The `iptables` binary, if installed.
+    pub fn iptables(&self) -> Option<&Path> {
+        self.iptables.as_deref()
     }
 
     /// Gives the slot's bridge (see [`NetTools::claim_bridge`]) `gateway/24` and attaches every
@@ -200,7 +210,8 @@ impl NetTools {
     }
 }
 
-fn forward_rule(bridge: &str) -> [&str; 7] {
+/// The iptables rule (after `-I`/`-D`) that lets `bridge` forward to itself.
+pub(super) fn forward_rule(bridge: &str) -> [&str; 7] {
     ["FORWARD", "-i", bridge, "-o", bridge, "-j", "ACCEPT"]
 }
 
@@ -218,7 +229,7 @@ fn owned_by(link: &str, owner: &Path) -> bool {
 
 /// The slot's host-side veths that exist now.
 fn slot_veths(slot: u8) -> Vec<String> {
-    let veth_prefix = format!("dt{slot}n");
+    let veth_prefix = veth_prefix(slot);
     let Ok(entries) = fs::read_dir("/sys/class/net") else {
         return Vec::new();
     };

@@ -45,6 +45,9 @@ pub const CONNECTIONS_PER_NODE: usize = 4;
 static NEXT_TOKEN: AtomicUsize = AtomicUsize::new(0);
 /// The environment variable that marks the processes of one remote command.
 const TOKEN_VAR: &str = "DUCTTAPE_COMMAND";
+/// The environment variable that marks every process started by a command of one lease, so
+/// that the lease's cleanup finds them all (see [`crate::cluster::Lease`]).
+pub(crate) const LEASE_VAR: &str = "DUCTTAPE_LEASE";
 
 /// A marker for the environment of a command and everything it starts (it survives exec),
 /// so that a command we give up on can be found and killed (see [`Pool::kill_marked`]).
@@ -54,6 +57,15 @@ fn new_token() -> String {
         std::process::id(),
         NEXT_TOKEN.fetch_add(1, Ordering::Relaxed)
     )
+}
+
+/// What a command is prefixed with: its token and, during a lease, the lease's marker (both
+/// made of letters, digits and `-`).
+fn marker_exports(token: &str, lease: Option<&str>) -> String {
+    match lease {
+        Some(lease) => format!("export {TOKEN_VAR}={token} {LEASE_VAR}={lease}; "),
+        None => format!("export {TOKEN_VAR}={token}; "),
+    }
 }
 
 /// A command started by [`Pool::exec`].
@@ -468,11 +480,14 @@ impl Pool {
     /// It runs in a shell unless it has stdin, `exec_only` is set, or the node has no bash.
     /// Closing or dropping the receiver kills the remote command (see `kill_command`);
     /// [`Running::finished`] resolves once the command is over and any kill is done.
+    /// `lease` is the marker of the lease it runs under, put in its environment as
+    /// [`LEASE_VAR`].
     pub(crate) fn exec(
         self: &Arc<Self>,
         command: String,
         stdin: Option<Vec<u8>>,
         exec_only: bool,
+        lease: Option<String>,
     ) -> Result<Running, TransportError> {
         let (tx, events) = mpsc::channel(64);
         let (done, finished) = oneshot::channel();
@@ -492,10 +507,11 @@ impl Pool {
                 if tx.is_closed() {
                     return Ok(()); // given up on while it waited for its turn
                 }
+                let lease = lease.as_deref();
                 if in_shell {
-                    pool.run_in_shell(command, &tx).await
+                    pool.run_in_shell(command, lease, &tx).await
                 } else {
-                    pool.run(command, stdin, &tx).await
+                    pool.run(command, stdin, lease, &tx).await
                 }
             }
             .await;
@@ -511,10 +527,11 @@ impl Pool {
     async fn run_in_shell(
         &self,
         command: String,
+        lease: Option<&str>,
         tx: &mpsc::Sender<Result<Event, TransportError>>,
     ) -> Result<(), TransportError> {
         let token = new_token();
-        let line = format!("export {TOKEN_VAR}={token}; {command}");
+        let line = format!("{}{command}", marker_exports(&token, lease));
         loop {
             let mut shell = self.take_shell().await?;
             match shell.run(&line, tx).await {
@@ -567,7 +584,7 @@ impl Pool {
                     );
                     self.no_shell.store(true, Ordering::Relaxed);
                     drop(shell);
-                    return self.run(command, None, tx).await;
+                    return self.run(command, None, lease, tx).await;
                 }
                 Outcome::NotStarted { exit, stderr } => {
                     let exit =
@@ -602,13 +619,14 @@ impl Pool {
         &self,
         command: String,
         stdin: Option<Vec<u8>>,
+        lease: Option<&str>,
         tx: &mpsc::Sender<Result<Event, TransportError>>,
     ) -> Result<(), TransportError> {
         let ssh_err = |e: russh::Error| TransportError::Ssh(e.to_string());
         let (mut channel, checkout) = self.open_channel().await?;
         let token = new_token();
         channel
-            .exec(true, format!("export {TOKEN_VAR}={token}; {command}"))
+            .exec(true, format!("{}{command}", marker_exports(&token, lease)))
             .await
             .map_err(ssh_err)?;
         self.stats.exec_commands.fetch_add(1, Ordering::Relaxed);
@@ -672,7 +690,8 @@ impl Pool {
             format!("kill -KILL -- -{g} 2>/dev/null; ")
         });
         let script = format!(
-            "{group_kill}grep -lzx '{TOKEN_VAR}={token}' /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3 | xargs -r kill -KILL 2>/dev/null; true"
+            "{group_kill}{}",
+            crate::remote::process::kill_marked_script(TOKEN_VAR, token)
         );
         let cleanup = async {
             let (mut ch, _slot) = self.open_channel().await?;
