@@ -56,7 +56,9 @@ where
             Ok(Ok(true)) => return Ok(()),
             Ok(Ok(false)) => {}
             Ok(Err(e)) => last_error = Some(e.to_string()),
-            Err(_) => {}
+            Err(_) => {
+                last_error = Some("the last check was still running when the time ran out".into())
+            }
         }
         if start.elapsed() + backoff > timeout {
             return Err(WaitError {

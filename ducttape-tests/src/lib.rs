@@ -279,8 +279,8 @@ pub async fn stop_and_report(
     check_delivery_of(producers, &[consumer]).await
 }
 
-/// Waits (up to 60 s) until `observer` (a node outside any fault) sees partition 0 of
-/// `topic` led by a broker other than `old`.
+/// Waits (up to 90 s) until `observer` (a node outside any fault), asking the brokers other
+/// than `old`, sees partition 0 of `topic` led by a broker other than `old`.
 pub async fn wait_for_leader_move(
     kafka: &KafkaService,
     observer: &Node,
@@ -288,12 +288,18 @@ pub async fn wait_for_leader_move(
     old: &Node,
 ) -> Result<(), ServiceError> {
     let old_id = kafka.id_of(old)?;
+    // Ask the other brokers: the old leader, cut off, still answers with its stale view.
+    let others: Vec<Node> = kafka
+        .brokers()
+        .into_iter()
+        .filter(|n| n.name() != old.name())
+        .collect();
     ducttape_core::wait_until(
         &format!("{topic}-0 is led by a broker other than {}", old.name()),
-        Duration::from_secs(60),
+        Duration::from_secs(90),
         Duration::from_millis(500),
         || async {
-            let parts = kafka.describe_topic_from(observer, topic).await?;
+            let parts = kafka.describe_topic_from(observer, topic, &others).await?;
             let now = parts
                 .iter()
                 .find(|p| p.partition == 0)

@@ -277,11 +277,7 @@ impl KafkaService {
 
     /// `host:9092,…` of every broker.
     pub fn bootstrap_servers(&self) -> String {
-        self.brokers()
-            .iter()
-            .map(|n| format!("{}:{BROKER_PORT}", n.address()))
-            .collect::<Vec<_>>()
-            .join(",")
+        bootstrap_of(&self.brokers())
     }
 
     /// The config file of node `index`.
@@ -339,14 +335,8 @@ impl KafkaService {
             .ctx("kafka")
     }
 
-    fn topic_command(&self, action: &str, mut args: Vec<String>) -> Vec<String> {
-        let mut all = vec![
-            "--bootstrap-server".to_string(),
-            self.bootstrap_servers(),
-            action.to_string(),
-        ];
-        all.append(&mut args);
-        all
+    fn topic_command(&self, action: &str, args: Vec<String>) -> Vec<String> {
+        topic_command_via(self.bootstrap_servers(), action, args)
     }
 
     /// Creates a topic (with `kafka-topics --create`).
@@ -367,13 +357,39 @@ impl KafkaService {
         Ok(parse_describe(&out))
     }
 
-    /// Describes a topic's partitions as seen from `node`.
+    /// Describes a topic's partitions as seen from `node`, asking only the brokers on
+    /// `brokers` (all of them when empty). Leaving out a broker that is cut off matters: it
+    /// still answers with its stale view, and in ZooKeeper mode requests for a controller it
+    /// wrongly thinks it still is hang until they time out.
     pub async fn describe_topic_from(
         &self,
         node: &Node,
         topic: &str,
+        brokers: &[Node],
     ) -> Result<Vec<PartitionInfo>, ServiceError> {
-        let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
+        let bootstrap = if brokers.is_empty() {
+            self.bootstrap_servers()
+        } else {
+            bootstrap_of(brokers)
+        };
+        let config = "/tmp/ducttape-describe.properties";
+        node.account()
+            .create_file(
+                config,
+                "request.timeout.ms=3000\ndefault.api.timeout.ms=8000\n",
+            )
+            .await
+            .ctx("kafka")?;
+        let args = topic_command_via(
+            bootstrap,
+            "--describe",
+            vec![
+                "--topic".into(),
+                topic.into(),
+                "--command-config".into(),
+                config.into(),
+            ],
+        );
         let out = self
             .run_tool_on(node, "org.apache.kafka.tools.TopicCommand", &args)
             .await?;
@@ -557,6 +573,26 @@ impl Service for KafkaService {
             LogFile::on_failure("data", config::DATA_DIR),
         ]
     }
+}
+
+/// `host:9092,…` of `brokers`.
+fn bootstrap_of(brokers: &[Node]) -> String {
+    brokers
+        .iter()
+        .map(|n| format!("{}:{BROKER_PORT}", n.address()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
+/// `kafka-topics` arguments: `--bootstrap-server <bootstrap> <action> <args…>`.
+fn topic_command_via(bootstrap: String, action: &str, mut args: Vec<String>) -> Vec<String> {
+    let mut all = vec![
+        "--bootstrap-server".to_string(),
+        bootstrap,
+        action.to_string(),
+    ];
+    all.append(&mut args);
+    all
 }
 
 /// What [`KafkaService::topic_exists`]'s script prints for an absent topic.
