@@ -198,17 +198,24 @@ build_maven_project() {
         mkdir -p "$tmp/install/config"
         "configure_$name" "$tmp/install" "$version"
     fi
-    printf '%s\n' "$want" >"$tmp/install/$MARKER"
-    chmod -R a+rX "$tmp/install"
+    install_in_place "$tmp/install" "$dest" "$want"
+    log "$name $version: installed $(find "$dest/libs" -name '*.jar' | wc -l) jars in $dest"
+}
 
-    # Move into place: the old install (if any) is replaced only by a complete new one.
+# install_in_place BUILT DEST MARKER_CONTENT
+#   Writes the marker into the complete install BUILT and moves it to DEST: the old install
+#   (if any) is replaced only by a complete new one.
+install_in_place() {
+    local built=$1 dest=$2 want=$3
+    printf '%s\n' "$want" >"$built/$MARKER"
+    chmod -R a+rX "$built"
     if [[ -e "$dest" || -L "$dest" ]]; then
-        local old="$OPT_DIR/.$name-$version.old.$$"
+        local old
+        old="$(dirname "$dest")/.$(basename "$dest").old.$$"
         mv -T -- "$dest" "$old"
         CLEANUP+=("$old")
     fi
-    mv -T -- "$tmp/install" "$dest"
-    log "$name $version: installed $(find "$dest/libs" -name '*.jar' | wc -l) jars in $dest"
+    mv -T -- "$built" "$dest"
 }
 
 # link_default NAME VERSION: points $OPT_DIR/NAME at NAME-VERSION (atomically).
@@ -285,15 +292,7 @@ build_go_module() {
         die "$name $version: go build failed (see above). Nothing was installed in $dest."
     fi
     [[ -f "$tmp/src/default.yaml" ]] && cp -- "$tmp/src/default.yaml" "$tmp/install/default.yaml"
-    printf '%s\n' "$want" >"$tmp/install/$MARKER"
-    chmod -R a+rX "$tmp/install"
-
-    if [[ -e "$dest" || -L "$dest" ]]; then
-        local old="$OPT_DIR/.$name-$version.old.$$"
-        mv -T -- "$dest" "$old"
-        CLEANUP+=("$old")
-    fi
-    mv -T -- "$tmp/install" "$dest"
+    install_in_place "$tmp/install" "$dest" "$want"
     log "$name $version: installed $dest/bin/$name"
 }
 
