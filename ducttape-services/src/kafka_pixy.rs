@@ -48,6 +48,7 @@ use ducttape_core::remote::{quote, StopOutcome};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{ResultExt, ServiceError};
+use crate::install::require_install;
 use crate::kafka::KafkaService;
 use crate::readiness::{Readiness, Watched};
 use crate::rest::{error_chain, RestError, RestProxy};
@@ -415,21 +416,8 @@ impl KafkaPixyService {
 
     async fn check_installed(&self, node: &Node) -> Result<(), ServiceError> {
         let binary = self.binary();
-        let present = node
-            .account()
-            .ssh_status(&format!("test -x {}", quote(&binary)))
-            .await
-            .ctx(NAME)?;
-        if present == Some(0) {
-            Ok(())
-        } else {
-            Err(ServiceError::MissingInstall {
-                service: NAME.into(),
-                node: node.name().to_string(),
-                what: "kafka-pixy".into(),
-                path: binary,
-            })
-        }
+        let test = format!("test -x {}", quote(&binary));
+        require_install(NAME, node, &test, "kafka-pixy", &binary).await
     }
 
     async fn log_tail(&self, node: &Node) -> String {

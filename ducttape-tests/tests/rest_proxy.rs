@@ -16,7 +16,7 @@ use ducttape_services::{
     KafkaPixyService, KafkaService, KafkaVersion, RestError, Service, ServiceError, ServiceExt,
     TopicSpec, ZookeeperService,
 };
-use ducttape_tests::{assert_no_jvm, ctx, start_kafka, Mode, Node, TestContext};
+use ducttape_tests::{assert_no_jvm, consume_printed, ctx, start_kafka, Mode, Node, TestContext};
 use futures::StreamExt;
 use rstest::rstest;
 use serial_test::serial;
@@ -157,43 +157,27 @@ async fn consume_natively(
     topic: &str,
     count: usize,
 ) -> BTreeMap<(i32, i64), Rec> {
-    let cmd = kafka
-        .version()
-        .tool("org.apache.kafka.tools.consumer.ConsoleConsumer")
-        .args([
-            "--bootstrap-server",
-            &kafka.bootstrap_servers(),
-            "--topic",
-            topic,
-            "--from-beginning",
-            "--max-messages",
-            &count.to_string(),
-            "--timeout-ms",
-            "60000",
-        ])
-        .args(
-            ["partition", "offset", "headers", "key"]
-                .iter()
-                .flat_map(|p| {
-                    // Kafka 4 renamed the option (and warns about the old name on stdout).
-                    let option = if kafka.version().supports_zookeeper() {
-                        "--property"
-                    } else {
-                        "--formatter-property"
-                    };
-                    [option.to_string(), format!("print.{p}=true")]
-                }),
-        )
-        .render();
-    let out = kafka.brokers()[0]
-        .account()
-        .run(&cmd, None, Duration::from_secs(180))
-        .await
-        .unwrap();
-    let text = String::from_utf8(out.stdout).expect("the consumer printed UTF-8");
+    let fields = ["partition", "offset", "headers", "key"];
+    let text = consume_printed(kafka, topic, count, &fields).await.unwrap();
     text.lines()
         .map(|l| parse_console_line(l).unwrap())
         .collect()
+}
+
+/// Every record pixy acknowledged is what Kafka's console consumer reads at that partition and
+/// offset, and nothing else is there.
+async fn assert_read_natively(
+    kafka: &KafkaService,
+    topic: &str,
+    acked: &BTreeMap<(i32, i64), Rec>,
+) {
+    let read = consume_natively(kafka, topic, acked.len()).await;
+    let problems = compare_at_offsets(acked, &read);
+    assert!(
+        problems.is_empty(),
+        "{} problems: {problems:#?}",
+        problems.len()
+    );
 }
 
 /// Produces `records` with Kafka's console producer (acks=all, keys and headers parsed).
@@ -366,13 +350,7 @@ async fn records_cross_the_proxy_both_ways_byte_for_byte(ctx: TestContext, #[cas
         .unwrap();
     acked.extend(produce_through(&client, "via-pixy", second).await);
     assert_eq!(acked.len(), RECORDS);
-    let read = consume_natively(&kafka, "via-pixy", RECORDS).await;
-    let problems = compare_at_offsets(&acked, &read);
-    assert!(
-        problems.is_empty(),
-        "{} problems: {problems:#?}",
-        problems.len()
-    );
+    assert_read_natively(&kafka, "via-pixy", &acked).await;
 
     // Natively produced, read through pixy.
     create_topic(&kafka, "native").await;
@@ -441,13 +419,7 @@ async fn on_kafka_4_pixy_produces_but_cannot_consume(ctx: TestContext) {
     create_topic(&kafka, "via-pixy").await;
     let records: Vec<Rec> = (0..RECORDS).map(|i| Rec::numbered("pixy", i)).collect();
     let acked = produce_through(&client, "via-pixy", &records).await;
-    let read = consume_natively(&kafka, "via-pixy", RECORDS).await;
-    let problems = compare_at_offsets(&acked, &read);
-    assert!(
-        problems.is_empty(),
-        "{} problems: {problems:#?}",
-        problems.len()
-    );
+    assert_read_natively(&kafka, "via-pixy", &acked).await;
 
     // Consuming is unsupported by pixy on Kafka 4 (its client commits offsets with
     // OffsetCommit v1, which Kafka 4 removed): show how it fails rather than skip it.
