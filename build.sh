@@ -3,7 +3,7 @@
 #
 #   ./build.sh            install what is missing (a second run with everything present is
 #                         offline and takes well under a second)
-#   ./build.sh --update   re-resolve every pinned system from Maven and reinstall it
+#   ./build.sh --update   re-resolve every pinned system (Maven, Go modules) and reinstall it
 #   ./build.sh --no-os-packages   leave the OS packages alone (e.g. building the installs on a
 #                         Vagrant host: DUCTTAPE_OPT_DIR=.vagrant/opt ./build.sh --no-os-packages)
 #
@@ -198,17 +198,24 @@ build_maven_project() {
         mkdir -p "$tmp/install/config"
         "configure_$name" "$tmp/install" "$version"
     fi
-    printf '%s\n' "$want" >"$tmp/install/$MARKER"
-    chmod -R a+rX "$tmp/install"
+    install_in_place "$tmp/install" "$dest" "$want"
+    log "$name $version: installed $(find "$dest/libs" -name '*.jar' | wc -l) jars in $dest"
+}
 
-    # Move into place: the old install (if any) is replaced only by a complete new one.
+# install_in_place BUILT DEST MARKER_CONTENT
+#   Writes the marker into the complete install BUILT and moves it to DEST: the old install
+#   (if any) is replaced only by a complete new one.
+install_in_place() {
+    local built=$1 dest=$2 want=$3
+    printf '%s\n' "$want" >"$built/$MARKER"
+    chmod -R a+rX "$built"
     if [[ -e "$dest" || -L "$dest" ]]; then
-        local old="$OPT_DIR/.$name-$version.old.$$"
+        local old
+        old="$(dirname "$dest")/.$(basename "$dest").old.$$"
         mv -T -- "$dest" "$old"
         CLEANUP+=("$old")
     fi
-    mv -T -- "$tmp/install" "$dest"
-    log "$name $version: installed $(find "$dest/libs" -name '*.jar' | wc -l) jars in $dest"
+    mv -T -- "$built" "$dest"
 }
 
 # link_default NAME VERSION: points $OPT_DIR/NAME at NAME-VERSION (atomically).
@@ -221,6 +228,72 @@ link_default() {
     ln -sfn "$name-$version" "$link.tmp.$$"
     mv -T "$link.tmp.$$" "$link"
     log "$link -> $name-$version"
+}
+
+# ---------------------------------------------------------------------------------------------
+# Go modules
+# ---------------------------------------------------------------------------------------------
+
+# Puts a Go toolchain on PATH: the one already there, the official tarball's /usr/local/go, or
+# Debian's golang-go.
+ensure_go() {
+    have go && return 0
+    if [[ -x /usr/local/go/bin/go ]]; then
+        PATH="/usr/local/go/bin:$PATH"
+        return 0
+    fi
+    ((OS_PACKAGES)) || die "$1: Go is needed to build it and none was found (not on PATH, not in /usr/local/go); install Debian's golang-go or Go from https://go.dev/dl/, or run build.sh without --no-os-packages"
+    apt_install golang-go
+    have go || die "$1: golang-go was installed but no 'go' is on PATH"
+}
+
+# build_go_module NAME VERSION MODULE
+#   Fetches MODULE at vVERSION exactly (`go mod download`: `go install module@version` needs
+#   the module proxy to list versions, which some proxies refuse) and builds its main package
+#   into $OPT_DIR/NAME-VERSION/bin/NAME. The module's own default config is kept beside it as
+#   a reference for the config format.
+build_go_module() {
+    local name=$1 version=$2 module=$3
+    local dest="$OPT_DIR/$name-$version"
+    local want
+    want=$(printf 'name=%s\nversion=%s\nmodule=%s@v%s\n' "$name" "$version" "$module" "$version")
+
+    if ((UPDATE == 0)) && [[ -f "$dest/$MARKER" && -x "$dest/bin/$name" ]] &&
+        [[ "$(<"$dest/$MARKER")" == "$want" ]]; then
+        log "$name $version: already installed in $dest"
+        return 0
+    fi
+
+    ensure_go "$name $version"
+    local tmp
+    tmp=$(mktemp -d "$OPT_DIR/.$name-$version.tmp.XXXXXX")
+    CLEANUP+=("$tmp")
+    mkdir -p "$tmp/install/bin"
+
+    log "$name $version: fetching $module@v$version with go mod download"
+    if ! (cd "$tmp" && GOTOOLCHAIN=local GOFLAGS=-mod=mod \
+        go mod download -json "$module@v$version") >"$tmp/download.json" 2>"$tmp/download.log"; then
+        cat "$tmp/download.log" "$tmp/download.json" >&2
+        die "$name $version: could not fetch $module@v$version (see go's error above). Check that this machine reaches the Go module proxy ($(go env GOPROXY)) and that the version exists. Nothing was installed in $dest."
+    fi
+    local src
+    src=$(sed -n 's/^[[:space:]]*"Dir": "\(.*\)",\{0,1\}$/\1/p' "$tmp/download.json")
+    [[ -n "$src" && -d "$src" ]] || die "$name $version: go mod download reported no source directory: $(cat "$tmp/download.json")"
+
+    # The module cache is read-only: build a writable copy.
+    cp -r -- "$src" "$tmp/src"
+    chmod -R u+w "$tmp/src"
+    log "$name $version: building with $(go version) (a few minutes)"
+    if ! (cd "$tmp/src" && GOTOOLCHAIN=local GOFLAGS="-buildvcs=false -mod=mod" \
+        go build -o "$tmp/install/bin/$name" .) >"$tmp/build.log" 2>&1; then
+        echo "---- go build output (last lines) ----" >&2
+        tail -n 30 "$tmp/build.log" >&2
+        echo "--------------------------------------" >&2
+        die "$name $version: go build failed (see above). Nothing was installed in $dest."
+    fi
+    [[ -f "$tmp/src/default.yaml" ]] && cp -- "$tmp/src/default.yaml" "$tmp/install/default.yaml"
+    install_in_place "$tmp/install" "$dest" "$want"
+    log "$name $version: installed $dest/bin/$name"
 }
 
 # ---------------------------------------------------------------------------------------------
@@ -348,5 +421,8 @@ build_maven_project kafka 3.9.2 org.apache.kafka:kafka_2.13 org.apache.kafka:kaf
 # for log4j2 is added here (Kafka 4 still uses slf4j-api 1.7).
 build_maven_project kafka 4.4.0 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools org.apache.logging.log4j:log4j-slf4j-impl:2.25.5
 link_default kafka 3.9.2
-# No Kafka REST proxy: neither Confluent's kafka-rest nor Strimzi's kafka-bridge is published to
-# Maven Central (Strimzi ships the bridge only as a release archive), so there is no line for it.
+# REST proxy: kafka-pixy (Mailgun, Go) from the Go module proxy. Confluent's kafka-rest and
+# Strimzi's kafka-bridge are not published to Maven Central, so there is no line for them.
+# pixy keeps its consumer groups in ZooKeeper; its Kafka client speaks up to Kafka 2.3's protocol
+# (with Kafka 4.x only its producer works).
+build_go_module kafka-pixy 0.18.0 github.com/mailgun/kafka-pixy

@@ -108,21 +108,37 @@ impl KafkaVersion {
     /// Fails with [`ServiceError::MissingInstall`] unless the install is on `node`.
     pub async fn check_installed(&self, service: &str, node: &Node) -> Result<(), ServiceError> {
         let libs = format!("{}/libs", self.home());
-        let present = node
-            .account()
-            .ssh_status(&format!("ls {}/*.jar >/dev/null 2>&1", quote(&libs)))
-            .await
-            .ctx(service)?;
-        if present == Some(0) {
-            Ok(())
-        } else {
-            Err(ServiceError::MissingInstall {
-                service: service.to_string(),
-                node: node.name().to_string(),
-                what: format!("Kafka {}", self.version),
-                path: libs,
-            })
-        }
+        let test = format!("ls {}/*.jar >/dev/null 2>&1", quote(&libs));
+        require_install(
+            service,
+            node,
+            &test,
+            &format!("Kafka {}", self.version),
+            &libs,
+        )
+        .await
+    }
+}
+
+/// Fails with [`ServiceError::MissingInstall`] (naming `what` and `path`) unless the shell
+/// test `test` succeeds on `node`.
+pub(crate) async fn require_install(
+    service: &str,
+    node: &Node,
+    test: &str,
+    what: &str,
+    path: &str,
+) -> Result<(), ServiceError> {
+    let present = node.account().ssh_status(test).await.ctx(service)?;
+    if present == Some(0) {
+        Ok(())
+    } else {
+        Err(ServiceError::MissingInstall {
+            service: service.to_string(),
+            node: node.name().to_string(),
+            what: what.to_string(),
+            path: path.to_string(),
+        })
     }
 }
 

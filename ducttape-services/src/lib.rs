@@ -2,18 +2,21 @@
 //!
 //! The [`Service`] lifecycle (node-level hooks, fanned out by [`ServiceExt`]) and the
 //! batteries: [`ZookeeperService`], [`KafkaService`] (ZooKeeper and KRaft modes), topics,
-//! and the performance and verification clients.
+//! the performance and verification clients, and a REST proxy ([`KafkaPixyService`], behind
+//! the [`RestProxy`] notion, with its typed client [`PixyClient`]).
 //!
-//! Every service runs the real systems under test, installed under `/opt` by `build.sh`,
-//! with `java -cp '<home>/libs/*' <main class>`.
+//! Every service runs the real systems under test, installed under `/opt` by `build.sh`:
+//! the JVM ones with `java -cp '<home>/libs/*' <main class>`, kafka-pixy as its Go binary.
 
 pub mod error;
 pub mod faults;
 pub mod install;
 pub mod kafka;
+pub mod kafka_pixy;
 pub mod perf;
 pub mod properties;
 pub mod readiness;
+pub mod rest;
 pub mod service;
 pub mod verifiable;
 pub mod zookeeper;
@@ -21,7 +24,9 @@ pub mod zookeeper;
 pub use error::{ResultExt, ServiceError};
 pub use install::{JavaCommand, KafkaVersion};
 pub use kafka::{KafkaService, TopicSpec};
+pub use kafka_pixy::{KafkaPixyService, PixyClient};
 pub use properties::Properties;
 pub use readiness::Readiness;
+pub use rest::{RestError, RestProxy};
 pub use service::{register, run_parallel, LogFile, ProcessFiles, Service, ServiceExt};
 pub use zookeeper::ZookeeperService;

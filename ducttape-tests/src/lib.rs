@@ -150,7 +150,20 @@ pub async fn consume_values(
     topic: &str,
     count: usize,
 ) -> Result<Vec<String>, ServiceError> {
-    let args: Vec<String> = [
+    let out = consume_printed(kafka, topic, count, &[]).await?;
+    Ok(out.lines().map(str::to_string).collect())
+}
+
+/// Like [`consume_values`], with more of each record printed before its value: each of
+/// `print` turns on the console consumer's `print.<field>` (`partition`, `offset`, `headers`,
+/// `key`, `timestamp`), written in Kafka's order and tab-separated. Returns its stdout.
+pub async fn consume_printed(
+    kafka: &KafkaService,
+    topic: &str,
+    count: usize,
+    print: &[&str],
+) -> Result<String, ServiceError> {
+    let mut args: Vec<String> = [
         "--bootstrap-server",
         &kafka.bootstrap_servers(),
         "--topic",
@@ -164,6 +177,16 @@ pub async fn consume_values(
     .iter()
     .map(ToString::to_string)
     .collect();
+    // Kafka 4 renamed the option (and warns about the old name on stdout).
+    let option = if kafka.version().supports_zookeeper() {
+        "--property"
+    } else {
+        "--formatter-property"
+    };
+    for field in print {
+        args.push(option.to_string());
+        args.push(format!("print.{field}=true"));
+    }
     // The consumer exits non-zero on its timeout; what it printed is still the answer.
     let brokers = kafka.brokers();
     let cmd = kafka
@@ -183,7 +206,7 @@ pub async fn consume_values(
             service: "console-consumer".into(),
             source: Box::new(source),
         })?;
-    Ok(out.stdout_text().lines().map(str::to_string).collect())
+    Ok(out.stdout_text())
 }
 
 /// Waits (up to 60 s) until `partition` of `topic` has a leader, and returns its node: right
