@@ -354,7 +354,7 @@ impl RemoteAccount {
     ) -> Result<StopOutcome, RemoteError> {
         let script = process::stop_script(pidfile, clean, grace);
         let text = self
-            .ssh_with(&script, None, grace + Duration::from_secs(15))
+            .ssh_with(&script, None, grace + Duration::from_secs(30))
             .await?
             .stdout_text();
         StopOutcome::parse(text.trim()).ok_or_else(|| RemoteError::Unexpected {

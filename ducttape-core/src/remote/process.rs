@@ -77,22 +77,28 @@ impl StopOutcome {
 pub(crate) const GROUP_ALIVE_FN: &str = r#"group_alive() { cat /proc/[0-9]*/stat 2>/dev/null | awk -v g="$1" '{ pid = $1; sub(/^.*\) /, ""); if ($3 == g) { if ($1 != "Z") live = 1; else z = z " " pid } } END { print (live ? "live" : "z" z) }' | { read r; [ "$r" = live ] && exit 0; for p in ${r#z}; do [ "$(ls /proc/$p/task 2>/dev/null | wc -l)" -gt 1 ] && exit 0; done; exit 1; }; }"#;
 
 /// The script behind [`StopOutcome`]: TERM (if `clean`) to the process and its group, wait up
-/// to `grace` until all of them are gone, then KILL.
+/// to `grace` until all of them are gone, then KILL (and wait up to 10 s more).
+///
+/// The waits end by the clock where the shell has one (bash's `$SECONDS`, no fork), else after
+/// as many 50 ms ticks: on a loaded node each tick's liveness check takes time of its own, and
+/// counting ticks alone made a 60 s grace last well past the command's own timeout.
 pub(crate) fn stop_script(pidfile: &str, clean: bool, grace: Duration) -> String {
     let ticks = (grace.as_millis() / 50).max(1);
+    let secs = grace.as_secs().max(1);
     let mut s = format!(
         "{ALIVE_FN}\n{GROUP_ALIVE_FN}\nany() {{ alive $pid || group_alive $pid; }}\n\
          sig() {{ kill -s $1 -- -$pid 2>/dev/null; kill -s $1 $pid 2>/dev/null; }}\n\
-         waitdead() {{ i=0; while any && [ $i -lt $1 ]; do sleep 0.05; i=$((i+1)); done; ! any; }}\n\
+         waitdead() {{ i=0; end=$((${{SECONDS:-0}} + $2)); while any && [ $i -lt $1 ]; do sleep 0.05; i=$((i+1)); \
+         if [ -n \"${{BASH_VERSION:-}}\" ] && [ $SECONDS -ge $end ]; then break; fi; done; ! any; }}\n\
          pid=$(cat {} 2>/dev/null); if [ -z \"$pid\" ] || ! any; then echo not-running; exit 0; fi\n",
         quote(pidfile)
     );
     if clean {
         s.push_str(&format!(
-            "sig TERM; if waitdead {ticks}; then echo exited; exit 0; fi\n"
+            "sig TERM; if waitdead {ticks} {secs}; then echo exited; exit 0; fi\n"
         ));
     }
-    s.push_str("sig KILL; waitdead 200 && echo killed || { echo \"pid $pid survived SIGKILL\" >&2; exit 1; }\n");
+    s.push_str("sig KILL; waitdead 200 10 && echo killed || { echo \"pid $pid survived SIGKILL\" >&2; exit 1; }\n");
     s
 }
 

@@ -22,6 +22,8 @@ const ROOT: &str = "/mnt/kafka";
 const CONFIG: &str = "/mnt/kafka/server.properties";
 const LOG: &str = "/mnt/kafka/server.log";
 const PIDFILE: &str = "/mnt/kafka/kafka.pid";
+/// How long a node may take to stop after SIGTERM before it is killed.
+const STOP_GRACE: Duration = Duration::from_secs(60);
 /// What the broker log says when it is up (ZooKeeper mode: `[KafkaServer id=1] started`;
 /// KRaft: `[KafkaRaftServer nodeId=1] Kafka Server started`).
 pub const STARTED_PATTERN: &str = r"Kafka\s*Server.*started";
@@ -553,9 +555,20 @@ impl Service for KafkaService {
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        self.process()
-            .stop(node, clean, Duration::from_secs(60))
-            .await
+        let index = self.index(node)?;
+        if clean && self.roles[index].1 == Role::Controller {
+            // A broker's controlled shutdown goes through the controller: stopping both at
+            // once (as the fan-out does) leaves the brokers waiting for a controller that is
+            // gone until their grace runs out. A dedicated controller goes once no broker runs.
+            let brokers = self.brokers();
+            let waits = brokers.iter().map(|b| self.wait_node(b, STOP_GRACE));
+            for waited in futures::future::join_all(waits).await {
+                if let Err(e) = waited {
+                    tracing::warn!(node = node.name(), error = %e, "stopping a controller while a broker still runs");
+                }
+            }
+        }
+        self.process().stop(node, clean, STOP_GRACE).await
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
