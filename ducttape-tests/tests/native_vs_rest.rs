@@ -29,16 +29,25 @@ use serial_test::serial;
 
 const PARTITIONS: u32 = 6;
 const RECORD_SIZE: u32 = 100;
-/// Requests the REST clients keep in flight.
-const CONCURRENCY: u32 = 64;
+/// Requests the REST producer keeps in flight: synchronous produces wait for pixy's flush,
+/// so throughput is bound by requests in flight (64 gave ≈ 7,000 records/s here, 256 twice that).
+const PRODUCE_CONCURRENCY: u32 = 256;
+/// Long polls the REST consumer keeps in flight: pixy answers HTTP 429 beyond its
+/// `consumer.channel_buffer_size` per group (256 got thousands of them; 64 none).
+const CONSUME_CONCURRENCY: u32 = 64;
 /// The default N of `native_vs_rest`: a few minutes here.
-const DEFAULT_RECORDS: u64 = 300_000;
+const DEFAULT_RECORDS: u64 = 500_000;
 /// Linux's USER_HZ: `/proc/<pid>/stat` counts CPU time in 1/100 s.
 const USER_HZ: u64 = 100;
 
-/// The REST perf client, built by cargo with this package's tests; copied to the nodes.
+/// The REST perf client, copied to the nodes: `DUCTTAPE_REST_PERF` if set (e.g. the release
+/// build, `target/release/rest-perf`, for measurements), else the one cargo built with this
+/// package's tests.
 fn rest_perf() -> PathBuf {
-    PathBuf::from(env!("CARGO_BIN_EXE_rest-perf"))
+    std::env::var_os("DUCTTAPE_REST_PERF").map_or_else(
+        || PathBuf::from(env!("CARGO_BIN_EXE_rest-perf")),
+        PathBuf::from,
+    )
 }
 
 struct Setup {
@@ -110,20 +119,36 @@ async fn native_count(kafka: &KafkaService, topic: &str) -> u64 {
         .sum()
 }
 
-/// CPU seconds (user + system) of `pid` on `node` so far.
+/// CPU seconds (user + system) of `pid` and every process below it on `node` so far: the
+/// pid file may name the shell that started pixy rather than pixy itself.
 async fn cpu_seconds(node: &Node, pid: u32) -> f64 {
-    let stat = node
+    let stats = node
         .account()
-        .ssh_output(&format!("cat /proc/{pid}/stat"))
+        .ssh_output("cat /proc/[0-9]*/stat 2>/dev/null; true")
         .await
         .unwrap();
-    let fields: Vec<&str> = stat
-        .rsplit_once(')')
-        .unwrap()
-        .1
-        .split_whitespace()
+    // pid → (ppid, utime + stime in ticks); the command name may hold spaces.
+    let procs: std::collections::BTreeMap<u32, (u32, u64)> = stats
+        .lines()
+        .filter_map(|l| {
+            let (head, tail) = l.rsplit_once(')')?;
+            let pid = head.split_whitespace().next()?.parse().ok()?;
+            let f: Vec<&str> = tail.split_whitespace().collect();
+            let ticks = f.get(11)?.parse::<u64>().ok()? + f.get(12)?.parse::<u64>().ok()?;
+            Some((pid, (f.get(1)?.parse().ok()?, ticks)))
+        })
         .collect();
-    let ticks: u64 = fields[11].parse::<u64>().unwrap() + fields[12].parse::<u64>().unwrap();
+    assert!(
+        procs.contains_key(&pid),
+        "no process {pid} on {}",
+        node.name()
+    );
+    let mut tree = vec![pid];
+    let mut ticks = 0;
+    while let Some(p) = tree.pop() {
+        ticks += procs[&p].1;
+        tree.extend(procs.iter().filter(|(_, v)| v.0 == p).map(|(k, _)| *k));
+    }
     ticks as f64 / USER_HZ as f64
 }
 
@@ -323,6 +348,13 @@ fn table(rows: &[(Row, Row)]) -> String {
 #[serial(heavy)]
 #[ignore = "minutes long: cargo test native_vs_rest -- --ignored"]
 async fn native_vs_rest(ctx: TestContext) {
+    if std::env::var_os("DUCTTAPE_REST_PERF").is_none() {
+        eprintln!(
+            "native_vs_rest: rest-perf is the debug build, ≈ 4× slower than the release one and \
+             likely the bottleneck; for numbers: cargo build --release -p ducttape-tests --bin \
+             rest-perf and DUCTTAPE_REST_PERF=target/release/rest-perf"
+        );
+    }
     let records: u64 = std::env::var("DUCTTAPE_NATIVE_VS_REST_RECORDS")
         .ok()
         .map(|v| {
@@ -346,7 +378,7 @@ async fn native_vs_rest(ctx: TestContext) {
 
     let before = cpu_seconds(&pixy_node, pid).await;
     let rest_producer = RestProducerPerformance::new(rest_perf(), "rest", records, RECORD_SIZE)
-        .concurrency(CONCURRENCY)
+        .concurrency(PRODUCE_CONCURRENCY)
         .build(&ctx, &*s.pixy, clients.clone());
     rest_producer.run().await.unwrap();
     let pixy_produce_cpu = cpu_seconds(&pixy_node, pid).await - before;
@@ -361,7 +393,7 @@ async fn native_vs_rest(ctx: TestContext) {
 
     let before = cpu_seconds(&pixy_node, pid).await;
     let rest_consumer = RestConsumerPerformance::new(rest_perf(), "rest", records, "rest-perf")
-        .concurrency(CONCURRENCY)
+        .concurrency(CONSUME_CONCURRENCY)
         .build(&ctx, &*s.pixy, clients);
     rest_consumer.run().await.unwrap();
     let pixy_consume_cpu = cpu_seconds(&pixy_node, pid).await - before;
@@ -419,9 +451,12 @@ async fn native_vs_rest(ctx: TestContext) {
     let printed = table(&rows);
     println!(
         "native_vs_rest: {records} records of {RECORD_SIZE} B, {PARTITIONS} partitions, RF 1, \
-         REST with {CONCURRENCY} connections (sync acks)\n{printed}CPU (cores busy): {cpu}"
+         REST producer with {PRODUCE_CONCURRENCY} connections (sync acks), REST consumer with \
+         {CONSUME_CONCURRENCY}; rest-perf: {}\n{printed}CPU (cores busy): {cpu}",
+        rest_perf().display()
     );
     ctx.record("records", records);
+    ctx.record("rest_perf_binary", rest_perf().display().to_string());
     ctx.record("table", printed);
     ctx.record("native", json!({ "produce": np, "consume": nc }));
     ctx.record("rest", json!({ "produce": rp, "consume": rc }));
