@@ -350,7 +350,7 @@ fn table(rows: &[(Row, Row)]) -> String {
 async fn native_vs_rest(ctx: TestContext) {
     if std::env::var_os("DUCTTAPE_REST_PERF").is_none() {
         eprintln!(
-            "native_vs_rest: rest-perf is the debug build, ≈ 4× slower than the release one and \
+            "native_vs_rest: rest-perf is the debug build, ≈ 8× the CPU per request of the release one and \
              likely the bottleneck; for numbers: cargo build --release -p ducttape-tests --bin \
              rest-perf and DUCTTAPE_REST_PERF=target/release/rest-perf"
         );
