@@ -22,7 +22,7 @@ use ducttape_services::perf::{
 use ducttape_services::{
     KafkaPixyService, KafkaService, Service, ServiceError, ServiceExt, TopicSpec, ZookeeperService,
 };
-use ducttape_tests::{ctx, Node, TestContext};
+use ducttape_tests::{ctx, pixy_builder, Node, TestContext};
 use rstest::rstest;
 use serde_json::json;
 use serial_test::serial;
@@ -68,14 +68,7 @@ async fn start(ctx: &TestContext) -> Setup {
         .build(ctx)
         .unwrap();
     kafka.start().await.unwrap();
-    let pixy = KafkaPixyService::builder(nodes)
-        .kafka(&kafka)
-        .zookeeper(&zk)
-        // Synchronous produces wait for pixy's flush: do not let each wait its 500 ms default.
-        .flush_frequency(Duration::from_millis(5))
-        .long_polling_timeout(Duration::from_secs(2))
-        .build(ctx)
-        .unwrap();
+    let pixy = pixy_builder(nodes, &kafka, &zk).build(ctx).unwrap();
     pixy.start().await.unwrap();
     Setup {
         kafka,

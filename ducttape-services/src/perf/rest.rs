@@ -89,8 +89,9 @@ impl RestPerfCommon {
         format!("{}/{file}", worker_dir(&self.name))
     }
 
-    fn args(&self, mode: &str, url: &str) -> Vec<String> {
-        vec![
+    /// The worker's arguments (the program first): `mode`, the shared flags, then `extra`.
+    fn args(&self, mode: &str, url: &str, extra: &[String]) -> Vec<String> {
+        let mut args = vec![
             self.remote_binary(),
             mode.into(),
             "--url".into(),
@@ -103,7 +104,9 @@ impl RestPerfCommon {
             self.concurrency.to_string(),
             "--report-interval-ms".into(),
             self.report_interval.as_millis().to_string(),
-        ]
+        ];
+        args.extend(extra.iter().cloned());
+        args
     }
 
     /// One worker per node, each talking to the proxy node of its index (round robin).
@@ -112,7 +115,8 @@ impl RestPerfCommon {
         ctx: &TestContext,
         proxy: &dyn RestProxy,
         nodes: Vec<Node>,
-        args: impl Fn(&RestPerfCommon, &str) -> Vec<String> + Send + Sync + 'static,
+        mode: &'static str,
+        extra: Vec<String>,
     ) -> Arc<RestPerfService> {
         let urls = proxy.base_urls();
         let (name, timeout, binary) = (self.name.clone(), self.timeout, self.binary.clone());
@@ -121,7 +125,7 @@ impl RestPerfCommon {
                 .get(index % urls.len().max(1))
                 .cloned()
                 .unwrap_or_default();
-            quote_all(args(&self, &url))
+            quote_all(self.args(mode, &url, &extra))
         };
         ToolService::with_uploads(ctx, &name, nodes, Arc::new(command), timeout, vec![binary])
     }
@@ -207,28 +211,20 @@ impl RestProducerPerformance {
         self
     }
 
-    /// The worker's arguments (the program first) against the proxy at `url`.
-    pub fn args(&self, url: &str) -> Vec<String> {
-        Self::args_of(&self.common, self.record_size, self.sync, self.rate, url)
+    fn extra_args(&self) -> Vec<String> {
+        vec![
+            "--record-size".into(),
+            self.record_size.to_string(),
+            "--acks".into(),
+            if self.sync { "sync" } else { "async" }.into(),
+            "--rate".into(),
+            self.rate.unwrap_or(0).to_string(),
+        ]
     }
 
-    fn args_of(
-        common: &RestPerfCommon,
-        size: u32,
-        sync: bool,
-        rate: Option<u64>,
-        url: &str,
-    ) -> Vec<String> {
-        let mut args = common.args("produce", url);
-        args.extend([
-            "--record-size".into(),
-            size.to_string(),
-            "--acks".into(),
-            if sync { "sync" } else { "async" }.into(),
-            "--rate".into(),
-            rate.unwrap_or(0).to_string(),
-        ]);
-        args
+    /// The worker's arguments (the program first) against the proxy at `url`.
+    pub fn args(&self, url: &str) -> Vec<String> {
+        self.common.args("produce", url, &self.extra_args())
     }
 
     /// One worker on each of `nodes` against `proxy`, registered with `ctx`.
@@ -238,10 +234,8 @@ impl RestProducerPerformance {
         proxy: &dyn RestProxy,
         nodes: Vec<Node>,
     ) -> Arc<RestPerfService> {
-        let (size, sync, rate) = (self.record_size, self.sync, self.rate);
-        self.common.build(ctx, proxy, nodes, move |c, url| {
-            Self::args_of(c, size, sync, rate, url)
-        })
+        let extra = self.extra_args();
+        self.common.build(ctx, proxy, nodes, "produce", extra)
     }
 }
 
@@ -274,20 +268,18 @@ impl RestConsumerPerformance {
         self
     }
 
-    /// The worker's arguments (the program first) against the proxy at `url`.
-    pub fn args(&self, url: &str) -> Vec<String> {
-        Self::args_of(&self.common, &self.group, self.idle_timeout, url)
+    fn extra_args(&self) -> Vec<String> {
+        vec![
+            "--group".into(),
+            self.group.clone(),
+            "--idle-timeout-ms".into(),
+            self.idle_timeout.as_millis().to_string(),
+        ]
     }
 
-    fn args_of(common: &RestPerfCommon, group: &str, idle: Duration, url: &str) -> Vec<String> {
-        let mut args = common.args("consume", url);
-        args.extend([
-            "--group".into(),
-            group.into(),
-            "--idle-timeout-ms".into(),
-            idle.as_millis().to_string(),
-        ]);
-        args
+    /// The worker's arguments (the program first) against the proxy at `url`.
+    pub fn args(&self, url: &str) -> Vec<String> {
+        self.common.args("consume", url, &self.extra_args())
     }
 
     /// One worker on each of `nodes` against `proxy`, registered with `ctx`. Workers share
@@ -298,10 +290,8 @@ impl RestConsumerPerformance {
         proxy: &dyn RestProxy,
         nodes: Vec<Node>,
     ) -> Arc<RestPerfService> {
-        let (group, idle) = (self.group.clone(), self.idle_timeout);
-        self.common.build(ctx, proxy, nodes, move |c, url| {
-            Self::args_of(c, &group, idle, url)
-        })
+        let extra = self.extra_args();
+        self.common.build(ctx, proxy, nodes, "consume", extra)
     }
 }
 
@@ -315,6 +305,13 @@ mod tests {
             .concurrency(4)
             .rate(500)
             .name("rp");
+        let c = RestConsumerPerformance::new("rest-perf", "t", 10, "g")
+            .idle_timeout(Duration::from_secs(5));
+        assert_eq!(
+            c.args("http://h:19092").join(" "),
+            "/mnt/rest-consumer/rest-perf consume --url http://h:19092 --topic t --records 10 \
+             --concurrency 16 --report-interval-ms 5000 --group g --idle-timeout-ms 5000"
+        );
         assert_eq!(
             p.args("http://h:19092").join(" "),
             "/mnt/rp/rest-perf produce --url http://h:19092 --topic t --records 10 \
