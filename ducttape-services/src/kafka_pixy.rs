@@ -766,13 +766,32 @@ impl PixyClient {
     /// `POST /topics/<topic>/messages?key=..&sync`: produces one record and waits for Kafka's
     /// acknowledgement.
     pub async fn produce(&self, topic: &str, record: &RestRecord) -> Result<Produced, RestError> {
-        let mut url = format!(
-            "{}/topics/{}/messages?sync",
-            self.base,
-            encode(topic.as_bytes())
-        );
+        let (url, body) = self.post_record(topic, record, true).await?;
+        decode_json("POST", &url, &body)
+    }
+
+    /// `POST /topics/<topic>/messages?key=..`: hands one record to the proxy, which answers
+    /// once it has queued it, before Kafka acknowledges it (pixy's asynchronous produce).
+    pub async fn produce_async(&self, topic: &str, record: &RestRecord) -> Result<(), RestError> {
+        self.post_record(topic, record, false).await.map(drop)
+    }
+
+    /// Posts `record`; the URL and the answer's body.
+    async fn post_record(
+        &self,
+        topic: &str,
+        record: &RestRecord,
+        sync: bool,
+    ) -> Result<(String, Vec<u8>), RestError> {
+        let mut url = format!("{}/topics/{}/messages", self.base, encode(topic.as_bytes()));
+        let mut sep = '?';
+        if sync {
+            url.push_str("?sync");
+            sep = '&';
+        }
         if let Some(key) = &record.key {
-            url.push_str("&key=");
+            url.push(sep);
+            url.push_str("key=");
             url.push_str(&encode(key));
         }
         let mut request = self
@@ -787,7 +806,7 @@ impl PixyClient {
             );
         }
         let body = self.send("POST", &url, request).await?;
-        decode_json("POST", &url, &body)
+        Ok((url, body))
     }
 
     /// `GET /topics/<topic>/messages?group=<group>`: the next record for the group,

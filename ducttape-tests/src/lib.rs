@@ -21,11 +21,14 @@ use std::time::Duration;
 
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
+use ducttape_services::kafka_pixy::KafkaPixyBuilder;
 use ducttape_services::verifiable::{
     acknowledged_so_far, check_delivery_of, DeliveryReport, VerifiableConsumerService,
     VerifiableProducerService,
 };
-use ducttape_services::{KafkaService, KafkaVersion, ServiceError, ServiceExt, ZookeeperService};
+use ducttape_services::{
+    KafkaPixyService, KafkaService, KafkaVersion, ServiceError, ServiceExt, ZookeeperService,
+};
 use rstest::fixture;
 
 /// The test context of the running test: results directory, `test.log`, leases, teardown.
@@ -335,6 +338,21 @@ pub async fn wait_for_leader_move(
         service: "kafka".into(),
         detail: e.to_string(),
     })
+}
+
+/// kafka-pixy on `nodes` in front of `kafka`, its groups in `zk`, set up for tests:
+/// synchronous produces wait for pixy's flush, so it flushes every 5 ms (not its 500 ms
+/// default), and a long poll gives up after 2 s. Add options, then `build(&ctx)`.
+pub fn pixy_builder(
+    nodes: Vec<Node>,
+    kafka: &Arc<KafkaService>,
+    zk: &Arc<ZookeeperService>,
+) -> KafkaPixyBuilder {
+    KafkaPixyService::builder(nodes)
+        .kafka(kafka)
+        .zookeeper(zk)
+        .flush_frequency(Duration::from_millis(5))
+        .long_polling_timeout(Duration::from_secs(2))
 }
 
 /// Asserts that no JVM runs on `nodes` (after teardown, nothing a test started may be left).

@@ -16,7 +16,9 @@ use ducttape_services::{
     KafkaPixyService, KafkaService, KafkaVersion, RestError, Service, ServiceError, ServiceExt,
     TopicSpec, ZookeeperService,
 };
-use ducttape_tests::{assert_no_jvm, consume_printed, ctx, start_kafka, Mode, Node, TestContext};
+use ducttape_tests::{
+    assert_no_jvm, consume_printed, ctx, pixy_builder, start_kafka, Mode, Node, TestContext,
+};
 use futures::StreamExt;
 use rstest::rstest;
 use serial_test::serial;
@@ -286,13 +288,8 @@ async fn start_with_pixy(
     .build(ctx)
     .unwrap();
     kafka.start().await.unwrap();
-    let pixy = KafkaPixyService::builder(nodes)
-        .kafka(&kafka)
-        .zookeeper(&zk)
+    let pixy = pixy_builder(nodes, &kafka, &zk)
         .partitioner(Partitioner::Hash)
-        // Synchronous produces wait for the flush: do not let each wait 500 ms.
-        .flush_frequency(Duration::from_millis(5))
-        .long_polling_timeout(Duration::from_secs(2))
         .stop_timeout(STOP_GRACE)
         .build(ctx)
         .unwrap();

@@ -9,6 +9,7 @@
 //! first bounce) must have ended well, or `stop` fails with its output.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -31,11 +32,19 @@ pub trait ToolOutput: Clone + Default + serde::Serialize + Send + Sync + 'static
 /// Renders the tool's command line for node `index` of the service.
 pub type ToolCommand = Arc<dyn Fn(&Node, usize) -> String + Send + Sync>;
 
+/// The directory on each node where the worker of service `name` keeps its files (output,
+/// pid, exit status, uploaded programs); emptied at every start.
+pub fn worker_dir(name: &str) -> String {
+    format!("/mnt/{name}")
+}
+
 /// A tool run on each of its nodes, in the background.
 pub struct ToolService<O: ToolOutput> {
     name: String,
     nodes: Vec<Node>,
     command: ToolCommand,
+    /// Local programs copied into [`worker_dir`] (executable) before each start.
+    uploads: Vec<PathBuf>,
     wait_timeout: Duration,
     outputs: Mutex<BTreeMap<String, O>>,
     /// Nodes whose worker was started and has not been stopped or waited for since.
@@ -51,10 +60,25 @@ impl<O: ToolOutput> ToolService<O> {
         command: ToolCommand,
         wait_timeout: Duration,
     ) -> Arc<Self> {
+        Self::with_uploads(ctx, name, nodes, command, wait_timeout, Vec::new())
+    }
+
+    /// Like [`new`](Self::new), and before each start copies every file of `uploads` (a
+    /// program built here, say) into [`worker_dir`] on the node, executable, under its own
+    /// file name: works the same on local and remote nodes.
+    pub fn with_uploads(
+        ctx: &TestContext,
+        name: &str,
+        nodes: Vec<Node>,
+        command: ToolCommand,
+        wait_timeout: Duration,
+        uploads: Vec<PathBuf>,
+    ) -> Arc<Self> {
         let service = Arc::new(Self {
             name: name.to_string(),
             nodes,
             command,
+            uploads,
             wait_timeout,
             outputs: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeSet::new()),
@@ -64,7 +88,7 @@ impl<O: ToolOutput> ToolService<O> {
     }
 
     fn dir(&self) -> String {
-        format!("/mnt/{}", self.name)
+        worker_dir(&self.name)
     }
 
     /// The file a node's stdout (and stderr) goes to.
@@ -179,6 +203,21 @@ impl<O: ToolOutput> Service for ToolService<O> {
         let account = node.account();
         account.remove(&self.dir()).await.ctx(&self.name)?;
         account.mkdirs(&self.dir()).await.ctx(&self.name)?;
+        for local in &self.uploads {
+            let file = local.file_name().map(|f| f.to_string_lossy().into_owned());
+            let Some(file) = file else {
+                return Err(ServiceError::Usage {
+                    service: self.name.clone(),
+                    detail: format!("cannot upload {}: not a file", local.display()),
+                });
+            };
+            let remote = format!("{}/{file}", self.dir());
+            account.copy_to(local, &remote).await.ctx(&self.name)?;
+            account
+                .ssh(&format!("chmod +x {}", quote(&remote)))
+                .await
+                .ctx(&self.name)?;
+        }
         // The exit status goes to a file: a worker's failure must not pass unnoticed.
         let command = format!(
             "{}; echo $? > {}",
