@@ -79,16 +79,18 @@ pub(crate) const GROUP_ALIVE_FN: &str = r#"group_alive() { cat /proc/[0-9]*/stat
 /// The script behind [`StopOutcome`]: TERM (if `clean`) to the process and its group, wait up
 /// to `grace` until all of them are gone, then KILL (and wait up to 10 s more).
 ///
-/// The waits end by the clock where the shell has one (bash's `$SECONDS`, no fork), else after
-/// as many 50 ms ticks: on a loaded node each tick's liveness check takes time of its own, and
-/// counting ticks alone made a 60 s grace last well past the command's own timeout.
+/// The waits end after as many 50 ms ticks as the grace holds or, where the shell has a clock
+/// (bash's whole-second `$SECONDS`, no fork), once a second more than the grace has passed:
+/// on a loaded node each tick's liveness check takes time of its own, and counting ticks alone
+/// made a 60 s grace last well past the command's own timeout. Either way the process gets at
+/// least its grace.
 pub(crate) fn stop_script(pidfile: &str, clean: bool, grace: Duration) -> String {
     let ticks = (grace.as_millis() / 50).max(1);
     let secs = grace.as_secs().max(1);
     let mut s = format!(
         "{ALIVE_FN}\n{GROUP_ALIVE_FN}\nany() {{ alive $pid || group_alive $pid; }}\n\
          sig() {{ kill -s $1 -- -$pid 2>/dev/null; kill -s $1 $pid 2>/dev/null; }}\n\
-         waitdead() {{ i=0; end=$((${{SECONDS:-0}} + $2)); while any && [ $i -lt $1 ]; do sleep 0.05; i=$((i+1)); \
+         waitdead() {{ i=0; end=$((${{SECONDS:-0}} + $2 + 1)); while any && [ $i -lt $1 ]; do sleep 0.05; i=$((i+1)); \
          if [ -n \"${{BASH_VERSION:-}}\" ] && [ $SECONDS -ge $end ]; then break; fi; done; ! any; }}\n\
          pid=$(cat {} 2>/dev/null); if [ -z \"$pid\" ] || ! any; then echo not-running; exit 0; fi\n",
         quote(pidfile)
