@@ -13,7 +13,7 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use ducttape_services::perf::parse::RestPerfStats;
 use ducttape_services::perf::{
@@ -221,12 +221,17 @@ async fn rest_perf_workers_produce_and_consume_every_record(ctx: TestContext) {
     );
     // pixy acknowledged them before Kafka did: wait for them to land.
     let total = records + 1_000;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let mut count = native_count(&s.kafka, "rest-perf").await;
-    while count < total && Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(500)).await;
-        count = native_count(&s.kafka, "rest-perf").await;
-    }
+    let landed = ducttape_core::wait_until(
+        "every record pixy queued is in Kafka",
+        Duration::from_secs(30),
+        Duration::from_millis(500),
+        || async {
+            Ok::<_, std::convert::Infallible>(native_count(&s.kafka, "rest-perf").await >= total)
+        },
+    )
+    .await;
+    let count = native_count(&s.kafka, "rest-perf").await;
+    assert!(landed.is_ok(), "{count} of {total} records in Kafka");
     assert_eq!(count, total);
 
     let consumer = RestConsumerPerformance::new(rest_perf(), "rest-perf", total, "g")
