@@ -10,10 +10,12 @@
 
 pub mod error;
 pub mod faults;
+mod http;
 pub mod install;
 pub mod kafka;
 pub mod kafka_pixy;
 pub mod perf;
+pub mod process;
 pub mod properties;
 pub mod readiness;
 pub mod rest;
