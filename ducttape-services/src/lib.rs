@@ -27,7 +27,7 @@ pub mod verifiable;
 pub mod zookeeper;
 
 pub use connect::{ConnectClient, ConnectDistributedService};
-pub use error::{ResultExt, ServiceError};
+pub use error::{Error, ResultExt, ServiceError};
 pub use install::{JavaCommand, KafkaVersion};
 pub use kafka::{KafkaService, TopicSpec};
 pub use kafka_pixy::{KafkaPixyService, PixyClient};

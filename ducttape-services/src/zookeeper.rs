@@ -168,11 +168,11 @@ impl ZookeeperService {
             .as_deref()
             .ok()
             .and_then(ZkStatus::parse)
-            .ok_or_else(|| ServiceError::Timeout {
+            .ok_or_else(|| ServiceError::Probe {
                 service: "zookeeper".into(),
                 node: node.name().to_string(),
-                after: Duration::ZERO,
-                detail: format!("srvr: {}", answer.unwrap_or_else(|e| e)),
+                what: "srvr".into(),
+                detail: answer.unwrap_or_else(|e| e),
             })
     }
 
@@ -181,11 +181,11 @@ impl ZookeeperService {
         let leader = self.leader().await?;
         let dump = four_letter_word(leader.address(), "dump")
             .await
-            .map_err(|detail| ServiceError::Timeout {
+            .map_err(|detail| ServiceError::Probe {
                 service: "zookeeper".into(),
                 node: leader.name().to_string(),
-                after: Duration::ZERO,
-                detail: format!("dump: {detail}"),
+                what: "dump".into(),
+                detail,
             })?;
         Ok(parse_ephemerals(&dump))
     }
