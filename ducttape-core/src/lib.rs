@@ -12,4 +12,4 @@ pub mod remote;
 pub mod wait;
 
 pub use context::TestContext;
-pub use wait::{wait_until, WaitError};
+pub use wait::{wait_until, Found, WaitError};
