@@ -44,16 +44,17 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
-use ducttape_core::remote::{quote, StopOutcome};
+use ducttape_core::remote::quote;
 use serde::{Deserialize, Serialize, Serializer};
 
-use crate::error::{ResultExt, ServiceError};
+use crate::error::ServiceError;
 use crate::http::{decode_json, percent_encode, HttpClient};
-use crate::install::require_install;
+use crate::install::Install;
 use crate::kafka::KafkaService;
-use crate::readiness::{Readiness, Watched};
+use crate::process::ProcessSpec;
+use crate::readiness::Readiness;
 use crate::rest::{RestError, RestProxy};
-use crate::service::{register, LogFile, ProcessFiles, Service};
+use crate::service::{register, LogFile, Service};
 use crate::zookeeper::ZookeeperService;
 
 /// Where `build.sh` installs kafka-pixy (the binary is `bin/kafka-pixy` inside).
@@ -67,7 +68,6 @@ const NAME: &str = "kafka-pixy";
 const ROOT: &str = "/mnt/kafka-pixy";
 const CONFIG: &str = "/mnt/kafka-pixy/kafka-pixy.yaml";
 const LOG: &str = "/mnt/kafka-pixy/kafka-pixy.log";
-const PIDFILE: &str = "/mnt/kafka-pixy/kafka-pixy.pid";
 /// What pixy logs once its ZooKeeper session is established.
 const ZK_SESSION_PATTERN: &str = r"authenticated: id=\d+.*category=zk";
 /// The name of the one cluster in the config; API calls without a cluster use it.
@@ -349,10 +349,6 @@ impl KafkaPixyService {
         }
     }
 
-    fn process(&self) -> ProcessFiles {
-        ProcessFiles::new(NAME, ROOT, PIDFILE)
-    }
-
     fn binary(&self) -> String {
         format!("{}/bin/kafka-pixy", self.home)
     }
@@ -415,19 +411,29 @@ impl KafkaPixyService {
         )
     }
 
-    async fn check_installed(&self, node: &Node) -> Result<(), ServiceError> {
-        let binary = self.binary();
-        let test = format!("test -x {}", quote(&binary));
-        require_install(NAME, node, &test, "kafka-pixy", &binary).await
+    /// The process on any node, for stopping, cleaning and finding it. pixy can hang on
+    /// SIGTERM when it cannot commit offsets: the stop escalates to SIGKILL after the grace.
+    fn process(&self) -> ProcessSpec {
+        ProcessSpec::new(NAME, ROOT).stop_grace(self.stop_timeout)
     }
 
-    async fn log_tail(&self, node: &Node) -> String {
-        node.account()
-            .ssh_output(&format!("tail -n 30 {} 2>/dev/null; true", quote(LOG)))
-            .await
-            .unwrap_or_default()
-            .trim_end()
-            .to_string()
+    /// pixy on `node`: its config, the binary, and ready once the HTTP API answers and the
+    /// ZooKeeper session is up. pixy serves HTTP before it has reached ZooKeeper, and without
+    /// ZooKeeper it keeps retrying quietly; its consumer needs that session, so a start
+    /// without it is no start.
+    fn spec(&self, node: &Node) -> Result<ProcessSpec, ServiceError> {
+        let binary = self.binary();
+        Ok(self
+            .process()
+            .requires(Install::file("kafka-pixy", &binary))
+            .file(CONFIG, self.config_yaml(node)?)
+            .command(format!("{} --config {}", quote(&binary), quote(CONFIG)))
+            .ready_when(Readiness::Http {
+                port: HTTP_PORT,
+                path: "/_ping".into(),
+            })
+            .ready_when(Readiness::LogLine(ZK_SESSION_PATTERN.into()))
+            .start_timeout(self.start_timeout))
     }
 }
 
@@ -448,71 +454,13 @@ impl Service for KafkaPixyService {
     }
 
     async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.check_installed(node).await?;
-        let account = node.account();
-        account.mkdirs(ROOT).await.ctx(NAME)?;
-        account
-            .create_file(CONFIG, self.config_yaml(node)?)
-            .await
-            .ctx(NAME)?;
-        let log = account.monitor_log(LOG).await.ctx(NAME)?;
-        let cmd = format!("{} --config {}", quote(&self.binary()), quote(CONFIG));
-        account.spawn(&cmd, LOG, PIDFILE).await.ctx(NAME)?;
-        let watched = Watched {
-            service: NAME,
-            node,
-            pidfile: PIDFILE,
-            log: &log,
-        };
-        // Ready: the HTTP API answers and the ZooKeeper session is up. pixy serves HTTP
-        // before it has reached ZooKeeper, and without ZooKeeper it keeps retrying quietly;
-        // its consumer needs that session, so a start without it is no start.
-        let deadline = tokio::time::Instant::now() + self.start_timeout;
-        let ping = Readiness::Http {
-            port: HTTP_PORT,
-            path: "/_ping".into(),
-        };
-        match ping.wait(&watched, self.start_timeout).await {
-            Err(ServiceError::Timeout {
-                service,
-                node: n,
-                after,
-                detail,
-            }) => {
-                return Err(ServiceError::Timeout {
-                    service,
-                    node: n,
-                    after,
-                    detail: format!(
-                        "{detail}\n--- {LOG} (last lines) ---\n{}",
-                        self.log_tail(node).await
-                    ),
-                })
-            }
-            other => other?,
-        }
-        let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-        Readiness::LogLine(ZK_SESSION_PATTERN.into())
-            .wait(&watched, left.max(Duration::from_secs(1)))
-            .await?;
+        self.spec(node)?.start(node).await?;
         tracing::info!(node = node.name(), url = %self.base_url(node), "kafka-pixy ready");
         Ok(())
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        let outcome = node
-            .account()
-            .stop(PIDFILE, clean, self.stop_timeout)
-            .await
-            .ctx(NAME)?;
-        if clean && outcome == StopOutcome::Killed {
-            tracing::warn!(
-                node = node.name(),
-                grace = ?self.stop_timeout,
-                "kafka-pixy did not exit after SIGTERM; killed"
-            );
-        }
-        Ok(())
+        self.process().stop(node, clean).await
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {

@@ -12,6 +12,7 @@
 use std::time::Duration;
 
 use ducttape_core::cluster::Node;
+use ducttape_core::remote::StopOutcome;
 
 use crate::error::{ResultExt, ServiceError};
 use crate::install::Install;
@@ -176,18 +177,58 @@ impl ProcessSpec {
         let deadline = tokio::time::Instant::now() + self.start_timeout;
         for readiness in &self.readiness {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            readiness
+            match readiness
                 .wait(&watched, left.max(Duration::from_secs(1)))
-                .await?;
+                .await
+            {
+                // A port or an HTTP answer that never came: what the process said is the clue.
+                Err(ServiceError::Timeout {
+                    service,
+                    node: n,
+                    after,
+                    detail,
+                }) => {
+                    let tail = account
+                        .ssh_output(&format!(
+                            "tail -n 30 {} 2>/dev/null; true",
+                            ducttape_core::remote::quote(&self.log)
+                        ))
+                        .await
+                        .unwrap_or_default();
+                    return Err(ServiceError::Timeout {
+                        service,
+                        node: n,
+                        after,
+                        detail: format!(
+                            "{detail}\n--- {} (last lines) ---\n{}",
+                            self.log,
+                            tail.trim_end()
+                        ),
+                    });
+                }
+                other => other?,
+            }
         }
         Ok(())
     }
 
-    /// Stops the process: SIGTERM and up to the stop grace when `clean`, else SIGKILL.
+    /// Stops the process: SIGTERM and up to the stop grace when `clean`, else SIGKILL. A clean
+    /// stop that had to end in SIGKILL is logged as a warning.
     pub async fn stop(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        self.files_of_process()
-            .stop(node, clean, self.stop_grace)
+        let outcome = node
+            .account()
+            .stop(&self.pidfile, clean, self.stop_grace)
             .await
+            .ctx(&self.service)?;
+        if clean && outcome == StopOutcome::Killed {
+            tracing::warn!(
+                service = %self.service,
+                node = node.name(),
+                grace = ?self.stop_grace,
+                "did not exit after SIGTERM; killed"
+            );
+        }
+        Ok(())
     }
 
     /// Kills the process and removes its directory.
