@@ -99,6 +99,8 @@ install_os_packages() {
     have ps         || missing+=(procps)
     have pkill      || missing+=(procps)
     have nc         || missing+=(netcat-openbsd)
+    # ducktape suites call sudo on their nodes (tests run as root; root may sudo by default).
+    have sudo       || missing+=(sudo)
     # Kafka 4.x brokers need Java 17. Only look at the version when the fast check fails.
     if ! have java || [[ "$(readlink -f "$(command -v java)")" != *-1[7-9]-* && "$(java_major)" -lt 17 ]]; then
         missing+=(openjdk-17-jre-headless)

@@ -10,6 +10,20 @@ pub fn median(samples: &mut [Duration]) -> Duration {
     samples.get(samples.len() / 2).copied().unwrap_or_default()
 }
 
+/// The number after `--rounds` in `args`, else `default`.
+///
+/// ```
+/// let args = ["bench", "--rounds", "5"].map(String::from);
+/// assert_eq!(ducttape_benches::rounds_from_args(&args, 3).unwrap(), 5);
+/// assert_eq!(ducttape_benches::rounds_from_args(&[], 3).unwrap(), 3);
+/// ```
+pub fn rounds_from_args(args: &[String], default: usize) -> Result<usize, std::num::ParseIntError> {
+    args.iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1))
+        .map_or(Ok(default), |v| v.parse())
+}
+
 /// Runs `f` `n` times and returns each run's duration.
 pub async fn time_each<F, Fut, T, E>(n: usize, mut f: F) -> Result<Vec<Duration>, E>
 where

@@ -201,6 +201,68 @@ fn nodes_are_separate_hosts_reachable_over_pinned_ssh() {
     cluster.shutdown().unwrap();
 }
 
+/// How long a lookup may run on a node before `timeout` ends it (exit status 124): far more than
+/// an answer from `/etc/hosts` takes, far less than one DNS try against an unreachable server
+/// (5 s). A bound that tells "answered" from "waited", not a timing assertion.
+const LOOKUP_BOUND: &str = "timeout 3";
+
+#[test]
+#[serial_test::serial(local_cluster)]
+fn nodes_resolve_every_node_sudo_works_and_the_hosts_file_is_untouched() {
+    let host_hosts = fs::read("/etc/hosts").unwrap();
+    let host_resolv = fs::read("/etc/resolv.conf").unwrap();
+    let Some((_root, cluster)) = start_as_root(
+        "nodes_resolve_every_node_sudo_works_and_the_hosts_file_is_untouched",
+        3,
+    ) else {
+        return;
+    };
+    let nodes = cluster.nodes();
+    for node in nodes {
+        // Its own name, as ducktape suites expect of a host.
+        assert_eq!(ssh_ok(node, "hostname"), format!("{}\n", node.name()));
+        for other in nodes {
+            let (name, address) = (other.name(), &other.externally_routable_ip);
+            // By name and by address (a reverse lookup), from the node's own /etc/hosts.
+            for (query, answer) in [(name, address.as_str()), (address.as_str(), name)] {
+                let out = ssh(node, &format!("{LOOKUP_BOUND} getent hosts {query}"));
+                let text = String::from_utf8_lossy(&out.stdout);
+                assert!(
+                    out.status.success(),
+                    "`getent hosts {query}` on {} failed (124: it waited past the bound): {out:?}",
+                    node.name()
+                );
+                let words: Vec<&str> = text.split_whitespace().collect();
+                assert_eq!(
+                    words,
+                    [address.as_str(), name],
+                    "`getent hosts {query}` on {} (wanted {answer})",
+                    node.name()
+                );
+            }
+        }
+        // A name no node has fails, and at once: exit status 2 ("not found") from getent,
+        // not 124 from the bound (which a DNS query waiting on an unreachable server gives).
+        for unknown in ["no-such-node", "no-such-host.example.com", "10.9.8.7"] {
+            let out = ssh(node, &format!("{LOOKUP_BOUND} getent hosts {unknown}"));
+            assert_eq!(
+                out.status.code(),
+                Some(2),
+                "`getent hosts {unknown}` on {}: {out:?}",
+                node.name()
+            );
+        }
+        // sudo works without a password or a terminal (ducktape services call it).
+        assert_eq!(ssh_ok(node, "sudo -n id -u"), "0\n");
+    }
+    // The host's own files are what they were: the nodes' are bind mounts in their own
+    // mount namespaces.
+    assert_eq!(fs::read("/etc/hosts").unwrap(), host_hosts);
+    assert_eq!(fs::read("/etc/resolv.conf").unwrap(), host_resolv);
+    cluster.shutdown().unwrap();
+    assert_eq!(fs::read("/etc/hosts").unwrap(), host_hosts);
+}
+
 #[test]
 #[serial_test::serial(local_cluster)]
 fn nodes_can_all_listen_on_the_same_port() {

@@ -6,7 +6,8 @@
 //! [`stop`](ServiceExt::stop), [`clean`](ServiceExt::clean), [`run`](ServiceExt::run) and
 //! [`restart_node`](ServiceExt::restart_node), in parallel across nodes; [`run_parallel`]
 //! starts several services at once. [`register`] hands a service to the test context, which
-//! then stops it, collects its logs and cleans its nodes however the test ends.
+//! then stops it (kills it, unless the test asked for a clean shutdown), collects its logs
+//! and cleans its nodes however the test ends.
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -260,8 +261,10 @@ pub async fn run_parallel(services: &[&dyn Service]) -> Result<(), ServiceError>
     ServiceError::from_all(results.into_iter().filter_map(Result::err).collect())
 }
 
-/// Hands `service` to the test context: at teardown it is stopped (after services
-/// registered later), its logs collected and its nodes cleaned.
+/// Hands `service` to the test context: at teardown it is killed on all its nodes at once
+/// (stopped gracefully if the test asked for
+/// [`TestContext::clean_shutdown`]), after services registered later; then its logs are
+/// collected and its nodes cleaned, while services registered earlier stop.
 pub fn register<S: Service>(ctx: &TestContext, service: &Arc<S>) {
     ctx.register(Arc::new(Registered(service.clone())));
 }
@@ -275,6 +278,10 @@ impl<S: Service> Teardown for Registered<S> {
 
     fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async move { self.0.stop().await.map_err(|e| e.to_string()) })
+    }
+
+    fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move { self.0.kill().await.map_err(|e| e.to_string()) })
     }
 
     fn collect_logs(

@@ -113,10 +113,8 @@ async fn ensemble_serves_a_client_through_rolling_bounces(ctx: TestContext) {
         .create_file("/mnt/zkclient/ZkClient.java", CLIENT)
         .await
         .unwrap();
-    // No SASL: its server principal comes from a reverse lookup of the server's address,
-    // which stalls for 10 s on nodes without DNS, on every reconnect.
     let java = "java -Dlog4j.configuration=file:/opt/kafka/config/tools-log4j.properties \
-                -Dzookeeper.sasl.client=false -cp '/opt/kafka/libs/*' /mnt/zkclient/ZkClient.java";
+                -cp '/opt/kafka/libs/*' /mnt/zkclient/ZkClient.java";
     let (log, pidfile) = ("/mnt/zkclient/client.out", "/mnt/zkclient/client.pid");
     let monitor = account.monitor_log(log).await.unwrap();
     account

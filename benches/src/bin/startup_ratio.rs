@@ -7,7 +7,7 @@
 
 use std::time::{Duration, Instant};
 
-use ducttape_benches::median;
+use ducttape_benches::{median, rounds_from_args};
 use ducttape_core::TestContext;
 use ducttape_services::{run_parallel, KafkaService, Service, ServiceExt, ZookeeperService};
 
@@ -17,11 +17,7 @@ const GOAL: f64 = 0.5;
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
-    let rounds: usize = args
-        .iter()
-        .position(|a| a == "--rounds")
-        .and_then(|i| args.get(i + 1))
-        .map_or(Ok(3), |v| v.parse())?;
+    let rounds = rounds_from_args(&args, 3)?;
     let ctx = TestContext::new("benches::startup_ratio")?;
     let mut nodes = ctx.lease(4).await?;
     let brokers = nodes.split_off(1);

@@ -8,6 +8,15 @@
 //! writes `summary.json`. What happens is also written as events to `events.jsonl`, which
 //! reporters read.
 //!
+//! Teardown is quick by default: a service's nodes are *killed* (SIGKILL, in parallel), since
+//! a test that does not check its services' shutdown has no use for a graceful one (a Kafka
+//! broker's controlled shutdown takes seconds), and a service's logs are collected and its
+//! nodes cleaned while the services registered before it are being stopped. A test that wants
+//! its services' clean shutdown asks for it with [`TestContext::clean_shutdown`]: they are then
+//! stopped gracefully (SIGTERM, then SIGKILL after each service's grace), still in reverse
+//! order, one service after another. Either way every log is collected and every node cleaned,
+//! also when stopping a service failed on some node.
+//!
 //! A teardown step that fails (a service that will not stop, logs that cannot be collected, a
 //! node that cannot be cleaned) is a test error, not a log line: a test that otherwise passed
 //! gets status `error` and fails with the teardown's problems; a test that had already failed
@@ -29,7 +38,7 @@ pub mod report;
 pub mod results;
 
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
@@ -50,8 +59,15 @@ const STEP_TIMEOUT: Duration = Duration::from_secs(120);
 pub trait Teardown: Send + Sync + 'static {
     /// A name for results paths and reports, unique within the test (`kafka`, `zookeeper-2`).
     fn name(&self) -> String;
-    /// Stops it (gracefully, then forcefully).
+    /// Stops it (gracefully, then forcefully). Teardown calls it when the test asked for
+    /// [`TestContext::clean_shutdown`].
     fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>>;
+    /// Stops it as fast as it can (SIGKILL): teardown calls it unless the test asked for
+    /// [`TestContext::clean_shutdown`]. The default is [`stop`](Self::stop), for things whose
+    /// stop is quick anyway (healing faults).
+    fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        self.stop()
+    }
     /// Copies its logs into `dest`; `all` is set when the test failed.
     fn collect_logs(
         self: Arc<Self>,
@@ -140,6 +156,8 @@ struct Inner {
     span: tracing::Span,
     leases: Mutex<Vec<Lease>>,
     services: Mutex<Vec<Arc<dyn Teardown>>>,
+    /// Stop services gracefully at teardown (see [`TestContext::clean_shutdown`]).
+    clean_shutdown: AtomicBool,
     results: Mutex<Map<String, Value>>,
     /// Why the test cannot run here, if it said so.
     skipped: Mutex<Option<String>>,
@@ -235,6 +253,7 @@ impl TestContext {
             span,
             leases: Mutex::new(Vec::new()),
             services: Mutex::new(Vec::new()),
+            clean_shutdown: AtomicBool::new(false),
             results: Mutex::new(Map::new()),
             skipped: Mutex::new(None),
             events: Mutex::new(events),
@@ -326,6 +345,24 @@ impl TestContext {
         if let Ok(mut s) = self.inner.services.lock() {
             s.push(service);
         }
+    }
+
+    /// Asks teardown to stop every registered service gracefully — SIGTERM, then SIGKILL after
+    /// the service's grace — in reverse order of registration, one service after another, as a
+    /// test that checks its services' shutdown needs (say, that a broker's controlled shutdown
+    /// succeeds). A stop that fails is a teardown error (status `error`). Without it teardown
+    /// kills the services (see the [module docs](self)), which is much faster.
+    ///
+    /// ```no_run
+    /// # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
+    /// let ctx = ducttape_core::TestContext::new("docs::clean_shutdown")?;
+    /// ctx.clean_shutdown();
+    /// // … start services; teardown stops them with SIGTERM first.
+    /// # Ok(()) }
+    /// ```
+    pub fn clean_shutdown(&self) {
+        self.inner.clean_shutdown.store(true, Ordering::SeqCst);
+        self.event("clean_shutdown_requested", json!({}));
     }
 
     /// Records a result under `key` in `summary.json`.
@@ -521,6 +558,41 @@ async fn with_step_timeout(
     }
 }
 
+/// Collects `service`'s logs, then cleans its nodes (both are tried whatever the other gives);
+/// returns its summary and the problems met.
+async fn collect_and_clean(
+    inner: Arc<Inner>,
+    service: Arc<dyn Teardown>,
+    failed: bool,
+) -> (Value, Vec<String>) {
+    let mut problems = Vec::new();
+    let name = service.name();
+    let dest = inner.dir.join(&name);
+    let collected = with_step_timeout(
+        format!("collecting logs of {name}"),
+        service.clone().collect_logs(dest.clone(), failed),
+    )
+    .await;
+    if let Err(e) = &collected {
+        tracing::warn!(service = %name, error = %e, "log collection failed");
+        problems.push(format!("logs {name}: {e}"));
+    }
+    write_event(
+        &inner,
+        "logs_collected",
+        json!({ "service": name, "dir": dest, "ok": collected.is_ok() }),
+    );
+    let cleaned = with_step_timeout(format!("cleaning {name}"), service.clone().clean()).await;
+    if let Err(e) = &cleaned {
+        tracing::warn!(service = %name, error = %e, "clean failed");
+        problems.push(format!("clean {name}: {e}"));
+    }
+    (
+        json!({ "name": name, "results": service.results() }),
+        problems,
+    )
+}
+
 async fn teardown(inner: Arc<Inner>, status: Status) {
     let span = inner.span.clone();
     teardown_steps(inner, status).instrument(span).await;
@@ -534,42 +606,44 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     let mut service_summaries = Vec::new();
     let failed = status != Status::Pass;
 
+    let clean = inner.clean_shutdown.load(Ordering::SeqCst);
+    // Services stop one after another, the last registered first (it may depend on the earlier
+    // ones); as soon as one has stopped, its logs are collected and its nodes cleaned while the
+    // next one stops.
+    let mut after_stop = Vec::new();
     for service in services.iter().rev() {
         let name = service.name();
-        let stopped = with_step_timeout(format!("stopping {name}"), service.clone().stop()).await;
+        let (what, stopping) = if clean {
+            ("stopping", service.clone().stop())
+        } else {
+            ("killing", service.clone().kill())
+        };
+        let stopped = with_step_timeout(format!("{what} {name}"), stopping).await;
         if let Err(e) = &stopped {
-            tracing::warn!(service = %name, error = %e, "stop failed");
+            tracing::warn!(service = %name, error = %e, clean, "stop failed");
             problems.push(format!("stop {name}: {e}"));
         }
         write_event(
             &inner,
             "service_stopped",
-            json!({ "service": name, "ok": stopped.is_ok() }),
+            json!({ "service": name, "ok": stopped.is_ok(), "clean": clean }),
         );
+        let task = collect_and_clean(inner.clone(), service.clone(), failed)
+            .instrument(tracing::Span::current());
+        after_stop.push((name, tokio::spawn(task)));
     }
-    for service in &services {
-        let name = service.name();
-        let dest = inner.dir.join(&name);
-        let collected = with_step_timeout(
-            format!("collecting logs of {name}"),
-            service.clone().collect_logs(dest.clone(), failed),
-        )
-        .await;
-        if let Err(e) = &collected {
-            tracing::warn!(service = %name, error = %e, "log collection failed");
-            problems.push(format!("logs {name}: {e}"));
+    // Back in registration order for the summary.
+    for (name, task) in after_stop.into_iter().rev() {
+        match task.await {
+            Ok((summary, mut found)) => {
+                problems.append(&mut found);
+                service_summaries.push(summary);
+            }
+            Err(e) => {
+                problems.push(format!("logs and clean {name}: {e}"));
+                service_summaries.push(json!({ "name": name, "results": Value::Null }));
+            }
         }
-        write_event(
-            &inner,
-            "logs_collected",
-            json!({ "service": name, "dir": dest, "ok": collected.is_ok() }),
-        );
-        let cleaned = with_step_timeout(format!("cleaning {name}"), service.clone().clean()).await;
-        if let Err(e) = &cleaned {
-            tracing::warn!(service = %name, error = %e, "clean failed");
-            problems.push(format!("clean {name}: {e}"));
-        }
-        service_summaries.push(json!({ "name": name, "results": service.results() }));
     }
 
     let leases: Vec<Lease> = inner

@@ -1,6 +1,6 @@
 //! The process that holds a node's namespaces ("holder") and the thread that spawns it.
 //!
-//! A holder is `unshare --net --mount --pid --fork --kill-child --mount-proc --propagation
+//! A holder is `unshare --net --mount --uts --pid --fork --kill-child --mount-proc --propagation
 //! private -- /bin/sh <state>/node-init.sh …` (see [`INIT_SCRIPT`]): the shell is PID 1 of the
 //! node's PID namespace. Lifetimes chain so that
 //! nothing outlives the process owning the cluster, even when it is SIGKILLed:
@@ -22,14 +22,16 @@ use std::thread;
 /// PID 1 of a node, run by `/bin/sh` (dash on Debian) from a file, see [`write_init_script`].
 ///
 /// Arguments: `$1` the node's state directory, `$2` its address with prefix, `$3` the gateway,
-/// `$4` the `ip` binary, `$5` the `sshd` binary. It waits for the host to move `eth0` into its
-/// network namespace (the host then writes `go` to its stdin), configures the network, binds the
-/// private directories and runs sshd in the foreground, restarting it unless `sshd-stopped`
-/// exists. It creates `network-up` in the state directory once the network is configured.
+/// `$4` the `ip` binary, `$5` the `sshd` binary, `$6` the node's name. It waits for the host to
+/// move `eth0` into its network namespace (the host then writes `go` to its stdin), configures
+/// the network, names itself (its own UTS namespace), binds the private directories and its own
+/// `/etc/hosts` and `/etc/resolv.conf` (see `write_name_files` in the module above: every node's
+/// name and address, and a resolver that fails at once instead of asking a DNS server the node
+/// cannot reach), and runs sshd in the foreground, restarting it unless `sshd-stopped` exists. It creates `network-up` in the state directory once the network is configured.
 /// Whenever it waits for a foreground child, the shell reaps any child (`wait3(-1)`),
 /// so processes orphaned inside the node do not linger as zombies.
 const INIT_SCRIPT: &str = r#"set -eu
-node_dir=$1 address=$2 gateway=$3 ip=$4 sshd=$5
+node_dir=$1 address=$2 gateway=$3 ip=$4 sshd=$5 name=$6
 read -r go || exit 1
 [ "$go" = go ] || exit 1
 exec </dev/null
@@ -40,6 +42,9 @@ exec </dev/null
 mount --bind "$node_dir/mnt" /mnt
 mount --bind "$node_dir/tmp" /tmp
 mount --bind "$node_dir/home" /root
+mount --bind "$node_dir/hosts" /etc/hosts
+mount --bind "$node_dir/resolv.conf" /etc/resolv.conf
+hostname "$name"
 # The host probes sshd only after this: an ARP request sent before eth0 had its address would
 # leave the host waiting a second for the retry.
 : >"$node_dir/network-up"
@@ -71,8 +76,11 @@ pub(super) struct HolderArgs<'a> {
     pub ip: &'a Path,
     /// The `sshd` binary.
     pub sshd: &'a Path,
-    /// The node's state directory (holds `mnt`, `tmp`, `home`, `sshd_config`, logs).
+    /// The node's state directory (holds `mnt`, `tmp`, `home`, `hosts`, `resolv.conf`,
+    /// `sshd_config`, logs).
     pub node_dir: &'a Path,
+    /// The node's name (`worker1`), its host name inside.
+    pub name: &'a str,
     /// `10.223.0.11/24`.
     pub address: String,
     /// `10.223.0.1`.
@@ -94,6 +102,7 @@ pub(super) fn holder_command(args: &HolderArgs<'_>) -> Result<Command, LocalClus
         .args([
             "--net",
             "--mount",
+            "--uts",
             "--pid",
             "--fork",
             "--kill-child",
@@ -107,6 +116,7 @@ pub(super) fn holder_command(args: &HolderArgs<'_>) -> Result<Command, LocalClus
         .args([&args.address, &args.gateway])
         .arg(args.ip)
         .arg(args.sshd)
+        .arg(args.name)
         .env("PATH", NODE_PATH)
         .current_dir("/")
         .stdin(Stdio::piped())

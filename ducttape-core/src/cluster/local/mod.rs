@@ -5,7 +5,12 @@
 //!   its own address from a private /24 — the bridge has `.1`, nodes `.11`, `.12`, … — so three
 //!   ZooKeepers can all listen on `:2181`;
 //! - its own **mount namespace**, where `/mnt`, `/tmp` and `/root` (the home, empty: no shell rc
-//!   files to slow commands down) are bind-mounted from the node's state directory;
+//!   files to slow commands down) are bind-mounted from the node's state directory, and so are
+//!   its own `/etc/hosts` (every node's name and address, so names and reverse lookups of any
+//!   node answer on every node) and `/etc/resolv.conf` (no DNS server: a name outside the
+//!   cluster fails at once instead of waiting on a server the node cannot reach); the host's
+//!   files are untouched;
+//! - its own **UTS namespace**: its host name is its name (`worker1`);
 //! - its own **PID namespace** (with `/proc` remounted), whose init reaps orphans and runs
 //!   - its own **sshd** on `<address>:22`, with a generated host key pinned in a known_hosts file,
 //!     accepting a generated client key for `root`.
@@ -82,6 +87,31 @@ const PRIVATE_DIRS: [(&str, &str, u32); 3] = [
     ("tmp", "/tmp", 0o1777),
     ("home", "/root", 0o700),
 ];
+
+/// Every node's `/etc/resolv.conf`. Names outside the cluster are not resolved on nodes: the
+/// nodes have no route to the host's DNS server, so a query there waited 5 s per try (10 s for
+/// a reverse lookup, 20 s for a name, as ZooKeeper's SASL client did at every connection). The
+/// node's own loopback has no DNS server, so a query is refused at once and never leaves the
+/// node; every name a test needs is in its `/etc/hosts` (see [`hosts_file`]).
+const RESOLV_CONF: &str =
+    "# ducttape local node: names come from /etc/hosts; a DNS query to this\n\
+# node's own loopback is refused at once (no query leaves the node, none waits on a timeout).\n\
+nameserver 127.0.0.1\n\
+options timeout:1 attempts:1\n";
+
+/// Every node's `/etc/hosts`: localhost, and each node's name (its host name too) and address,
+/// so names and reverse lookups of any node answer from the file on every node.
+fn hosts_file<'a>(nodes: impl Iterator<Item = (&'a str, Ipv4Addr)>) -> String {
+    let mut hosts = String::from(
+        "# ducttape local cluster: every node's name and address\n\
+         127.0.0.1\tlocalhost\n\
+         ::1\tlocalhost ip6-localhost ip6-loopback\n",
+    );
+    for (name, address) in nodes {
+        hosts.push_str(&format!("{address}\t{name}\n"));
+    }
+    hosts
+}
 
 /// The addresses of a slot: `<base>.<slot>.0/24`.
 #[derive(Debug, Clone, Copy)]
@@ -424,6 +454,7 @@ impl LocalCluster {
                 ip: self.net.ip(),
                 sshd: &tools.sshd,
                 node_dir: &layout.dir,
+                name: &layout.name,
                 address: format!("{}/24", layout.address),
                 gateway: gateway.clone(),
                 log: &log,
@@ -477,8 +508,18 @@ impl LocalCluster {
     fn create_directories(&self) -> Result<(), LocalClusterError> {
         // sshd's privilege separation directory; /run is shared with the host.
         create_dir("/run/sshd".as_ref(), 0o755)?;
+        let hosts = hosts_file(
+            self.nodes
+                .iter()
+                .map(|n| (n.layout.name.as_str(), n.layout.address)),
+        );
         for node in &self.nodes {
             create_dir(&node.layout.dir, 0o755)?;
+            // Bound over the node's /etc/hosts and /etc/resolv.conf by its init; the host's
+            // files are never touched. One copy per node, so a test editing one node's file
+            // changes no other node.
+            write_file(&node.layout.file("hosts"), &hosts)?;
+            write_file(&node.layout.file("resolv.conf"), RESOLV_CONF)?;
             for (name, _, mode) in PRIVATE_DIRS {
                 let dir = node.layout.file(name);
                 create_dir(&dir, mode)?;
@@ -761,6 +802,27 @@ mod tests {
     fn cluster_can_be_shared_across_threads() {
         fn shareable<T: Send + Sync>() {}
         shareable::<LocalCluster>();
+    }
+
+    #[test]
+    fn hosts_file_names_every_node_and_localhost() {
+        let hosts = hosts_file(
+            [
+                ("worker1", Ipv4Addr::new(10, 223, 0, 11)),
+                ("worker2", Ipv4Addr::new(10, 223, 0, 12)),
+            ]
+            .into_iter(),
+        );
+        let lines: Vec<&str> = hosts.lines().filter(|l| !l.starts_with('#')).collect();
+        assert_eq!(
+            lines,
+            [
+                "127.0.0.1\tlocalhost",
+                "::1\tlocalhost ip6-localhost ip6-loopback",
+                "10.223.0.11\tworker1",
+                "10.223.0.12\tworker2",
+            ]
+        );
     }
 
     #[test]

@@ -1,0 +1,175 @@
+//! The phases of a Kafka scenario, measured in one run and printed as ratios: bring-up of
+//! ZooKeeper + 3 brokers + 2 topics (6 partitions, RF 1 and RF 3, as kafkatest's producer
+//! throughput benchmark) and its teardown.
+//!
+//! Each round runs the scenario twice, each time in a test context of its own:
+//! - **sequential** start (ZooKeeper, then each broker alone, as a hand-written script would),
+//!   topics and checks, and a teardown with [`TestContext::clean_shutdown`] (graceful stops:
+//!   what every teardown did before it killed by default);
+//! - **parallel** start (`run_parallel`: brokers start while ZooKeeper comes up), topics and
+//!   checks, and the default teardown (services killed, logs collected and nodes cleaned while
+//!   earlier services stop).
+//!
+//! "Topics and checks" creates both topics and waits until every partition has a leader and
+//! its full ISR. Teardown is everything `TestContext::finish` does: stop, collect logs, clean,
+//! release the nodes, write the summary and report. Printed (medians over rounds):
+//! - topics and checks ÷ the brokers' own start (goal ≤ 0.10),
+//! - teardown ÷ bring-up (goal ≤ 0.3), for the default teardown and the clean one,
+//! - parallel ÷ sequential start (goal ≤ 0.5).
+//!
+//! `cargo run --release -p ducttape-benches --bin scenario_phases [-- --rounds N]` (default 2)
+
+use std::time::{Duration, Instant};
+
+use ducttape_benches::{median, rounds_from_args};
+use ducttape_core::TestContext;
+use ducttape_services::{
+    run_parallel, KafkaService, Service, ServiceError, ServiceExt, TopicSpec, ZookeeperService,
+};
+
+/// Goal for topics and checks ÷ the brokers' own start.
+const TOPICS_GOAL: f64 = 0.10;
+/// Goal for teardown ÷ bring-up.
+const TEARDOWN_GOAL: f64 = 0.3;
+/// Goal for parallel ÷ sequential start.
+const PARALLEL_GOAL: f64 = 0.5;
+
+/// How a round starts and stops its cluster.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Way {
+    /// Sequential start, clean-shutdown teardown.
+    Sequential,
+    /// Parallel start, default (killing) teardown.
+    Parallel,
+}
+
+/// One scenario's phase durations.
+struct Phases {
+    start: Duration,
+    topics: Duration,
+    teardown: Duration,
+}
+
+/// Creates the two topics and waits until every partition has a leader and its full ISR.
+async fn topics_and_checks(kafka: &KafkaService) -> Result<(), Box<dyn std::error::Error>> {
+    let topics = [("test-rf1", 1), ("test-rf3", 3)];
+    for (name, rf) in topics {
+        kafka
+            .create_topic(&TopicSpec::new(name).partitions(6).replication_factor(rf))
+            .await?;
+    }
+    for (name, _) in topics {
+        ducttape_core::wait_until(
+            &format!("every partition of {name} led, with its full ISR"),
+            Duration::from_secs(60),
+            Duration::from_millis(200),
+            || async {
+                let parts = kafka.describe_topic(name).await?;
+                Ok::<_, ServiceError>(
+                    parts.len() == 6
+                        && parts
+                            .iter()
+                            .all(|p| p.leader.is_some() && p.isr.len() == p.replicas.len()),
+                )
+            },
+        )
+        .await?;
+    }
+    Ok(())
+}
+
+async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::Error>> {
+    let label = match way {
+        Way::Sequential => "sequential_clean",
+        Way::Parallel => "parallel_default",
+    };
+    let ctx = TestContext::new(&format!("benches::scenario_phases::{label}_{round}"))?;
+    if way == Way::Sequential {
+        ctx.clean_shutdown();
+    }
+    let mut nodes = ctx.lease(4).await?;
+    let brokers = nodes.split_off(1);
+    let zk = ZookeeperService::new(&ctx, nodes);
+    let kafka = KafkaService::builder(brokers).zookeeper(&zk).build(&ctx)?;
+
+    let t = Instant::now();
+    match way {
+        Way::Sequential => {
+            zk.start().await?;
+            for broker in kafka.nodes() {
+                kafka.start_node(broker).await?;
+            }
+        }
+        Way::Parallel => run_parallel(&[zk.as_ref(), kafka.as_ref()]).await?,
+    }
+    let start = t.elapsed();
+    let t = Instant::now();
+    topics_and_checks(&kafka).await?;
+    let topics = t.elapsed();
+    let t = Instant::now();
+    ctx.finish().await;
+    let teardown = t.elapsed();
+    println!(
+        "round {round} {label:<17} start {:6.2} s  topics+checks {:6.2} s  teardown {:6.2} s",
+        start.as_secs_f64(),
+        topics.as_secs_f64(),
+        teardown.as_secs_f64()
+    );
+    Ok(Phases {
+        start,
+        topics,
+        teardown,
+    })
+}
+
+fn verdict(ratio: f64, goal: f64) -> &'static str {
+    if ratio <= goal {
+        "met"
+    } else {
+        "NOT met"
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let args: Vec<String> = std::env::args().collect();
+    let rounds = rounds_from_args(&args, 2)?;
+    let (mut seq, mut par) = (Vec::new(), Vec::new());
+    for round in 1..=rounds {
+        seq.push(scenario(round, Way::Sequential).await?);
+        par.push(scenario(round, Way::Parallel).await?);
+    }
+    let med = |phases: &[Phases], f: fn(&Phases) -> Duration| {
+        median(&mut phases.iter().map(f).collect::<Vec<_>>()).as_secs_f64()
+    };
+    let (seq_start, par_start) = (med(&seq, |p| p.start), med(&par, |p| p.start));
+    let topics = med(&par, |p| p.topics);
+    let bring_up = med(&par, |p| p.start + p.topics);
+    let (fast_td, clean_td) = (med(&par, |p| p.teardown), med(&seq, |p| p.teardown));
+
+    println!("\nmedians over {rounds} round(s), ZooKeeper + 3 brokers + 2 topics:");
+    println!("  brokers' own start (parallel):  {par_start:6.2} s");
+    println!("  topics and checks:              {topics:6.2} s");
+    println!("  bring-up:                       {bring_up:6.2} s");
+    println!("  teardown (default: kill):       {fast_td:6.2} s");
+    println!("  teardown (clean shutdown):      {clean_td:6.2} s");
+    println!("  sequential start:               {seq_start:6.2} s");
+    let r = topics / par_start;
+    println!(
+        "ratio topics+checks / brokers' start: {r:.2}  (goal <= {TOPICS_GOAL}: {})",
+        verdict(r, TOPICS_GOAL)
+    );
+    let r = fast_td / bring_up;
+    println!(
+        "ratio teardown / bring-up:            {r:.2}  (goal <= {TEARDOWN_GOAL}: {})",
+        verdict(r, TEARDOWN_GOAL)
+    );
+    let r = clean_td / bring_up;
+    println!("ratio clean teardown / bring-up:      {r:.2}  (for comparison: graceful stops)");
+    let r = par_start / seq_start;
+    println!(
+        "ratio parallel / sequential start:    {r:.2}  (goal <= {PARALLEL_GOAL}: {})",
+        verdict(r, PARALLEL_GOAL)
+    );
+    Ok(())
+}
