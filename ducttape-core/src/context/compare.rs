@@ -20,6 +20,9 @@ use super::results::FORMAT;
 /// The relative change taken as noise where a number has no repeats: 10 %.
 pub const DEFAULT_NOISE: f64 = 0.10;
 
+/// The smallest change of a duration (in s) that can count as more than noise.
+pub const MIN_SECS_CHANGE: f64 = 1.0;
+
 /// How many saved runs a baseline keeps.
 pub const BASELINE_SAMPLES: usize = 10;
 
@@ -297,7 +300,8 @@ pub fn compare(
             (n - mean) / mean.abs()
         };
         let (unit, better) = metrics::unit_of(name);
-        let beyond = change.abs() > band;
+        // Durations also have to move by a second: a 0.1 s test taking 0.2 s is scheduling.
+        let beyond = change.abs() > band && (unit != "s" || (n - mean).abs() >= MIN_SECS_CHANGE);
         let verdict = match (beyond, better) {
             (false, _) => Verdict::Same,
             (true, Better::Neither) => Verdict::Changed,
@@ -399,6 +403,12 @@ mod tests {
             ]
         );
         assert_eq!(rows[2].change, -0.5);
+        // A short test twice as slow is not a regression; a long one 20 % slower is.
+        let old = m(&[("t duration_secs", 0.2), ("u duration_secs", 60.0)]);
+        let new = m(&[("t duration_secs", 0.4), ("u duration_secs", 72.0)]);
+        let rows = compare(&[old], &new, Noise::default(), ("a", "b")).unwrap();
+        let v: Vec<Verdict> = rows.iter().map(|r| r.verdict).collect();
+        assert_eq!(v, vec![Verdict::Same, Verdict::Worse]);
     }
 
     #[test]
