@@ -223,13 +223,21 @@ pub trait ServiceExt: Service {
 
     /// Stops every node gracefully (then forcefully), in parallel.
     async fn stop(&self) -> Result<(), ServiceError> {
-        ducttape_core::event!("service_stopping", service = self.name());
+        ducttape_core::event!(
+            "service_stopping",
+            service = self.name(),
+            workload = self.is_workload()
+        );
         fan_out(self, "stop", |n| Box::pin(self.stop_node(n, true))).await
     }
 
     /// Kills every node's processes at once.
     async fn kill(&self) -> Result<(), ServiceError> {
-        ducttape_core::event!("service_killed", service = self.name());
+        ducttape_core::event!(
+            "service_killed",
+            service = self.name(),
+            workload = self.is_workload()
+        );
         fan_out(self, "kill", |n| Box::pin(self.stop_node(n, false))).await
     }
 

@@ -203,6 +203,7 @@ pub fn spans_and_marks(events: &[Value]) -> (Vec<Span>, Vec<Mark>) {
         .fold(0.0, f64::max);
     // Open windows: (key, label, kind, from).
     let mut open: Vec<(String, String, SpanKind, f64)> = Vec::new();
+    let mut in_teardown = false;
     let close = |open: &mut Vec<(String, String, SpanKind, f64)>,
                  spans: &mut Vec<Span>,
                  pred: &dyn Fn(&str) -> bool,
@@ -264,23 +265,28 @@ pub fn spans_and_marks(events: &[Value]) -> (Vec<Span>, Vec<Mark>) {
                 close(&mut open, &mut spans, &|k: &str| k == key, at);
             }
             "teardown_started" => {
+                in_teardown = true;
                 open.push(("teardown".into(), "teardown".into(), SpanKind::Teardown, at));
             }
             "test_finished" => {
+                in_teardown = false;
                 close(&mut open, &mut spans, &|k: &str| k == "teardown", at);
             }
-            "service_ready" => marks.push(Mark {
-                label: format!("{} ready", s("service")),
-                at,
-            }),
-            "service_stopping" => marks.push(Mark {
-                label: format!("{} stop", s("service")),
-                at,
-            }),
-            "service_killed" => marks.push(Mark {
-                label: format!("{} killed", s("service")),
-                at,
-            }),
+            // Workers show as their lines, and teardown as its window: marks are for the
+            // systems under test changing state while the test runs.
+            "service_ready" | "service_stopping" | "service_killed"
+                if e["workload"] != true && !in_teardown =>
+            {
+                let what = match e["event"].as_str() {
+                    Some("service_ready") => "ready",
+                    Some("service_stopping") => "stop",
+                    _ => "killed",
+                };
+                marks.push(Mark {
+                    label: format!("{} {what}", s("service")),
+                    at,
+                });
+            }
             _ => {}
         }
     }
@@ -362,10 +368,13 @@ pub fn svg_plot(
             .y_label_area_size(70)
             .build_cartesian_2d(0f64..x_max, 0f64..y_max)
             .map_err(e)?;
+        let y_fmt = |v: &f64| super::compare::fmt_num(*v);
         chart
             .configure_mesh()
+            .light_line_style(RGBColor(235, 235, 235))
             .x_desc("seconds since the test started")
             .y_desc(unit)
+            .y_label_formatter(&y_fmt)
             .draw()
             .map_err(e)?;
         for kind in [SpanKind::Teardown, SpanKind::Bounce, SpanKind::Fault] {
@@ -392,6 +401,8 @@ pub fn svg_plot(
                     Rectangle::new([(x, y - 5), (x + 18, y + 5)], color.mix(0.4).filled())
                 });
         }
+        // Labels only while they can be read; the events table has them all.
+        let label_marks = marks.len() <= 12;
         for (i, m) in marks.iter().enumerate() {
             let grey = RGBColor(90, 90, 90);
             chart
@@ -400,6 +411,9 @@ pub fn svg_plot(
                     grey.mix(0.5),
                 ))
                 .map_err(e)?;
+            if !label_marks {
+                continue;
+            }
             let y = y_max * (0.97 - 0.06 * (i % 6) as f64);
             chart
                 .draw_series(std::iter::once(Text::new(
@@ -418,6 +432,10 @@ pub fn svg_plot(
                 .legend(move |(x, y)| {
                     PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
                 });
+            // A dot per window: a worker with one window still shows.
+            chart
+                .draw_series(l.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                .map_err(e)?;
         }
         chart
             .configure_series_labels()
