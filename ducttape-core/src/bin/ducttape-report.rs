@@ -59,6 +59,12 @@ fn cli() -> Command {
         )
 }
 
+/// Writes to stdout; a reader that went away (`| head`) is not an error.
+fn out(text: &str) {
+    use std::io::Write as _;
+    let _ = std::io::stdout().write_all(text.as_bytes());
+}
+
 fn root_of(m: &ArgMatches) -> PathBuf {
     m.get_one::<String>("results")
         .map(PathBuf::from)
@@ -105,16 +111,16 @@ fn run(m: &ArgMatches) -> Result<bool, CompareError> {
             let mut regressed = false;
             if let Some((old_name, samples)) = old {
                 let rows = compare::compare(&samples, &new, noise, (&old_name, &new_name))?;
-                println!("old: {old_name}\nnew: {new_name}\n");
-                print!("{}", compare::text_table(&rows));
+                out(&format!("old: {old_name}\nnew: {new_name}\n\n"));
+                out(&compare::text_table(&rows));
                 let worse = rows.iter().filter(|r| r.verdict == Verdict::Worse).count();
-                println!(
-                    "\n{} numbers compared: {worse} regressed, {} better, {} changed, {} within noise",
+                out(&format!(
+                    "\n{} numbers compared: {worse} regressed, {} better, {} changed, {} within noise\n",
                     rows.len(),
                     rows.iter().filter(|r| r.verdict == Verdict::Better).count(),
                     rows.iter().filter(|r| r.verdict == Verdict::Changed).count(),
                     rows.iter().filter(|r| r.verdict == Verdict::Same).count(),
-                );
+                ));
                 regressed = worse > 0;
             }
             if let Some(name) = save {
@@ -123,11 +129,11 @@ fn run(m: &ArgMatches) -> Result<bool, CompareError> {
                     .map(|n| n.to_string_lossy().into_owned())
                     .unwrap_or_default();
                 let path = compare::save_baseline(&root, name, &run_id, &new)?;
-                println!(
-                    "saved {} numbers of {new_name} to baseline {name} ({})",
+                out(&format!(
+                    "saved {} numbers of {new_name} to baseline {name} ({})\n",
                     new.len(),
                     path.display()
-                );
+                ));
             }
             Ok(regressed)
         }
@@ -147,7 +153,7 @@ fn run(m: &ArgMatches) -> Result<bool, CompareError> {
                 }
                 None => report::write_run_report_with(&dir, None).map_err(io)?,
             }
-            println!("{}", dir.join("report.html").display());
+            out(&format!("{}\n", dir.join("report.html").display()));
             Ok(false)
         }
         _ => Ok(false),

@@ -41,6 +41,7 @@ pub fn unit_of(name: &str) -> (&'static str, Better) {
             ("", Better::Lower)
         }
         l if l == "bytes" || l.ends_with("_bytes") => ("B", Better::Neither),
+        l if l.starts_with("mb_") || l.ends_with("_mb") => ("MB", Better::Neither),
         _ => ("", Better::Neither),
     }
 }
