@@ -149,9 +149,9 @@ fn run(m: &ArgMatches) -> Result<bool, CompareError> {
             match m.get_one::<String>("baseline") {
                 Some(name) => {
                     let samples = compare::load_baseline(&root, name)?;
-                    report::write_run_report_with(&dir, Some((name, &samples))).map_err(io)?;
+                    report::write_all(&dir, Some((name, &samples))).map_err(io)?;
                 }
-                None => report::write_run_report_with(&dir, None).map_err(io)?,
+                None => report::write_all(&dir, None).map_err(io)?,
             }
             out(&format!("{}\n", dir.join("report.html").display()));
             Ok(false)

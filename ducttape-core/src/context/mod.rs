@@ -693,6 +693,9 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
         "test_finished",
         json!({ "status": status.as_str() }),
     );
+    if let Err(e) = report::write_test_page(&inner.run_dir, &inner.dir) {
+        tracing::warn!(error = %e, "cannot write the test's report page");
+    }
     if let Err(e) = report::write_run_report(&inner.run_dir) {
         tracing::warn!(error = %e, "cannot write the run report");
     }

@@ -49,7 +49,32 @@ fn write_atomically(path: &Path, contents: &str) -> std::io::Result<()> {
     std::fs::rename(&tmp, path)
 }
 
-/// Rewrites the run report of `run_dir` and each test's page. When `DUCTTAPE_BASELINE` names
+/// Writes the page of the test whose results are in `test_dir` (from its `summary.json`).
+pub fn write_test_page(run_dir: &Path, test_dir: &Path) -> std::io::Result<()> {
+    let path = test_dir.join("summary.json");
+    let summary: Value = serde_json::from_str(&std::fs::read_to_string(&path)?)
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+    write_atomically(
+        &test_dir.join("report.html"),
+        &test_page(run_dir, &path, &summary),
+    )
+}
+
+/// Rewrites every test page of `run_dir` and its run report (see [`write_run_report_with`]).
+pub fn write_all(run_dir: &Path, baseline: Option<Baseline<'_>>) -> std::io::Result<()> {
+    for (path, summary) in summaries(run_dir) {
+        if let Some(dir) = path.parent() {
+            write_atomically(
+                &dir.join("report.html"),
+                &test_page(run_dir, &path, &summary),
+            )?;
+        }
+    }
+    write_run_report_with(run_dir, baseline)
+}
+
+/// Rewrites the run report of `run_dir` (test pages are written as each test ends, by
+/// [`write_test_page`]). When `DUCTTAPE_BASELINE` names
 /// a saved baseline (see [`compare`](super::compare)), the report compares the run with it.
 pub fn write_run_report(run_dir: &Path) -> std::io::Result<()> {
     let name = std::env::var("DUCTTAPE_BASELINE")
@@ -73,11 +98,6 @@ pub fn write_run_report_with(
     baseline: Option<Baseline<'_>>,
 ) -> std::io::Result<()> {
     let tests = summaries(run_dir);
-    for (path, summary) in &tests {
-        if let Some(dir) = path.parent() {
-            write_atomically(&dir.join("report.html"), &test_page(run_dir, path, summary))?;
-        }
-    }
     let count = |s: &str| tests.iter().filter(|(_, v)| v["status"] == s).count();
     let report = json!({
         "run": run_dir.file_name().map(|n| n.to_string_lossy().into_owned()),
@@ -455,7 +475,7 @@ mod tests {
                 "duration_secs": 1.5, "results": results});
             std::fs::write(d.join("summary.json"), s.to_string()).unwrap();
         }
-        write_run_report(dir.path()).unwrap();
+        write_all(dir.path(), None).unwrap();
         let report: Value =
             serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
                 .unwrap();
