@@ -317,6 +317,24 @@ pub fn delivery_lines(summary: &Value) -> Vec<Line> {
     lines
 }
 
+/// The delivery plot's title, with the lost and duplicated counts of every delivery check.
+fn delivery_title(summary: &Value) -> String {
+    let counts: Vec<String> = summary["results"]
+        .as_object()
+        .into_iter()
+        .flatten()
+        .filter(|(_, v)| v.get("delivery_timeline").is_some())
+        .map(|(k, v)| {
+            format!(
+                "{k}: {} lost, {} duplicated",
+                v["lost_acknowledged"].as_u64().unwrap_or(0),
+                v["duplicated"].as_u64().unwrap_or(0)
+            )
+        })
+        .collect();
+    format!("acknowledged vs consumed — {}", counts.join("; "))
+}
+
 /// A test's own page: status, phases, plots over time, events, numbers with units.
 pub fn test_page(run_dir: &Path, summary_path: &Path, summary: &Value) -> String {
     let dir = summary_path.parent().unwrap_or(run_dir);
@@ -345,6 +363,7 @@ pub fn test_page(run_dir: &Path, summary_path: &Path, summary: &Value) -> String
     let mut latency = plots::lines_of(&series, "avg", |w| w.avg_ms);
     latency.extend(plots::lines_of(&series, "p99", |w| w.p99_ms));
     latency.extend(plots::lines_of(&series, "max", |w| w.max_ms));
+    let delivery = delivery_title(summary);
     let charts = [
         (
             "throughput",
@@ -357,11 +376,7 @@ pub fn test_page(run_dir: &Path, summary_path: &Path, summary: &Value) -> String
             plots::lines_of(&series, "", |w| Some(w.mb_per_sec)),
         ),
         ("latency", "ms", latency),
-        (
-            "delivery: acknowledged vs consumed",
-            "records",
-            delivery_lines(summary),
-        ),
+        (delivery.as_str(), "records", delivery_lines(summary)),
     ];
     let mut drew = false;
     for (title, unit, lines) in charts {
