@@ -108,6 +108,8 @@ install_os_packages() {
     if ! have java || [[ "$(readlink -f "$(command -v java)")" != *-1[7-9]-* && "$(java_major)" -lt 17 ]]; then
         missing+=(openjdk-17-jre-headless)
     fi
+    # javac: connect-file is compiled for Kafka 4.4 (see connect_file_for_kafka4).
+    have javac || missing+=(openjdk-17-jdk-headless)
     # The report's browser test opens generated pages in it (ducttape-core/tests/report_browser.rs).
     if [[ "$CHROMIUM" == 1 ]] && ! have chromium; then
         missing+=(chromium)
@@ -314,8 +316,44 @@ build_go_module() {
 #          the tools' stdout carries only their results).
 # ---------------------------------------------------------------------------------------------
 
+# connect_file_for_kafka4 DIR VERSION
+#   Maven Central serves connect-file (the FileStream connectors) only up to 4.3.1 here, and
+#   4.3.1's classes call org.apache.kafka.common.utils.AppInfoParser, which Kafka 4.4 moved to
+#   ...common.utils.internals: on a 4.4 worker the plugin fails to load. This compiles
+#   connect-file 4.3.1's own published sources against the install's jars with that one import
+#   moved, and replaces the binary jar with the result. A no-op without connect-file-4.3.1.jar.
+connect_file_for_kafka4() {
+    local dir=$1 version=$2 cf=4.3.1
+    [[ -f "$dir/libs/connect-file-$cf.jar" ]] || return 0
+    have javac || die "kafka $version: javac is needed to rebuild connect-file $cf for it (install openjdk-17-jdk-headless)"
+    local work
+    work=$(mktemp -d "$OPT_DIR/.connect-file.tmp.XXXXXX")
+    CLEANUP+=("$work")
+    local -a extra=()
+    # shellcheck disable=SC2206
+    [[ -n "${DUCTTAPE_MVN_ARGS:-}" ]] && extra=($DUCTTAPE_MVN_ARGS)
+    if ! mvn -B -q -Dstyle.color=never "${extra[@]+"${extra[@]}"}" "$DEPENDENCY_PLUGIN:copy" \
+        -Dartifact="org.apache.kafka:connect-file:$cf:jar:sources" -DoutputDirectory="$work" \
+        >"$work/mvn.log" 2>&1; then
+        tail -n 20 "$work/mvn.log" >&2
+        die "kafka $version: could not fetch connect-file $cf's sources from Maven (see above)"
+    fi
+    mkdir -p "$work/src" "$work/classes"
+    (cd "$work/src" && jar xf "$work/connect-file-$cf-sources.jar")
+    find "$work/src" -name '*.java' -exec sed -i \
+        's/org\.apache\.kafka\.common\.utils\.AppInfoParser/org.apache.kafka.common.utils.internals.AppInfoParser/' {} +
+    # shellcheck disable=SC2046
+    javac -nowarn -d "$work/classes" -cp "$dir/libs/*" $(find "$work/src" -name '*.java') \
+        >"$work/javac.log" 2>&1 || { cat "$work/javac.log" >&2; die "kafka $version: connect-file $cf does not compile against it"; }
+    cp -r "$work/src/META-INF" "$work/classes/"
+    cp "$work/src/LICENSE" "$work/src/NOTICE" "$work/classes/"
+    rm -f "$dir/libs/connect-file-$cf.jar"
+    jar cf "$dir/libs/connect-file-$cf-built-for-$version.jar" -C "$work/classes" .
+}
+
 configure_kafka() {
     local dir=$1 version=$2
+    [[ "$version" == [0-3].* ]] || connect_file_for_kafka4 "$dir" "$version"
     if [[ "$version" == [0-3].* ]]; then
         cat >"$dir/config/log4j.properties" <<'EOF'
 # Written by ducttape's build.sh: Kafka's config/log4j.properties, with every logger sent to
@@ -425,10 +463,15 @@ rm -rf -- "$OPT_DIR"/.*.tmp.?????? "$OPT_DIR"/.*.old.[0-9]*
 # One line per system under test. Artifacts without a version take the system's version.
 # Kafka 3.9: ZooKeeper and KRaft modes. ZooKeeper's jars and the reload4j logging binding
 # (slf4j-reload4j, as in the 3.9 tarball) come as dependencies of kafka_2.13.
-build_maven_project kafka 3.9.2 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools
+# Kafka Connect: connect-runtime comes with kafka-tools; connect-file adds the FileStream
+# source and sink connectors (kafkatest's connect tests use them).
+build_maven_project kafka 3.9.2 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools org.apache.kafka:connect-file
 # Kafka 4.x: KRaft only. log4j-core and YAML config support come with it; the SLF4J 1.x binding
 # for log4j2 is added here (Kafka 4 still uses slf4j-api 1.7).
-build_maven_project kafka 4.4.0 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools org.apache.logging.log4j:log4j-slf4j-impl:2.25.5
+# connect-file 4.4.0 is not served by Maven Central here (its newest is 4.3.1): 4.3.1 is rebuilt
+# from its sources for 4.4 (see connect_file_for_kafka4). connect-api is named so that Maven
+# takes 4.4.0's, not the 4.3.1 that connect-file would bring.
+build_maven_project kafka 4.4.0 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools org.apache.logging.log4j:log4j-slf4j-impl:2.25.5 org.apache.kafka:connect-api org.apache.kafka:connect-file:4.3.1
 link_default kafka 3.9.2
 # REST proxy: kafka-pixy (Mailgun, Go) from the Go module proxy. Confluent's kafka-rest and
 # Strimzi's kafka-bridge are not published to Maven Central, so there is no line for them.

@@ -7,6 +7,7 @@
 
 pub mod cluster;
 pub mod context;
+pub mod errors;
 pub mod remote;
 pub mod wait;
 

@@ -4,7 +4,7 @@ use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// A condition did not become true in time.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 #[error("timed out after {waited:?} waiting until {what}{}", last_error.as_ref().map(|e| format!(" (last error: {e})")).unwrap_or_default())]
 pub struct WaitError {
     /// What was being waited for.
@@ -14,6 +14,8 @@ pub struct WaitError {
     /// The last error the condition reported, if it reported one.
     pub last_error: Option<String>,
 }
+
+crate::human_debug!(WaitError);
 
 /// Polls `condition` every `backoff` until it returns `Ok(true)` or `timeout` passes.
 ///

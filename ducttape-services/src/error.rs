@@ -2,10 +2,51 @@
 
 use std::time::Duration;
 
+use ducttape_core::cluster::ClusterError;
+use ducttape_core::context::ContextError;
 use ducttape_core::remote::{LogWaitError, RemoteError};
+use ducttape_core::WaitError;
+
+use crate::rest::RestError;
+
+/// Any error a scenario meets, for test authors and helpers: `?` converts every ducttape error
+/// into it, and a test that fails on it prints the message and its causes.
+///
+/// ```no_run
+/// # async fn demo(ctx: &ducttape_core::TestContext) -> Result<(), ducttape_services::Error> {
+/// use ducttape_services::{ServiceExt, ZookeeperService};
+/// let nodes = ctx.lease(1).await?;              // ContextError
+/// let zk = ZookeeperService::new(ctx, nodes);
+/// zk.start().await?;                            // ServiceError
+/// # Ok(()) }
+/// ```
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Setting up the test: results, the cluster, leases.
+    #[error(transparent)]
+    Context(#[from] ContextError),
+    /// The cluster source.
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    /// A service operation.
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// A request to a service's HTTP API.
+    #[error(transparent)]
+    Rest(#[from] RestError),
+    /// A command on a node.
+    #[error(transparent)]
+    Remote(#[from] RemoteError),
+    /// A condition that did not come true in time.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
+}
+
+ducttape_core::human_debug!(Error);
 
 /// A service operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ServiceError {
     /// A remote command failed.
     #[error("{service}: {source}")]
@@ -73,6 +114,19 @@ pub enum ServiceError {
         /// What was awaited and the last answer.
         detail: String,
     },
+    /// A question to a running service got no usable answer (a refused connection, an
+    /// answer that does not parse).
+    #[error("{service}: {node}: {what}: {detail}")]
+    Probe {
+        /// The service.
+        service: String,
+        /// The node asked.
+        node: String,
+        /// What was asked (`srvr`, `dump`).
+        what: String,
+        /// The error or the answer.
+        detail: String,
+    },
     /// The system under test is not installed on the node.
     #[error("{service}: {what} is not installed on {node}: {path} is missing; run ./build.sh (it installs the pinned versions under /opt)")]
     MissingInstall {
@@ -97,6 +151,8 @@ pub enum ServiceError {
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Many(Vec<ServiceError>),
 }
+
+ducttape_core::human_debug!(ServiceError);
 
 impl ServiceError {
     /// Folds errors from a fan-out: none → Ok, one → itself, more → [`ServiceError::Many`].

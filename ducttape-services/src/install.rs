@@ -105,18 +105,62 @@ impl KafkaVersion {
         cmd
     }
 
+    /// This install as an [`Install`] a process can require: its `libs/` holds jars.
+    pub fn install(&self) -> Install {
+        let libs = format!("{}/libs", self.home());
+        Install {
+            what: format!("Kafka {}", self.version),
+            test: format!("ls {}/*.jar >/dev/null 2>&1", quote(&libs)),
+            path: libs,
+        }
+    }
+
     /// Fails with [`ServiceError::MissingInstall`] unless the install is on `node`.
     pub async fn check_installed(&self, service: &str, node: &Node) -> Result<(), ServiceError> {
-        let libs = format!("{}/libs", self.home());
-        let test = format!("ls {}/*.jar >/dev/null 2>&1", quote(&libs));
-        require_install(
-            service,
-            node,
-            &test,
-            &format!("Kafka {}", self.version),
-            &libs,
-        )
-        .await
+        self.install().check(service, node).await
+    }
+}
+
+/// A system installed on the nodes (by `./build.sh`): what it is, and the path that must be
+/// there. A missing install fails a start with [`ServiceError::MissingInstall`], which names
+/// the system, the node, the path and the fix.
+///
+/// ```
+/// use ducttape_services::install::Install;
+/// let pixy = Install::file("kafka-pixy 0.18.0", "/opt/kafka-pixy-0.18.0/bin/kafka-pixy");
+/// assert_eq!(pixy.what(), "kafka-pixy 0.18.0");
+/// assert_eq!(pixy.path(), "/opt/kafka-pixy-0.18.0/bin/kafka-pixy");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Install {
+    what: String,
+    path: String,
+    test: String,
+}
+
+impl Install {
+    /// An install whose presence is an executable file at `path`.
+    pub fn file(what: &str, path: &str) -> Self {
+        Self {
+            what: what.to_string(),
+            path: path.to_string(),
+            test: format!("test -x {}", quote(path)),
+        }
+    }
+
+    /// What it is (`Kafka 3.9.2`).
+    pub fn what(&self) -> &str {
+        &self.what
+    }
+
+    /// The path looked for.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// Fails with [`ServiceError::MissingInstall`] unless the install is on `node`.
+    pub async fn check(&self, service: &str, node: &Node) -> Result<(), ServiceError> {
+        require_install(service, node, &self.test, &self.what, &self.path).await
     }
 }
 

@@ -48,10 +48,11 @@ use ducttape_core::remote::{quote, StopOutcome};
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::{ResultExt, ServiceError};
+use crate::http::{decode_json, percent_encode, HttpClient};
 use crate::install::require_install;
 use crate::kafka::KafkaService;
 use crate::readiness::{Readiness, Watched};
-use crate::rest::{error_chain, RestError, RestProxy};
+use crate::rest::{RestError, RestProxy};
 use crate::service::{register, LogFile, ProcessFiles, Service};
 use crate::zookeeper::ZookeeperService;
 
@@ -731,36 +732,30 @@ struct SetOffsetJson {
 /// ```
 #[derive(Debug, Clone)]
 pub struct PixyClient {
-    base: String,
-    http: reqwest::Client,
+    client: HttpClient,
 }
 
 impl PixyClient {
     /// A client of the proxy at `base_url` (`http://host:port`); `timeout` bounds each
     /// request (make it longer than the proxy's long-poll timeout).
     pub fn new(base_url: impl Into<String>, timeout: Duration) -> Result<Self, RestError> {
-        let base = base_url.into().trim_end_matches('/').to_string();
-        let http = reqwest::Client::builder()
-            .timeout(timeout)
-            .tcp_nodelay(true)
-            .build()
-            .map_err(|e| RestError::Transport {
-                method: "-".into(),
-                url: base.clone(),
-                detail: format!("cannot build the HTTP client: {}", error_chain(&e)),
-            })?;
-        Ok(Self { base, http })
+        Ok(Self {
+            client: HttpClient::new(base_url, timeout)?,
+        })
     }
 
     /// The proxy's base URL.
     pub fn base_url(&self) -> &str {
-        &self.base
+        self.client.base()
     }
 
     /// `GET /_ping`: the proxy answers.
     pub async fn ping(&self) -> Result<(), RestError> {
-        let url = format!("{}/_ping", self.base);
-        self.send("GET", &url, self.http.get(&url)).await.map(drop)
+        let url = format!("{}/_ping", self.client.base());
+        self.client
+            .send("GET", &url, self.client.http().get(&url))
+            .await
+            .map(drop)
     }
 
     /// `POST /topics/<topic>/messages?key=..&sync`: produces one record and waits for Kafka's
@@ -783,7 +778,11 @@ impl PixyClient {
         record: &RestRecord,
         sync: bool,
     ) -> Result<(String, Vec<u8>), RestError> {
-        let mut url = format!("{}/topics/{}/messages", self.base, encode(topic.as_bytes()));
+        let mut url = format!(
+            "{}/topics/{}/messages",
+            self.client.base(),
+            percent_encode(topic.as_bytes())
+        );
         let mut sep = '?';
         if sync {
             url.push_str("?sync");
@@ -792,10 +791,11 @@ impl PixyClient {
         if let Some(key) = &record.key {
             url.push(sep);
             url.push_str("key=");
-            url.push_str(&encode(key));
+            url.push_str(&percent_encode(key));
         }
         let mut request = self
-            .http
+            .client
+            .http()
             .post(&url)
             .header("Content-Type", "text/plain")
             .body(record.value.clone());
@@ -805,7 +805,7 @@ impl PixyClient {
                 base64::engine::general_purpose::STANDARD.encode(value),
             );
         }
-        let body = self.send("POST", &url, request).await?;
+        let body = self.client.send("POST", &url, request).await?;
         Ok((url, body))
     }
 
@@ -815,11 +815,15 @@ impl PixyClient {
     pub async fn consume(&self, topic: &str, group: &str) -> Result<Option<Consumed>, RestError> {
         let url = format!(
             "{}/topics/{}/messages?group={}",
-            self.base,
-            encode(topic.as_bytes()),
-            encode(group.as_bytes())
+            self.client.base(),
+            percent_encode(topic.as_bytes()),
+            percent_encode(group.as_bytes())
         );
-        let body = match self.send("GET", &url, self.http.get(&url)).await {
+        let body = match self
+            .client
+            .send("GET", &url, self.client.http().get(&url))
+            .await
+        {
             Ok(body) => body,
             Err(e) if e.status() == Some(408) => return Ok(None),
             Err(e) => return Err(e),
@@ -872,81 +876,32 @@ impl PixyClient {
             detail: format!("cannot encode the offsets: {e}"),
         })?;
         let request = self
-            .http
+            .client
+            .http()
             .post(&url)
             .header("Content-Type", "application/json")
             .body(body);
-        self.send("POST", &url, request).await.map(drop)
+        self.client.send("POST", &url, request).await.map(drop)
     }
 
     /// `GET /topics/<topic>/offsets?group=<group>`: the group's offsets, one per partition.
     pub async fn offsets(&self, topic: &str, group: &str) -> Result<Vec<GroupOffset>, RestError> {
         let url = self.offsets_url(topic, group);
-        let body = self.send("GET", &url, self.http.get(&url)).await?;
+        let body = self
+            .client
+            .send("GET", &url, self.client.http().get(&url))
+            .await?;
         decode_json("GET", &url, &body)
     }
 
     fn offsets_url(&self, topic: &str, group: &str) -> String {
         format!(
             "{}/topics/{}/offsets?group={}",
-            self.base,
-            encode(topic.as_bytes()),
-            encode(group.as_bytes())
+            self.client.base(),
+            percent_encode(topic.as_bytes()),
+            percent_encode(group.as_bytes())
         )
     }
-
-    /// Sends `request`; the body of a 2xx answer, else [`RestError::Status`] with the body.
-    async fn send(
-        &self,
-        method: &str,
-        url: &str,
-        request: reqwest::RequestBuilder,
-    ) -> Result<Vec<u8>, RestError> {
-        let transport = |e: reqwest::Error| RestError::Transport {
-            method: method.into(),
-            url: url.into(),
-            detail: error_chain(&e),
-        };
-        let response = request.send().await.map_err(transport)?;
-        let status = response.status();
-        let body = response.bytes().await.map_err(transport)?.to_vec();
-        if status.is_success() {
-            Ok(body)
-        } else {
-            Err(RestError::Status {
-                method: method.into(),
-                url: url.into(),
-                status: status.as_u16(),
-                body: String::from_utf8_lossy(&body).trim_end().to_string(),
-            })
-        }
-    }
-}
-
-fn decode_json<T: serde::de::DeserializeOwned>(
-    method: &str,
-    url: &str,
-    body: &[u8],
-) -> Result<T, RestError> {
-    serde_json::from_slice(body).map_err(|e| RestError::Decode {
-        method: method.into(),
-        url: url.into(),
-        detail: e.to_string(),
-        body: String::from_utf8_lossy(body).into_owned(),
-    })
-}
-
-/// Percent-encodes bytes for a URL path segment or query value (RFC 3986 unreserved kept).
-fn encode(bytes: &[u8]) -> String {
-    let mut out = String::with_capacity(bytes.len());
-    for &b in bytes {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]
@@ -963,8 +918,8 @@ mod tests {
 
     #[test]
     fn keys_are_percent_encoded_byte_for_byte() {
-        assert_eq!(encode(b"a-b_c.d~e"), "a-b_c.d~e");
-        assert_eq!(encode(b"k 1&x=\xff/"), "k%201%26x%3D%FF%2F");
+        assert_eq!(percent_encode(b"a-b_c.d~e"), "a-b_c.d~e");
+        assert_eq!(percent_encode(b"k 1&x=\xff/"), "k%201%26x%3D%FF%2F");
     }
 
     #[test]

@@ -3,17 +3,22 @@
 //! The [`Service`] lifecycle (node-level hooks, fanned out by [`ServiceExt`]) and the
 //! batteries: [`ZookeeperService`], [`KafkaService`] (ZooKeeper and KRaft modes), topics,
 //! the performance and verification clients, and a REST proxy ([`KafkaPixyService`], behind
-//! the [`RestProxy`] notion, with its typed client [`PixyClient`]).
+//! the [`RestProxy`] notion, with its typed client [`PixyClient`]), and Kafka Connect
+//! ([`ConnectDistributedService`] with [`ConnectClient`]). A service's process is declared
+//! with [`process::ProcessSpec`]; `docs/writing-a-service.md` walks through writing one.
 //!
 //! Every service runs the real systems under test, installed under `/opt` by `build.sh`:
 //! the JVM ones with `java -cp '<home>/libs/*' <main class>`, kafka-pixy as its Go binary.
 
+pub mod connect;
 pub mod error;
 pub mod faults;
+mod http;
 pub mod install;
 pub mod kafka;
 pub mod kafka_pixy;
 pub mod perf;
+pub mod process;
 pub mod properties;
 pub mod readiness;
 pub mod rest;
@@ -21,7 +26,8 @@ pub mod service;
 pub mod verifiable;
 pub mod zookeeper;
 
-pub use error::{ResultExt, ServiceError};
+pub use connect::{ConnectClient, ConnectDistributedService};
+pub use error::{Error, ResultExt, ServiceError};
 pub use install::{JavaCommand, KafkaVersion};
 pub use kafka::{KafkaService, TopicSpec};
 pub use kafka_pixy::{KafkaPixyService, PixyClient};

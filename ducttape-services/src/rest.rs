@@ -31,7 +31,7 @@ pub trait RestProxy: Service {
 }
 
 /// A request to a REST proxy failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum RestError {
     /// The proxy answered with an HTTP error status.
     #[error("{method} {url}: HTTP {status}: {body}")]
@@ -69,6 +69,8 @@ pub enum RestError {
         body: String,
     },
 }
+
+ducttape_core::human_debug!(RestError);
 
 impl RestError {
     /// The HTTP status, for [`RestError::Status`].

@@ -8,16 +8,16 @@ use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-use crate::error::{ResultExt, ServiceError};
+use crate::error::ServiceError;
 use crate::install::KafkaVersion;
+use crate::process::ProcessSpec;
 use crate::properties::Properties;
-use crate::readiness::{Readiness, Watched};
-use crate::service::{register, LogFile, ProcessFiles, Service};
+use crate::readiness::Readiness;
+use crate::service::{register, LogFile, Service};
 
 const ROOT: &str = "/mnt/zookeeper";
 const CONFIG: &str = "/mnt/zookeeper/zookeeper.properties";
 const LOG: &str = "/mnt/zookeeper/zookeeper.log";
-const PIDFILE: &str = "/mnt/zookeeper/zookeeper.pid";
 /// The client port.
 pub const CLIENT_PORT: u16 = 2181;
 
@@ -96,8 +96,25 @@ impl ZookeeperService {
         zk
     }
 
-    fn process(&self) -> ProcessFiles {
-        ProcessFiles::new("zookeeper", ROOT, PIDFILE)
+    /// The process on any node, for stopping, cleaning and finding it.
+    fn process(&self) -> ProcessSpec {
+        ProcessSpec::new("zookeeper", ROOT).stop_grace(Duration::from_secs(30))
+    }
+
+    /// The process of member `index`: its id, its config, the JVM, and ready once the client
+    /// port accepts connections.
+    fn spec(&self, index: usize) -> ProcessSpec {
+        self.process()
+            .requires(self.version.install())
+            .file(&format!("{ROOT}/data/myid"), format!("{}\n", index + 1))
+            .file(CONFIG, self.config(index).render())
+            .java(
+                self.version
+                    .java("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+                    .arg(CONFIG),
+            )
+            .ready_when(Readiness::Port(CLIENT_PORT))
+            .start_timeout(self.start_timeout)
     }
 
     /// `host:2181,…` for clients.
@@ -151,11 +168,11 @@ impl ZookeeperService {
             .as_deref()
             .ok()
             .and_then(ZkStatus::parse)
-            .ok_or_else(|| ServiceError::Timeout {
+            .ok_or_else(|| ServiceError::Probe {
                 service: "zookeeper".into(),
                 node: node.name().to_string(),
-                after: Duration::ZERO,
-                detail: format!("srvr: {}", answer.unwrap_or_else(|e| e)),
+                what: "srvr".into(),
+                detail: answer.unwrap_or_else(|e| e),
             })
     }
 
@@ -164,11 +181,11 @@ impl ZookeeperService {
         let leader = self.leader().await?;
         let dump = four_letter_word(leader.address(), "dump")
             .await
-            .map_err(|detail| ServiceError::Timeout {
+            .map_err(|detail| ServiceError::Probe {
                 service: "zookeeper".into(),
                 node: leader.name().to_string(),
-                after: Duration::ZERO,
-                detail: format!("dump: {detail}"),
+                what: "dump".into(),
+                detail,
             })?;
         Ok(parse_ephemerals(&dump))
     }
@@ -235,35 +252,8 @@ impl Service for ZookeeperService {
     }
 
     async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
-        let name = self.name();
-        self.version.check_installed(name, node).await?;
         let index = self.index(node)?;
-        let account = node.account();
-        account.mkdirs(&format!("{ROOT}/data")).await.ctx(name)?;
-        account
-            .create_file(&format!("{ROOT}/data/myid"), format!("{}\n", index + 1))
-            .await
-            .ctx(name)?;
-        account
-            .create_file(CONFIG, self.config(index).render())
-            .await
-            .ctx(name)?;
-        let log = account.monitor_log(LOG).await.ctx(name)?;
-        let cmd = self
-            .version
-            .java("org.apache.zookeeper.server.quorum.QuorumPeerMain")
-            .arg(CONFIG)
-            .render();
-        account.spawn(&cmd, LOG, PIDFILE).await.ctx(name)?;
-        let watched = Watched {
-            service: name,
-            node,
-            pidfile: PIDFILE,
-            log: &log,
-        };
-        Readiness::Port(CLIENT_PORT)
-            .wait(&watched, self.start_timeout)
-            .await?;
+        self.spec(index).start(node).await?;
         // The port opens before the member has joined a quorum: wait until srvr answers.
         let deadline = tokio::time::Instant::now() + self.start_timeout;
         loop {
@@ -279,9 +269,7 @@ impl Service for ZookeeperService {
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        self.process()
-            .stop(node, clean, Duration::from_secs(30))
-            .await
+        self.process().stop(node, clean).await
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {

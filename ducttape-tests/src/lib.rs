@@ -65,7 +65,7 @@ pub async fn start_kafka(
     mode: Mode,
     brokers: usize,
     version: KafkaVersion,
-) -> Result<KafkaCluster, Box<dyn std::error::Error>> {
+) -> Result<KafkaCluster, ducttape_services::Error> {
     let extra = usize::from(mode != Mode::Kraft);
     let mut nodes = ctx.lease(brokers + extra).await?;
     let kafka_nodes = if mode == Mode::KraftDedicated {

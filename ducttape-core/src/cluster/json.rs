@@ -89,7 +89,7 @@ impl fmt::Display for NodeRef {
 }
 
 /// A defect in a cluster file, naming the file, the node and the field.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ClusterFileError {
     /// The file could not be read.
     #[error("cannot read cluster file {}: {source}", path.display())]
@@ -193,6 +193,8 @@ pub enum ClusterFileError {
         source: io::Error,
     },
 }
+
+crate::human_debug!(ClusterFileError);
 
 /// Parses the text of a cluster file; `origin` is the file's path, used in error messages.
 ///

@@ -35,7 +35,7 @@ use crate::remote::{RemoteAccount, RemoteError};
 pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A lease request could not be met.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum LeaseError {
     /// More nodes than the cluster has (of that kind).
     #[error("asked for {wanted} node(s){}, but the cluster has only {available}", kind_text(.kind))]
@@ -80,6 +80,8 @@ pub enum LeaseError {
         detail: String,
     },
 }
+
+crate::human_debug!(LeaseError);
 
 /// Cleaning a node failed when its lease ended; the node is quarantined (see the module docs).
 #[derive(Debug, Clone, thiserror::Error)]

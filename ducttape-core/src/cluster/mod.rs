@@ -24,7 +24,7 @@ pub use spec::{NodeSpec, SshConfig};
 use std::path::PathBuf;
 
 /// Errors from reading or starting a cluster source.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ClusterError {
     /// The JSON cluster file (or the Vagrant cache) is unreadable or malformed.
     #[error(transparent)]
@@ -36,6 +36,8 @@ pub enum ClusterError {
     #[error(transparent)]
     Local(#[from] local::LocalClusterError),
 }
+
+crate::human_debug!(ClusterError);
 
 /// Which cluster source `DUCTTAPE_CLUSTER` selects.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -42,7 +42,7 @@ pub const TIMEOUT: Duration = Duration::from_secs(120);
 const STDERR_LINES: usize = 20;
 
 /// `vagrant ssh-config` failed or printed something unusable.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum VagrantError {
     /// The `vagrant` program is not on PATH.
     #[error(
@@ -133,6 +133,8 @@ pub enum VagrantError {
         second: usize,
     },
 }
+
+crate::human_debug!(VagrantError);
 
 fn stderr_section(tail: &str) -> String {
     if tail.trim().is_empty() {

@@ -87,7 +87,7 @@ pub trait Teardown: Send + Sync + 'static {
 }
 
 /// The context could not be set up.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum ContextError {
     /// The results directory could not be made.
     #[error("cannot create results directory for test {test}: {source}")]
@@ -107,6 +107,8 @@ pub enum ContextError {
     #[error("cannot tell the test's name (thread {0:?}); use TestContext::new(name)")]
     NoName(String),
 }
+
+crate::human_debug!(ContextError);
 
 /// How a test ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

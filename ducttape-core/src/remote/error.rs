@@ -8,7 +8,7 @@ use super::transport::{ExitStatus, TransportError};
 pub(crate) const TAIL_LINES: usize = 20;
 
 /// A remote operation failed.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum RemoteError {
     /// The command ran and failed.
     #[error(
@@ -77,6 +77,8 @@ pub enum RemoteError {
         detail: String,
     },
 }
+
+crate::human_debug!(RemoteError);
 
 impl RemoteError {
     /// The exit status, when the command ran and failed.

@@ -11,7 +11,7 @@ use super::error::RemoteError;
 use super::quote::quote;
 
 /// A waiting-for-a-line failed: the line never came, or the pattern is invalid.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum LogWaitError {
     /// No line matched in time. Carries the log's last lines.
     #[error("{node}: no line matching /{pattern}/ in {path} within {after:?}{}", if log_tail.is_empty() { String::new() } else { format!("\n--- {path} (last lines) ---\n{log_tail}") })]
@@ -39,6 +39,8 @@ pub enum LogWaitError {
     #[error(transparent)]
     Remote(#[from] RemoteError),
 }
+
+crate::human_debug!(LogWaitError);
 
 /// Watches one log file on one node.
 ///

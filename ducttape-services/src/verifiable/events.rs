@@ -309,7 +309,7 @@ fn java_double<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Err
 }
 
 /// A line that should have been a verifiable-client event but was not.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum EventError {
     /// Not JSON, or a known event with a missing or mistyped field.
     #[error("malformed VerifiableProducer/VerifiableConsumer event: {source}; line: {line}")]
@@ -321,6 +321,8 @@ pub enum EventError {
         source: serde_json::Error,
     },
 }
+
+ducttape_core::human_debug!(EventError);
 
 /// Parses one line of a verifiable client's stdout: `Ok(None)` for a line that is not JSON
 /// (log output), the event otherwise.

@@ -5,7 +5,7 @@ use std::path::PathBuf;
 /// Why the local cluster could not be started, changed or cleaned up.
 ///
 /// Every message says what failed and, where there is something to do about it, what.
-#[derive(Debug, thiserror::Error)]
+#[derive(thiserror::Error)]
 pub enum LocalClusterError {
     /// The process is not root, so it cannot create namespaces, bridges and mounts.
     #[error(
@@ -116,6 +116,8 @@ pub enum LocalClusterError {
     )]
     SpawnerGone,
 }
+
+crate::human_debug!(LocalClusterError);
 
 fn show_tail(tail: &str) -> String {
     if tail.trim().is_empty() {
