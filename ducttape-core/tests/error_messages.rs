@@ -1,6 +1,10 @@
 //! What a test author sees when a test fails on an error: the message and its causes, as
 //! anyhow prints them — not the nested `Debug` structure of the error types.
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::unnecessary_literal_unwrap)]
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::unnecessary_literal_unwrap
+)]
 
 use ducttape_core::cluster::{Cluster, ClusterChoice};
 use ducttape_core::context::ContextError;

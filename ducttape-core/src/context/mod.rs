@@ -44,7 +44,7 @@ pub use log::EVENT_TARGET;
 #[macro_export]
 macro_rules! event {
     ($kind:expr $(, $($fields:tt)*)?) => {
-        ::tracing::info!(target: "ducttape::event", event = $kind $(, $($fields)*)?)
+        $crate::__tracing::info!(target: "ducttape::event", event = $kind $(, $($fields)*)?)
     };
 }
 
