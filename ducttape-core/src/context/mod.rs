@@ -386,6 +386,21 @@ impl TestContext {
         }
     }
 
+    /// Marks the end of bring-up: what follows is the test's workload, in the phase timings of
+    /// `summary.json` and the report (see [`phases`]). Tests whose workload is a perf or
+    /// verifiable client need not call it: starting one marks it.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: ducttape_core::TestContext) {
+    /// // … start the systems under test …
+    /// ctx.workload_started();
+    /// // … bounce, partition, check …
+    /// # }
+    /// ```
+    pub fn workload_started(&self) {
+        self.event("workload_started", json!({}));
+    }
+
     fn event(&self, kind: &str, data: Value) {
         write_event(&self.inner, kind, data);
     }

@@ -2,7 +2,9 @@
 //!
 //! - **bring-up**: from `test_started` to the last moment the test was still getting ready —
 //!   the last `service_ready` of a service that is not a workload (or `nodes_leased`) before
-//!   the first workload starts (`service_starting` with `workload: true`) or teardown begins;
+//!   the first workload starts (`service_starting` with `workload: true`, or the test's own
+//!   [`TestContext::workload_started`](super::TestContext::workload_started)) or teardown
+//!   begins;
 //! - **workload**: from there to `teardown_started`;
 //! - **teardown**: from `teardown_started` to the end (the summary is written).
 //!
@@ -74,6 +76,12 @@ impl Phases {
                     break;
                 }
                 "service_starting" if e["workload"] == true => workload_began = true,
+                "workload_started" => {
+                    if !workload_began && t > ready {
+                        ready = t;
+                    }
+                    workload_began = true;
+                }
                 "service_ready" | "nodes_leased"
                     if !workload_began && e["workload"] != true && t > ready =>
                 {
@@ -155,6 +163,31 @@ mod tests {
         assert_eq!(
             (p.bring_up_secs, p.workload_secs, p.teardown_secs),
             (12.0, 28.0, 12.0)
+        );
+    }
+
+    #[test]
+    fn a_test_can_say_where_its_workload_starts() {
+        let events = vec![
+            at(0, "test_started", json!({})),
+            at(
+                3,
+                "service_ready",
+                json!({"service": "zk", "workload": false}),
+            ),
+            at(5, "workload_started", json!({})),
+            // Started by the workload (a second ensemble, say): not bring-up.
+            at(
+                8,
+                "service_ready",
+                json!({"service": "zk-2", "workload": false}),
+            ),
+            at(20, "teardown_started", json!({})),
+        ];
+        let p = Phases::of(&events, end(21)).unwrap();
+        assert_eq!(
+            (p.bring_up_secs, p.workload_secs, p.teardown_secs),
+            (5.0, 15.0, 1.0)
         );
     }
 
