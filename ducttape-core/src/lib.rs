@@ -16,4 +16,4 @@ pub use context::TestContext;
 /// For [`event!`]: callers need not depend on `tracing` themselves.
 #[doc(hidden)]
 pub use tracing as __tracing;
-pub use wait::{wait_until, WaitError};
+pub use wait::{wait_until, Found, WaitError};

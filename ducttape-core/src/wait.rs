@@ -17,7 +17,32 @@ pub struct WaitError {
 
 crate::human_debug!(WaitError);
 
-/// Polls `condition` every `backoff` until it returns `Ok(true)` or `timeout` passes.
+/// What a condition of [`wait_until`] answers: `bool` (done or not), or `Option<T>` (found
+/// `T` or not yet), so the wait can return what it found.
+pub trait Found {
+    /// What the wait returns: `()` for `bool`, `T` for `Option<T>`.
+    type Value;
+    /// `Some` when the condition holds.
+    fn found(self) -> Option<Self::Value>;
+}
+
+impl Found for bool {
+    type Value = ();
+    fn found(self) -> Option<()> {
+        self.then_some(())
+    }
+}
+
+impl<T> Found for Option<T> {
+    type Value = T;
+    fn found(self) -> Option<T> {
+        self
+    }
+}
+
+/// Polls `condition` every `backoff` until it holds or `timeout` passes, and returns what it
+/// found: a condition answers `Ok(true)`/`Ok(false)`, or `Ok(Some(value))`/`Ok(None)` and the
+/// wait returns that value (the new leader, the count reached…).
 ///
 /// Errors from the condition are remembered (the last one goes into the [`WaitError`]) and
 /// polling continues: a service that is not up yet often answers with an error.
@@ -34,20 +59,30 @@ crate::human_debug!(WaitError);
 ///     let done = n >= 3;
 ///     async move { Ok::<_, std::io::Error>(done) }
 /// }).await.unwrap();
+///
+/// // Returning what was found: the first even number past 6.
+/// let mut m = 5;
+/// let even = wait_until("an even number past 6", Duration::from_secs(1), Duration::from_millis(1), || {
+///     m += 1;
+///     let found = (m > 6 && m % 2 == 0).then_some(m);
+///     async move { Ok::<_, std::io::Error>(found) }
+/// }).await.unwrap();
+/// assert_eq!(even, 8);
 /// # });
 /// # fn tokio_test_block_on<F: std::future::Future>(f: F) -> F::Output {
 /// #     tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(f)
 /// # }
 /// ```
-pub async fn wait_until<F, Fut, E>(
+pub async fn wait_until<F, Fut, C, E>(
     what: &str,
     timeout: Duration,
     backoff: Duration,
     mut condition: F,
-) -> Result<(), WaitError>
+) -> Result<C::Value, WaitError>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = Result<bool, E>>,
+    Fut: Future<Output = Result<C, E>>,
+    C: Found,
     E: std::fmt::Display,
 {
     let start = Instant::now();
@@ -55,8 +90,11 @@ where
     loop {
         let remaining = timeout.saturating_sub(start.elapsed());
         match tokio::time::timeout(remaining, condition()).await {
-            Ok(Ok(true)) => return Ok(()),
-            Ok(Ok(false)) => {}
+            Ok(Ok(answer)) => {
+                if let Some(value) = answer.found() {
+                    return Ok(value);
+                }
+            }
             Ok(Err(e)) => last_error = Some(e.to_string()),
             Err(_) => {
                 last_error = Some("the last check was still running when the time ran out".into())

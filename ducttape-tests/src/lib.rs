@@ -219,33 +219,17 @@ pub async fn wait_for_leader(
     topic: &str,
     partition: u32,
 ) -> Result<Node, ServiceError> {
-    let found = std::sync::Mutex::new(None);
     ducttape_core::wait_until(
         &format!("{topic}-{partition} has a leader"),
         Duration::from_secs(60),
         Duration::from_millis(500),
-        || async {
-            let leader = kafka.leader(topic, partition).await?;
-            let some = leader.is_some();
-            if let Ok(mut f) = found.lock() {
-                *f = leader;
-            }
-            Ok::<_, ServiceError>(some)
-        },
+        || async { kafka.leader(topic, partition).await },
     )
     .await
     .map_err(|e| ServiceError::Usage {
         service: "kafka".into(),
         detail: e.to_string(),
-    })?;
-    found
-        .into_inner()
-        .ok()
-        .flatten()
-        .ok_or_else(|| ServiceError::Usage {
-            service: "kafka".into(),
-            detail: format!("{topic}-{partition} lost its leader again"),
-        })
+    })
 }
 
 /// Waits until `producer` has had `more` records acknowledged beyond what it had when called
@@ -256,25 +240,20 @@ pub async fn wait_for_more_acks(
     timeout: Duration,
 ) -> Result<u64, ServiceError> {
     let from = acknowledged_so_far(producer).await?;
-    let now = std::sync::Mutex::new(from);
     ducttape_core::wait_until(
         &format!("{more} more acknowledgements after the first {from}"),
         timeout,
         Duration::from_millis(500),
         || async {
             let acked = acknowledged_so_far(producer).await?;
-            if let Ok(mut n) = now.lock() {
-                *n = acked;
-            }
-            Ok::<_, ServiceError>(acked >= from + more)
+            Ok::<_, ServiceError>((acked >= from + more).then_some(acked))
         },
     )
     .await
     .map_err(|e| ServiceError::Usage {
         service: "verifiable-producer".into(),
         detail: e.to_string(),
-    })?;
-    Ok(now.into_inner().unwrap_or(from))
+    })
 }
 
 /// Stops `producers` (which fails for one that had died on its own), waits until `consumer`

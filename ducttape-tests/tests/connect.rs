@@ -185,25 +185,20 @@ async fn wait_for_state(
     state: &str,
     timeout: Duration,
 ) -> ConnectorStatus {
-    let last = std::sync::Mutex::new(None);
     let what = format!("connector {name} and its tasks are {state}");
     wait_until(&what, timeout, Duration::from_millis(500), || async {
         let mut error = None;
         for client in clients {
             match client.status(name).await {
-                Ok(s) => {
-                    let done = s.all_in(state);
-                    *last.lock().unwrap() = Some(s);
-                    return Ok(done);
-                }
-                Err(e) => error = Some(e),
+                Ok(s) if s.all_in(state) => return Ok(Some(s)),
+                Ok(s) => error = Some(format!("{s:?}")),
+                Err(e) => error = Some(e.to_string()),
             }
         }
-        Err(error.map_or_else(|| "no worker to ask".to_string(), |e| e.to_string()))
+        Err(error.unwrap_or_else(|| "no worker to ask".to_string()))
     })
     .await
-    .unwrap_or_else(|e| panic!("{e}; last status: {:?}", last.lock().unwrap()));
-    last.into_inner().unwrap().expect("a status was read")
+    .unwrap()
 }
 
 /// Creates a connector, retrying while the workers rebalance (Connect answers 409 then).

@@ -16,7 +16,6 @@ use rstest::rstest;
 use serial_test::serial;
 
 async fn leader_other_than(kafka: &KafkaService, topic: &str, old: u32) -> u32 {
-    let new = std::sync::Mutex::new(None);
     wait_until(
         "partition 0 has a new leader",
         Duration::from_secs(60),
@@ -27,14 +26,11 @@ async fn leader_other_than(kafka: &KafkaService, topic: &str, old: u32) -> u32 {
                 .iter()
                 .find(|p| p.partition == 0)
                 .and_then(|p| p.leader);
-            *new.lock().unwrap() = leader;
-            Ok::<_, ducttape_services::ServiceError>(leader.is_some_and(|l| l != old))
+            Ok::<_, ducttape_services::ServiceError>(leader.filter(|&l| l != old))
         },
     )
     .await
-    .unwrap();
-    let leader = new.lock().unwrap().unwrap();
-    leader
+    .unwrap()
 }
 
 #[rstest]

@@ -75,27 +75,26 @@ fn an_outage_until_the_end_of_the_run_counts() {
 
 /// Waits until the ensemble has one leader and two followers; returns the leader's name.
 async fn settled_leader(zk: &ZookeeperService) -> String {
-    let leader = std::sync::Mutex::new(String::new());
     wait_until(
         "the ensemble has one leader and two followers",
         Duration::from_secs(60),
         Duration::from_millis(250),
         || async {
             let mut modes = Vec::new();
+            let mut leader = None;
             for node in zk.nodes() {
                 let mode = zk.status(node).await?.mode;
                 if mode == "leader" {
-                    *leader.lock().unwrap() = node.name().to_string();
+                    leader = Some(node.name().to_string());
                 }
                 modes.push(mode);
             }
             modes.sort();
-            Ok::<_, ServiceError>(modes == ["follower", "follower", "leader"])
+            Ok::<_, ServiceError>(leader.filter(|_| modes == ["follower", "follower", "leader"]))
         },
     )
     .await
-    .unwrap();
-    leader.into_inner().unwrap()
+    .unwrap()
 }
 
 #[rstest]
