@@ -6,6 +6,8 @@
 #   ./build.sh --update   re-resolve every pinned system (Maven, Go modules) and reinstall it
 #   ./build.sh --no-os-packages   leave the OS packages alone (e.g. building the installs on a
 #                         Vagrant host: DUCTTAPE_OPT_DIR=.vagrant/opt ./build.sh --no-os-packages)
+#   ./build.sh --chromium also install headless Chromium (Debian's `chromium`), which the
+#                         report's browser test needs; so does DUCTTAPE_CHROMIUM=1, or CI set
 #
 # Each system is resolved with Maven (the machine's own settings apply, e.g. a mirror in
 # ~/.m2/settings.xml) into /opt/<name>-<version>/libs, the same layout as a release tarball's
@@ -16,6 +18,7 @@
 # Environment:
 #   DUCTTAPE_OPT_DIR    where to install (default /opt)
 #   DUCTTAPE_MVN_ARGS   extra arguments for mvn, e.g. "-s /path/to/settings.xml"
+#   DUCTTAPE_CHROMIUM   1: install Chromium, as --chromium does (the default is 1 when CI is set)
 #
 # The pinned systems are at the bottom of this file, one line each.
 set -euo pipefail
@@ -23,6 +26,7 @@ set -euo pipefail
 OPT_DIR=${DUCTTAPE_OPT_DIR:-/opt}
 UPDATE=0
 OS_PACKAGES=1
+if [[ -n "${CI:-}" ]]; then CHROMIUM=${DUCTTAPE_CHROMIUM:-1}; else CHROMIUM=${DUCTTAPE_CHROMIUM:-0}; fi
 MARKER=.ducttape-installed
 DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
@@ -30,13 +34,14 @@ log() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,8s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
 }
 
 for arg in "$@"; do
     case "$arg" in
         --update) UPDATE=1 ;;
         --no-os-packages) OS_PACKAGES=0 ;;
+        --chromium) CHROMIUM=1 ;;
         -h|--help) usage; exit 0 ;;
         *) usage >&2; die "unknown argument: $arg" ;;
     esac
@@ -107,6 +112,10 @@ install_os_packages() {
     fi
     # javac: connect-file is compiled for Kafka 4.4 (see connect_file_for_kafka4).
     have javac || missing+=(openjdk-17-jdk-headless)
+    # The report's browser test opens generated pages in it (ducttape-core/tests/report_browser.rs).
+    if [[ "$CHROMIUM" == 1 ]] && ! have chromium; then
+        missing+=(chromium)
+    fi
     if ((${#missing[@]})); then
         # shellcheck disable=SC2207
         missing=($(printf '%s\n' "${missing[@]}" | sort -u))

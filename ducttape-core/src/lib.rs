@@ -12,4 +12,8 @@ pub mod remote;
 pub mod wait;
 
 pub use context::TestContext;
+
+/// For [`event!`]: callers need not depend on `tracing` themselves.
+#[doc(hidden)]
+pub use tracing as __tracing;
 pub use wait::{wait_until, Found, WaitError};

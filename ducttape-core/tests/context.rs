@@ -285,3 +285,57 @@ async fn skipped_test_is_reported_as_skipped_not_passed() {
         "{junit}"
     );
 }
+
+#[tokio::test]
+#[serial(context)]
+async fn checks_after_teardown_stay_in_their_tests_row_and_can_fail_it() {
+    let Ran { panic, dir } = run_as_test("context::inner_checks_after_teardown", |ctx| {
+        Box::pin(async move {
+            let nodes = ctx.lease(1).await.unwrap();
+            let name = nodes[0].name().to_string();
+            let check = ctx.finish_for_checks().await.unwrap();
+            // The same node, back from teardown: leased again by the checks.
+            let again = check.lease(1).await.unwrap();
+            assert_eq!(again[0].name(), name);
+            panic!("a check after teardown failed");
+        })
+    });
+    assert!(panic.unwrap().contains("a check after teardown failed"));
+    let s = summary(&dir);
+    assert_eq!(
+        s["status"], "fail",
+        "the checks' failure is the test's: {s}"
+    );
+    assert!(
+        s["phases"]["checks_after_teardown_secs"].as_f64().is_some(),
+        "{s}"
+    );
+    assert!(s["phases"]["teardown_secs"].as_f64().is_some(), "{s}");
+    // One directory, one row: no `-2`.
+    let sibling = PathBuf::from(format!("{}-2", dir.display()));
+    assert!(!sibling.exists(), "{}", sibling.display());
+    let junit = junit_of(&dir);
+    assert_eq!(
+        junit.matches("name=\"inner_checks_after_teardown").count(),
+        1,
+        "{junit}"
+    );
+    assert!(junit.contains("<failure message=\"fail\""), "{junit}");
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    let kinds: Vec<&str> = events
+        .lines()
+        .filter_map(|l| l.split("\"event\":\"").nth(1)?.split('"').next())
+        .filter(|k| k.starts_with("test_") || k.starts_with("checks_") || *k == "teardown_started")
+        .collect();
+    assert_eq!(
+        kinds,
+        vec![
+            "test_started",
+            "teardown_started",
+            "test_finished",
+            "checks_started",
+            "teardown_started",
+            "test_finished"
+        ]
+    );
+}

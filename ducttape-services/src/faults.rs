@@ -93,6 +93,13 @@ impl Faults {
                 .collect::<Vec<_>>()
                 .join(" && ")
         };
+        let names = |ns: &[Node]| ns.iter().map(|n| n.name()).collect::<Vec<_>>().join(",");
+        ducttape_core::event!(
+            "fault_start",
+            fault = "partition",
+            nodes = format!("{}|{}", names(a), names(b)),
+            detail = format!("{} from {}", names(a), names(b))
+        );
         let applied = a
             .iter()
             .map(|n| (n, cut(b)))
@@ -115,6 +122,12 @@ impl Faults {
                 detail: format!("packet loss probability {p} is not between 0 and 1"),
             });
         }
+        ducttape_core::event!(
+            "fault_start",
+            fault = "packet_loss",
+            nodes = node.name(),
+            detail = format!("{p} of packets")
+        );
         self.apply(
             node,
             &format!("iptables -A {CHAIN} -m statistic --mode random --probability {p} -j DROP"),
@@ -127,6 +140,12 @@ impl Faults {
         if let Ok(mut t) = self.touched.lock() {
             t.insert(node.name().to_string(), node.clone());
         }
+        ducttape_core::event!(
+            "fault_start",
+            fault = "rate_limit",
+            nodes = node.name(),
+            detail = rate
+        );
         let script = format!(
             "{} && tc qdisc replace dev \"$dev\" root tbf rate {} burst 32kbit latency 400ms",
             find_dev(node.address()),
@@ -157,7 +176,9 @@ impl Faults {
              if tc qdisc show dev \"$dev\" root | grep -q tbf; then echo 'rate limit still on' >&2; exit 1; fi",
             dev = find_dev(node.address())
         );
-        as_root(node, &script).await.map(drop)
+        let healed = as_root(node, &script).await.map(drop);
+        ducttape_core::event!("fault_heal", nodes = node.name(), ok = healed.is_ok());
+        healed
     }
 
     /// Removes every fault from every node touched.

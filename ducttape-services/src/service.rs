@@ -161,6 +161,13 @@ pub trait Service: Send + Sync + 'static {
     fn default_wait_timeout(&self) -> Duration {
         Duration::from_secs(600)
     }
+
+    /// Whether the service is the test's workload (a perf or verifiable client) rather than
+    /// a system under test: its start ends the test's bring-up phase (see
+    /// [`ducttape_core::context::phases`]).
+    fn is_workload(&self) -> bool {
+        false
+    }
 }
 
 async fn fan_out<'a, S, F>(service: &'a S, what: &str, op: F) -> Result<(), ServiceError>
@@ -193,7 +200,16 @@ pub trait ServiceExt: Service {
     /// Starts every node in parallel; returns when all are ready.
     async fn start(&self) -> Result<(), ServiceError> {
         tracing::info!(service = self.name(), "starting");
-        fan_out(self, "start", |n| Box::pin(self.start_node(n))).await
+        let workload = self.is_workload();
+        ducttape_core::event!("service_starting", service = self.name(), workload);
+        let started = fan_out(self, "start", |n| Box::pin(self.start_node(n))).await;
+        ducttape_core::event!(
+            "service_ready",
+            service = self.name(),
+            workload,
+            ok = started.is_ok()
+        );
+        started
     }
 
     /// Waits until every node's work is done (for clients with a fixed amount of work).
@@ -208,11 +224,21 @@ pub trait ServiceExt: Service {
 
     /// Stops every node gracefully (then forcefully), in parallel.
     async fn stop(&self) -> Result<(), ServiceError> {
+        ducttape_core::event!(
+            "service_stopping",
+            service = self.name(),
+            workload = self.is_workload()
+        );
         fan_out(self, "stop", |n| Box::pin(self.stop_node(n, true))).await
     }
 
     /// Kills every node's processes at once.
     async fn kill(&self) -> Result<(), ServiceError> {
+        ducttape_core::event!(
+            "service_killed",
+            service = self.name(),
+            workload = self.is_workload()
+        );
         fan_out(self, "kill", |n| Box::pin(self.stop_node(n, false))).await
     }
 
@@ -237,8 +263,23 @@ pub trait ServiceExt: Service {
             clean,
             "restarting node"
         );
-        self.stop_node(node, clean).await?;
-        self.start_node(node).await
+        ducttape_core::event!(
+            "node_restarting",
+            service = self.name(),
+            node = node.name(),
+            clean
+        );
+        let restarted = match self.stop_node(node, clean).await {
+            Ok(()) => self.start_node(node).await,
+            Err(e) => Err(e),
+        };
+        ducttape_core::event!(
+            "node_restarted",
+            service = self.name(),
+            node = node.name(),
+            ok = restarted.is_ok()
+        );
+        restarted
     }
 
     /// Whether any process of the service runs on `node`.

@@ -284,6 +284,21 @@ pub async fn stop_and_report(
     check_delivery_of(producers, &[consumer]).await
 }
 
+/// Records `report` under `delivery` in the test's summary: acknowledged, consumed, lost and
+/// duplicated counts, and the acknowledged-vs-consumed timeline the report plots.
+pub fn record_delivery(ctx: &TestContext, report: &DeliveryReport) {
+    ctx.record(
+        "delivery",
+        serde_json::json!({
+            "acked": report.acked,
+            "consumed": report.consumed,
+            "lost_acknowledged": report.lost_acknowledged() as u64,
+            "duplicated": report.duplicates.len() as u64,
+            "delivery_timeline": report.timeline,
+        }),
+    );
+}
+
 /// Waits (up to 90 s) until `observer` (a node outside any fault), asking the brokers other
 /// than `old`, sees partition 0 of `topic` led by a broker other than `old`.
 pub async fn wait_for_leader_move(

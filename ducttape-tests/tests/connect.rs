@@ -288,8 +288,7 @@ async fn file_lines_flow_from_source_to_sink(
     tracing::info!(duplicates = report.duplicates, "every line arrived");
 
     let total = Cluster::global().unwrap().specs().len();
-    ctx.finish().await;
-    let check = ducttape_tests::ctx();
+    let check = ctx.finish_for_checks().await.unwrap();
     assert_no_jvm(&check.lease(total).await.unwrap()).await;
 }
 

@@ -122,7 +122,6 @@ async fn replicated_topic_survives_leader_bounces(
     println!("{mode:?} {}: leader {leader} -> {after_clean} (clean) -> {after_hard} (hard), {} records intact", kafka.version().version(), all.len());
 
     let total = Cluster::global().unwrap().specs().len();
-    ctx.finish().await;
-    let check = ducttape_tests::ctx();
+    let check = ctx.finish_for_checks().await.unwrap();
     assert_no_jvm(&check.lease(total).await.unwrap()).await;
 }

@@ -133,6 +133,7 @@ async fn isolate_the_leader_from_its_replicas(
     );
     ctx.record("mode", format!("{mode:?}"));
     ctx.record("durability", format!("{durability:?}"));
+    ducttape_tests::record_delivery(ctx, &report);
     ctx.record("acked", report.acked);
     ctx.record("acked_alone_by_isolated_leader", acked_alone);
     ctx.record("lost_acknowledged", report.lost_acknowledged() as u64);

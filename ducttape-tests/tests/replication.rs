@@ -72,6 +72,7 @@ async fn stop_and_check(ctx: &TestContext, w: &Workload, what: &str, acked_after
         .await
         .unwrap();
     println!("{what}: {report}");
+    ducttape_tests::record_delivery(ctx, &report);
     ctx.record("acked", report.acked);
     ctx.record("acked_after_last_fault", acked_after_faults);
     ctx.record("consumed", report.consumed);

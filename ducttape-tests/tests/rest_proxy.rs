@@ -307,8 +307,7 @@ async fn create_topic(kafka: &KafkaService, topic: &str) {
 /// No kafka-pixy (nor JVM) may be left on any node once the test context is finished.
 async fn assert_nothing_left(ctx: TestContext) {
     let total = Cluster::global().unwrap().specs().len();
-    ctx.finish().await;
-    let check = ducttape_tests::ctx();
+    let check = ctx.finish_for_checks().await.unwrap();
     let nodes: Vec<Node> = check.lease(total).await.unwrap();
     assert_no_jvm(&nodes).await;
     for node in &nodes {

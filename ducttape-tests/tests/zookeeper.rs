@@ -206,9 +206,8 @@ async fn ensemble_serves_a_client_through_rolling_bounces(ctx: TestContext) {
     );
 
     let all = Cluster::global().unwrap().specs().len();
-    ctx.finish().await;
     // Teardown stopped everything: nothing of ours runs on any node.
-    let check = ducttape_tests::ctx();
+    let check = ctx.finish_for_checks().await.unwrap();
     let every = check.lease(all).await.unwrap();
     assert_no_jvm(&every).await;
 }

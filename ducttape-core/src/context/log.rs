@@ -24,16 +24,45 @@ use tracing_subscriber::registry::LookupSpan;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{EnvFilter, Layer};
 
-/// One test's log file.
+/// One test's log file, and its `events.jsonl`.
 pub(crate) struct TestLog {
     file: Mutex<File>,
+    events: Mutex<Option<File>>,
 }
 
 impl TestLog {
-    pub(crate) fn create(path: &Path) -> std::io::Result<Arc<Self>> {
+    /// Creates `test.log` at `path`; events go to `events` (appended to, when a test goes on
+    /// after its teardown).
+    pub(crate) fn create(path: &Path, events: &Path) -> std::io::Result<Arc<Self>> {
+        let events = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(events)
+            .ok();
         Ok(Arc::new(Self {
-            file: Mutex::new(File::create(path)?),
+            file: Mutex::new(
+                std::fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(path)?,
+            ),
+            events: Mutex::new(events),
         }))
+    }
+
+    /// Appends one event (`{"ts": …, "event": kind, …data}`) to `events.jsonl`.
+    pub(crate) fn write_event(&self, kind: &str, data: serde_json::Value) {
+        let Ok(mut events) = self.events.lock() else {
+            return;
+        };
+        if let Some(file) = events.as_mut() {
+            let mut record =
+                serde_json::json!({ "ts": chrono::Utc::now().to_rfc3339(), "event": kind });
+            if let (Some(r), serde_json::Value::Object(d)) = (record.as_object_mut(), data) {
+                r.extend(d);
+            }
+            let _ = writeln!(file, "{record}");
+        }
     }
 
     pub(crate) fn write_line(&self, line: &str) {
@@ -79,16 +108,23 @@ pub(crate) fn init() {
             .with_filter(
                 EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn")),
             );
-        let files = RouteLayer.with_filter(
-            EnvFilter::try_from_env("DUCTTAPE_LOG")
-                .unwrap_or_else(|_| EnvFilter::new("debug,russh=info")),
-        );
+        // Events for `events.jsonl` pass whatever DUCTTAPE_LOG says: reports are made of them.
+        let mut filter = EnvFilter::try_from_env("DUCTTAPE_LOG")
+            .unwrap_or_else(|_| EnvFilter::new("debug,russh=info"));
+        if let Ok(directive) = format!("{EVENT_TARGET}=info").parse() {
+            filter = filter.add_directive(directive);
+        }
+        let files = RouteLayer.with_filter(filter);
         let _ = tracing_subscriber::registry()
             .with(stderr)
             .with(files)
             .try_init();
     });
 }
+
+/// The `tracing` target whose events also go to the test's `events.jsonl` (see
+/// [`crate::event!`]).
+pub const EVENT_TARGET: &str = "ducttape::event";
 
 struct RouteLayer;
 
@@ -99,6 +135,8 @@ struct Fields {
     message: String,
     rest: String,
     test_id: Option<u64>,
+    /// The fields as JSON, for events of [`EVENT_TARGET`].
+    json: serde_json::Map<String, serde_json::Value>,
 }
 
 impl Visit for Fields {
@@ -107,7 +145,23 @@ impl Visit for Fields {
             self.test_id = Some(value);
         } else {
             let _ = write!(self.rest, " {}={value}", field.name());
+            self.json.insert(field.name().into(), value.into());
         }
+    }
+
+    fn record_i64(&mut self, field: &Field, value: i64) {
+        let _ = write!(self.rest, " {}={value}", field.name());
+        self.json.insert(field.name().into(), value.into());
+    }
+
+    fn record_f64(&mut self, field: &Field, value: f64) {
+        let _ = write!(self.rest, " {}={value}", field.name());
+        self.json.insert(field.name().into(), value.into());
+    }
+
+    fn record_bool(&mut self, field: &Field, value: bool) {
+        let _ = write!(self.rest, " {}={value}", field.name());
+        self.json.insert(field.name().into(), value.into());
     }
 
     fn record_str(&mut self, field: &Field, value: &str) {
@@ -115,6 +169,7 @@ impl Visit for Fields {
             self.message.push_str(value);
         } else {
             let _ = write!(self.rest, " {}={value:?}", field.name());
+            self.json.insert(field.name().into(), value.into());
         }
     }
 
@@ -123,6 +178,8 @@ impl Visit for Fields {
             let _ = write!(self.message, "{value:?}");
         } else {
             let _ = write!(self.rest, " {}={value:?}", field.name());
+            self.json
+                .insert(field.name().into(), format!("{value:?}").into());
         }
     }
 }
@@ -160,6 +217,11 @@ where
         let mut fields = Fields::default();
         event.record(&mut fields);
         let meta = event.metadata();
+        if meta.target() == EVENT_TARGET {
+            if let Some(serde_json::Value::String(kind)) = fields.json.remove("event") {
+                log.write_event(&kind, serde_json::Value::Object(fields.json.clone()));
+            }
+        }
         log.write_line(&format!(
             "{} {:>5} {}{}: {}{}",
             chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.3fZ"),

@@ -33,9 +33,29 @@
 //! # Ok(()) }
 //! ```
 
+pub mod compare;
 pub(crate) mod log;
+pub mod metrics;
+pub mod phases;
+pub mod plots;
 pub mod report;
 pub mod results;
+
+pub use log::EVENT_TARGET;
+
+/// Writes an event to the current test's `events.jsonl` (and its `test.log`), from anywhere
+/// inside the test (a service task, a fault injector): `kind`, then `tracing` fields. Reports
+/// draw them on the test's time axis (see [`report`]).
+///
+/// ```
+/// ducttape_core::event!("fault_start", fault = "partition", nodes = "worker1|worker2");
+/// ```
+#[macro_export]
+macro_rules! event {
+    ($kind:expr $(, $($fields:tt)*)?) => {
+        $crate::__tracing::info!(target: "ducttape::event", event = $kind $(, $($fields)*)?)
+    };
+}
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -161,7 +181,11 @@ struct Inner {
     results: Mutex<Map<String, Value>>,
     /// Why the test cannot run here, if it said so.
     skipped: Mutex<Option<String>>,
-    events: Mutex<Option<std::fs::File>>,
+    /// `test.log` and `events.jsonl`.
+    log: Arc<log::TestLog>,
+    /// Set for the checks a test makes after its teardown: they go on in the same results
+    /// directory and the same row of the report ([`TestContext::finish_for_checks`]).
+    continues: bool,
     done: Mutex<Done>,
     done_signal: Condvar,
 }
@@ -217,31 +241,28 @@ impl TestContext {
         }
     }
 
-    fn start(
-        name: &str,
-        timeout: Duration,
-        results_root: Option<&Path>,
-    ) -> Result<Self, ContextError> {
+    fn start(name: &str, timeout: Duration, place: Place<'_>) -> Result<Self, ContextError> {
         log::init();
         let results_err = |source| ContextError::Results {
             test: name.to_string(),
             source,
         };
-        let run_dir = match results_root {
-            Some(root) => results::run_dir_in(root),
-            None => results::run_dir(),
-        }
-        .map_err(results_err)?;
-        let dir = results::test_dir(&run_dir, name).map_err(results_err)?;
-        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
-        let test_log = log::TestLog::create(&dir.join("test.log")).map_err(|source| {
-            ContextError::Results {
-                test: name.to_string(),
-                source,
+        let (run_dir, dir, continues) = match place {
+            Place::Continue { run_dir, dir } => (run_dir.to_path_buf(), dir.to_path_buf(), true),
+            Place::Root(root) => {
+                let run_dir = match root {
+                    Some(root) => results::run_dir_in(root),
+                    None => results::run_dir(),
+                }
+                .map_err(results_err)?;
+                let dir = results::test_dir(&run_dir, name).map_err(results_err)?;
+                (run_dir, dir, false)
             }
-        })?;
-        log::register(id, test_log);
-        let events = std::fs::File::create(dir.join("events.jsonl")).ok();
+        };
+        let id = NEXT_ID.fetch_add(1, Ordering::SeqCst);
+        let test_log = log::TestLog::create(&dir.join("test.log"), &dir.join("events.jsonl"))
+            .map_err(results_err)?;
+        log::register(id, test_log.clone());
         let span = tracing::info_span!("test", ducttape_test_id = id, test = %name);
         let inner = Arc::new(Inner {
             name: name.to_string(),
@@ -256,7 +277,8 @@ impl TestContext {
             clean_shutdown: AtomicBool::new(false),
             results: Mutex::new(Map::new()),
             skipped: Mutex::new(None),
-            events: Mutex::new(events),
+            log: test_log,
+            continues,
             done: Mutex::new(Done::default()),
             done_signal: Condvar::new(),
         });
@@ -264,7 +286,12 @@ impl TestContext {
             inner,
             finished: false,
         };
-        ctx.event("test_started", json!({ "dir": ctx.inner.dir }));
+        let started = if continues {
+            "checks_started"
+        } else {
+            "test_started"
+        };
+        ctx.event(started, json!({ "dir": ctx.inner.dir }));
         tracing::info!(test = %name, dir = %ctx.inner.dir.display(), "test started");
         ctx.arm_watchdog(timeout);
         Ok(ctx)
@@ -396,6 +423,21 @@ impl TestContext {
         }
     }
 
+    /// Marks the end of bring-up: what follows is the test's workload, in the phase timings of
+    /// `summary.json` and the report (see [`phases`]). Tests whose workload is a perf or
+    /// verifiable client need not call it: starting one marks it.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: ducttape_core::TestContext) {
+    /// // … start the systems under test …
+    /// ctx.workload_started();
+    /// // … bounce, partition, check …
+    /// # }
+    /// ```
+    pub fn workload_started(&self) {
+        self.event("workload_started", json!({}));
+    }
+
     fn event(&self, kind: &str, data: Value) {
         write_event(&self.inner, kind, data);
     }
@@ -414,6 +456,31 @@ impl TestContext {
             wait_teardown(&self.inner);
         }
         self.check_outcome();
+    }
+
+    /// Tears down now, like [`finish`](Self::finish), and returns a context for checks made
+    /// after teardown (that the nodes were healed, cleaned, left as they should be). The checks
+    /// stay in this test's results directory and its one row of the report: their events are
+    /// appended to `events.jsonl`, and their outcome and duration to `summary.json`.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: ducttape_core::TestContext) -> Result<(), Box<dyn std::error::Error>> {
+    /// let check = ctx.finish_for_checks().await?;
+    /// let nodes = check.lease(2).await?; // the same nodes, back from teardown
+    /// # let _ = nodes; Ok(()) }
+    /// ```
+    pub async fn finish_for_checks(self) -> Result<TestContext, ContextError> {
+        let name = self.inner.name.clone();
+        let (run_dir, dir) = (self.inner.run_dir.clone(), self.inner.dir.clone());
+        self.finish().await;
+        TestContext::start(
+            &name,
+            configured_timeout(None),
+            Place::Continue {
+                run_dir: &run_dir,
+                dir: &dir,
+            },
+        )
     }
 
     /// Fails the test (panics) if the context found it failed where the test body could not
@@ -464,15 +531,31 @@ impl ContextBuilder {
 
     /// Makes the context; the test's clock starts now.
     pub fn build(self) -> Result<TestContext, ContextError> {
-        let timeout = self.timeout.unwrap_or_else(|| {
-            std::env::var("DUCTTAPE_TEST_TIMEOUT")
-                .ok()
-                .and_then(|s| s.parse().ok())
-                .map(Duration::from_secs)
-                .unwrap_or(DEFAULT_TEST_TIMEOUT)
-        });
-        TestContext::start(&self.name, timeout, self.results_root.as_deref())
+        TestContext::start(
+            &self.name,
+            configured_timeout(self.timeout),
+            Place::Root(self.results_root.as_deref()),
+        )
     }
+}
+
+/// `timeout`, else `DUCTTAPE_TEST_TIMEOUT` seconds, else [`DEFAULT_TEST_TIMEOUT`].
+fn configured_timeout(timeout: Option<Duration>) -> Duration {
+    timeout.unwrap_or_else(|| {
+        std::env::var("DUCTTAPE_TEST_TIMEOUT")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .map(Duration::from_secs)
+            .unwrap_or(DEFAULT_TEST_TIMEOUT)
+    })
+}
+
+/// Where a context keeps its results.
+enum Place<'a> {
+    /// A fresh test directory in this run under a results root (the default root if `None`).
+    Root(Option<&'a Path>),
+    /// The directory of a test that was torn down and goes on with checks.
+    Continue { run_dir: &'a Path, dir: &'a Path },
 }
 
 impl Drop for TestContext {
@@ -491,17 +574,7 @@ impl Drop for TestContext {
 }
 
 fn write_event(inner: &Inner, kind: &str, data: Value) {
-    let Ok(mut events) = inner.events.lock() else {
-        return;
-    };
-    if let Some(file) = events.as_mut() {
-        let mut record = json!({ "ts": chrono::Utc::now().to_rfc3339(), "event": kind });
-        if let (Some(r), Value::Object(d)) = (record.as_object_mut(), data) {
-            r.extend(d);
-        }
-        use std::io::Write;
-        let _ = writeln!(file, "{record}");
-    }
+    inner.log.write_event(kind, data);
 }
 
 /// True if the caller is the one to run teardown.
@@ -600,6 +673,7 @@ async fn teardown(inner: Arc<Inner>, status: Status) {
 
 async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     tracing::info!(status = status.as_str(), "teardown");
+    write_event(&inner, "teardown_started", json!({}));
     let services: Vec<Arc<dyn Teardown>> =
         inner.services.lock().map(|s| s.clone()).unwrap_or_default();
     let mut problems = Vec::new();
@@ -676,17 +750,29 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     if let (Status::Error, Some(message)) = (status, &message) {
         tracing::error!(%message, "test error");
     }
-    let summary = json!({
+    let path = inner.dir.join("summary.json");
+    let events = phases::read_events(&inner.dir.join("events.jsonl"));
+    let mut summary = json!({
+        "format": results::FORMAT,
         "test": inner.name,
         "status": status.as_str(),
         "message": message,
         "started": inner.started_at.to_rfc3339(),
         "duration_secs": inner.started.elapsed().as_secs_f64(),
+        "phases": phases::Phases::of(&events, chrono::Utc::now()),
         "services": service_summaries,
         "results": Value::Object(inner.results.lock().map(|r| r.clone()).unwrap_or_default()),
         "teardown_problems": problems,
     });
-    let path = inner.dir.join("summary.json");
+    if inner.continues {
+        let before = std::fs::read_to_string(&path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
+        if let Some(before) = before {
+            summary = results::merge_checks(before, summary);
+        }
+    }
+
     if let Err(e) = std::fs::write(
         &path,
         serde_json::to_vec_pretty(&summary).unwrap_or_default(),
@@ -698,6 +784,9 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
         "test_finished",
         json!({ "status": status.as_str() }),
     );
+    if let Err(e) = report::write_test_page(&inner.run_dir, &inner.dir) {
+        tracing::warn!(error = %e, "cannot write the test's report page");
+    }
     if let Err(e) = report::write_run_report(&inner.run_dir) {
         tracing::warn!(error = %e, "cannot write the run report");
     }

@@ -47,6 +47,9 @@ pub struct ToolService<O: ToolOutput> {
     uploads: Vec<PathBuf>,
     wait_timeout: Duration,
     outputs: Mutex<BTreeMap<String, O>>,
+    /// When each node's output file was last written (seconds since the epoch, by the node's
+    /// clock): the time of the last line, which places the windows on the test's time axis.
+    written_at: Mutex<BTreeMap<String, f64>>,
     /// Nodes whose worker was started and has not been stopped or waited for since.
     running: Mutex<BTreeSet<String>>,
 }
@@ -81,6 +84,7 @@ impl<O: ToolOutput> ToolService<O> {
             uploads,
             wait_timeout,
             outputs: Mutex::new(BTreeMap::new()),
+            written_at: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeSet::new()),
         });
         register(ctx, &service);
@@ -144,11 +148,16 @@ impl<O: ToolOutput> ToolService<O> {
     async fn collect(&self, node: &Node, require_result: bool) -> Result<(), ServiceError> {
         let account = node.account();
         let script = format!(
-            "cat {exit} 2>/dev/null || echo none; echo ---; cat {log} 2>/dev/null; true",
+            "date -r {log} +%s.%N 2>/dev/null || echo none; \
+             cat {exit} 2>/dev/null || echo none; echo ---; cat {log} 2>/dev/null; true",
             exit = quote(&self.exitfile()),
             log = quote(&self.log_path())
         );
         let text = account.ssh_output(&script).await.ctx(&self.name)?;
+        let (written, text) = text.split_once('\n').unwrap_or(("none", ""));
+        if let (Ok(at), Ok(mut w)) = (written.trim().parse::<f64>(), self.written_at.lock()) {
+            w.insert(node.name().to_string(), at);
+        }
         let (status, log) = text.split_once("---\n").unwrap_or(("none", ""));
         let status = status.trim();
         let output = O::parse(log);
@@ -266,11 +275,30 @@ impl<O: ToolOutput> Service for ToolService<O> {
         )]
     }
 
+    /// Each node's parsed output, with `written_at`: when its last line was written (seconds
+    /// since the epoch), which the report uses to place the windows in time.
     fn results(&self) -> serde_json::Value {
-        serde_json::to_value(self.outputs()).unwrap_or_default()
+        let mut results = serde_json::to_value(self.outputs()).unwrap_or_default();
+        let written = self
+            .written_at
+            .lock()
+            .map(|w| w.clone())
+            .unwrap_or_default();
+        if let Some(nodes) = results.as_object_mut() {
+            for (node, output) in nodes.iter_mut() {
+                if let (Some(o), Some(at)) = (output.as_object_mut(), written.get(node)) {
+                    o.insert("written_at".into(), (*at).into());
+                }
+            }
+        }
+        results
     }
 
     fn default_wait_timeout(&self) -> Duration {
         self.wait_timeout
+    }
+
+    fn is_workload(&self) -> bool {
+        true
     }
 }

@@ -107,6 +107,21 @@ pub struct DeliveryReport {
     /// The consumers have read as far as the producers got: in every partition, the offset of
     /// the most recent acknowledgement was consumed. Wait for this before judging losses.
     pub caught_up: bool,
+    /// Acknowledged and consumed so far, second by second (by the tools' own timestamps), for
+    /// the report's acknowledged-vs-consumed plot.
+    #[serde(default)]
+    pub timeline: Vec<DeliveryPoint>,
+}
+
+/// Acknowledged and consumed records up to a moment (see [`DeliveryReport::timeline`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DeliveryPoint {
+    /// The end of the second, in ms since the epoch.
+    pub ts_ms: i64,
+    /// Acknowledgements up to then.
+    pub acked: u64,
+    /// Deliveries to consumers up to then.
+    pub consumed: u64,
 }
 
 impl DeliveryReport {
@@ -352,6 +367,8 @@ pub struct DeliveryChecker {
     consumers: HashMap<String, ConsumerState>,
     acked_without_offset: u64,
     out_of_order: Vec<OrderViolation>,
+    /// Per second (ms since the epoch / 1000): acknowledged, consumed.
+    per_second: BTreeMap<i64, (u64, u64)>,
 }
 
 impl DeliveryChecker {
@@ -363,9 +380,13 @@ impl DeliveryChecker {
     /// Takes note of a producer event: `producer_send_success` is an acknowledgement, the
     /// rest is ignored.
     pub fn observe_producer(&mut self, event: &VerifiableEvent) {
-        let VerifiableEvent::ProducerSendSuccess { record, .. } = event else {
+        let VerifiableEvent::ProducerSendSuccess { record, timestamp } = event else {
             return;
         };
+        self.per_second
+            .entry(timestamp.div_euclid(1000))
+            .or_default()
+            .0 += 1;
         if record.offset < 0 {
             self.acked_without_offset += 1;
             return;
@@ -395,7 +416,11 @@ impl DeliveryChecker {
                     state.position.remove(tp);
                 }
             }
-            VerifiableEvent::RecordData { record, .. } => {
+            VerifiableEvent::RecordData { record, timestamp } => {
+                self.per_second
+                    .entry(timestamp.div_euclid(1000))
+                    .or_default()
+                    .1 += 1;
                 let (tp, offset) = (record.topic_partition(), record.offset);
                 self.out_of_order
                     .extend(state.advance(consumer, &tp, offset, offset));
@@ -407,13 +432,21 @@ impl DeliveryChecker {
                     .or_default()
                     .push(record.value.clone());
             }
-            VerifiableEvent::RecordsConsumed { partitions, .. } => {
+            VerifiableEvent::RecordsConsumed {
+                partitions,
+                timestamp,
+                ..
+            } => {
                 for records in partitions {
                     let tp = records.topic_partition();
                     let (first, last) = (records.min_offset, records.max_offset);
                     if state.reported_per_record.remove(&tp) || records.count == 0 || first > last {
                         continue;
                     }
+                    self.per_second
+                        .entry(timestamp.div_euclid(1000))
+                        .or_default()
+                        .1 += records.count;
                     self.out_of_order
                         .extend(state.advance(consumer, &tp, first, last));
                     self.partitions.entry(tp).or_default().consume(first, last);
@@ -424,12 +457,29 @@ impl DeliveryChecker {
         }
     }
 
+    fn timeline(&self) -> Vec<DeliveryPoint> {
+        let (mut acked, mut consumed) = (0, 0);
+        self.per_second
+            .iter()
+            .map(|(sec, (a, c))| {
+                acked += a;
+                consumed += c;
+                DeliveryPoint {
+                    ts_ms: (sec + 1) * 1000,
+                    acked,
+                    consumed,
+                }
+            })
+            .collect()
+    }
+
     /// What the events seen so far say about delivery.
     pub fn report(&self) -> DeliveryReport {
         let mut report = DeliveryReport {
             acked_without_offset: self.acked_without_offset,
             out_of_order: self.out_of_order.clone(),
             caught_up: true,
+            timeline: self.timeline(),
             ..DeliveryReport::default()
         };
         for (tp, log) in &self.partitions {
@@ -616,9 +666,25 @@ mod tests {
                     acked: 200,
                     consumed: 200,
                     caught_up: true,
+                    timeline: report.timeline.clone(),
                     ..DeliveryReport::default()
                 }
             );
+            // The timeline counts the same records, second by second, by the tools' clocks.
+            let last = report.timeline.last().unwrap();
+            assert_eq!((last.acked, last.consumed), (200, 200));
+            assert!(report
+                .timeline
+                .windows(2)
+                .all(|w| w[0].ts_ms < w[1].ts_ms && w[0].acked <= w[1].acked));
+            let first_ack = producer
+                .iter()
+                .find_map(|e| match e {
+                    VerifiableEvent::ProducerSendSuccess { timestamp, .. } => Some(*timestamp),
+                    _ => None,
+                })
+                .unwrap();
+            assert_eq!(report.timeline[0].ts_ms, (first_ack / 1000 + 1) * 1000);
             assert!(report.is_clean() && report.is_exactly_once() && report.is_in_order());
             assert_eq!(
                 report.to_string(),
@@ -633,6 +699,12 @@ mod tests {
         let report = report_with(|_, real| vec![consumed(real, 0, 99), consumed(real, 150, 199)]);
         assert_eq!(report.lost, ids(100..=149));
         assert_eq!((report.acked, report.consumed), (200, 150));
+        let last = report.timeline.last().unwrap();
+        assert_eq!(
+            (last.acked, last.consumed),
+            (200, 150),
+            "the drop shows in the timeline"
+        );
         assert!(!report.is_clean());
         assert!(report.duplicates.is_empty() && report.is_in_order());
         let text = report.to_string();
