@@ -339,3 +339,58 @@ async fn checks_after_teardown_stay_in_their_tests_row_and_can_fail_it() {
         ]
     );
 }
+
+/// A service that only writes a log file naming itself when its logs are collected.
+struct Named(&'static str, &'static str);
+
+impl Teardown for Named {
+    fn name(&self) -> String {
+        self.0.to_string()
+    }
+
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+
+    fn collect_logs(
+        self: Arc<Self>,
+        dest: PathBuf,
+        _all: bool,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async move {
+            std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
+            std::fs::write(dest.join("log"), self.1).map_err(|e| e.to_string())
+        })
+    }
+
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn services_of_the_same_name_get_ids_of_their_own() {
+    let Ran { panic, dir } = run_as_test("context::inner_same_names", |ctx| {
+        Box::pin(async move {
+            assert_eq!(ctx.register(Arc::new(Named("kafka", "first"))), "kafka");
+            assert_eq!(ctx.register(Arc::new(Named("kafka", "second"))), "kafka-2");
+            assert_eq!(
+                ctx.register(Arc::new(Named("zookeeper", "zk"))),
+                "zookeeper"
+            );
+        })
+    });
+    assert_eq!(panic, None);
+    let log = |id: &str| std::fs::read_to_string(dir.join(id).join("log")).unwrap();
+    assert_eq!(log("kafka"), "first");
+    assert_eq!(log("kafka-2"), "second");
+    assert_eq!(log("zookeeper"), "zk");
+    let names: Vec<String> = summary(&dir)["services"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(names, ["kafka", "kafka-2", "zookeeper"]);
+}

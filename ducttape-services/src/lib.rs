@@ -35,4 +35,4 @@ pub use properties::Properties;
 pub use readiness::Readiness;
 pub use rest::{RestError, RestProxy};
 pub use service::{register, run_parallel, LogFile, ProcessFiles, Service, ServiceExt};
-pub use zookeeper::ZookeeperService;
+pub use zookeeper::{ZookeeperBuilder, ZookeeperService};

@@ -40,6 +40,47 @@ pub struct ZookeeperService {
     start_timeout: Duration,
 }
 
+/// Builds a [`ZookeeperService`]: `ZookeeperService::builder(nodes)…build(&ctx)`.
+#[must_use]
+pub struct ZookeeperBuilder {
+    nodes: Vec<Node>,
+    version: KafkaVersion,
+    overrides: Properties,
+    start_timeout: Duration,
+}
+
+impl ZookeeperBuilder {
+    /// The Kafka install whose ZooKeeper jars run the ensemble (default: `/opt/kafka`).
+    pub fn version(mut self, version: KafkaVersion) -> Self {
+        self.version = version;
+        self
+    }
+
+    /// A config key over the defaults (`tickTime`, `maxSessionTimeout`, …).
+    pub fn config(mut self, key: &str, value: impl ToString) -> Self {
+        self.overrides.set(key, value);
+        self
+    }
+
+    /// How long a member may take to start and answer `srvr` (default 60 s).
+    pub fn start_timeout(mut self, timeout: Duration) -> Self {
+        self.start_timeout = timeout;
+        self
+    }
+
+    /// The ensemble, registered with `ctx` (teardown stops it, collects its logs, cleans).
+    pub fn build(self, ctx: &TestContext) -> Arc<ZookeeperService> {
+        let zk = Arc::new(ZookeeperService {
+            nodes: self.nodes,
+            version: self.version,
+            overrides: self.overrides,
+            start_timeout: self.start_timeout,
+        });
+        register(ctx, &zk);
+        zk
+    }
+}
+
 /// What `srvr` says about a member.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ZkStatus {
@@ -74,26 +115,31 @@ impl ZkStatus {
 }
 
 impl ZookeeperService {
-    /// An ensemble on `nodes`, from the default Kafka install, registered with `ctx`.
+    /// An ensemble on `nodes`, from the default Kafka install, registered with `ctx`: the
+    /// shorthand of `ZookeeperService::builder(nodes).build(ctx)`.
     pub fn new(ctx: &TestContext, nodes: Vec<Node>) -> Arc<Self> {
-        Self::with(ctx, nodes, KafkaVersion::DEFAULT, Properties::new())
+        Self::builder(nodes).build(ctx)
     }
 
-    /// An ensemble from a given install, with config overrides.
-    pub fn with(
-        ctx: &TestContext,
-        nodes: Vec<Node>,
-        version: KafkaVersion,
-        overrides: Properties,
-    ) -> Arc<Self> {
-        let zk = Arc::new(Self {
+    /// A builder of an ensemble on `nodes`.
+    ///
+    /// ```no_run
+    /// # async fn demo(ctx: &ducttape_core::TestContext) -> Result<(), ducttape_services::Error> {
+    /// use ducttape_services::{KafkaVersion, ServiceExt, ZookeeperService};
+    /// let zk = ZookeeperService::builder(ctx.lease(3).await?)
+    ///     .version(KafkaVersion::V3_9)
+    ///     .config("tickTime", 500)
+    ///     .build(ctx);
+    /// zk.start().await?;
+    /// # Ok(()) }
+    /// ```
+    pub fn builder(nodes: Vec<Node>) -> ZookeeperBuilder {
+        ZookeeperBuilder {
             nodes,
-            version,
-            overrides,
+            version: KafkaVersion::DEFAULT,
+            overrides: Properties::new(),
             start_timeout: Duration::from_secs(60),
-        });
-        register(ctx, &zk);
-        zk
+        }
     }
 
     /// The process on any node, for stopping, cleaning and finding it.

@@ -175,7 +175,8 @@ struct Inner {
     started_at: chrono::DateTime<chrono::Utc>,
     span: tracing::Span,
     leases: Mutex<Vec<Lease>>,
-    services: Mutex<Vec<Arc<dyn Teardown>>>,
+    /// Registered services with their ids (unique within the test), in registration order.
+    services: Mutex<Vec<(String, Arc<dyn Teardown>)>>,
     /// Stop services gracefully at teardown (see [`TestContext::clean_shutdown`]).
     clean_shutdown: AtomicBool,
     results: Mutex<Map<String, Value>>,
@@ -367,11 +368,32 @@ impl TestContext {
 
     /// Registers something to stop, collect logs from and clean at teardown (in reverse
     /// order of registration).
-    pub fn register(&self, service: Arc<dyn Teardown>) {
-        self.event("service_registered", json!({ "service": service.name() }));
-        if let Ok(mut s) = self.inner.services.lock() {
-            s.push(service);
-        }
+    ///
+    /// Returns the service's id in this test: its name, or `<name>-2`, `<name>-3`… when a
+    /// service of the same name was registered before (two Kafka clusters in one test), as
+    /// ducktape's `service_id`. Its logs and results go under that id.
+    pub fn register(&self, service: Arc<dyn Teardown>) -> String {
+        let name = service.name();
+        let id = match self.inner.services.lock() {
+            Ok(mut services) => {
+                let taken = |id: &str| services.iter().any(|(other, _)| other == id);
+                let id = (1..)
+                    .map(|n| {
+                        if n == 1 {
+                            name.clone()
+                        } else {
+                            format!("{name}-{n}")
+                        }
+                    })
+                    .find(|id| !taken(id))
+                    .unwrap_or_else(|| name.clone());
+                services.push((id.clone(), service));
+                id
+            }
+            Err(_) => name,
+        };
+        self.event("service_registered", json!({ "service": id }));
+        id
     }
 
     /// Asks teardown to stop every registered service gracefully — SIGTERM, then SIGKILL after
@@ -635,11 +657,11 @@ async fn with_step_timeout(
 /// returns its summary and the problems met.
 async fn collect_and_clean(
     inner: Arc<Inner>,
+    name: String,
     service: Arc<dyn Teardown>,
     failed: bool,
 ) -> (Value, Vec<String>) {
     let mut problems = Vec::new();
-    let name = service.name();
     let dest = inner.dir.join(&name);
     let collected = with_step_timeout(
         format!("collecting logs of {name}"),
@@ -674,7 +696,7 @@ async fn teardown(inner: Arc<Inner>, status: Status) {
 async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     tracing::info!(status = status.as_str(), "teardown");
     write_event(&inner, "teardown_started", json!({}));
-    let services: Vec<Arc<dyn Teardown>> =
+    let services: Vec<(String, Arc<dyn Teardown>)> =
         inner.services.lock().map(|s| s.clone()).unwrap_or_default();
     let mut problems = Vec::new();
     let mut service_summaries = Vec::new();
@@ -685,8 +707,8 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     // ones); as soon as one has stopped, its logs are collected and its nodes cleaned while the
     // next one stops.
     let mut after_stop = Vec::new();
-    for service in services.iter().rev() {
-        let name = service.name();
+    for (name, service) in services.iter().rev() {
+        let name = name.clone();
         let (what, stopping) = if clean {
             ("stopping", service.clone().stop())
         } else {
@@ -702,7 +724,7 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
             "service_stopped",
             json!({ "service": name, "ok": stopped.is_ok(), "clean": clean }),
         );
-        let task = collect_and_clean(inner.clone(), service.clone(), failed)
+        let task = collect_and_clean(inner.clone(), name.clone(), service.clone(), failed)
             .instrument(tracing::Span::current());
         after_stop.push((name, tokio::spawn(task)));
     }
