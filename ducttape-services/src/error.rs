@@ -47,6 +47,7 @@ ducttape_core::human_debug!(Error);
 
 /// A service operation failed.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum ServiceError {
     /// A remote command failed.
     #[error("{service}: {source}")]

@@ -100,6 +100,7 @@ pub enum Partitioner {
 /// Compression of produced batches (`producer.compression`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "lowercase")]
+#[non_exhaustive]
 pub enum Compression {
     /// None (the default here; pixy's own default is snappy).
     None,

@@ -9,6 +9,20 @@
 //!
 //! Every service runs the real systems under test, installed under `/opt` by `build.sh`:
 //! the JVM ones with `java -cp '<home>/libs/*' <main class>`, kafka-pixy as its Go binary.
+//!
+//! ## Layout
+//!
+//! | module | holds |
+//! |---|---|
+//! | [`service`] | the [`Service`] hooks, the [`ServiceExt`] fan-out, registration with the test context |
+//! | [`process`] | [`process::ProcessSpec`]: a service's process declared (install, files, command, log, readiness) |
+//! | [`install`], [`readiness`], [`properties`] | where systems live on the nodes; what "ready" means; `.properties` files |
+//! | [`zookeeper`], [`kafka`], [`kafka_pixy`], [`connect`] | one service each (Kafka: its config, topics and the service) |
+//! | [`perf`] | Kafka's perf tools and our REST perf client as background workers, with their output parsers |
+//! | [`verifiable`] | the verifiable producer/consumer and the delivery checker |
+//! | [`faults`] | network faults: partitions, packet loss, rate limits |
+//! | [`rest`] | the REST-proxy notion and its error |
+//! | [`error`] | [`ServiceError`], and [`Error`]: the one error type for test authors |
 
 pub mod connect;
 pub mod error;

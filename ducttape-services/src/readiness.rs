@@ -11,6 +11,7 @@ use crate::error::{ResultExt, ServiceError};
 
 /// What "ready" means for a process.
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub enum Readiness {
     /// A line matching this regular expression appears in the process's log.
     LogLine(String),

@@ -32,6 +32,7 @@ pub trait RestProxy: Service {
 
 /// A request to a REST proxy failed.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum RestError {
     /// The proxy answered with an HTTP error status.
     #[error("{method} {url}: HTTP {status}: {body}")]

@@ -90,6 +90,7 @@ impl fmt::Display for NodeRef {
 
 /// A defect in a cluster file, naming the file, the node and the field.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum ClusterFileError {
     /// The file could not be read.
     #[error("cannot read cluster file {}: {source}", path.display())]

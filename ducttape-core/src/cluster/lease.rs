@@ -36,6 +36,7 @@ pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(600);
 
 /// A lease request could not be met.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum LeaseError {
     /// More nodes than the cluster has (of that kind).
     #[error("asked for {wanted} node(s){}, but the cluster has only {available}", kind_text(.kind))]

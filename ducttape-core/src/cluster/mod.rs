@@ -25,6 +25,7 @@ use std::path::PathBuf;
 
 /// Errors from reading or starting a cluster source.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum ClusterError {
     /// The JSON cluster file (or the Vagrant cache) is unreadable or malformed.
     #[error(transparent)]

@@ -43,6 +43,7 @@ const STDERR_LINES: usize = 20;
 
 /// `vagrant ssh-config` failed or printed something unusable.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum VagrantError {
     /// The `vagrant` program is not on PATH.
     #[error(

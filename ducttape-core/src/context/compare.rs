@@ -28,6 +28,7 @@ pub const BASELINE_SAMPLES: usize = 10;
 
 /// Why two runs could not be compared.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum CompareError {
     /// No run of that id, path or name.
     #[error(

@@ -104,6 +104,7 @@ pub trait Teardown: Send + Sync + 'static {
 
 /// The context could not be set up.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum ContextError {
     /// The results directory could not be made.
     #[error("cannot create results directory for test {test}: {source}")]

@@ -9,6 +9,7 @@ pub(crate) const TAIL_LINES: usize = 20;
 
 /// A remote operation failed.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum RemoteError {
     /// The command ran and failed.
     #[error(

@@ -12,6 +12,7 @@ use super::quote::quote;
 
 /// A waiting-for-a-line failed: the line never came, or the pattern is invalid.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum LogWaitError {
     /// No line matched in time. Carries the log's last lines.
     #[error("{node}: no line matching /{pattern}/ in {path} within {after:?}{}", if log_tail.is_empty() { String::new() } else { format!("\n--- {path} (last lines) ---\n{log_tail}") })]

@@ -310,6 +310,7 @@ fn java_double<'de, D: Deserializer<'de>>(deserializer: D) -> Result<f64, D::Err
 
 /// A line that should have been a verifiable-client event but was not.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum EventError {
     /// Not JSON, or a known event with a missing or mistyped field.
     #[error("malformed VerifiableProducer/VerifiableConsumer event: {source}; line: {line}")]

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 ///
 /// Every message says what failed and, where there is something to do about it, what.
 #[derive(thiserror::Error)]
+#[non_exhaustive]
 pub enum LocalClusterError {
     /// The process is not root, so it cannot create namespaces, bridges and mounts.
     #[error(

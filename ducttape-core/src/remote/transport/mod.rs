@@ -140,6 +140,7 @@ struct Counters {
 
 /// The transport failed (as opposed to the command failing).
 #[derive(Debug, Clone, thiserror::Error)]
+#[non_exhaustive]
 pub enum TransportError {
     /// TCP connect failed or timed out.
     #[error("cannot connect to {address}: {detail}")]
