@@ -10,11 +10,13 @@ use std::time::Duration;
 
 use ducttape_services::kafka::security::ClientSecurity;
 use ducttape_services::kafka::{Acl, SecurityConfig, SecurityProtocol};
+use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
 use ducttape_services::tls::CertificateAuthority;
 use ducttape_services::verifiable::{VerifiableConsumer, VerifiableProducer};
 use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
 use ducttape_tests::{
-    ctx, start_secured_kafka, stop_and_report, wait_for_more_acks, Mode, TestContext,
+    create_replicated_topic, ctx, start_secured_kafka, stop_and_report, wait_for_leader,
+    wait_for_more_acks, Mode, TestContext,
 };
 use rstest::rstest;
 use serial_test::serial;
@@ -40,11 +42,9 @@ async fn produce_and_consume(
         .await
         .unwrap();
     if kafka.security().has_authorizer() {
-        kafka.grant(&Acl::producer("client", TOPIC)).await.unwrap();
-        kafka
-            .grant(&Acl::consumer("client", TOPIC, GROUP))
-            .await
-            .unwrap();
+        let mut acls = Acl::producer("client", TOPIC);
+        acls.extend(Acl::consumer("client", TOPIC, GROUP));
+        kafka.grant(&acls).await.unwrap();
     }
     let client = ctx.lease(1).await.unwrap();
     let producer = VerifiableProducer::new(TOPIC)
@@ -66,11 +66,11 @@ async fn produce_and_consume(
     assert!(report.is_clean(), "{report}");
 }
 
-/// The CI-sized matrix: every protocol once, both modes, both versions, every mechanism, the
-/// inter-broker and controller listeners chosen apart from the client's, ACLs in both modes.
+/// The CI-sized matrix: both modes, both versions, SCRAM with both hashes, the inter-broker and
+/// controller listeners chosen apart from the client's, ACLs in both modes (AclAuthorizer,
+/// StandardAuthorizer).
 #[rstest]
-#[case::ssl_mtls_zookeeper(Mode::Zookeeper, KafkaVersion::V3_9, SecurityConfig::new(SecurityProtocol::Ssl).require_client_certificates().authorizer())]
-#[case::sasl_plaintext_scram256_zookeeper(Mode::Zookeeper, KafkaVersion::V3_9, SecurityConfig::new(SecurityProtocol::SaslPlaintext).mechanism("SCRAM-SHA-256").inter_broker(SecurityProtocol::Plaintext))]
+#[case::sasl_plaintext_scram256_zookeeper(Mode::Zookeeper, KafkaVersion::V3_9, SecurityConfig::new(SecurityProtocol::SaslPlaintext).mechanism("SCRAM-SHA-256").inter_broker(SecurityProtocol::Plaintext).authorizer())]
 #[case::sasl_ssl_scram512_kraft44(Mode::Kraft, KafkaVersion::V4, SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("SCRAM-SHA-512").inter_broker(SecurityProtocol::Ssl).controller(SecurityProtocol::SaslPlaintext).authorizer())]
 #[tokio::test]
 #[serial(heavy)]
@@ -83,11 +83,28 @@ async fn every_record_over(
     produce_and_consume(&ctx, mode, version, security).await;
 }
 
+/// More shapes than CI runs: TLS client certificates in ZooKeeper mode, PLAIN over SASL_SSL
+/// with a dedicated KRaft controller speaking SSL.
+#[rstest]
+#[case::ssl_mtls_zookeeper(Mode::Zookeeper, KafkaVersion::V3_9, SecurityConfig::new(SecurityProtocol::Ssl).require_client_certificates().authorizer())]
+#[case::sasl_ssl_plain_kraft_dedicated(Mode::KraftDedicated, KafkaVersion::V3_9, SecurityConfig::new(SecurityProtocol::SaslSsl).controller(SecurityProtocol::Ssl).authorizer())]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "≈ 2 min each here; the CI cases cover the same code paths"]
+async fn every_record_over_more(
+    ctx: TestContext,
+    #[case] mode: Mode,
+    #[case] version: KafkaVersion,
+    #[case] security: SecurityConfig,
+) {
+    produce_and_consume(&ctx, mode, version, security).await;
+}
+
 /// The full matrix: protocol × mechanism × mode (ZooKeeper 3.9, KRaft 3.9, KRaft 4.4).
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
-#[ignore = "full matrix: 24 clusters, ≈ 25 min here"]
+#[ignore = "full matrix: 18 clusters (PLAINTEXT once per mode), ≈ 35 min here"]
 async fn every_record_over_full_matrix(
     ctx: TestContext,
     #[values(
@@ -157,11 +174,9 @@ async fn the_wrong_party_is_refused(ctx: TestContext) {
         .create_topic(&TopicSpec::new(TOPIC).partitions(1).replication_factor(1))
         .await
         .unwrap();
-    kafka.grant(&Acl::producer("alice", TOPIC)).await.unwrap();
-    kafka
-        .grant(&Acl::consumer("alice", TOPIC, GROUP))
-        .await
-        .unwrap();
+    let mut acls = Acl::producer("alice", TOPIC);
+    acls.extend(Acl::consumer("alice", TOPIC, GROUP));
+    kafka.grant(&acls).await.unwrap();
     let client = ctx.lease(1).await.unwrap().remove(0);
     let alice = kafka.client_security_as("alice");
 
@@ -177,48 +192,44 @@ async fn the_wrong_party_is_refused(ctx: TestContext) {
     let wrong_password = alice
         .clone()
         .with_credentials("alice", "not-alices-password");
-    let attempt = kafka
-        .try_produce(&client, &wrong_password, TOPIC, 1)
-        .await
-        .unwrap();
-    assert_refused("wrong SCRAM password", &attempt, "authentication");
-
     let unknown = alice.clone().with_credentials("mallory", "mallory-secret");
-    let attempt = kafka
-        .try_produce(&client, &unknown, TOPIC, 1)
-        .await
-        .unwrap();
-    assert_refused("unknown user", &attempt, "authentication");
-
     let bob = kafka.client_security_as("bob");
-    let attempt = kafka.try_produce(&client, &bob, TOPIC, 1).await.unwrap();
-    assert_refused("bob producing without an ACL", &attempt, "authorization");
-    let attempt = kafka
-        .try_consume(&client, &bob, TOPIC, GROUP, 1)
-        .await
-        .unwrap();
-    assert_refused("bob consuming without an ACL", &attempt, "authorization");
-
     let stranger = CertificateAuthority::new("another run's CA").unwrap();
     let untrusting = alice.clone().trusting(stranger.cert_pem());
-    let attempt = kafka
-        .try_produce(&client, &untrusting, TOPIC, 1)
-        .await
-        .unwrap();
+    let plaintext = ClientSecurity::plaintext();
+    // Side by side: most of each attempt is a JVM starting or a timeout running out.
+    let (wrong_password, unknown, bob_producing, bob_consuming, untrusting, plaintext) = futures::join!(
+        kafka.try_produce(&client, &wrong_password, TOPIC, 1),
+        kafka.try_produce(&client, &unknown, TOPIC, 1),
+        kafka.try_produce(&client, &bob, TOPIC, 1),
+        kafka.try_consume(&client, &bob, TOPIC, GROUP, 1),
+        kafka.try_produce(&client, &untrusting, TOPIC, 1),
+        kafka.try_produce(&client, &plaintext, TOPIC, 1),
+    );
+    assert_refused(
+        "wrong SCRAM password",
+        &wrong_password.unwrap(),
+        "authentication",
+    );
+    assert_refused("unknown user", &unknown.unwrap(), "authentication");
+    assert_refused(
+        "bob producing without an ACL",
+        &bob_producing.unwrap(),
+        "authorization",
+    );
+    assert_refused(
+        "bob consuming without an ACL",
+        &bob_consuming.unwrap(),
+        "authorization",
+    );
     assert_refused(
         "a client not trusting the CA",
-        &attempt,
+        &untrusting.unwrap(),
         "untrusted certificate",
     );
-
-    let plaintext = ClientSecurity::plaintext();
-    let attempt = kafka
-        .try_produce(&client, &plaintext, TOPIC, 1)
-        .await
-        .unwrap();
     assert_refused(
         "a PLAINTEXT client at the TLS listener",
-        &attempt,
+        &plaintext.unwrap(),
         "disconnected",
     );
     // The broker says why it dropped the connection.
@@ -296,4 +307,105 @@ async fn bad_security_inputs_fail_before_any_broker_starts(ctx: TestContext) {
     }
     // Nothing was started: no JVM on the node.
     ducttape_tests::assert_no_jvm(&nodes).await;
+}
+
+/// A hard bounce of the partition leader under SASL_SSL (SCRAM-SHA-256, ACLs on): the
+/// verifiable producer (idempotent, retrying) goes on afterwards and no acknowledged record is
+/// lost — the delivery checker, as in `replication.rs`, over authenticated TLS connections
+/// that must be re-established to the restarted broker.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "3 brokers and a bounce: ≈ 3 min here"]
+async fn leader_bounce_under_sasl_ssl_loses_nothing(ctx: TestContext) {
+    let security = SecurityConfig::new(SecurityProtocol::SaslSsl)
+        .mechanism("SCRAM-SHA-256")
+        .authorizer();
+    let cluster = start_secured_kafka(&ctx, Mode::Kraft, 3, KafkaVersion::DEFAULT, security)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    create_replicated_topic(kafka, TOPIC).await.unwrap();
+    let mut acls = Acl::producer("client", TOPIC);
+    acls.extend(Acl::consumer("client", TOPIC, GROUP));
+    kafka.grant(&acls).await.unwrap();
+    let clients = ctx.lease(1).await.unwrap();
+    let producer = VerifiableProducer::new(TOPIC)
+        .throughput(500)
+        .prop("retries", i32::MAX)
+        .prop("enable.idempotence", true)
+        .prop("delivery.timeout.ms", 120_000)
+        .build(&ctx, kafka, clients.clone());
+    let consumer = VerifiableConsumer::new(TOPIC, GROUP).build(&ctx, kafka, clients);
+    consumer.start().await.unwrap();
+    producer.start().await.unwrap();
+    let resume = Duration::from_secs(90);
+    wait_for_more_acks(&producer, 300, resume).await.unwrap();
+    let leader = wait_for_leader(kafka, TOPIC, 0).await.unwrap();
+    kafka.bounce(&leader, false).await.unwrap();
+    wait_for_more_acks(&producer, 500, resume).await.unwrap();
+    let report = stop_and_report(&[&producer], &consumer, Duration::from_secs(120))
+        .await
+        .unwrap();
+    println!("SASL_SSL, leader {} bounced: {report}", leader.name());
+    ctx.record("acked", report.acked);
+    ctx.record("lost", report.lost_acknowledged() as u64);
+    assert!(report.is_clean(), "{report}");
+}
+
+/// kafkatest's benchmark takes `security_protocol` the same way: producer throughput over
+/// PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-256), one broker each, one after another in the same
+/// run; the ratios are printed and recorded in summary.json. Not an assertion: a measurement.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "a benchmark: three clusters one after another, ≈ 4 min here"]
+async fn producer_throughput_by_security_protocol(ctx: TestContext) {
+    let records: u64 = std::env::var("DUCTTAPE_SECURITY_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000);
+    let client = ctx.lease(1).await.unwrap();
+    let mut rates = Vec::new();
+    for protocol in [
+        SecurityProtocol::Plaintext,
+        SecurityProtocol::Ssl,
+        SecurityProtocol::SaslSsl,
+    ] {
+        let security = SecurityConfig::new(protocol).mechanism("SCRAM-SHA-256");
+        let cluster = start_secured_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT, security)
+            .await
+            .unwrap();
+        let kafka = &cluster.kafka;
+        kafka
+            .create_topic(&TopicSpec::new(TOPIC).partitions(6).replication_factor(1))
+            .await
+            .unwrap();
+        let producers = ProducerPerformance::new(TOPIC, records, 100)
+            .prop("acks", 1)
+            .name(&format!("producer-{}", protocol.name().to_lowercase()))
+            .build(&ctx, kafka, client.clone());
+        producers.run().await.unwrap();
+        let result = producers.aggregate().unwrap();
+        println!(
+            "{protocol}: {:.0} records/s, {:.2} MB/s, p99 {} ms",
+            result.records_per_sec, result.mb_per_sec, result.p99_ms
+        );
+        ctx.record(
+            &format!("{}_records_per_sec", protocol.name().to_lowercase()),
+            result.records_per_sec,
+        );
+        rates.push((protocol, result.records_per_sec));
+        // The next cluster must not share the CPU with this one.
+        kafka.stop().await.unwrap();
+    }
+    let plaintext = rates[0].1;
+    for (protocol, rate) in &rates[1..] {
+        let ratio = rate / plaintext;
+        println!("{protocol} ÷ PLAINTEXT: {ratio:.3}");
+        ctx.record(
+            &format!("{}_over_plaintext", protocol.name().to_lowercase()),
+            ratio,
+        );
+    }
 }

@@ -29,7 +29,12 @@ impl Attempt {
     }
 }
 
-const DIR: &str = "/tmp/ducttape-kafka-attempt";
+/// Each attempt's own directory on the node (attempts may run side by side).
+fn attempt_dir() -> String {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("/tmp/ducttape-kafka-attempt-{}-{n}", std::process::id())
+}
 
 impl KafkaService {
     /// Produces `n` records (`<i>`) to `topic` from `node` as `security` says, with the
@@ -48,12 +53,13 @@ impl KafkaService {
         ]
         .into_iter()
         .collect();
-        let file = format!("{DIR}/producer.properties");
+        let dir = attempt_dir();
+        let file = format!("{dir}/producer.properties");
         let tool = security
             .apply(
                 self.version()
                     .tool("org.apache.kafka.tools.VerifiableProducer"),
-                DIR,
+                &dir,
             )
             .args([
                 "--topic".to_string(),
@@ -68,7 +74,7 @@ impl KafkaService {
                 file.clone(),
             ]);
         let out = self
-            .attempt(node, security, &file, &extra, &tool.render())
+            .attempt(node, security, (&dir, &file), &extra, &tool.render())
             .await?;
         let records = out
             .output
@@ -94,12 +100,13 @@ impl KafkaService {
         ]
         .into_iter()
         .collect();
-        let file = format!("{DIR}/consumer.properties");
+        let dir = attempt_dir();
+        let file = format!("{dir}/consumer.properties");
         let tool = security
             .apply(
                 self.version()
                     .tool("org.apache.kafka.tools.consumer.ConsoleConsumer"),
-                DIR,
+                &dir,
             )
             .args([
                 "--topic".to_string(),
@@ -117,7 +124,7 @@ impl KafkaService {
                 file.clone(),
             ]);
         let out = self
-            .attempt(node, security, &file, &extra, &tool.render())
+            .attempt(node, security, (&dir, &file), &extra, &tool.render())
             .await?;
         let records = out
             .output
@@ -136,14 +143,14 @@ impl KafkaService {
         &self,
         node: &Node,
         security: &ClientSecurity,
-        file: &str,
+        (dir, file): (&str, &str),
         extra: &Properties,
         tool: &str,
     ) -> Result<Attempt, ServiceError> {
         // Always a config file (the tools are told to read one), even for PLAINTEXT.
-        let mut write = security.write_script(DIR, file, extra);
+        let mut write = security.write_script(dir, file, extra);
         if write.is_empty() {
-            write = format!("mkdir -p {DIR} && : > {file} && ");
+            write = format!("mkdir -p {dir} && : > {file} && ");
         }
         // A TLS refusal reaches the client's log only as "SSL handshake failed"; the JSSE's
         // own log says why (untrusted chain, wrong name). Its dumps are dropped below.
@@ -152,7 +159,7 @@ impl KafkaService {
         } else {
             tool.to_string()
         };
-        let script = format!("{write}{{ {tool}; }} 2>&1; rc=$?; rm -rf {DIR}; exit $rc");
+        let script = format!("{write}{{ {tool}; }} 2>&1; rc=$?; rm -rf {dir}; exit $rc");
         let out = node
             .account()
             .run(&script, None, Duration::from_secs(120))

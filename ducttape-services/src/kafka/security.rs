@@ -1008,6 +1008,37 @@ impl Acl {
         ]
     }
 
+    /// The `kafka-acls` arguments after `--add` for `acls`: one argument list per principal,
+    /// permission and resource, its operations together (one tool run each instead of one
+    /// per operation).
+    ///
+    /// ```
+    /// use ducttape_services::kafka::security::Acl;
+    /// let runs = Acl::batched(&Acl::consumer("bob", "t", "g"));
+    /// assert_eq!(runs.len(), 2);
+    /// assert_eq!(
+    ///     runs[0],
+    ///     ["--allow-principal", "User:bob", "--topic", "t", "--operation", "Read", "--operation", "Describe"]
+    /// );
+    /// ```
+    pub fn batched(acls: &[Acl]) -> Vec<Vec<String>> {
+        let mut runs: Vec<(Vec<String>, Vec<String>)> = Vec::new();
+        for acl in acls {
+            let args = acl.args();
+            let (who, what) = ([&args[0..2], &args[4..6]].concat(), args[2..4].to_vec());
+            match runs.iter_mut().find(|(w, _)| *w == who) {
+                Some((_, ops)) => ops.extend(what),
+                None => runs.push((who, what)),
+            }
+        }
+        runs.into_iter()
+            .map(|(mut who, ops)| {
+                who.extend(ops);
+                who
+            })
+            .collect()
+    }
+
     /// The `kafka-acls` arguments after `--add`.
     pub fn args(&self) -> Vec<String> {
         let (kind, name) = match &self.resource {

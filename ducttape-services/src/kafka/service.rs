@@ -565,14 +565,14 @@ impl KafkaService {
         } else {
             "org.apache.kafka.tools.AclCommand"
         };
-        for acl in acls {
-            tracing::info!(?acl, "adding ACL");
+        for acl in Acl::batched(acls) {
+            tracing::info!(?acl, "adding ACLs");
             let mut args = vec![
                 "--bootstrap-server".to_string(),
                 self.bootstrap_servers(),
                 "--add".into(),
             ];
-            args.extend(acl.args());
+            args.extend(acl);
             self.run_admin_tool(class, &args).await?;
         }
         Ok(())
