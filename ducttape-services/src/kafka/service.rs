@@ -341,7 +341,8 @@ impl KafkaService {
     }
 
     /// The client side of the client listener as `user` (a user of the
-    /// [`SecurityConfig`]; an unknown one gets no password, so it is refused).
+    /// [`SecurityConfig`]; an unknown one gets no password, so it is refused). On an SSL
+    /// listener, or one requiring client certificates, it presents a certificate for `user`.
     pub fn client_security_as(&self, user: &str) -> ClientSecurity {
         let protocol = self.security.client_protocol();
         let mut c = ClientSecurity::new(protocol, self.security.sasl_mechanism())
@@ -351,7 +352,11 @@ impl KafkaService {
         }
         if let Some(tls) = &self.tls {
             c = c.trusting(tls.ca.cert_pem());
-            if self.security.requires_client_certificates() {
+            // On an SSL listener the certificate is the only identity (the listener asks for
+            // one): without it the client would be ANONYMOUS, which ACLs do not know.
+            if self.security.requires_client_certificates()
+                || protocol == super::security::SecurityProtocol::Ssl
+            {
                 let cert = match tls.clients.get(user) {
                     Some(cert) => Some(cert.clone()),
                     None => tls.ca.issue(user, &[]).ok(),
