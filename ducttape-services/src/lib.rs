@@ -37,6 +37,7 @@ pub mod properties;
 pub mod readiness;
 pub mod rest;
 pub mod service;
+pub mod tls;
 pub mod verifiable;
 pub mod zookeeper;
 

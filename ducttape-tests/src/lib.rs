@@ -21,6 +21,7 @@ use std::time::Duration;
 
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
+use ducttape_services::kafka::SecurityConfig;
 use ducttape_services::kafka_pixy::KafkaPixyBuilder;
 use ducttape_services::verifiable::{
     acknowledged_so_far, check_delivery_of, DeliveryReport, VerifiableConsumerService,
@@ -66,6 +67,17 @@ pub async fn start_kafka(
     brokers: usize,
     version: KafkaVersion,
 ) -> Result<KafkaCluster, ducttape_services::Error> {
+    start_secured_kafka(ctx, mode, brokers, version, SecurityConfig::default()).await
+}
+
+/// [`start_kafka`] with the listeners, users and authorizer of `security`.
+pub async fn start_secured_kafka(
+    ctx: &TestContext,
+    mode: Mode,
+    brokers: usize,
+    version: KafkaVersion,
+    security: SecurityConfig,
+) -> Result<KafkaCluster, ducttape_services::Error> {
     let extra = usize::from(mode != Mode::Kraft);
     let mut nodes = ctx.lease(brokers + extra).await?;
     let kafka_nodes = if mode == Mode::KraftDedicated {
@@ -73,7 +85,9 @@ pub async fn start_kafka(
     } else {
         nodes.split_off(extra)
     };
-    let builder = KafkaService::builder(kafka_nodes).version(version);
+    let builder = KafkaService::builder(kafka_nodes)
+        .version(version)
+        .security(security);
     let kraft_timeouts = |b: ducttape_services::kafka::KafkaBuilder| {
         b.config("broker.session.timeout.ms", 6000)
             .config("broker.heartbeat.interval.ms", 1000)

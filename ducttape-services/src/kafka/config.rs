@@ -2,6 +2,9 @@
 //! rules (listeners on the node's own address, the quorum, replication factors that fit the
 //! cluster) live in one place.
 
+use super::security::{
+    SecurityConfig, CONTROLLER_LISTENER, INTER_BROKER_LISTENER, INTER_BROKER_PORT,
+};
 use crate::properties::Properties;
 
 /// The client listener's port on every broker.
@@ -83,12 +86,21 @@ pub struct NodeConfig<'a> {
 ///     NodeConfig { id: 1, address: "10.0.0.11", role: Role::Combined },
 ///     NodeConfig { id: 2, address: "10.0.0.12", role: Role::Broker },
 /// ];
-/// let p = render(&nodes[0], &nodes, &Quorum::KraftCombined { controllers: 1 });
+/// let p = render(&nodes[0], &nodes, &Quorum::KraftCombined { controllers: 1 }, &Default::default());
 /// assert_eq!(p.get("listeners"), Some("PLAINTEXT://10.0.0.11:9092,CONTROLLER://10.0.0.11:9093"));
 /// assert_eq!(p.get("controller.quorum.voters"), Some("1@10.0.0.11:9093"));
 /// assert_eq!(p.get("offsets.topic.replication.factor"), Some("2"));
 /// ```
-pub fn render(me: &NodeConfig<'_>, all: &[NodeConfig<'_>], quorum: &Quorum) -> Properties {
+///
+/// `security` chooses each listener's protocol: the client listener on port 9092 is named
+/// after its protocol (`SASL_SSL://…:9092`), a separate inter-broker listener is
+/// `BROKER://…:9094`, the KRaft controller's `CONTROLLER://…:9093`.
+pub fn render(
+    me: &NodeConfig<'_>,
+    all: &[NodeConfig<'_>],
+    quorum: &Quorum,
+    security: &SecurityConfig,
+) -> Properties {
     let mut p = Properties::new();
     let brokers = all.iter().filter(|n| n.role.is_broker()).count().max(1);
     let rf = brokers.min(3);
@@ -101,15 +113,35 @@ pub fn render(me: &NodeConfig<'_>, all: &[NodeConfig<'_>], quorum: &Quorum) -> P
         // Tests want consumers to start at once, not after the default 3 s.
         .set("group.initial.rebalance.delay.ms", 0)
         .set("auto.create.topics.enable", true);
-    let broker_listener = format!("PLAINTEXT://{}:{BROKER_PORT}", me.address);
-    let controller_listener = format!("CONTROLLER://{}:{CONTROLLER_PORT}", me.address);
+    let kraft = !matches!(quorum, Quorum::Zookeeper { .. });
+    let mut broker_listener = format!(
+        "{}://{}:{BROKER_PORT}",
+        security.client_listener_name(),
+        me.address
+    );
+    if security.inter_broker_listener_name() == INTER_BROKER_LISTENER {
+        broker_listener.push_str(&format!(
+            ",{INTER_BROKER_LISTENER}://{}:{INTER_BROKER_PORT}",
+            me.address
+        ));
+    }
+    let controller_listener = format!("{CONTROLLER_LISTENER}://{}:{CONTROLLER_PORT}", me.address);
+    p.set(
+        "listener.security.protocol.map",
+        security.protocol_map(kraft),
+    );
+    p.extend(&security.broker_properties(&security.listeners(kraft), kraft));
     match quorum {
         Quorum::Zookeeper { connect } => {
             p.set("broker.id", me.id)
                 .set("zookeeper.connect", connect)
                 .set("zookeeper.connection.timeout.ms", 30_000)
                 .set("listeners", &broker_listener)
-                .set("advertised.listeners", &broker_listener);
+                .set("advertised.listeners", &broker_listener)
+                .set(
+                    "inter.broker.listener.name",
+                    security.inter_broker_listener_name(),
+                );
         }
         Quorum::KraftCombined { .. } | Quorum::KraftDedicated { .. } => {
             let voters = all
@@ -126,15 +158,13 @@ pub fn render(me: &NodeConfig<'_>, all: &[NodeConfig<'_>], quorum: &Quorum) -> P
             p.set("process.roles", me.role.process_roles())
                 .set("node.id", me.id)
                 .set("controller.quorum.voters", voters)
-                .set("controller.listener.names", "CONTROLLER")
-                .set(
-                    "listener.security.protocol.map",
-                    "PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
-                )
+                .set("controller.listener.names", CONTROLLER_LISTENER)
                 .set("listeners", listeners);
             if me.role.is_broker() {
-                p.set("advertised.listeners", &broker_listener)
-                    .set("inter.broker.listener.name", "PLAINTEXT");
+                p.set("advertised.listeners", &broker_listener).set(
+                    "inter.broker.listener.name",
+                    security.inter_broker_listener_name(),
+                );
             }
         }
     }
@@ -186,7 +216,9 @@ mod tests {
                 role: *role,
             })
             .collect();
-        all.iter().map(|me| render(me, &all, quorum)).collect()
+        all.iter()
+            .map(|me| render(me, &all, quorum, &SecurityConfig::default()))
+            .collect()
     }
 
     #[test]

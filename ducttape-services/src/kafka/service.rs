@@ -10,18 +10,24 @@ use ducttape_core::context::TestContext;
 use ducttape_core::remote::quote;
 
 use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
+use super::security::{
+    Acl, ClientSecurity, SecurityConfig, ADMIN_USER, BROKER_TLS_DIR, CLIENT_USER,
+};
 use super::topics::{parse_describe, PartitionInfo, TopicSpec};
 use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
 use crate::properties::Properties;
 use crate::readiness::{Readiness, Watched};
 use crate::service::{register, LogFile, ProcessFiles, Service};
+use crate::tls::{CertificateAuthority, IssuedCertificate};
 use crate::zookeeper::ZookeeperService;
 
 const ROOT: &str = "/mnt/kafka";
 const CONFIG: &str = "/mnt/kafka/server.properties";
 const LOG: &str = "/mnt/kafka/server.log";
 const PIDFILE: &str = "/mnt/kafka/kafka.pid";
+/// The hosts file a broker's JVM resolves names from when a listener uses SASL.
+const HOSTS: &str = "/mnt/kafka/hosts";
 /// How long a node may take to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(60);
 /// What the broker log says when it is up (ZooKeeper mode: `[KafkaServer id=1] started`;
@@ -52,9 +58,17 @@ pub struct KafkaBuilder {
     start_timeout: Duration,
     heap: String,
     zookeeper: Option<Arc<ZookeeperService>>,
+    security: SecurityConfig,
 }
 
 impl KafkaBuilder {
+    /// The security protocols, users and authorizer (default: PLAINTEXT, no authorizer).
+    /// Checked by [`build`](Self::build), before any broker starts.
+    pub fn security(mut self, security: SecurityConfig) -> Self {
+        self.security = security;
+        self
+    }
+
     /// ZooKeeper mode with this ensemble.
     pub fn zookeeper(mut self, zk: &Arc<ZookeeperService>) -> Self {
         self.quorum = Some(Quorum::Zookeeper {
@@ -142,6 +156,13 @@ impl KafkaBuilder {
             }
             _ => {}
         }
+        let kraft = !matches!(quorum, Quorum::Zookeeper { .. });
+        self.security.validate(kraft).map_err(usage)?;
+        let tls = if self.security.uses_tls(kraft) {
+            Some(Tls::issue(&self.nodes, &self.security).map_err(usage)?)
+        } else {
+            None
+        };
         let roles = config::roles(n, &quorum);
         let kafka = Arc::new(KafkaService {
             nodes: self.nodes,
@@ -154,6 +175,9 @@ impl KafkaBuilder {
             heap: self.heap,
             cluster_id: new_cluster_id(),
             zookeeper: self.zookeeper,
+            security: self.security,
+            tls,
+            scram_in_zookeeper: tokio::sync::OnceCell::new(),
         });
         register(ctx, &kafka);
         Ok(kafka)
@@ -201,6 +225,71 @@ fn encode_cluster_id(mut bytes: [u8; 16]) -> String {
     out
 }
 
+/// The run's CA and what it issued for a cluster: a key store per node, a certificate per
+/// built-in client user.
+struct Tls {
+    ca: CertificateAuthority,
+    keystores: Vec<String>,
+    clients: BTreeMap<String, IssuedCertificate>,
+}
+
+impl Tls {
+    fn issue(nodes: &[Node], security: &SecurityConfig) -> Result<Self, String> {
+        let ca = CertificateAuthority::new("ducttape per-run CA").map_err(|e| e.to_string())?;
+        let mut keystores = Vec::new();
+        for (i, node) in nodes.iter().enumerate() {
+            if let Some(path) = security.keystore_file_of(i) {
+                let pem = std::fs::read_to_string(path).map_err(|e| {
+                    format!(
+                        "security: keystore_file of node {i}: ssl.keystore.location {}: {e}",
+                        path.display()
+                    )
+                })?;
+                keystores.push(pem);
+                continue;
+            }
+            let own = [node.address(), node.name()];
+            let names: Vec<&str> = match security.certificate_names_of(i) {
+                Some(names) => names.iter().map(String::as_str).collect(),
+                None => own.to_vec(),
+            };
+            let cert = ca
+                .issue(super::security::BROKER_USER, &names)
+                .map_err(|e| e.to_string())?;
+            keystores.push(cert.keystore_pem());
+        }
+        let mut clients = BTreeMap::new();
+        for user in [ADMIN_USER, CLIENT_USER] {
+            clients.insert(
+                user.to_string(),
+                ca.issue(user, &[]).map_err(|e| e.to_string())?,
+            );
+        }
+        Ok(Self {
+            ca,
+            keystores,
+            clients,
+        })
+    }
+}
+
+/// Writes `contents` to `path` on `node`, readable by its owner only.
+async fn write_private(node: &Node, path: &str, contents: &str) -> Result<(), ServiceError> {
+    let command = format!(
+        "umask 077 && mkdir -p \"$(dirname {p})\" && cat > {p} && chmod 600 {p}",
+        p = quote(path)
+    );
+    node.account()
+        .ssh_with(
+            &command,
+            Some(contents.as_bytes().to_vec()),
+            Duration::from_secs(30),
+        )
+        .await
+        .map(drop)
+        .ctx("kafka")
+}
+
 /// Kafka nodes (brokers and, in KRaft mode, controllers) on leased nodes.
 pub struct KafkaService {
     nodes: Vec<Node>,
@@ -213,6 +302,9 @@ pub struct KafkaService {
     heap: String,
     cluster_id: String,
     zookeeper: Option<Arc<ZookeeperService>>,
+    security: SecurityConfig,
+    tls: Option<Tls>,
+    scram_in_zookeeper: tokio::sync::OnceCell<()>,
 }
 
 impl KafkaService {
@@ -227,7 +319,84 @@ impl KafkaService {
             start_timeout: Duration::from_secs(90),
             heap: "512m".into(),
             zookeeper: None,
+            security: SecurityConfig::default(),
         }
+    }
+
+    /// How the cluster is secured.
+    pub fn security(&self) -> &SecurityConfig {
+        &self.security
+    }
+
+    /// The client side of the cluster's client listener, as the `client` user (SASL password,
+    /// and a certificate when the listener requires one): what every client service uses
+    /// unless told otherwise.
+    pub fn client_security(&self) -> ClientSecurity {
+        self.client_security_as(CLIENT_USER)
+    }
+
+    /// The same as the `admin` super user (what the service's own topic and ACL commands use).
+    pub fn admin_security(&self) -> ClientSecurity {
+        self.client_security_as(ADMIN_USER)
+    }
+
+    /// The client side of the client listener as `user` (a user of the
+    /// [`SecurityConfig`]; an unknown one gets no password, so it is refused). On an SSL
+    /// listener, or one requiring client certificates, it presents a certificate for `user`.
+    pub fn client_security_as(&self, user: &str) -> ClientSecurity {
+        let protocol = self.security.client_protocol();
+        let mut c = ClientSecurity::new(protocol, self.security.sasl_mechanism())
+            .with_hosts(&self.hosts_file());
+        if protocol.uses_sasl() {
+            c = c.with_credentials(user, &self.security.password_of(user).unwrap_or_default());
+        }
+        if let Some(tls) = &self.tls {
+            c = c.trusting(tls.ca.cert_pem());
+            // On an SSL listener the certificate is the only identity (the listener asks for
+            // one): without it the client would be ANONYMOUS, which ACLs do not know.
+            if self.security.requires_client_certificates()
+                || protocol == super::security::SecurityProtocol::Ssl
+            {
+                let cert = match tls.clients.get(user) {
+                    Some(cert) => Some(cert.clone()),
+                    None => tls.ca.issue(user, &[]).ok(),
+                };
+                if let Some(cert) = cert {
+                    c = c.with_certificate(cert);
+                }
+            }
+        }
+        c
+    }
+
+    /// A hosts file naming every node of the service (see [`ClientSecurity::jvm_args`]: why
+    /// SASL JVMs read one).
+    pub fn hosts_file(&self) -> String {
+        let mut hosts = String::from("127.0.0.1 localhost\n");
+        for node in &self.nodes {
+            hosts.push_str(&format!("{} {}\n", node.address(), node.name()));
+        }
+        hosts
+    }
+
+    /// Whether any listener uses SASL (the JVMs then read [`hosts_file`](Self::hosts_file)).
+    fn uses_sasl(&self) -> bool {
+        let kraft = !matches!(self.quorum, Quorum::Zookeeper { .. });
+        self.security
+            .listeners(kraft)
+            .iter()
+            .any(|(_, p)| p.uses_sasl())
+    }
+
+    /// The run's CA certificate (PEM), when a listener speaks TLS.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.tls.as_ref().map(|t| t.ca.cert_pem())
+    }
+
+    /// A certificate for `user` issued by the run's CA (for a client of a listener that
+    /// requires one), when a listener speaks TLS.
+    pub fn issue_client_certificate(&self, user: &str) -> Option<IssuedCertificate> {
+        self.tls.as_ref().and_then(|t| t.ca.issue(user, &[]).ok())
     }
 
     fn process(&self) -> ProcessFiles {
@@ -294,7 +463,7 @@ impl KafkaService {
                 role: *role,
             })
             .collect();
-        let mut p = config::render(&all[index], &all, &self.quorum);
+        let mut p = config::render(&all[index], &all, &self.quorum, &self.security);
         p.extend(&self.overrides);
         if let Some(o) = self.node_overrides.get(&index) {
             p.extend(o);
@@ -309,12 +478,8 @@ impl KafkaService {
         main_class: &str,
         args: &[String],
     ) -> Result<String, ServiceError> {
-        let brokers = self.brokers();
-        let node = brokers.first().ok_or_else(|| ServiceError::Usage {
-            service: "kafka".into(),
-            detail: "no broker to run tools on".into(),
-        })?;
-        self.run_tool_on(node, main_class, args).await
+        let node = self.first_broker()?;
+        self.run_tool_on(&node, main_class, args).await
     }
 
     /// Runs a Kafka command-line tool on `node` (any node with the install: a client node
@@ -330,11 +495,92 @@ impl KafkaService {
             .tool(main_class)
             .args(args.iter().cloned())
             .render();
-        node.account()
-            .with_timeout(Duration::from_secs(180))
-            .ssh_output(&cmd)
+        run_on(node, &cmd).await
+    }
+
+    /// Runs an admin tool that takes `--command-config` (topics, ACLs, configs, offsets) on
+    /// `node` as the `admin` super user: on a secured cluster its config and PEM files are
+    /// written first (mode 0600) and removed after.
+    pub async fn run_admin_tool_on(
+        &self,
+        node: &Node,
+        main_class: &str,
+        args: &[String],
+        extra: &Properties,
+    ) -> Result<String, ServiceError> {
+        run_on(node, &self.admin_tool_command(main_class, args, extra)).await
+    }
+
+    /// [`run_admin_tool_on`](Self::run_admin_tool_on) on the first broker.
+    pub async fn run_admin_tool(
+        &self,
+        main_class: &str,
+        args: &[String],
+    ) -> Result<String, ServiceError> {
+        let node = self.first_broker()?;
+        self.run_admin_tool_on(&node, main_class, args, &Properties::new())
             .await
-            .ctx("kafka")
+    }
+
+    fn first_broker(&self) -> Result<Node, ServiceError> {
+        self.brokers()
+            .into_iter()
+            .next()
+            .ok_or_else(|| ServiceError::Usage {
+                service: "kafka".into(),
+                detail: "no broker to run tools on".into(),
+            })
+    }
+
+    /// The shell command of an admin tool as the admin user (see
+    /// [`run_admin_tool_on`](Self::run_admin_tool_on)).
+    fn admin_tool_command(&self, main_class: &str, args: &[String], extra: &Properties) -> String {
+        let dir = "/tmp/ducttape-kafka-admin";
+        let file = format!("{dir}/admin.properties");
+        let security = self.admin_security();
+        let write = security.write_script(dir, &file, extra);
+        let mut tool = security.apply(
+            self.version.tool(main_class).args(args.iter().cloned()),
+            dir,
+        );
+        if write.is_empty() {
+            return tool.render();
+        }
+        tool = tool.args(["--command-config".to_string(), file]);
+        format!(
+            "{write}{{ {}; }}; rc=$?; rm -rf {}; exit $rc",
+            tool.render(),
+            quote(dir)
+        )
+    }
+
+    /// Adds ACLs (as the admin super user); needs the authorizer
+    /// ([`SecurityConfig::authorizer`]).
+    ///
+    /// ```no_run
+    /// # async fn demo(kafka: &ducttape_services::KafkaService) -> Result<(), ducttape_services::ServiceError> {
+    /// use ducttape_services::kafka::Acl;
+    /// kafka.grant(&Acl::producer("client", "t")).await?;
+    /// kafka.grant(&Acl::consumer("client", "t", "g")).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn grant(&self, acls: &[Acl]) -> Result<(), ServiceError> {
+        let class = if self.version.supports_zookeeper() {
+            "kafka.admin.AclCommand"
+        } else {
+            "org.apache.kafka.tools.AclCommand"
+        };
+        for acl in Acl::batched(acls) {
+            tracing::info!(?acl, "adding ACLs");
+            let mut args = vec![
+                "--bootstrap-server".to_string(),
+                self.bootstrap_servers(),
+                "--add".into(),
+            ];
+            args.extend(acl);
+            self.run_admin_tool(class, &args).await?;
+        }
+        Ok(())
     }
 
     fn topic_command(&self, action: &str, args: Vec<String>) -> Vec<String> {
@@ -345,7 +591,7 @@ impl KafkaService {
     pub async fn create_topic(&self, topic: &TopicSpec) -> Result<(), ServiceError> {
         tracing::info!(topic = %topic.name, partitions = topic.partitions, rf = topic.replication_factor, "creating topic");
         let args = self.topic_command("--create", topic.create_args());
-        self.run_tool("org.apache.kafka.tools.TopicCommand", &args)
+        self.run_admin_tool("org.apache.kafka.tools.TopicCommand", &args)
             .await
             .map(drop)
     }
@@ -354,7 +600,7 @@ impl KafkaService {
     pub async fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionInfo>, ServiceError> {
         let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
         let out = self
-            .run_tool("org.apache.kafka.tools.TopicCommand", &args)
+            .run_admin_tool("org.apache.kafka.tools.TopicCommand", &args)
             .await?;
         Ok(parse_describe(&out))
     }
@@ -374,26 +620,24 @@ impl KafkaService {
         } else {
             bootstrap_of(brokers)
         };
-        let config = "/tmp/ducttape-describe.properties";
-        node.account()
-            .create_file(
-                config,
-                "request.timeout.ms=3000\ndefault.api.timeout.ms=8000\n",
-            )
-            .await
-            .ctx("kafka")?;
+        let timeouts: Properties = [
+            ("request.timeout.ms", "3000"),
+            ("default.api.timeout.ms", "8000"),
+        ]
+        .into_iter()
+        .collect();
         let args = topic_command_via(
             bootstrap,
             "--describe",
-            vec![
-                "--topic".into(),
-                topic.into(),
-                "--command-config".into(),
-                config.into(),
-            ],
+            vec!["--topic".into(), topic.into()],
         );
         let out = self
-            .run_tool_on(node, "org.apache.kafka.tools.TopicCommand", &args)
+            .run_admin_tool_on(
+                node,
+                "org.apache.kafka.tools.TopicCommand",
+                &args,
+                &timeouts,
+            )
             .await?;
         Ok(parse_describe(&out))
     }
@@ -402,17 +646,13 @@ impl KafkaService {
     /// answer means no; a failing command, a broker that does not answer or describe output
     /// without partition lines is an error, never taken for an absent topic.
     pub async fn topic_exists(&self, topic: &str) -> Result<bool, ServiceError> {
-        let brokers = self.brokers();
-        let node = brokers.first().ok_or_else(|| ServiceError::Usage {
-            service: "kafka".into(),
-            detail: "no broker to run tools on".into(),
-        })?;
+        let node = self.first_broker()?;
         let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
-        let describe = self
-            .version
-            .tool("org.apache.kafka.tools.TopicCommand")
-            .args(args)
-            .render();
+        let describe = self.admin_tool_command(
+            "org.apache.kafka.tools.TopicCommand",
+            &args,
+            &Properties::new(),
+        );
         // The tool's refusal is told apart on the node; any other failure stays a failure,
         // with its output. 3.9's tool names the topic as `'Optional[<topic>]'`.
         let script = format!(
@@ -438,7 +678,7 @@ impl KafkaService {
     /// Deletes a topic.
     pub async fn delete_topic(&self, topic: &str) -> Result<(), ServiceError> {
         let args = self.topic_command("--delete", vec!["--topic".into(), topic.into()]);
-        self.run_tool("org.apache.kafka.tools.TopicCommand", &args)
+        self.run_admin_tool("org.apache.kafka.tools.TopicCommand", &args)
             .await
             .map(drop)
     }
@@ -487,18 +727,68 @@ impl KafkaService {
         }
     }
 
+    /// ZooKeeper mode: creates every user's SCRAM credentials in ZooKeeper (the only way
+    /// before a broker runs), once per service, before the first broker starts.
+    async fn create_scram_credentials_in_zookeeper(&self, node: &Node) -> Result<(), ServiceError> {
+        let Quorum::Zookeeper { connect } = &self.quorum else {
+            return Ok(());
+        };
+        if !self.security.needs_scram_credentials() {
+            return Ok(());
+        }
+        self.scram_in_zookeeper
+            .get_or_try_init(|| async {
+                let mechanism = self.security.sasl_mechanism();
+                let mut script = Vec::new();
+                for (user, password) in self.security.users() {
+                    let cmd = self
+                        .version
+                        .tool("kafka.admin.ConfigCommand")
+                        .args([
+                            "--zookeeper".to_string(),
+                            connect.clone(),
+                            "--alter".into(),
+                            "--add-config".into(),
+                            format!("{mechanism}=[password={password}]"),
+                            "--entity-type".into(),
+                            "users".into(),
+                            "--entity-name".into(),
+                            user,
+                        ])
+                        .render();
+                    script.push(cmd);
+                }
+                tracing::info!(%mechanism, "creating SCRAM credentials in ZooKeeper");
+                node.account()
+                    .with_timeout(Duration::from_secs(300))
+                    .ssh(&script.join(" && "))
+                    .await
+                    .ctx("kafka")
+            })
+            .await
+            .map(drop)
+    }
+
     async fn format_storage(&self, node: &Node) -> Result<(), ServiceError> {
+        let mut args = vec![
+            "format".to_string(),
+            "-t".into(),
+            self.cluster_id.clone(),
+            "-c".into(),
+            CONFIG.into(),
+            "--ignore-formatted".into(),
+        ];
+        // KRaft reads SCRAM credentials from its metadata: the controllers' bootstrap
+        // records carry them from the first start (KIP-900).
+        if self.security.needs_scram_credentials()
+            && self.roles[self.index(node)?].1.is_controller()
+        {
+            args.extend(self.security.storage_scram_args());
+        }
         let cmd = self
             .version
             .tool("kafka.tools.StorageTool")
-            .args([
-                "format",
-                "-t",
-                &self.cluster_id,
-                "-c",
-                CONFIG,
-                "--ignore-formatted",
-            ])
+            .args(args)
             .render();
         node.account()
             .with_timeout(Duration::from_secs(120))
@@ -524,22 +814,36 @@ impl Service for KafkaService {
         let index = self.index(node)?;
         let account = node.account();
         account.mkdirs(config::DATA_DIR).await.ctx(name)?;
-        account
-            .create_file(CONFIG, self.config(index).render())
-            .await
-            .ctx(name)?;
+        if let Some(tls) = &self.tls {
+            write_private(node, &format!("{BROKER_TLS_DIR}/ca.pem"), tls.ca.cert_pem()).await?;
+            write_private(
+                node,
+                &format!("{BROKER_TLS_DIR}/keystore.pem"),
+                &tls.keystores[index],
+            )
+            .await?;
+        }
+        // It may hold passwords (JAAS): owner only.
+        write_private(node, CONFIG, &self.config(index).render()).await?;
+        if self.uses_sasl() {
+            write_private(node, HOSTS, &self.hosts_file()).await?;
+        }
         if matches!(self.quorum, Quorum::Zookeeper { .. }) {
+            self.create_scram_credentials_in_zookeeper(node).await?;
             self.wait_unregistered(node).await?;
         } else {
             self.format_storage(node).await?;
         }
         let log = account.monitor_log(LOG).await.ctx(name)?;
-        let cmd = self
+        let mut java = self
             .version
             .java("kafka.Kafka")
             .heap(&self.heap)
-            .arg(CONFIG)
-            .render();
+            .arg(CONFIG);
+        if self.uses_sasl() {
+            java = java.jvm_arg(format!("-Djdk.net.hosts.file={HOSTS}"));
+        }
+        let cmd = java.render();
         account.spawn(&cmd, LOG, PIDFILE).await.ctx(name)?;
         let watched = Watched {
             service: name,
@@ -586,6 +890,15 @@ impl Service for KafkaService {
             LogFile::on_failure("data", config::DATA_DIR),
         ]
     }
+}
+
+/// Runs a tool's shell command on `node` (3 minutes at most) and returns its stdout.
+async fn run_on(node: &Node, cmd: &str) -> Result<String, ServiceError> {
+    node.account()
+        .with_timeout(Duration::from_secs(180))
+        .ssh_output(cmd)
+        .await
+        .ctx("kafka")
 }
 
 /// `host:9092,…` of `brokers`.

@@ -107,11 +107,12 @@ impl ConsumerPerformance {
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        self,
+        mut self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<ConsumerPerformanceService> {
+        self.options.follow(kafka);
         let version = self.options.version_for(kafka);
         let bootstrap = kafka.bootstrap_servers();
         let (name, timeout) = (self.options.name().to_string(), self.options.timeout());

@@ -3,10 +3,9 @@
 
 use std::time::Duration;
 
-use ducttape_core::remote::{quote, quote_all};
-
 use crate::install::{JavaCommand, KafkaVersion};
-use crate::kafka::KafkaService;
+use crate::kafka::{ClientSecurity, KafkaService};
+use crate::properties::Properties;
 
 /// Settings shared by every client builder (see [`ClientBuilder`]).
 #[derive(Debug, Clone)]
@@ -15,6 +14,7 @@ pub struct ClientOptions {
     version: Option<KafkaVersion>,
     name: String,
     timeout: Duration,
+    security: Option<ClientSecurity>,
 }
 
 impl ClientOptions {
@@ -25,7 +25,17 @@ impl ClientOptions {
             version: None,
             name: name.into(),
             timeout: Duration::from_secs(1800),
+            security: None,
         }
+    }
+
+    /// Takes the cluster's client security ([`KafkaService::client_security`]) unless one was
+    /// set with [`ClientBuilder::security`]: every client follows the cluster's protocol.
+    pub fn follow(&mut self, kafka: &KafkaService) -> &mut Self {
+        if self.security.is_none() {
+            self.security = Some(kafka.client_security());
+        }
+        self
     }
 
     /// The service name (results path, files on the nodes under `/mnt/<name>`).
@@ -45,19 +55,25 @@ impl ClientOptions {
             .unwrap_or_else(|| kafka.version().clone())
     }
 
-    /// The shell command running `tool`; extra configs go through a properties file, written
-    /// first, passed with `flag` (`--producer.config`, `--consumer.config`; empty: the file as
-    /// a positional argument).
+    /// The shell command running `tool`; the security configs ([`follow`](Self::follow)) and
+    /// extra configs go through a properties file (with the PEM files it names, mode 0600),
+    /// written first, passed with `flag` (`--producer.config`, `--consumer.config`; empty: the
+    /// file as a positional argument).
     pub fn command(&self, tool: JavaCommand, flag: &str) -> String {
-        if self.props.is_empty() {
+        let dir = format!("/mnt/{}", self.name);
+        let file = format!("{dir}/{}.properties", self.name);
+        let extra: Properties = self.props.iter().cloned().collect();
+        let security = self
+            .security
+            .clone()
+            .unwrap_or_else(ClientSecurity::plaintext);
+        let write = security.write_script(&dir, &file, &extra);
+        if write.is_empty() {
             return tool.render();
         }
-        let file = format!("/mnt/{0}/{0}.properties", self.name);
-        let lines: Vec<String> = self.props.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let tool = security.apply(tool, &dir);
         format!(
-            "printf '%s\\n' {} > {} && {}",
-            quote_all(&lines),
-            quote(&file),
+            "{write}{}",
             tool.args(
                 [flag.to_string(), file.clone()]
                     .into_iter()
@@ -77,6 +93,13 @@ pub trait ClientBuilder: Sized {
     /// An extra client config (`acks`, `linger.ms`, `enable.idempotence`, …).
     fn prop(mut self, key: &str, value: impl ToString) -> Self {
         self.options().props.push((key.into(), value.to_string()));
+        self
+    }
+
+    /// The client's security (default: the cluster's client listener as the `client` user,
+    /// [`KafkaService::client_security`]); set it to connect as someone else, or wrongly.
+    fn security(mut self, security: ClientSecurity) -> Self {
+        self.options().security = Some(security);
         self
     }
 
@@ -113,7 +136,10 @@ mod tests {
         o.props.push(("acks".into(), "all".into()));
         let cmd = o.command(KafkaVersion::DEFAULT.tool("X"), "--c");
         assert!(
-            cmd.starts_with("printf '%s\\n' acks=all > /mnt/p/p.properties && java "),
+            cmd.starts_with(
+                "umask 077 && mkdir -p /mnt/p && printf '%s' 'acks=all
+' > /mnt/p/p.properties && java "
+            ),
             "{cmd}"
         );
         assert!(cmd.ends_with("X --c /mnt/p/p.properties"), "{cmd}");

@@ -115,11 +115,12 @@ impl ProducerPerformance {
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        self,
+        mut self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<ProducerPerformanceService> {
+        self.options.follow(kafka);
         let command = self.command(&self.options.version_for(kafka), &kafka.bootstrap_servers());
         let o = &self.options;
         ToolService::new(

@@ -112,11 +112,12 @@ impl VerifiableProducer {
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        self,
+        mut self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<VerifiableProducerService> {
+        self.options.follow(kafka);
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),
@@ -192,11 +193,12 @@ impl VerifiableConsumer {
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        self,
+        mut self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<VerifiableConsumerService> {
+        self.options.follow(kafka);
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),

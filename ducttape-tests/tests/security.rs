@@ -1,0 +1,411 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
+//! Security protocols: records produced and consumed, every one checked, over SSL, SASL
+//! (PLAIN, SCRAM) and both, in ZooKeeper and KRaft mode, with ACLs; and the wrong party
+//! refused for the right reason — a plaintext client at a TLS listener, a client that does not
+//! trust the CA, a wrong SCRAM password, an unknown user, a user without an ACL, a broker
+//! certificate for another host. The refusals are what shows the security feature's checks
+//! failing on broken cases: each is asserted refused *and* for its reason.
+
+use std::time::Duration;
+
+use ducttape_services::kafka::security::ClientSecurity;
+use ducttape_services::kafka::{Acl, SecurityConfig, SecurityProtocol};
+use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
+use ducttape_services::tls::CertificateAuthority;
+use ducttape_services::verifiable::{VerifiableConsumer, VerifiableProducer};
+use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
+use ducttape_tests::{
+    create_replicated_topic, ctx, start_secured_kafka, stop_and_report, wait_for_leader,
+    wait_for_more_acks, Mode, TestContext,
+};
+use rstest::rstest;
+use serial_test::serial;
+
+const TOPIC: &str = "secured";
+const GROUP: &str = "secured-group";
+
+/// Two brokers secured by `security`, an RF2 topic, ACLs for the `client` user when the
+/// authorizer is on, then a verifiable producer and consumer on a client node that follow the
+/// cluster's protocol by themselves: every acknowledged record must be read with its value.
+async fn produce_and_consume(
+    ctx: &TestContext,
+    mode: Mode,
+    version: KafkaVersion,
+    security: SecurityConfig,
+) {
+    let cluster = start_secured_kafka(ctx, mode, 2, version, security)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    kafka
+        .create_topic(&TopicSpec::new(TOPIC).partitions(2).replication_factor(2))
+        .await
+        .unwrap();
+    if kafka.security().has_authorizer() {
+        let mut acls = Acl::producer("client", TOPIC);
+        acls.extend(Acl::consumer("client", TOPIC, GROUP));
+        kafka.grant(&acls).await.unwrap();
+    }
+    let client = ctx.lease(1).await.unwrap();
+    let producer = VerifiableProducer::new(TOPIC)
+        .throughput(500)
+        .build(ctx, kafka, client.clone());
+    let consumer = VerifiableConsumer::new(TOPIC, GROUP).build(ctx, kafka, client);
+    consumer.start().await.unwrap();
+    producer.start().await.unwrap();
+    wait_for_more_acks(&producer, 500, Duration::from_secs(90))
+        .await
+        .unwrap();
+    let report = stop_and_report(&[&producer], &consumer, Duration::from_secs(90))
+        .await
+        .unwrap();
+    println!("{}: {report}", kafka.security().client_protocol());
+    ctx.record("acked", report.acked);
+    ctx.record("lost", report.lost_acknowledged() as u64);
+    assert!(report.acked >= 500, "{report}");
+    assert!(report.is_clean(), "{report}");
+}
+
+/// The CI-sized matrix: both modes, both versions, SCRAM with both hashes, the inter-broker and
+/// controller listeners chosen apart from the client's, ACLs in both modes (AclAuthorizer,
+/// StandardAuthorizer).
+#[rstest]
+#[case::sasl_plaintext_scram256_zookeeper(Mode::Zookeeper, KafkaVersion::V3_9, SecurityConfig::new(SecurityProtocol::SaslPlaintext).mechanism("SCRAM-SHA-256").inter_broker(SecurityProtocol::Plaintext).authorizer())]
+#[case::sasl_ssl_scram512_kraft44(Mode::Kraft, KafkaVersion::V4, SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("SCRAM-SHA-512").inter_broker(SecurityProtocol::Ssl).controller(SecurityProtocol::SaslPlaintext).authorizer())]
+#[tokio::test]
+#[serial(heavy)]
+async fn every_record_over(
+    ctx: TestContext,
+    #[case] mode: Mode,
+    #[case] version: KafkaVersion,
+    #[case] security: SecurityConfig,
+) {
+    produce_and_consume(&ctx, mode, version, security).await;
+}
+
+/// More shapes than CI runs: TLS client certificates in ZooKeeper mode, PLAIN over SASL_SSL
+/// with a dedicated KRaft controller speaking SSL.
+#[rstest]
+#[case::ssl_mtls_zookeeper(Mode::Zookeeper, KafkaVersion::V3_9, SecurityConfig::new(SecurityProtocol::Ssl).require_client_certificates().authorizer())]
+#[case::sasl_ssl_plain_kraft_dedicated(Mode::KraftDedicated, KafkaVersion::V3_9, SecurityConfig::new(SecurityProtocol::SaslSsl).controller(SecurityProtocol::Ssl).authorizer())]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "≈ 2 min each here; the CI cases cover the same code paths"]
+async fn every_record_over_more(
+    ctx: TestContext,
+    #[case] mode: Mode,
+    #[case] version: KafkaVersion,
+    #[case] security: SecurityConfig,
+) {
+    produce_and_consume(&ctx, mode, version, security).await;
+}
+
+/// The full matrix: protocol × mechanism × mode (ZooKeeper 3.9, KRaft 3.9, KRaft 4.4).
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "full matrix: 18 clusters (PLAINTEXT once per mode), ≈ 35 min here"]
+async fn every_record_over_full_matrix(
+    ctx: TestContext,
+    #[values(
+        SecurityProtocol::Plaintext,
+        SecurityProtocol::Ssl,
+        SecurityProtocol::SaslPlaintext,
+        SecurityProtocol::SaslSsl
+    )]
+    protocol: SecurityProtocol,
+    #[values("PLAIN", "SCRAM-SHA-256")] mechanism: &str,
+    #[values(
+        (Mode::Zookeeper, KafkaVersion::V3_9),
+        (Mode::Kraft, KafkaVersion::V3_9),
+        (Mode::Kraft, KafkaVersion::V4)
+    )]
+    cluster: (Mode, KafkaVersion),
+) {
+    if !protocol.uses_sasl() && mechanism != "PLAIN" {
+        ctx.skip("the mechanism matters only for SASL");
+        return;
+    }
+    let security = SecurityConfig::new(protocol)
+        .mechanism(mechanism)
+        .controller(protocol)
+        .authorizer();
+    produce_and_consume(&ctx, cluster.0, cluster.1, security).await;
+}
+
+/// Asserts `attempt` got nothing through and was refused for `kind`, printing what it saw.
+fn assert_refused(what: &str, attempt: &ducttape_services::kafka::probe::Attempt, kind: &str) {
+    let refusal = attempt.refusal();
+    println!(
+        "{what}: {} record(s), exit {:?}, refusal {refusal:?}",
+        attempt.records, attempt.exit
+    );
+    assert_eq!(
+        attempt.records, 0,
+        "{what} got records through:\n{}",
+        attempt.output
+    );
+    match refusal {
+        Some(r) if r.kind() == kind => {}
+        other => panic!(
+            "{what}: expected a refusal for {kind}, got {other:?}; output:\n{}",
+            attempt.output
+        ),
+    }
+}
+
+/// One broker with a SASL_SSL listener (SCRAM-SHA-256), the authorizer on; `alice` may produce
+/// and consume the topic, `bob` may do nothing. Each wrong party is refused for its reason,
+/// and the right one gets through (so the refusals are not a broken cluster).
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn the_wrong_party_is_refused(ctx: TestContext) {
+    let security = SecurityConfig::new(SecurityProtocol::SaslSsl)
+        .mechanism("SCRAM-SHA-256")
+        .user("alice", "alice-secret")
+        .user("bob", "bob-secret")
+        .authorizer();
+    let cluster = start_secured_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT, security)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    kafka
+        .create_topic(&TopicSpec::new(TOPIC).partitions(1).replication_factor(1))
+        .await
+        .unwrap();
+    let mut acls = Acl::producer("alice", TOPIC);
+    acls.extend(Acl::consumer("alice", TOPIC, GROUP));
+    kafka.grant(&acls).await.unwrap();
+    let client = ctx.lease(1).await.unwrap().remove(0);
+    let alice = kafka.client_security_as("alice");
+
+    // The right party: produced and read back.
+    let ok = kafka.try_produce(&client, &alice, TOPIC, 5).await.unwrap();
+    assert_eq!(ok.records, 5, "alice could not produce:\n{}", ok.output);
+    let read = kafka
+        .try_consume(&client, &alice, TOPIC, GROUP, 5)
+        .await
+        .unwrap();
+    assert_eq!(read.records, 5, "alice could not consume:\n{}", read.output);
+
+    let wrong_password = alice
+        .clone()
+        .with_credentials("alice", "not-alices-password");
+    let unknown = alice.clone().with_credentials("mallory", "mallory-secret");
+    let bob = kafka.client_security_as("bob");
+    let stranger = CertificateAuthority::new("another run's CA").unwrap();
+    let untrusting = alice.clone().trusting(stranger.cert_pem());
+    let plaintext = ClientSecurity::plaintext();
+    // Side by side: most of each attempt is a JVM starting or a timeout running out.
+    let (wrong_password, unknown, bob_producing, bob_consuming, untrusting, plaintext) = futures::join!(
+        kafka.try_produce(&client, &wrong_password, TOPIC, 1),
+        kafka.try_produce(&client, &unknown, TOPIC, 1),
+        kafka.try_produce(&client, &bob, TOPIC, 1),
+        kafka.try_consume(&client, &bob, TOPIC, GROUP, 1),
+        kafka.try_produce(&client, &untrusting, TOPIC, 1),
+        kafka.try_produce(&client, &plaintext, TOPIC, 1),
+    );
+    assert_refused(
+        "wrong SCRAM password",
+        &wrong_password.unwrap(),
+        "authentication",
+    );
+    assert_refused("unknown user", &unknown.unwrap(), "authentication");
+    assert_refused(
+        "bob producing without an ACL",
+        &bob_producing.unwrap(),
+        "authorization",
+    );
+    assert_refused(
+        "bob consuming without an ACL",
+        &bob_consuming.unwrap(),
+        "authorization",
+    );
+    assert_refused(
+        "a client not trusting the CA",
+        &untrusting.unwrap(),
+        "untrusted certificate",
+    );
+    assert_refused(
+        "a PLAINTEXT client at the TLS listener",
+        &plaintext.unwrap(),
+        "disconnected",
+    );
+    // The broker says why it dropped the connection.
+    let log = String::from_utf8_lossy(
+        &kafka.brokers()[0]
+            .account()
+            .read_file("/mnt/kafka/server.log")
+            .await
+            .unwrap(),
+    )
+    .into_owned();
+    let from_client = format!("Failed authentication with /{}", client.address());
+    assert!(
+        log.lines()
+            .any(|l| l.contains(&from_client) && l.contains("SSL handshake failed")),
+        "the broker log has no SSL handshake failure from {}",
+        client.address()
+    );
+}
+
+/// One broker whose certificate names another host: a client verifying hostnames (the
+/// default) is refused for that reason; the same client with verification off gets through,
+/// so the refusal is the name and nothing else.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_certificate_for_another_host_fails_hostname_verification(ctx: TestContext) {
+    let security = SecurityConfig::new(SecurityProtocol::Ssl)
+        .certificate_names(0, &["wrong.example", "10.255.255.1"]);
+    let cluster = start_secured_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT, security)
+        .await
+        .unwrap();
+    let kafka: &KafkaService = &cluster.kafka;
+    let client = ctx.lease(1).await.unwrap().remove(0);
+    let verifying = kafka.client_security();
+    let attempt = kafka
+        .try_produce(&client, &verifying, TOPIC, 1)
+        .await
+        .unwrap();
+    assert_refused("hostname verification on", &attempt, "hostname mismatch");
+    let trusting_any_name = verifying.hostname_verification(false);
+    let ok = kafka
+        .try_produce(&client, &trusting_any_name, TOPIC, 3)
+        .await
+        .unwrap();
+    assert_eq!(ok.records, 3, "verification off:\n{}", ok.output);
+}
+
+/// Bad inputs fail the build, before any broker starts, naming the option.
+#[rstest]
+#[tokio::test]
+async fn bad_security_inputs_fail_before_any_broker_starts(ctx: TestContext) {
+    let nodes = ctx.lease(1).await.unwrap();
+    let cases = [
+        (
+            SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("SCRAM-SHA-1"),
+            "sasl mechanism",
+        ),
+        (
+            SecurityConfig::new(SecurityProtocol::SaslPlaintext).user("alice", ""),
+            "no password",
+        ),
+        (
+            SecurityConfig::new(SecurityProtocol::Ssl).keystore_file(0, "/nonexistent/ks.pem"),
+            "ssl.keystore.location",
+        ),
+    ];
+    for (security, option) in cases {
+        let err = KafkaService::builder(nodes.clone())
+            .security(security)
+            .build(&ctx)
+            .err()
+            .expect("a bad security input was accepted");
+        assert!(err.to_string().contains(option), "{err}");
+    }
+    // Nothing was started: no JVM on the node.
+    ducttape_tests::assert_no_jvm(&nodes).await;
+}
+
+/// A hard bounce of the partition leader under SASL_SSL (SCRAM-SHA-256, ACLs on): the
+/// verifiable producer (idempotent, retrying) goes on afterwards and no acknowledged record is
+/// lost — the delivery checker, as in `replication.rs`, over authenticated TLS connections
+/// that must be re-established to the restarted broker.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "3 brokers and a bounce: ≈ 3 min here"]
+async fn leader_bounce_under_sasl_ssl_loses_nothing(ctx: TestContext) {
+    let security = SecurityConfig::new(SecurityProtocol::SaslSsl)
+        .mechanism("SCRAM-SHA-256")
+        .authorizer();
+    let cluster = start_secured_kafka(&ctx, Mode::Kraft, 3, KafkaVersion::DEFAULT, security)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    create_replicated_topic(kafka, TOPIC).await.unwrap();
+    let mut acls = Acl::producer("client", TOPIC);
+    acls.extend(Acl::consumer("client", TOPIC, GROUP));
+    kafka.grant(&acls).await.unwrap();
+    let clients = ctx.lease(1).await.unwrap();
+    let producer = VerifiableProducer::new(TOPIC)
+        .throughput(500)
+        .prop("retries", i32::MAX)
+        .prop("enable.idempotence", true)
+        .prop("delivery.timeout.ms", 120_000)
+        .build(&ctx, kafka, clients.clone());
+    let consumer = VerifiableConsumer::new(TOPIC, GROUP).build(&ctx, kafka, clients);
+    consumer.start().await.unwrap();
+    producer.start().await.unwrap();
+    let resume = Duration::from_secs(90);
+    wait_for_more_acks(&producer, 300, resume).await.unwrap();
+    let leader = wait_for_leader(kafka, TOPIC, 0).await.unwrap();
+    kafka.bounce(&leader, false).await.unwrap();
+    wait_for_more_acks(&producer, 500, resume).await.unwrap();
+    let report = stop_and_report(&[&producer], &consumer, Duration::from_secs(120))
+        .await
+        .unwrap();
+    println!("SASL_SSL, leader {} bounced: {report}", leader.name());
+    ctx.record("acked", report.acked);
+    ctx.record("lost", report.lost_acknowledged() as u64);
+    assert!(report.is_clean(), "{report}");
+}
+
+/// kafkatest's benchmark takes `security_protocol` the same way: producer throughput over
+/// PLAINTEXT, SSL and SASL_SSL (SCRAM-SHA-256), one broker each, one after another in the same
+/// run; the ratios are printed and recorded in summary.json. Not an assertion: a measurement.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "a benchmark: three clusters one after another, ≈ 4 min here"]
+async fn producer_throughput_by_security_protocol(ctx: TestContext) {
+    let records: u64 = std::env::var("DUCTTAPE_SECURITY_BENCH_RECORDS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(300_000);
+    let client = ctx.lease(1).await.unwrap();
+    let mut rates = Vec::new();
+    for protocol in [
+        SecurityProtocol::Plaintext,
+        SecurityProtocol::Ssl,
+        SecurityProtocol::SaslSsl,
+    ] {
+        let security = SecurityConfig::new(protocol).mechanism("SCRAM-SHA-256");
+        let cluster = start_secured_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT, security)
+            .await
+            .unwrap();
+        let kafka = &cluster.kafka;
+        kafka
+            .create_topic(&TopicSpec::new(TOPIC).partitions(6).replication_factor(1))
+            .await
+            .unwrap();
+        let producers = ProducerPerformance::new(TOPIC, records, 100)
+            .prop("acks", 1)
+            .name(&format!("producer-{}", protocol.name().to_lowercase()))
+            .build(&ctx, kafka, client.clone());
+        producers.run().await.unwrap();
+        let result = producers.aggregate().unwrap();
+        println!(
+            "{protocol}: {:.0} records/s, {:.2} MB/s, p99 {} ms",
+            result.records_per_sec, result.mb_per_sec, result.p99_ms
+        );
+        ctx.record(
+            &format!("{}_records_per_sec", protocol.name().to_lowercase()),
+            result.records_per_sec,
+        );
+        rates.push((protocol, result.records_per_sec));
+        // The next cluster must not share the CPU with this one.
+        kafka.stop().await.unwrap();
+    }
+    let plaintext = rates[0].1;
+    for (protocol, rate) in &rates[1..] {
+        let ratio = rate / plaintext;
+        println!("{protocol} ÷ PLAINTEXT: {ratio:.3}");
+        ctx.record(
+            &format!("{}_over_plaintext", protocol.name().to_lowercase()),
+            ratio,
+        );
+    }
+}
