@@ -1,10 +1,13 @@
 //! Apache Kafka brokers in ZooKeeper or KRaft mode: typed config ([`config`]), the service
-//! ([`service`]) and topic administration with Kafka's own tools ([`topics`]).
+//! ([`service`]), topic specs and `kafka-topics` parsing ([`topics`]), and control operations
+//! (topics, leaders, brokers, groups) from the test process through librdkafka ([`admin`]).
 
+pub mod admin;
 pub mod config;
 pub mod service;
 pub mod topics;
 
+pub use admin::{AdminError, KafkaAdmin};
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
-pub use service::{KafkaBuilder, KafkaService};
+pub use service::{Control, KafkaBuilder, KafkaService, CONTROL_ENV};
 pub use topics::{PartitionInfo, TopicSpec};

@@ -9,6 +9,7 @@ use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 use ducttape_core::remote::quote;
 
+use super::admin::{BrokerInfo, GroupState, KafkaAdmin};
 use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
 use super::topics::{parse_describe, PartitionInfo, TopicSpec};
 use crate::error::{ResultExt, ServiceError};
@@ -24,6 +25,32 @@ const LOG: &str = "/mnt/kafka/server.log";
 const PIDFILE: &str = "/mnt/kafka/kafka.pid";
 /// How long a node may take to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(60);
+/// Chooses how control operations run: `client` (default) or `cli`; see [`Control`].
+pub const CONTROL_ENV: &str = "DUCTTAPE_KAFKA_CONTROL";
+
+/// Where a [`KafkaService`]'s control operations (topic create/describe/delete/exists, leader
+/// lookups) run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// librdkafka in the test process ([`KafkaAdmin`]): milliseconds per operation. Needs the
+    /// brokers' addresses reachable from the test process (true of the local cluster).
+    Client,
+    /// Kafka's CLI (`kafka-topics`) on a broker node: a JVM start (≈ 3 s on 2 cores) per
+    /// operation, but it works wherever the nodes can reach each other, e.g. remote clusters
+    /// whose addresses the test host cannot reach.
+    Cli,
+}
+
+impl Control {
+    /// From [`CONTROL_ENV`]: `cli` → [`Control::Cli`], unset or `client` → [`Control::Client`].
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var(CONTROL_ENV).as_deref() {
+            Err(_) | Ok("") | Ok("client") => Ok(Control::Client),
+            Ok("cli") => Ok(Control::Cli),
+            Ok(other) => Err(format!("{CONTROL_ENV}={other}: expected `client` or `cli`")),
+        }
+    }
+}
 /// What the broker log says when it is up (ZooKeeper mode: `[KafkaServer id=1] started`;
 /// KRaft: `[KafkaRaftServer nodeId=1] Kafka Server started`).
 pub const STARTED_PATTERN: &str = r"Kafka\s*Server.*started";
@@ -52,9 +79,25 @@ pub struct KafkaBuilder {
     start_timeout: Duration,
     heap: String,
     zookeeper: Option<Arc<ZookeeperService>>,
+    control: Option<Control>,
+    client_config: BTreeMap<String, String>,
 }
 
 impl KafkaBuilder {
+    /// Where control operations run (default: [`CONTROL_ENV`], else [`Control::Client`]).
+    pub fn control(mut self, control: Control) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// A librdkafka setting for the control client (`security.protocol`, `ssl.*`, `sasl.*`),
+    /// passed through as it is.
+    pub fn client_config(mut self, key: &str, value: impl ToString) -> Self {
+        self.client_config
+            .insert(key.to_string(), value.to_string());
+        self
+    }
+
     /// ZooKeeper mode with this ensemble.
     pub fn zookeeper(mut self, zk: &Arc<ZookeeperService>) -> Self {
         self.quorum = Some(Quorum::Zookeeper {
@@ -142,6 +185,10 @@ impl KafkaBuilder {
             }
             _ => {}
         }
+        let control = match self.control {
+            Some(c) => c,
+            None => Control::from_env().map_err(usage)?,
+        };
         let roles = config::roles(n, &quorum);
         let kafka = Arc::new(KafkaService {
             nodes: self.nodes,
@@ -154,6 +201,9 @@ impl KafkaBuilder {
             heap: self.heap,
             cluster_id: new_cluster_id(),
             zookeeper: self.zookeeper,
+            control,
+            client_config: self.client_config,
+            admin: std::sync::OnceLock::new(),
         });
         register(ctx, &kafka);
         Ok(kafka)
@@ -213,6 +263,10 @@ pub struct KafkaService {
     heap: String,
     cluster_id: String,
     zookeeper: Option<Arc<ZookeeperService>>,
+    control: Control,
+    client_config: BTreeMap<String, String>,
+    /// Made on first use (it connects lazily), then shared by every control operation.
+    admin: std::sync::OnceLock<KafkaAdmin>,
 }
 
 impl KafkaService {
@@ -227,7 +281,30 @@ impl KafkaService {
             start_timeout: Duration::from_secs(90),
             heap: "512m".into(),
             zookeeper: None,
+            control: None,
+            client_config: BTreeMap::new(),
         }
+    }
+
+    /// Where control operations run.
+    pub fn control(&self) -> Control {
+        self.control
+    }
+
+    /// The control client of every broker, made on first use ([`KafkaAdmin`]). It works
+    /// whatever [`Control`] says; the service's own operations use it under [`Control::Client`].
+    pub fn admin(&self) -> Result<KafkaAdmin, ServiceError> {
+        if let Some(admin) = self.admin.get() {
+            return Ok(admin.clone());
+        }
+        let admin = KafkaAdmin::with_config(&self.bootstrap_servers(), self.client_config.clone())?;
+        Ok(self.admin.get_or_init(|| admin).clone())
+    }
+
+    /// `node`'s broker id for the control client, and its `host:port`.
+    fn broker_address(&self, node: &Node) -> Result<(i32, String), ServiceError> {
+        let id = i32::try_from(self.id_of(node)?).unwrap_or(i32::MAX);
+        Ok((id, format!("{}:{BROKER_PORT}", node.address())))
     }
 
     fn process(&self) -> ProcessFiles {
@@ -341,17 +418,25 @@ impl KafkaService {
         topic_command_via(self.bootstrap_servers(), action, args)
     }
 
-    /// Creates a topic (with `kafka-topics --create`).
+    /// Creates a topic; returns once every partition has a leader (with [`Control::Client`];
+    /// `kafka-topics --create` with [`Control::Cli`]).
     pub async fn create_topic(&self, topic: &TopicSpec) -> Result<(), ServiceError> {
-        tracing::info!(topic = %topic.name, partitions = topic.partitions, rf = topic.replication_factor, "creating topic");
+        tracing::info!(topic = %topic.name, partitions = topic.partitions, rf = topic.replication_factor, control = ?self.control, "creating topic");
+        if self.control == Control::Client {
+            return Ok(self.admin()?.create_topic(topic).await?);
+        }
         let args = self.topic_command("--create", topic.create_args());
         self.run_tool("org.apache.kafka.tools.TopicCommand", &args)
             .await
             .map(drop)
     }
 
-    /// Describes a topic's partitions (as the first broker sees them).
+    /// Describes a topic's partitions (as a broker sees them: any broker with
+    /// [`Control::Client`], the first with [`Control::Cli`]).
     pub async fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionInfo>, ServiceError> {
+        if self.control == Control::Client {
+            return Ok(self.admin()?.describe_topic(topic).await?);
+        }
         let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
         let out = self
             .run_tool("org.apache.kafka.tools.TopicCommand", &args)
@@ -359,16 +444,42 @@ impl KafkaService {
         Ok(parse_describe(&out))
     }
 
-    /// Describes a topic's partitions as seen from `node`, asking only the brokers on
-    /// `brokers` (all of them when empty). Leaving out a broker that is cut off matters: it
-    /// still answers with its stale view, and in ZooKeeper mode requests for a controller it
-    /// wrongly thinks it still is hang until they time out.
+    /// Describes a topic's partitions as only the brokers on `brokers` (all of them when
+    /// empty) answer. Leaving out a broker that is cut off matters: it still answers with its
+    /// stale view, and in ZooKeeper mode requests for a controller it wrongly thinks it still
+    /// is hang until they time out. With [`Control::Client`] the test process asks (faults
+    /// spare its traffic) and takes answers from `brokers` only; with [`Control::Cli`] the
+    /// tool runs on `node`, which should be outside the fault.
     pub async fn describe_topic_from(
         &self,
         node: &Node,
         topic: &str,
         brokers: &[Node],
     ) -> Result<Vec<PartitionInfo>, ServiceError> {
+        if self.control == Control::Client {
+            let brokers = if brokers.is_empty() {
+                self.brokers()
+            } else {
+                brokers.to_vec()
+            };
+            // The first of them that answers; each is asked alone.
+            let admin = self.admin()?.timeout(Duration::from_secs(8));
+            let mut last = None;
+            for broker in &brokers {
+                let (id, address) = self.broker_address(broker)?;
+                match admin.describe_topic_at(id, &address, topic).await {
+                    Ok(parts) => return Ok(parts),
+                    Err(e) => last = Some(e),
+                }
+            }
+            return Err(match last {
+                Some(e) => e.into(),
+                None => ServiceError::Usage {
+                    service: "kafka".into(),
+                    detail: "no broker to describe the topic".into(),
+                },
+            });
+        }
         let bootstrap = if brokers.is_empty() {
             self.bootstrap_servers()
         } else {
@@ -402,6 +513,9 @@ impl KafkaService {
     /// answer means no; a failing command, a broker that does not answer or describe output
     /// without partition lines is an error, never taken for an absent topic.
     pub async fn topic_exists(&self, topic: &str) -> Result<bool, ServiceError> {
+        if self.control == Control::Client {
+            return Ok(self.admin()?.topic_exists(topic).await?);
+        }
         let brokers = self.brokers();
         let node = brokers.first().ok_or_else(|| ServiceError::Usage {
             service: "kafka".into(),
@@ -435,8 +549,12 @@ impl KafkaService {
         })
     }
 
-    /// Deletes a topic.
+    /// Deletes a topic (Kafka accepted the deletion; it completes in the background:
+    /// [`KafkaService::topic_exists`] tells when it is gone).
     pub async fn delete_topic(&self, topic: &str) -> Result<(), ServiceError> {
+        if self.control == Control::Client {
+            return Ok(self.admin()?.delete_topic(topic).await?);
+        }
         let args = self.topic_command("--delete", vec!["--topic".into(), topic.into()]);
         self.run_tool("org.apache.kafka.tools.TopicCommand", &args)
             .await
@@ -451,6 +569,30 @@ impl KafkaService {
             .find(|p| p.partition == partition)
             .and_then(|p| p.leader)
             .and_then(|id| self.node_by_id(id).cloned()))
+    }
+
+    /// The broker ids registered with the cluster (alive), as its metadata lists them.
+    pub async fn registered_brokers(&self) -> Result<Vec<BrokerInfo>, ServiceError> {
+        Ok(self.admin()?.brokers().await?)
+    }
+
+    /// The controller id the metadata gives (see [`KafkaAdmin::controller`]).
+    pub async fn controller(&self) -> Result<Option<i32>, ServiceError> {
+        Ok(self.admin()?.controller().await?)
+    }
+
+    /// Consumer group `group`'s state and members.
+    pub async fn group(&self, group: &str) -> Result<GroupState, ServiceError> {
+        Ok(self.admin()?.group(group).await?)
+    }
+
+    /// The offsets `group` committed on each partition of `topic` (`None`: no commit).
+    pub async fn committed_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<BTreeMap<u32, Option<i64>>, ServiceError> {
+        Ok(self.admin()?.committed_offsets(group, topic).await?)
     }
 
     /// Restarts `node`: SIGTERM and a controlled shutdown when `clean`, SIGKILL otherwise.
@@ -484,6 +626,31 @@ impl KafkaService {
             }
             tracing::debug!(node = node.name(), %path, %last, "waiting before starting the broker");
             tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// Waits until `node`'s broker lists itself in its own metadata: registered and (KRaft)
+    /// unfenced, so clients can use it. "Kafka Server started" comes before that.
+    async fn wait_registered(&self, node: &Node, timeout: Duration) -> Result<(), ServiceError> {
+        let (id, address) = self.broker_address(node)?;
+        let admin = self.admin()?.timeout(Duration::from_secs(5));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let last = match admin.broker_ids_at(id, &address).await {
+                Ok(ids) if ids.contains(&id) => return Ok(()),
+                Ok(ids) => format!("its metadata lists brokers {ids:?}"),
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServiceError::Timeout {
+                    service: "kafka".into(),
+                    node: node.name().to_string(),
+                    after: timeout,
+                    detail: format!("broker {id} is not registered: {last}"),
+                });
+            }
+            tracing::debug!(node = node.name(), id, %last, "waiting for the broker's registration");
+            tokio::time::sleep(Duration::from_millis(100)).await;
         }
     }
 
@@ -547,9 +714,14 @@ impl Service for KafkaService {
             pidfile: PIDFILE,
             log: &log,
         };
+        let started = tokio::time::Instant::now();
         Readiness::LogLine(STARTED_PATTERN.into())
             .wait(&watched, self.start_timeout)
             .await?;
+        if self.roles[index].1.is_broker() && self.control == Control::Client {
+            let left = self.start_timeout.saturating_sub(started.elapsed());
+            self.wait_registered(node, left).await?;
+        }
         tracing::info!(node = node.name(), id = self.roles[index].0, "kafka ready");
         Ok(())
     }
