@@ -356,10 +356,15 @@ impl KafkaAdmin {
                 .blocking(operation, &subject, move |_, timeout| {
                     // Made and dropped on this blocking thread: dropping a client waits for
                     // its threads.
+                    let t0 = std::time::Instant::now();
                     let client: BaseConsumer = client_config(&config).create()?;
-                    client
+                    let answer = client
                         .fetch_metadata(t.as_deref(), timeout)
-                        .map(|m| Snapshot::of(&m))
+                        .map(|m| Snapshot::of(&m));
+                    let asked = t0.elapsed();
+                    drop(client);
+                    tracing::trace!(?asked, dropped = ?t0.elapsed(), "metadata from one broker");
+                    answer
                 })
                 .await?
                 .map_err(|e| view.metadata_error(operation, &subject, e))?;
@@ -427,6 +432,7 @@ impl KafkaAdmin {
         for (k, v) in &spec.configs {
             topic = topic.set(k, v);
         }
+        let started = std::time::Instant::now();
         let results = tokio::time::timeout(
             self.timeout + Duration::from_secs(5),
             self.client.create_topics([&topic], &self.options()),
@@ -434,7 +440,10 @@ impl KafkaAdmin {
         .await
         .map_err(|_| self.no_answer(OP, &spec.name, "no result".into()))?;
         self.one_result(OP, &spec.name, results)?;
-        self.wait_for_leaders(&spec.name, spec.partitions).await
+        let created = started.elapsed();
+        self.wait_for_leaders(&spec.name, spec.partitions).await?;
+        tracing::debug!(topic = %spec.name, ?created, every_broker_shows_it = ?started.elapsed(), "topic created");
+        Ok(())
     }
 
     fn one_result(
@@ -459,7 +468,7 @@ impl KafkaAdmin {
     async fn wait_for_leaders(&self, topic: &str, partitions: u32) -> Result<(), AdminError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let brokers = self.brokers().await?;
-        for b in &brokers {
+        let shown_by = |b: BrokerInfo| async move {
             let address = format!("{}:{}", b.host, b.port);
             loop {
                 let last = match self.describe_topic_at(b.id, &address, topic).await {
@@ -467,7 +476,7 @@ impl KafkaAdmin {
                         if parts.len() == partitions as usize
                             && parts.iter().all(|p| p.leader.is_some()) =>
                     {
-                        break
+                        return Ok(())
                     }
                     Ok(parts) => format!("broker {} shows {parts:?}", b.id),
                     Err(e) => e.to_string(),
@@ -481,7 +490,8 @@ impl KafkaAdmin {
                 }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
-        }
+        };
+        futures::future::try_join_all(brokers.into_iter().map(shown_by)).await?;
         Ok(())
     }
 

@@ -7,7 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
-use ducttape_core::remote::quote;
+use ducttape_core::remote::{quote, StopOutcome};
 
 use super::admin::{BrokerInfo, GroupState, KafkaAdmin};
 use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
@@ -204,6 +204,7 @@ impl KafkaBuilder {
             control,
             client_config: self.client_config,
             admin: std::sync::OnceLock::new(),
+            started: std::sync::Mutex::default(),
         });
         register(ctx, &kafka);
         Ok(kafka)
@@ -267,6 +268,9 @@ pub struct KafkaService {
     client_config: BTreeMap<String, String>,
     /// Made on first use (it connects lazily), then shared by every control operation.
     admin: std::sync::OnceLock<KafkaAdmin>,
+    /// Nodes whose broker this service started and that did not since shut down on SIGTERM:
+    /// only those can have left a stale ZooKeeper registration (a SIGKILL, a crash).
+    started: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl KafkaService {
@@ -600,9 +604,9 @@ impl KafkaService {
         crate::service::ServiceExt::restart_node(self, node, clean).await
     }
 
-    /// In ZooKeeper mode, waits until `node`'s old registration (`/brokers/ids/<id>`) is gone:
-    /// after a SIGKILL it lives until its ZooKeeper session expires, and a broker started
-    /// meanwhile exits with `NodeExistsException`.
+    /// In ZooKeeper mode, before a restart, waits until `node`'s old registration
+    /// (`/brokers/ids/<id>`) is gone: after a SIGKILL it lives until its ZooKeeper session
+    /// expires, and a broker started meanwhile exits with `NodeExistsException`.
     async fn wait_unregistered(&self, node: &Node) -> Result<(), ServiceError> {
         let Some(zk) = &self.zookeeper else {
             return Ok(());
@@ -696,7 +700,16 @@ impl Service for KafkaService {
             .await
             .ctx(name)?;
         if matches!(self.quorum, Quorum::Zookeeper { .. }) {
-            self.wait_unregistered(node).await?;
+            // Only a restart waits: the first start runs while ZooKeeper itself may still be
+            // starting (the broker retries its connection), which waiting would serialize.
+            let restart = self
+                .started
+                .lock()
+                .map(|s| s.contains(node.name()))
+                .unwrap_or(true);
+            if restart {
+                self.wait_unregistered(node).await?;
+            }
         } else {
             self.format_storage(node).await?;
         }
@@ -708,6 +721,9 @@ impl Service for KafkaService {
             .arg(CONFIG)
             .render();
         account.spawn(&cmd, LOG, PIDFILE).await.ctx(name)?;
+        if let Ok(mut s) = self.started.lock() {
+            s.insert(node.name().to_string());
+        }
         let watched = Watched {
             service: name,
             node,
@@ -740,7 +756,18 @@ impl Service for KafkaService {
                 }
             }
         }
-        self.process().stop(node, clean, STOP_GRACE).await
+        let outcome = node
+            .account()
+            .stop(PIDFILE, clean, STOP_GRACE)
+            .await
+            .ctx("kafka")?;
+        if outcome == StopOutcome::Exited {
+            // A broker that shut down on SIGTERM closed its ZooKeeper session: nothing stale.
+            if let Ok(mut s) = self.started.lock() {
+                s.remove(node.name());
+            }
+        }
+        Ok(())
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
