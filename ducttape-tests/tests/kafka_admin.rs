@@ -97,6 +97,32 @@ async fn control_operations_on_real_brokers(ctx: TestContext, #[case] mode: Mode
         assert_eq!(sorted(&c.isr), sorted(&a.isr), "and on the ISR");
     }
     assert!(admin.topic_exists(topic).await.unwrap());
+    // Asking one broker alone takes only its answer: asked at broker 1's address for a broker
+    // id no broker has, every answer is refused, whichever broker librdkafka sent it to.
+    let first = &kafka.brokers()[0];
+    let (first_id, first_address) = (
+        i32::try_from(kafka.id_of(first).unwrap()).unwrap(),
+        format!("{}:9092", first.address()),
+    );
+    let shape = |parts: &[ducttape_services::kafka::PartitionInfo]| {
+        parts
+            .iter()
+            .map(|p| (p.partition, p.leader, p.replicas.clone()))
+            .collect::<Vec<_>>()
+    };
+    let alone = admin
+        .describe_topic_at(first_id, &first_address, topic)
+        .await
+        .unwrap();
+    assert_eq!(shape(&alone), shape(&again));
+    let wrong = admin
+        .describe_topic_at(99, &first_address, topic)
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&wrong, AdminError::WrongBroker { broker, .. } if ids.contains(broker)),
+        "{wrong}"
+    );
     assert_eq!(
         admin.leader(topic, 0).await.unwrap(),
         again[0].leader,
@@ -201,6 +227,13 @@ async fn control_operations_on_real_brokers(ctx: TestContext, #[case] mode: Mode
     )
     .await
     .unwrap();
+    let gone = admin
+        .clone()
+        .timeout(Duration::from_secs(3))
+        .broker_ids_at(last_id, &format!("{}:9092", last.address()))
+        .await
+        .unwrap_err();
+    assert!(matches!(gone, AdminError::NoAnswer { .. }), "{gone}");
 
     // A dead cluster: a clear error naming the brokers asked, not a hang.
     kafka.stop().await.unwrap();

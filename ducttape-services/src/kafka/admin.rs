@@ -332,8 +332,9 @@ impl KafkaAdmin {
 
     /// Asks broker `id` at `address` alone. librdkafka sends a request to whichever broker
     /// it likes (the most recently used it learned of), so each try is a fresh client
-    /// bootstrapped from that broker only, whose first request goes there; an answer from
-    /// another broker is not taken.
+    /// bootstrapped from that broker only, whose first request mostly goes there (not always:
+    /// the client may learn the other brokers first); an answer from another broker is not
+    /// taken, and after a few such answers it is an [`AdminError::WrongBroker`].
     async fn metadata_at(
         &self,
         operation: &'static str,
@@ -348,7 +349,7 @@ impl KafkaAdmin {
         let mut config = self.config.clone();
         config.insert("bootstrap.servers".into(), address.to_string());
         let subject = topic.unwrap_or("cluster").to_string();
-        const TRIES: u32 = 5;
+        const TRIES: u32 = 10;
         let mut other = -1;
         for _ in 0..TRIES {
             let (config, t) = (config.clone(), topic.map(str::to_string));
