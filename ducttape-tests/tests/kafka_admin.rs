@@ -43,8 +43,16 @@ async fn control_operations_on_real_brokers(ctx: TestContext, #[case] mode: Mode
         .map(|b| i32::try_from(kafka.id_of(b).unwrap()).unwrap())
         .collect();
 
-    // Registration and controller.
-    assert_eq!(admin.broker_ids().await.unwrap(), ids);
+    // Registration and controller. Each broker listed itself before its start returned; the
+    // broker that answers here may apply the others' registrations a moment later.
+    wait_until(
+        "every broker is registered",
+        Duration::from_secs(10),
+        Duration::from_millis(100),
+        || async { admin.broker_ids().await.map(|now| now == ids) },
+    )
+    .await
+    .unwrap();
     let controller = admin.controller().await.unwrap();
     assert!(
         controller.is_some_and(|c| ids.contains(&c)),
