@@ -106,6 +106,11 @@ install_os_packages() {
     have nc         || missing+=(netcat-openbsd)
     # ducktape suites call sudo on their nodes (tests run as root; root may sudo by default).
     have sudo       || missing+=(sudo)
+    # The Rust Kafka client (rdkafka) builds its bundled librdkafka with configure + make, and
+    # `make libs` compiles its C++ wrapper too: the tests' build needs these, not the nodes.
+    have make       || missing+=(make)
+    have cc         || missing+=(gcc)
+    have c++        || missing+=(g++)
     # Kafka 4.x brokers need Java 17. Only look at the version when the fast check fails.
     if ! have java || [[ "$(readlink -f "$(command -v java)")" != *-1[7-9]-* && "$(java_major)" -lt 17 ]]; then
         missing+=(openjdk-17-jre-headless)

@@ -148,6 +148,10 @@ pub enum ServiceError {
         /// What is wrong.
         detail: String,
     },
+    /// A Kafka control operation (topics, metadata, groups) failed: it names the brokers asked,
+    /// the topic or group, and Kafka's error code.
+    #[error(transparent)]
+    Admin(#[from] crate::kafka::admin::AdminError),
     /// Several nodes failed (from a fan-out).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Many(Vec<ServiceError>),

@@ -313,8 +313,9 @@ pub fn record_delivery(ctx: &TestContext, report: &DeliveryReport) {
     );
 }
 
-/// Waits (up to 90 s) until `observer` (a node outside any fault), asking the brokers other
-/// than `old`, sees partition 0 of `topic` led by a broker other than `old`.
+/// Waits (up to 90 s) until the brokers other than `old`, each asked alone, say partition 0 of
+/// `topic` is led by a broker other than `old`. With the CLI control path the tool runs on
+/// `observer` (a node outside any fault); the Rust client asks from the test process.
 pub async fn wait_for_leader_move(
     kafka: &KafkaService,
     observer: &Node,

@@ -3,16 +3,60 @@
 //! and all at once (`run_parallel`: brokers start while ZooKeeper comes up and retry their
 //! connection). Prints the medians and parallel ÷ sequential (goal ≤ 0.5).
 //!
+//! Also the bring-up of kafkatest's benchmark set-up, ZooKeeper + 3 brokers + 2 topics (6
+//! partitions, RF 1 and RF 3), twice in the same run: with control operations through the
+//! Rust client (a broker counts as started once it lists itself in its metadata; each topic
+//! waits until every broker shows its leaders) and through Kafka's CLI (`kafka-topics`, a JVM
+//! per topic; no registration check), and the topics' share of it (goal ≤ 10%).
+//!
 //! `cargo run --release -p ducttape-benches --bin startup_ratio [-- --rounds N]`
 
 use std::time::{Duration, Instant};
 
 use ducttape_benches::{median, rounds_from_args};
 use ducttape_core::TestContext;
-use ducttape_services::{run_parallel, KafkaService, Service, ServiceExt, ZookeeperService};
+use ducttape_services::kafka::Control;
+use ducttape_services::{
+    run_parallel, KafkaService, Service, ServiceExt, TopicSpec, ZookeeperService,
+};
 
 /// The goal for parallel ÷ sequential.
 const GOAL: f64 = 0.5;
+/// The goal for the topics' share of the bring-up.
+const TOPICS_GOAL: f64 = 0.10;
+
+/// Stops and cleans `kafka`, then `zk`.
+async fn down(
+    zk: &ZookeeperService,
+    kafka: &KafkaService,
+) -> Result<(), Box<dyn std::error::Error>> {
+    kafka.stop().await?;
+    kafka.clean().await?;
+    zk.stop().await?;
+    zk.clean().await?;
+    Ok(())
+}
+
+/// Starts everything at once, then creates kafkatest's two benchmark topics; returns the time
+/// to start and the time for the topics.
+async fn bring_up(
+    zk: &ZookeeperService,
+    kafka: &KafkaService,
+) -> Result<(Duration, Duration), Box<dyn std::error::Error>> {
+    let t = Instant::now();
+    run_parallel(&[zk, kafka]).await?;
+    let started = t.elapsed();
+    for (name, rf) in [("test-rf1", 1), ("test-rf3", 3)] {
+        kafka
+            .create_topic(&TopicSpec::new(name).partitions(6).replication_factor(rf))
+            .await?;
+    }
+    Ok((started, t.elapsed() - started))
+}
+
+fn secs(d: Duration) -> f64 {
+    d.as_secs_f64()
+}
 
 #[tokio::main]
 async fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -22,10 +66,17 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut nodes = ctx.lease(4).await?;
     let brokers = nodes.split_off(1);
     let (mut sequential, mut parallel) = (Vec::new(), Vec::new());
+    let (mut client_start, mut client_topics) = (Vec::new(), Vec::new());
+    let (mut cli_start, mut cli_topics) = (Vec::new(), Vec::new());
     for round in 0..rounds {
         let zk = ZookeeperService::new(&ctx, nodes.clone());
         let kafka = KafkaService::builder(brokers.clone())
             .zookeeper(&zk)
+            .control(Control::Client)
+            .build(&ctx)?;
+        let kafka_cli = KafkaService::builder(brokers.clone())
+            .zookeeper(&zk)
+            .control(Control::Cli)
             .build(&ctx)?;
 
         let t = Instant::now();
@@ -34,39 +85,59 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             kafka.start_node(broker).await?;
         }
         sequential.push(t.elapsed());
-        kafka.stop().await?;
-        kafka.clean().await?;
-        zk.stop().await?;
-        zk.clean().await?;
+        down(&zk, &kafka).await?;
 
-        let t = Instant::now();
-        run_parallel(&[zk.as_ref(), kafka.as_ref()]).await?;
-        parallel.push(t.elapsed());
-        kafka.stop().await?;
-        kafka.clean().await?;
-        zk.stop().await?;
-        zk.clean().await?;
+        let (start, topics) = bring_up(&zk, &kafka).await?;
+        parallel.push(start);
+        client_start.push(start);
+        client_topics.push(topics);
+        down(&zk, &kafka).await?;
+
+        let (start, topics) = bring_up(&zk, &kafka_cli).await?;
+        cli_start.push(start);
+        cli_topics.push(topics);
+        down(&zk, &kafka_cli).await?;
         println!(
-            "round {}: sequential {:.2} s, parallel {:.2} s",
+            "round {}: sequential {:.2} s, parallel {:.2} s (+ topics {:.2} s); \
+             CLI: parallel {:.2} s + topics {:.2} s",
             round + 1,
-            sequential[round].as_secs_f64(),
-            parallel[round].as_secs_f64()
+            secs(sequential[round]),
+            secs(parallel[round]),
+            secs(client_topics[round]),
+            secs(cli_start[round]),
+            secs(cli_topics[round]),
         );
     }
-    let (seq, par): (Duration, Duration) = (median(&mut sequential), median(&mut parallel));
-    let ratio = par.as_secs_f64() / seq.as_secs_f64();
+    let (seq, par) = (median(&mut sequential), median(&mut parallel));
+    let ratio = secs(par) / secs(seq);
     println!(
         "median sequential (zookeeper, then each broker alone): {:.2} s",
-        seq.as_secs_f64()
+        secs(seq)
     );
     println!(
         "median parallel (all at once):                         {:.2} s",
-        par.as_secs_f64()
+        secs(par)
     );
     println!(
         "ratio parallel/sequential: {ratio:.2}  (goal <= {GOAL}: {})",
         if ratio <= GOAL { "met" } else { "NOT met" }
     );
+    for (what, start, topics) in [
+        ("Rust client", &mut client_start, &mut client_topics),
+        ("Kafka CLI  ", &mut cli_start, &mut cli_topics),
+    ] {
+        let (s, t) = (median(start), median(topics));
+        let share = secs(t) / secs(s);
+        println!(
+            "bring-up, ZooKeeper + 3 brokers + 2 topics, {what}: {:.2} s (start {:.2} s, topics {:.2} s = {:.0}% of the start; goal <= {:.0}%: {})",
+            secs(s + t),
+            secs(s),
+            secs(t),
+            share * 100.0,
+            TOPICS_GOAL * 100.0,
+            if share <= TOPICS_GOAL { "met" } else { "NOT met" }
+        );
+    }
     ctx.finish().await;
     Ok(())
 }

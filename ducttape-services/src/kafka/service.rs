@@ -7,8 +7,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
-use ducttape_core::remote::quote;
+use ducttape_core::remote::{quote, StopOutcome};
 
+use super::admin::{BrokerInfo, GroupState, KafkaAdmin};
 use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
 use super::security::{
     Acl, ClientSecurity, SecurityConfig, ADMIN_USER, BROKER_TLS_DIR, CLIENT_USER,
@@ -30,6 +31,32 @@ const PIDFILE: &str = "/mnt/kafka/kafka.pid";
 const HOSTS: &str = "/mnt/kafka/hosts";
 /// How long a node may take to stop after SIGTERM before it is killed.
 const STOP_GRACE: Duration = Duration::from_secs(60);
+/// Chooses how control operations run: `client` (default) or `cli`; see [`Control`].
+pub const CONTROL_ENV: &str = "DUCTTAPE_KAFKA_CONTROL";
+
+/// Where a [`KafkaService`]'s control operations (topic create/describe/delete/exists, leader
+/// lookups) run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Control {
+    /// librdkafka in the test process ([`KafkaAdmin`]): milliseconds per operation. Needs the
+    /// brokers' addresses reachable from the test process (true of the local cluster).
+    Client,
+    /// Kafka's CLI (`kafka-topics`) on a broker node: a JVM start (≈ 3 s on 2 cores) per
+    /// operation, but it works wherever the nodes can reach each other, e.g. remote clusters
+    /// whose addresses the test host cannot reach.
+    Cli,
+}
+
+impl Control {
+    /// From [`CONTROL_ENV`]: `cli` → [`Control::Cli`], unset or `client` → [`Control::Client`].
+    pub fn from_env() -> Result<Self, String> {
+        match std::env::var(CONTROL_ENV).as_deref() {
+            Err(_) | Ok("") | Ok("client") => Ok(Control::Client),
+            Ok("cli") => Ok(Control::Cli),
+            Ok(other) => Err(format!("{CONTROL_ENV}={other}: expected `client` or `cli`")),
+        }
+    }
+}
 /// What the broker log says when it is up (ZooKeeper mode: `[KafkaServer id=1] started`;
 /// KRaft: `[KafkaRaftServer nodeId=1] Kafka Server started`).
 pub const STARTED_PATTERN: &str = r"Kafka\s*Server.*started";
@@ -59,6 +86,8 @@ pub struct KafkaBuilder {
     heap: String,
     zookeeper: Option<Arc<ZookeeperService>>,
     security: SecurityConfig,
+    control: Option<Control>,
+    client_config: BTreeMap<String, String>,
 }
 
 impl KafkaBuilder {
@@ -66,6 +95,20 @@ impl KafkaBuilder {
     /// Checked by [`build`](Self::build), before any broker starts.
     pub fn security(mut self, security: SecurityConfig) -> Self {
         self.security = security;
+        self
+    }
+
+    /// Where control operations run (default: [`CONTROL_ENV`], else [`Control::Client`]).
+    pub fn control(mut self, control: Control) -> Self {
+        self.control = Some(control);
+        self
+    }
+
+    /// A librdkafka setting for the control client (`security.protocol`, `ssl.*`, `sasl.*`),
+    /// passed through as it is.
+    pub fn client_config(mut self, key: &str, value: impl ToString) -> Self {
+        self.client_config
+            .insert(key.to_string(), value.to_string());
         self
     }
 
@@ -163,6 +206,18 @@ impl KafkaBuilder {
         } else {
             None
         };
+        // The control client is built without librdkafka's TLS and SASL support (SCRAM needs
+        // OpenSSL): a cluster whose client listener is secured is driven with Kafka's tools,
+        // as the admin user, unless a test chose otherwise.
+        let control = match self.control {
+            Some(c) => c,
+            None if self.security.client_protocol()
+                != super::security::SecurityProtocol::Plaintext =>
+            {
+                Control::Cli
+            }
+            None => Control::from_env().map_err(usage)?,
+        };
         let roles = config::roles(n, &quorum);
         let kafka = Arc::new(KafkaService {
             nodes: self.nodes,
@@ -178,6 +233,10 @@ impl KafkaBuilder {
             security: self.security,
             tls,
             scram_in_zookeeper: tokio::sync::OnceCell::new(),
+            control,
+            client_config: self.client_config,
+            admin: std::sync::OnceLock::new(),
+            started: std::sync::Mutex::default(),
         });
         register(ctx, &kafka);
         Ok(kafka)
@@ -305,6 +364,13 @@ pub struct KafkaService {
     security: SecurityConfig,
     tls: Option<Tls>,
     scram_in_zookeeper: tokio::sync::OnceCell<()>,
+    control: Control,
+    client_config: BTreeMap<String, String>,
+    /// Made on first use (it connects lazily), then shared by every control operation.
+    admin: std::sync::OnceLock<KafkaAdmin>,
+    /// Nodes whose broker this service started and that did not since shut down on SIGTERM:
+    /// only those can have left a stale ZooKeeper registration (a SIGKILL, a crash).
+    started: std::sync::Mutex<std::collections::BTreeSet<String>>,
 }
 
 impl KafkaService {
@@ -320,6 +386,8 @@ impl KafkaService {
             heap: "512m".into(),
             zookeeper: None,
             security: SecurityConfig::default(),
+            control: None,
+            client_config: BTreeMap::new(),
         }
     }
 
@@ -397,6 +465,27 @@ impl KafkaService {
     /// requires one), when a listener speaks TLS.
     pub fn issue_client_certificate(&self, user: &str) -> Option<IssuedCertificate> {
         self.tls.as_ref().and_then(|t| t.ca.issue(user, &[]).ok())
+    }
+
+    /// Where control operations run.
+    pub fn control(&self) -> Control {
+        self.control
+    }
+
+    /// The control client of every broker, made on first use ([`KafkaAdmin`]). It works
+    /// whatever [`Control`] says; the service's own operations use it under [`Control::Client`].
+    pub fn admin(&self) -> Result<KafkaAdmin, ServiceError> {
+        if let Some(admin) = self.admin.get() {
+            return Ok(admin.clone());
+        }
+        let admin = KafkaAdmin::with_config(&self.bootstrap_servers(), self.client_config.clone())?;
+        Ok(self.admin.get_or_init(|| admin).clone())
+    }
+
+    /// `node`'s broker id for the control client, and its `host:port`.
+    fn broker_address(&self, node: &Node) -> Result<(i32, String), ServiceError> {
+        let id = i32::try_from(self.id_of(node)?).unwrap_or(i32::MAX);
+        Ok((id, format!("{}:{BROKER_PORT}", node.address())))
     }
 
     fn process(&self) -> ProcessFiles {
@@ -587,17 +676,25 @@ impl KafkaService {
         topic_command_via(self.bootstrap_servers(), action, args)
     }
 
-    /// Creates a topic (with `kafka-topics --create`).
+    /// Creates a topic; returns once every partition has a leader (with [`Control::Client`];
+    /// `kafka-topics --create` with [`Control::Cli`]).
     pub async fn create_topic(&self, topic: &TopicSpec) -> Result<(), ServiceError> {
-        tracing::info!(topic = %topic.name, partitions = topic.partitions, rf = topic.replication_factor, "creating topic");
+        tracing::info!(topic = %topic.name, partitions = topic.partitions, rf = topic.replication_factor, control = ?self.control, "creating topic");
+        if self.control == Control::Client {
+            return Ok(self.admin()?.create_topic(topic).await?);
+        }
         let args = self.topic_command("--create", topic.create_args());
         self.run_admin_tool("org.apache.kafka.tools.TopicCommand", &args)
             .await
             .map(drop)
     }
 
-    /// Describes a topic's partitions (as the first broker sees them).
+    /// Describes a topic's partitions (as a broker sees them: any broker with
+    /// [`Control::Client`], the first with [`Control::Cli`]).
     pub async fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionInfo>, ServiceError> {
+        if self.control == Control::Client {
+            return Ok(self.admin()?.describe_topic(topic).await?);
+        }
         let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
         let out = self
             .run_admin_tool("org.apache.kafka.tools.TopicCommand", &args)
@@ -605,16 +702,42 @@ impl KafkaService {
         Ok(parse_describe(&out))
     }
 
-    /// Describes a topic's partitions as seen from `node`, asking only the brokers on
-    /// `brokers` (all of them when empty). Leaving out a broker that is cut off matters: it
-    /// still answers with its stale view, and in ZooKeeper mode requests for a controller it
-    /// wrongly thinks it still is hang until they time out.
+    /// Describes a topic's partitions as only the brokers on `brokers` (all of them when
+    /// empty) answer. Leaving out a broker that is cut off matters: it still answers with its
+    /// stale view, and in ZooKeeper mode requests for a controller it wrongly thinks it still
+    /// is hang until they time out. With [`Control::Client`] the test process asks (faults
+    /// spare its traffic) and takes answers from `brokers` only; with [`Control::Cli`] the
+    /// tool runs on `node`, which should be outside the fault.
     pub async fn describe_topic_from(
         &self,
         node: &Node,
         topic: &str,
         brokers: &[Node],
     ) -> Result<Vec<PartitionInfo>, ServiceError> {
+        if self.control == Control::Client {
+            let brokers = if brokers.is_empty() {
+                self.brokers()
+            } else {
+                brokers.to_vec()
+            };
+            // The first of them that answers; each is asked alone.
+            let admin = self.admin()?.timeout(Duration::from_secs(8));
+            let mut last = None;
+            for broker in &brokers {
+                let (id, address) = self.broker_address(broker)?;
+                match admin.describe_topic_at(id, &address, topic).await {
+                    Ok(parts) => return Ok(parts),
+                    Err(e) => last = Some(e),
+                }
+            }
+            return Err(match last {
+                Some(e) => e.into(),
+                None => ServiceError::Usage {
+                    service: "kafka".into(),
+                    detail: "no broker to describe the topic".into(),
+                },
+            });
+        }
         let bootstrap = if brokers.is_empty() {
             self.bootstrap_servers()
         } else {
@@ -646,6 +769,9 @@ impl KafkaService {
     /// answer means no; a failing command, a broker that does not answer or describe output
     /// without partition lines is an error, never taken for an absent topic.
     pub async fn topic_exists(&self, topic: &str) -> Result<bool, ServiceError> {
+        if self.control == Control::Client {
+            return Ok(self.admin()?.topic_exists(topic).await?);
+        }
         let node = self.first_broker()?;
         let args = self.topic_command("--describe", vec!["--topic".into(), topic.into()]);
         let describe = self.admin_tool_command(
@@ -675,8 +801,12 @@ impl KafkaService {
         })
     }
 
-    /// Deletes a topic.
+    /// Deletes a topic (Kafka accepted the deletion; it completes in the background:
+    /// [`KafkaService::topic_exists`] tells when it is gone).
     pub async fn delete_topic(&self, topic: &str) -> Result<(), ServiceError> {
+        if self.control == Control::Client {
+            return Ok(self.admin()?.delete_topic(topic).await?);
+        }
         let args = self.topic_command("--delete", vec!["--topic".into(), topic.into()]);
         self.run_admin_tool("org.apache.kafka.tools.TopicCommand", &args)
             .await
@@ -693,14 +823,38 @@ impl KafkaService {
             .and_then(|id| self.node_by_id(id).cloned()))
     }
 
+    /// The broker ids registered with the cluster (alive), as its metadata lists them.
+    pub async fn registered_brokers(&self) -> Result<Vec<BrokerInfo>, ServiceError> {
+        Ok(self.admin()?.brokers().await?)
+    }
+
+    /// The controller id the metadata gives (see [`KafkaAdmin::controller`]).
+    pub async fn controller(&self) -> Result<Option<i32>, ServiceError> {
+        Ok(self.admin()?.controller().await?)
+    }
+
+    /// Consumer group `group`'s state and members.
+    pub async fn group(&self, group: &str) -> Result<GroupState, ServiceError> {
+        Ok(self.admin()?.group(group).await?)
+    }
+
+    /// The offsets `group` committed on each partition of `topic` (`None`: no commit).
+    pub async fn committed_offsets(
+        &self,
+        group: &str,
+        topic: &str,
+    ) -> Result<BTreeMap<u32, Option<i64>>, ServiceError> {
+        Ok(self.admin()?.committed_offsets(group, topic).await?)
+    }
+
     /// Restarts `node`: SIGTERM and a controlled shutdown when `clean`, SIGKILL otherwise.
     pub async fn bounce(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
         crate::service::ServiceExt::restart_node(self, node, clean).await
     }
 
-    /// In ZooKeeper mode, waits until `node`'s old registration (`/brokers/ids/<id>`) is gone:
-    /// after a SIGKILL it lives until its ZooKeeper session expires, and a broker started
-    /// meanwhile exits with `NodeExistsException`.
+    /// In ZooKeeper mode, before a restart, waits until `node`'s old registration
+    /// (`/brokers/ids/<id>`) is gone: after a SIGKILL it lives until its ZooKeeper session
+    /// expires, and a broker started meanwhile exits with `NodeExistsException`.
     async fn wait_unregistered(&self, node: &Node) -> Result<(), ServiceError> {
         let Some(zk) = &self.zookeeper else {
             return Ok(());
@@ -769,6 +923,31 @@ impl KafkaService {
             .map(drop)
     }
 
+    /// Waits until `node`'s broker lists itself in its own metadata: registered and (KRaft)
+    /// unfenced, so clients can use it. "Kafka Server started" comes before that.
+    async fn wait_registered(&self, node: &Node, timeout: Duration) -> Result<(), ServiceError> {
+        let (id, address) = self.broker_address(node)?;
+        let admin = self.admin()?.timeout(Duration::from_secs(5));
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let last = match admin.broker_ids_at(id, &address).await {
+                Ok(ids) if ids.contains(&id) => return Ok(()),
+                Ok(ids) => format!("its metadata lists brokers {ids:?}"),
+                Err(e) => e.to_string(),
+            };
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ServiceError::Timeout {
+                    service: "kafka".into(),
+                    node: node.name().to_string(),
+                    after: timeout,
+                    detail: format!("broker {id} is not registered: {last}"),
+                });
+            }
+            tracing::debug!(node = node.name(), id, %last, "waiting for the broker's registration");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
     async fn format_storage(&self, node: &Node) -> Result<(), ServiceError> {
         let mut args = vec![
             "format".to_string(),
@@ -830,7 +1009,16 @@ impl Service for KafkaService {
         }
         if matches!(self.quorum, Quorum::Zookeeper { .. }) {
             self.create_scram_credentials_in_zookeeper(node).await?;
-            self.wait_unregistered(node).await?;
+            // Only a restart waits: the first start runs while ZooKeeper itself may still be
+            // starting (the broker retries its connection), which waiting would serialize.
+            let restart = self
+                .started
+                .lock()
+                .map(|s| s.contains(node.name()))
+                .unwrap_or(true);
+            if restart {
+                self.wait_unregistered(node).await?;
+            }
         } else {
             self.format_storage(node).await?;
         }
@@ -845,15 +1033,23 @@ impl Service for KafkaService {
         }
         let cmd = java.render();
         account.spawn(&cmd, LOG, PIDFILE).await.ctx(name)?;
+        if let Ok(mut s) = self.started.lock() {
+            s.insert(node.name().to_string());
+        }
         let watched = Watched {
             service: name,
             node,
             pidfile: PIDFILE,
             log: &log,
         };
+        let started = tokio::time::Instant::now();
         Readiness::LogLine(STARTED_PATTERN.into())
             .wait(&watched, self.start_timeout)
             .await?;
+        if self.roles[index].1.is_broker() && self.control == Control::Client {
+            let left = self.start_timeout.saturating_sub(started.elapsed());
+            self.wait_registered(node, left).await?;
+        }
         tracing::info!(node = node.name(), id = self.roles[index].0, "kafka ready");
         Ok(())
     }
@@ -872,7 +1068,18 @@ impl Service for KafkaService {
                 }
             }
         }
-        self.process().stop(node, clean, STOP_GRACE).await
+        let outcome = node
+            .account()
+            .stop(PIDFILE, clean, STOP_GRACE)
+            .await
+            .ctx("kafka")?;
+        if outcome == StopOutcome::Exited {
+            // A broker that shut down on SIGTERM closed its ZooKeeper session: nothing stale.
+            if let Ok(mut s) = self.started.lock() {
+                s.remove(node.name());
+            }
+        }
+        Ok(())
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
