@@ -23,6 +23,7 @@ pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
 use ducttape_services::kafka::SecurityConfig;
 use ducttape_services::kafka_pixy::KafkaPixyBuilder;
+use ducttape_services::verifiable::events::{parse_events, VerifiableEvent};
 use ducttape_services::verifiable::{
     acknowledged_so_far, check_delivery_of, DeliveryReport, VerifiableConsumerService,
     VerifiableProducerService,
@@ -152,11 +153,17 @@ pub async fn produce_acked(
     let out = kafka
         .run_tool("org.apache.kafka.tools.VerifiableProducer", &args)
         .await?;
-    Ok(out
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter(|v| v["name"] == "producer_send_success")
-        .filter_map(|v| v["value"].as_str().map(str::to_string))
+    let events = parse_events(&out).map_err(|e| ServiceError::MalformedOutput {
+        service: "verifiable-producer".into(),
+        node: kafka.brokers()[0].name().to_string(),
+        lines: vec![e.to_string()],
+    })?;
+    Ok(events
+        .into_iter()
+        .filter_map(|event| match event {
+            VerifiableEvent::ProducerSendSuccess { record, .. } => record.value,
+            _ => None,
+        })
         .collect())
 }
 
