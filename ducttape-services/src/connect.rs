@@ -259,7 +259,7 @@ impl Service for ConnectDistributedService {
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        self.spec(node).stop(node, clean).await
+        self.spec(node).stop(node, clean).await.map(drop)
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {

@@ -42,7 +42,10 @@ pub struct ProcessSpec {
     service: String,
     dir: String,
     installs: Vec<Install>,
-    files: Vec<(String, String)>,
+    /// More directories to make, besides `dir`.
+    dirs: Vec<String>,
+    /// Path, content, and whether only the owner may read it (mode 0600: passwords, keys).
+    files: Vec<(String, String, bool)>,
     command: String,
     log: String,
     pidfile: String,
@@ -60,6 +63,7 @@ impl ProcessSpec {
             service: service.to_string(),
             dir: dir.to_string(),
             installs: Vec::new(),
+            dirs: Vec::new(),
             files: Vec::new(),
             command: String::new(),
             log: format!("{dir}/{service}.log"),
@@ -76,9 +80,22 @@ impl ProcessSpec {
         self
     }
 
+    /// A directory made before the process starts (besides its own).
+    pub fn dir(mut self, path: &str) -> Self {
+        self.dirs.push(path.to_string());
+        self
+    }
+
     /// A file written (replaced) on the node before the process starts.
     pub fn file(mut self, path: &str, content: impl Into<String>) -> Self {
-        self.files.push((path.to_string(), content.into()));
+        self.files.push((path.to_string(), content.into(), false));
+        self
+    }
+
+    /// A file only its owner may read (mode 0600, never readable in between): configs with
+    /// passwords, private keys.
+    pub fn private_file(mut self, path: &str, content: impl Into<String>) -> Self {
+        self.files.push((path.to_string(), content.into(), true));
         self
     }
 
@@ -96,6 +113,12 @@ impl ProcessSpec {
     /// Where the process's stdout and stderr go (default `<dir>/<service>.log`).
     pub fn log_file(mut self, path: &str) -> Self {
         self.log = path.to_string();
+        self
+    }
+
+    /// Where the pid goes (default `<dir>/<service>.pid`).
+    pub fn pid_file(mut self, path: &str) -> Self {
+        self.pidfile = path.to_string();
         self
     }
 
@@ -138,8 +161,16 @@ impl ProcessSpec {
 
     /// Checks the installs, writes the files, starts the command in the background and waits
     /// for every readiness condition. If the process dies meanwhile, fails at once with its
-    /// log's tail.
+    /// log's tail. The same as [`prepare`](Self::prepare) then [`launch`](Self::launch).
     pub async fn start(&self, node: &Node) -> Result<(), ServiceError> {
+        self.prepare(node).await?;
+        self.launch(node).await
+    }
+
+    /// The first half of [`start`](Self::start): checks the installs, makes the directory and
+    /// writes the files. A service with a step of its own before the process starts (Kafka
+    /// formats its storage) runs it between `prepare` and [`launch`](Self::launch).
+    pub async fn prepare(&self, node: &Node) -> Result<(), ServiceError> {
         let name = self.service.as_str();
         if self.command.is_empty() {
             return Err(ServiceError::Usage {
@@ -152,7 +183,25 @@ impl ProcessSpec {
         }
         let account = node.account();
         account.mkdirs(&self.dir).await.ctx(name)?;
-        for (path, content) in &self.files {
+        for dir in &self.dirs {
+            account.mkdirs(dir).await.ctx(name)?;
+        }
+        for (path, content, private) in &self.files {
+            if *private {
+                let command = format!(
+                    "umask 077 && mkdir -p \"$(dirname {p})\" && cat > {p} && chmod 600 {p}",
+                    p = ducttape_core::remote::quote(path)
+                );
+                account
+                    .ssh_with(
+                        &command,
+                        Some(content.as_bytes().to_vec()),
+                        Duration::from_secs(30),
+                    )
+                    .await
+                    .ctx(name)?;
+                continue;
+            }
             if let Some((parent, _)) = path.rsplit_once('/') {
                 if !parent.is_empty() && parent != self.dir {
                     account.mkdirs(parent).await.ctx(name)?;
@@ -163,6 +212,14 @@ impl ProcessSpec {
                 .await
                 .ctx(name)?;
         }
+        Ok(())
+    }
+
+    /// The second half of [`start`](Self::start): starts the command in the background and
+    /// waits for every readiness condition under the start timeout.
+    pub async fn launch(&self, node: &Node) -> Result<(), ServiceError> {
+        let name = self.service.as_str();
+        let account = node.account();
         let log = account.monitor_log(&self.log).await.ctx(name)?;
         account
             .spawn(&self.command, &self.log, &self.pidfile)
@@ -213,8 +270,8 @@ impl ProcessSpec {
     }
 
     /// Stops the process: SIGTERM and up to the stop grace when `clean`, else SIGKILL. A clean
-    /// stop that had to end in SIGKILL is logged as a warning.
-    pub async fn stop(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+    /// stop that had to end in SIGKILL is logged as a warning. Returns how it ended.
+    pub async fn stop(&self, node: &Node, clean: bool) -> Result<StopOutcome, ServiceError> {
         let outcome = node
             .account()
             .stop(&self.pidfile, clean, self.stop_grace)
@@ -228,7 +285,7 @@ impl ProcessSpec {
                 "did not exit after SIGTERM; killed"
             );
         }
-        Ok(())
+        Ok(outcome)
     }
 
     /// Kills the process and removes its directory.

@@ -315,7 +315,7 @@ impl Service for ZookeeperService {
     }
 
     async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        self.process().stop(node, clean).await
+        self.process().stop(node, clean).await.map(drop)
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {

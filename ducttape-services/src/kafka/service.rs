@@ -17,9 +17,10 @@ use super::security::{
 use super::topics::{parse_describe, PartitionInfo, TopicSpec};
 use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
+use crate::process::ProcessSpec;
 use crate::properties::Properties;
-use crate::readiness::{Readiness, Watched};
-use crate::service::{register, LogFile, ProcessFiles, Service};
+use crate::readiness::Readiness;
+use crate::service::{register, LogFile, Service};
 use crate::tls::{CertificateAuthority, IssuedCertificate};
 use crate::zookeeper::ZookeeperService;
 
@@ -332,23 +333,6 @@ impl Tls {
     }
 }
 
-/// Writes `contents` to `path` on `node`, readable by its owner only.
-async fn write_private(node: &Node, path: &str, contents: &str) -> Result<(), ServiceError> {
-    let command = format!(
-        "umask 077 && mkdir -p \"$(dirname {p})\" && cat > {p} && chmod 600 {p}",
-        p = quote(path)
-    );
-    node.account()
-        .ssh_with(
-            &command,
-            Some(contents.as_bytes().to_vec()),
-            Duration::from_secs(30),
-        )
-        .await
-        .map(drop)
-        .ctx("kafka")
-}
-
 /// Kafka nodes (brokers and, in KRaft mode, controllers) on leased nodes.
 pub struct KafkaService {
     nodes: Vec<Node>,
@@ -488,8 +472,44 @@ impl KafkaService {
         Ok((id, format!("{}:{BROKER_PORT}", node.address())))
     }
 
-    fn process(&self) -> ProcessFiles {
-        ProcessFiles::new("kafka", ROOT, PIDFILE)
+    /// The process on any node, for stopping, cleaning and finding it.
+    fn process(&self) -> ProcessSpec {
+        ProcessSpec::new("kafka", ROOT)
+            .log_file(LOG)
+            .pid_file(PIDFILE)
+            .stop_grace(STOP_GRACE)
+    }
+
+    /// The broker or controller `index`: its TLS files and config (owner only: they may hold
+    /// keys and passwords), the hosts file SASL JVMs read, the JVM, and ready at
+    /// "Kafka Server started". Storage formatting, SCRAM users and the registration checks are
+    /// Kafka's own steps around it (see `start_node`).
+    fn spec(&self, index: usize) -> ProcessSpec {
+        let mut spec = self
+            .process()
+            .requires(self.version.install())
+            .dir(config::DATA_DIR);
+        if let Some(tls) = &self.tls {
+            spec = spec
+                .private_file(&format!("{BROKER_TLS_DIR}/ca.pem"), tls.ca.cert_pem())
+                .private_file(
+                    &format!("{BROKER_TLS_DIR}/keystore.pem"),
+                    tls.keystores[index].clone(),
+                );
+        }
+        spec = spec.private_file(CONFIG, self.config(index).render());
+        let mut java = self
+            .version
+            .java("kafka.Kafka")
+            .heap(&self.heap)
+            .arg(CONFIG);
+        if self.uses_sasl() {
+            spec = spec.private_file(HOSTS, self.hosts_file());
+            java = java.jvm_arg(format!("-Djdk.net.hosts.file={HOSTS}"));
+        }
+        spec.java(java)
+            .ready_when(Readiness::LogLine(STARTED_PATTERN.into()))
+            .start_timeout(self.start_timeout)
     }
 
     /// The version it runs.
@@ -988,25 +1008,9 @@ impl Service for KafkaService {
     }
 
     async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
-        let name = self.name();
-        self.version.check_installed(name, node).await?;
         let index = self.index(node)?;
-        let account = node.account();
-        account.mkdirs(config::DATA_DIR).await.ctx(name)?;
-        if let Some(tls) = &self.tls {
-            write_private(node, &format!("{BROKER_TLS_DIR}/ca.pem"), tls.ca.cert_pem()).await?;
-            write_private(
-                node,
-                &format!("{BROKER_TLS_DIR}/keystore.pem"),
-                &tls.keystores[index],
-            )
-            .await?;
-        }
-        // It may hold passwords (JAAS): owner only.
-        write_private(node, CONFIG, &self.config(index).render()).await?;
-        if self.uses_sasl() {
-            write_private(node, HOSTS, &self.hosts_file()).await?;
-        }
+        let spec = self.spec(index);
+        spec.prepare(node).await?;
         if matches!(self.quorum, Quorum::Zookeeper { .. }) {
             self.create_scram_credentials_in_zookeeper(node).await?;
             // Only a restart waits: the first start runs while ZooKeeper itself may still be
@@ -1022,30 +1026,11 @@ impl Service for KafkaService {
         } else {
             self.format_storage(node).await?;
         }
-        let log = account.monitor_log(LOG).await.ctx(name)?;
-        let mut java = self
-            .version
-            .java("kafka.Kafka")
-            .heap(&self.heap)
-            .arg(CONFIG);
-        if self.uses_sasl() {
-            java = java.jvm_arg(format!("-Djdk.net.hosts.file={HOSTS}"));
-        }
-        let cmd = java.render();
-        account.spawn(&cmd, LOG, PIDFILE).await.ctx(name)?;
         if let Ok(mut s) = self.started.lock() {
             s.insert(node.name().to_string());
         }
-        let watched = Watched {
-            service: name,
-            node,
-            pidfile: PIDFILE,
-            log: &log,
-        };
         let started = tokio::time::Instant::now();
-        Readiness::LogLine(STARTED_PATTERN.into())
-            .wait(&watched, self.start_timeout)
-            .await?;
+        spec.launch(node).await?;
         if self.roles[index].1.is_broker() && self.control == Control::Client {
             let left = self.start_timeout.saturating_sub(started.elapsed());
             self.wait_registered(node, left).await?;
@@ -1068,11 +1053,7 @@ impl Service for KafkaService {
                 }
             }
         }
-        let outcome = node
-            .account()
-            .stop(PIDFILE, clean, STOP_GRACE)
-            .await
-            .ctx("kafka")?;
+        let outcome = self.process().stop(node, clean).await?;
         if outcome == StopOutcome::Exited {
             // A broker that shut down on SIGTERM closed its ZooKeeper session: nothing stale.
             if let Ok(mut s) = self.started.lock() {
