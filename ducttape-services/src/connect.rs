@@ -221,6 +221,7 @@ impl ConnectDistributedService {
     fn spec(&self, node: &Node) -> ProcessSpec {
         ProcessSpec::new(NAME, ROOT)
             .requires(self.version.install())
+            .dir(Self::DATA_DIR)
             .file(CONFIG, self.config(node).render())
             .java(
                 self.version
@@ -246,13 +247,6 @@ impl Service for ConnectDistributedService {
     }
 
     async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
-        node.account()
-            .mkdirs(Self::DATA_DIR)
-            .await
-            .map_err(|source| ServiceError::Remote {
-                service: NAME.into(),
-                source: Box::new(source),
-            })?;
         self.spec(node).start(node).await?;
         tracing::info!(node = node.name(), url = %self.rest_url(node), "connect worker ready");
         Ok(())
