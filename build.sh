@@ -455,6 +455,174 @@ EOF
 }
 
 # ---------------------------------------------------------------------------------------------
+# Class-data sharing archives
+# ---------------------------------------------------------------------------------------------
+
+# A Kafka install's JVMs (ZooKeeper, brokers, the perf tools) spend most of their start-up CPU
+# loading, parsing and verifying the same few thousand classes. An AppCDS archive does that once,
+# here: build.sh runs the install's JVMs once (a KRaft broker, and for 3.x ZooKeeper and a
+# ZooKeeper-mode broker, with the perf producer and consumer against each), records the classes
+# they load (-XX:DumpLoadedClassList) and dumps them into <home>/ducttape.jsa, which every JVM the
+# framework starts from the install maps (JavaCommand adds -XX:SharedArchiveFile when the file
+# exists). It changes no Kafka code and no JIT or GC setting; it is tied to the JVM build and the
+# jars, and remade when either changes. A failed training run only warns: JVMs then start without
+# it, as before. DUCTTAPE_JAVA_CDS=off (at test time) leaves it unused.
+CDS_ARCHIVE=ducttape.jsa
+CDS_PORT_BASE=39180
+
+cds_stamp() { # DIR: what the archive depends on (the JVM build, the install's marker)
+    { java -Xshare:off -version 2>&1; cat "$1/$MARKER"; } | sha256sum | cut -d' ' -f1
+}
+
+# cds_wait WHAT PID TIMEOUT TEST...: waits until TEST succeeds; fails if PID exits or on timeout.
+cds_wait() {
+    local what=$1 pid=$2 timeout=$3
+    shift 3
+    local deadline=$((SECONDS + timeout))
+    until "$@"; do
+        kill -0 "$pid" 2>/dev/null || { echo "cds: $what exited before it was ready"; return 1; }
+        ((SECONDS < deadline)) || { echo "cds: $what not ready after ${timeout}s"; return 1; }
+        sleep 0.2
+    done
+}
+
+cds_port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# cds_stop PID: SIGTERM, then SIGKILL after 60 s (a class list is complete either way).
+cds_stop() {
+    local pid=$1 deadline=$((SECONDS + 60))
+    kill "$pid" 2>/dev/null || return 0
+    while kill -0 "$pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.2; done
+    kill -9 "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+}
+
+# cds_java WORK NAME HEAP LOG4J CLASSPATH MAIN ARGS...: execs java recording its class list in
+# WORK/NAME.lst (run it in a subshell or in the background: `$!` is then the JVM itself).
+cds_java() {
+    local work=$1 name=$2 heap=$3 log4j=$4 cp=$5
+    shift 5
+    exec java "-Xmx$heap" "$log4j" "-XX:DumpLoadedClassList=$work/$name.lst" -cp "$cp" "$@" \
+        >"$work/$name.out" 2>&1
+}
+
+# cds_train_kafka DIR VERSION WORK: runs the install's JVMs once, leaving WORK/*.lst. Every JVM
+# it starts is stopped before it returns, whatever happens.
+cds_train_kafka() {
+    local dir=$1 version=$2 work=$3
+    local server tools
+    if [[ "$version" == [0-3].* ]]; then
+        server="-Dlog4j.configuration=file:$dir/config/log4j.properties"
+        tools="-Dlog4j.configuration=file:$dir/config/tools-log4j.properties"
+    else
+        server="-Dlog4j2.configurationFile=$dir/config/log4j2.yaml"
+        tools="-Dlog4j2.configurationFile=$dir/config/tools-log4j2.yaml"
+    fi
+    local zk=$CDS_PORT_BASE broker=$((CDS_PORT_BASE + 12)) controller=$((CDS_PORT_BASE + 13))
+    local port
+    for port in "$zk" "$broker" "$controller"; do
+        ! cds_port_open "$port" || { echo "cds: port $port is in use"; return 1; }
+    done
+    local -a java=(cds_java "$work")
+    local cp="$dir/libs/*" single="offsets.topic.replication.factor=1
+transaction.state.log.replication.factor=1
+transaction.state.log.min.isr=1
+group.initial.rebalance.delay.ms=0"
+    local -a pids=()
+    stop_all() {
+        local p
+        for p in "${pids[@]+"${pids[@]}"}"; do cds_stop "$p"; done
+        pids=()
+    }
+    failed() { # NAME: the tail of NAME's output, then every JVM stopped
+        echo "cds: $1 failed; the end of its output:"
+        tail -n 8 "$work/$1.out"
+        stop_all
+        return 1
+    }
+    perf() { # BOOTSTRAP SUFFIX: the perf producer, then the consumer
+        ("${java[@]}" "producer-$2" 256m "$tools" "$cp" org.apache.kafka.tools.ProducerPerformance \
+            --topic "cds-$2" --num-records 20000 --record-size 100 --throughput -1 \
+            --producer-props "bootstrap.servers=$1" acks=all) || failed "producer-$2" || return 1
+        ("${java[@]}" "consumer-$2" 256m "$tools" "$cp" org.apache.kafka.tools.ConsumerPerformance \
+            --bootstrap-server "$1" --topic "cds-$2" --messages 20000 --timeout 60000) ||
+            failed "consumer-$2"
+    }
+
+    cat >"$work/kraft.properties" <<EOF
+process.roles=broker,controller
+node.id=1
+controller.quorum.voters=1@127.0.0.1:$controller
+listeners=PLAINTEXT://127.0.0.1:$broker,CONTROLLER://127.0.0.1:$controller
+controller.listener.names=CONTROLLER
+listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT
+log.dirs=$work/kraft-data
+$single
+EOF
+    ("${java[@]}" format 256m "$tools" "$cp" kafka.tools.StorageTool format \
+        -t ducttapeCdsTrainingRun -c "$work/kraft.properties") || failed format || return 1
+    "${java[@]}" kraft 512m "$server" "$cp" kafka.Kafka "$work/kraft.properties" &
+    pids+=($!)
+    cds_wait "the KRaft broker" "${pids[0]}" 120 grep -q "Kafka Server started" "$work/kraft.out" ||
+        failed kraft || return 1
+    perf "127.0.0.1:$broker" kraft || return 1
+    stop_all
+
+    [[ "$version" == [0-3].* ]] || return 0
+    cat >"$work/zoo.cfg" <<EOF
+dataDir=$work/zk-data
+clientPort=$zk
+admin.enableServer=false
+EOF
+    cat >"$work/zk-broker.properties" <<EOF
+broker.id=1
+zookeeper.connect=127.0.0.1:$zk
+listeners=PLAINTEXT://127.0.0.1:$broker
+log.dirs=$work/zk-broker-data
+$single
+EOF
+    "${java[@]}" zookeeper 512m "$server" "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain \
+        "$work/zoo.cfg" &
+    pids+=($!)
+    cds_wait ZooKeeper "${pids[0]}" 60 cds_port_open "$zk" || failed zookeeper || return 1
+    "${java[@]}" zk-broker 512m "$server" "$cp" kafka.Kafka "$work/zk-broker.properties" &
+    pids+=($!)
+    cds_wait "the ZooKeeper-mode broker" "${pids[1]}" 120 \
+        grep -qE "KafkaServer id=1\] started" "$work/zk-broker.out" || failed zk-broker || return 1
+    perf "127.0.0.1:$broker" zk || return 1
+    # The broker first: it would wait for a ZooKeeper that is gone.
+    stop_all
+}
+
+# cds_archive_kafka VERSION: (re)makes $OPT_DIR/kafka-VERSION/ducttape.jsa when out of date.
+cds_archive_kafka() {
+    local version=$1 dir="$OPT_DIR/kafka-$1"
+    local stamp
+    stamp=$(cds_stamp "$dir")
+    if ((UPDATE == 0)) && [[ -f "$dir/$CDS_ARCHIVE" && "$(cat "$dir/$CDS_ARCHIVE.stamp" 2>/dev/null)" == "$stamp" ]]; then
+        log "kafka $version: class-data sharing archive up to date"
+        return 0
+    fi
+    log "kafka $version: making its class-data sharing archive (runs its JVMs once, ≈ 1 min)"
+    rm -f -- "$dir/$CDS_ARCHIVE" "$dir/$CDS_ARCHIVE.stamp"
+    local work
+    work=$(mktemp -d "$OPT_DIR/.cds-kafka-$version.tmp.XXXXXX")
+    CLEANUP+=("$work")
+    if cds_train_kafka "$dir" "$version" "$work" >"$work/train.log" 2>&1 &&
+        cat "$work"/*.lst | grep -v '^#' | awk '!seen[$0]++' >"$work/classes.lst" &&
+        java -Xshare:dump "-XX:SharedClassListFile=$work/classes.lst" \
+            "-XX:SharedArchiveFile=$work/$CDS_ARCHIVE" -cp "$dir/libs/*" >"$work/dump.log" 2>&1; then
+        chmod a+r "$work/$CDS_ARCHIVE"
+        mv -f -- "$work/$CDS_ARCHIVE" "$dir/$CDS_ARCHIVE"
+        printf '%s\n' "$stamp" >"$dir/$CDS_ARCHIVE.stamp"
+        log "kafka $version: $(grep -c . "$work/classes.lst") classes archived in $dir/$CDS_ARCHIVE"
+    else
+        log "warning: kafka $version: no class-data sharing archive (its JVMs start without one, more slowly):"
+        tail -n 10 "$work/train.log" "$work/dump.log" 2>/dev/null | sed 's/^/    /' >&2
+    fi
+}
+
+# ---------------------------------------------------------------------------------------------
 
 [[ -d "$OPT_DIR" ]] || mkdir -p "$OPT_DIR" 2>/dev/null || die "cannot create $OPT_DIR (run as root?)"
 [[ -w "$OPT_DIR" ]] || die "$OPT_DIR is not writable (run as root, or set DUCTTAPE_OPT_DIR)"
@@ -480,6 +648,8 @@ build_maven_project kafka 3.9.2 org.apache.kafka:kafka_2.13 org.apache.kafka:kaf
 # takes 4.4.0's, not the 4.3.1 that connect-file would bring.
 build_maven_project kafka 4.4.0 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools org.apache.logging.log4j:log4j-slf4j-impl:2.25.5 org.apache.kafka:connect-api org.apache.kafka:connect-file:4.3.1
 link_default kafka 3.9.2
+cds_archive_kafka 3.9.2
+cds_archive_kafka 4.4.0
 # REST proxy: kafka-pixy (Mailgun, Go) from the Go module proxy. Confluent's kafka-rest and
 # Strimzi's kafka-bridge are not published to Maven Central, so there is no line for them.
 # pixy keeps its consumer groups in ZooKeeper; its Kafka client speaks up to Kafka 2.3's protocol

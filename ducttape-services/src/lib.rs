@@ -43,7 +43,7 @@ pub mod zookeeper;
 
 pub use connect::{ConnectClient, ConnectDistributedService};
 pub use error::{Error, ResultExt, ServiceError};
-pub use install::{JavaCommand, KafkaVersion};
+pub use install::{JavaCommand, KafkaVersion, CDS_ARCHIVE, CDS_ENV};
 pub use kafka::{KafkaService, TopicSpec};
 pub use kafka_pixy::{KafkaPixyService, PixyClient};
 pub use properties::Properties;
