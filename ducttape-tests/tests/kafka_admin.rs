@@ -154,6 +154,36 @@ async fn control_operations_on_real_brokers(ctx: TestContext, #[case] mode: Mode
         "{too_many}"
     );
     assert!(too_many.to_string().contains("wide"), "{too_many}");
+    // Several topics in one request: each checked on every broker; one Kafka refuses is the
+    // error, named, and the others are created all the same.
+    kafka
+        .create_topics(&[
+            TopicSpec::new("pair-a").partitions(6).replication_factor(1),
+            TopicSpec::new("pair-b").partitions(6).replication_factor(3),
+        ])
+        .await
+        .unwrap();
+    for (name, rf) in [("pair-a", 1), ("pair-b", 3)] {
+        let parts = admin.describe_topic(name).await.unwrap();
+        assert_eq!(parts.len(), 6, "{name}: {parts:?}");
+        assert!(
+            parts
+                .iter()
+                .all(|p| p.leader.is_some() && p.replicas.len() == rf),
+            "{name}: {parts:?}"
+        );
+    }
+    let one_exists = kafka
+        .create_topics(&[TopicSpec::new("pair-c"), TopicSpec::new("pair-a")])
+        .await
+        .unwrap_err();
+    assert_eq!(
+        code_name(&one_exists),
+        "TOPIC_ALREADY_EXISTS",
+        "{one_exists}"
+    );
+    assert!(one_exists.to_string().contains("pair-a"), "{one_exists}");
+    assert!(admin.topic_exists("pair-c").await.unwrap());
     let missing = kafka.describe_topic("missing").await.unwrap_err();
     assert_eq!(
         code_name(&missing),

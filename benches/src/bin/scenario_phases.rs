@@ -10,8 +10,9 @@
 //!   checks, and the default teardown (services killed, logs collected and nodes cleaned while
 //!   earlier services stop).
 //!
-//! "Topics and checks" creates both topics and waits until every partition has a leader and
-//! its full ISR. Teardown is everything `TestContext::finish` does: stop, collect logs, clean,
+//! "Topics and checks" creates both topics (one request: Kafka creates them side by side, and
+//! one check covers both on every broker) and waits until every partition has a leader and its
+//! full ISR. Teardown is everything `TestContext::finish` does: stop, collect logs, clean,
 //! release the nodes, write the summary and report. Printed (medians over rounds):
 //! - topics and checks ÷ the brokers' own start (goal ≤ 0.10),
 //! - teardown ÷ bring-up (goal ≤ 0.3), for the default teardown and the clean one,
@@ -53,11 +54,8 @@ struct Phases {
 /// Creates the two topics and waits until every partition has a leader and its full ISR.
 async fn topics_and_checks(kafka: &KafkaService) -> Result<(), Box<dyn std::error::Error>> {
     let topics = [("test-rf1", 1), ("test-rf3", 3)];
-    for (name, rf) in topics {
-        kafka
-            .create_topic(&TopicSpec::new(name).partitions(6).replication_factor(rf))
-            .await?;
-    }
+    let specs = topics.map(|(name, rf)| TopicSpec::new(name).partitions(6).replication_factor(rf));
+    kafka.create_topics(&specs).await?;
     for (name, _) in topics {
         ducttape_core::wait_until(
             &format!("every partition of {name} led, with its full ISR"),

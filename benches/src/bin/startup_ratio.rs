@@ -46,11 +46,9 @@ async fn bring_up(
     let t = Instant::now();
     run_parallel(&[zk, kafka]).await?;
     let started = t.elapsed();
-    for (name, rf) in [("test-rf1", 1), ("test-rf3", 3)] {
-        kafka
-            .create_topic(&TopicSpec::new(name).partitions(6).replication_factor(rf))
-            .await?;
-    }
+    let specs = [("test-rf1", 1), ("test-rf3", 3)]
+        .map(|(name, rf)| TopicSpec::new(name).partitions(6).replication_factor(rf));
+    kafka.create_topics(&specs).await?;
     Ok((started, t.elapsed() - started))
 }
 

@@ -415,35 +415,82 @@ impl KafkaAdmin {
     /// Creates a topic and returns once every partition has a leader (as the cluster's
     /// metadata says). A topic that exists already is an error (`TOPIC_ALREADY_EXISTS`).
     pub async fn create_topic(&self, spec: &TopicSpec) -> Result<(), AdminError> {
+        self.create_topics(std::slice::from_ref(spec)).await
+    }
+
+    /// Creates topics in one request and returns once every broker's metadata shows every
+    /// partition of each with a leader: Kafka creates them side by side, and one check covers
+    /// them all. The first topic Kafka refuses is the error (`TOPIC_ALREADY_EXISTS`, …); the
+    /// others it accepted are created.
+    ///
+    /// ```no_run
+    /// # async fn demo(admin: ducttape_services::kafka::admin::KafkaAdmin) -> Result<(), Box<dyn std::error::Error>> {
+    /// use ducttape_services::TopicSpec;
+    /// admin.create_topics(&[
+    ///     TopicSpec::new("test-rf1").partitions(6).replication_factor(1),
+    ///     TopicSpec::new("test-rf3").partitions(6).replication_factor(3),
+    /// ]).await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn create_topics(&self, specs: &[TopicSpec]) -> Result<(), AdminError> {
         const OP: &str = "create topic";
-        let number = |n: u32, what: &str| {
-            i32::try_from(n).map_err(|_| AdminError::Kafka {
-                operation: OP,
-                subject: format!("{} ({what} {n} is out of range)", spec.name),
-                bootstrap: self.bootstrap.clone(),
-                broker: None,
-                code: KafkaCode(RDKafkaErrorCode::InvalidRequest),
-            })
+        let names = || {
+            specs
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
         };
-        let mut topic = NewTopic::new(
-            &spec.name,
-            number(spec.partitions, "partitions")?,
-            TopicReplication::Fixed(number(spec.replication_factor, "replication factor")?),
-        );
-        for (k, v) in &spec.configs {
-            topic = topic.set(k, v);
+        let mut topics = Vec::with_capacity(specs.len());
+        for spec in specs {
+            let number = |n: u32, what: &str| {
+                i32::try_from(n).map_err(|_| AdminError::Kafka {
+                    operation: OP,
+                    subject: format!("{} ({what} {n} is out of range)", spec.name),
+                    bootstrap: self.bootstrap.clone(),
+                    broker: None,
+                    code: KafkaCode(RDKafkaErrorCode::InvalidRequest),
+                })
+            };
+            let mut topic = NewTopic::new(
+                &spec.name,
+                number(spec.partitions, "partitions")?,
+                TopicReplication::Fixed(number(spec.replication_factor, "replication factor")?),
+            );
+            for (k, v) in &spec.configs {
+                topic = topic.set(k, v);
+            }
+            topics.push(topic);
         }
         let started = std::time::Instant::now();
         let results = tokio::time::timeout(
             self.timeout + Duration::from_secs(5),
-            self.client.create_topics([&topic], &self.options()),
+            self.client.create_topics(&topics, &self.options()),
         )
         .await
-        .map_err(|_| self.no_answer(OP, &spec.name, "no result".into()))?;
-        self.one_result(OP, &spec.name, results)?;
+        .map_err(|_| self.no_answer(OP, &names(), "no result".into()))?;
+        match results {
+            Ok(results) if results.len() == specs.len() => {
+                for result in results {
+                    if let Err((topic, code)) = result {
+                        return Err(self.refused(OP, &topic, None, code));
+                    }
+                }
+            }
+            Ok(results) => {
+                let detail = format!("{} results for {} topics", results.len(), specs.len());
+                return Err(self.no_answer(OP, &names(), detail));
+            }
+            Err(KafkaError::AdminOp(code)) => return Err(self.refused(OP, &names(), None, code)),
+            Err(e) => return Err(self.no_answer(OP, &names(), e.to_string())),
+        }
         let created = started.elapsed();
-        self.wait_for_leaders(&spec.name, spec.partitions).await?;
-        tracing::debug!(topic = %spec.name, ?created, every_broker_shows_it = ?started.elapsed(), "topic created");
+        let wanted: Vec<(&str, u32)> = specs
+            .iter()
+            .map(|s| (s.name.as_str(), s.partitions))
+            .collect();
+        self.wait_for_leaders(&wanted).await?;
+        tracing::debug!(topics = %names(), ?created, every_broker_shows_them = ?started.elapsed(), "topics created");
         Ok(())
     }
 
@@ -464,32 +511,42 @@ impl KafkaAdmin {
         }
     }
 
-    /// Waits until every registered broker's metadata shows `partitions` partitions of
-    /// `topic`, each with a leader: then any broker a client asks knows the topic.
-    async fn wait_for_leaders(&self, topic: &str, partitions: u32) -> Result<(), AdminError> {
+    /// Waits until every registered broker's metadata shows each `(topic, partitions)` with
+    /// that many partitions, each with a leader: then any broker a client asks knows them.
+    /// One metadata request per broker and try covers every topic.
+    async fn wait_for_leaders(&self, wanted: &[(&str, u32)]) -> Result<(), AdminError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
         let brokers = self.brokers().await?;
-        let shown_by = |b: BrokerInfo| async move {
-            let address = format!("{}:{}", b.host, b.port);
-            loop {
-                let last = match self.describe_topic_at(b.id, &address, topic).await {
-                    Ok(parts)
-                        if parts.len() == partitions as usize
-                            && parts.iter().all(|p| p.leader.is_some()) =>
-                    {
-                        return Ok(())
+        let subject = wanted.iter().map(|w| w.0).collect::<Vec<_>>().join(", ");
+        let shows_all = |snapshot: &Snapshot| {
+            wanted.iter().all(|(topic, partitions)| {
+                snapshot.topics.iter().any(|(name, error, parts)| {
+                    name == topic
+                        && error.is_none()
+                        && parts.len() == *partitions as usize
+                        && parts.iter().all(|p| p.leader.is_some())
+                })
+            })
+        };
+        let shown_by = |b: BrokerInfo| {
+            let subject = &subject;
+            async move {
+                let address = format!("{}:{}", b.host, b.port);
+                loop {
+                    let last = match self.metadata_at("create topic", b.id, &address, None).await {
+                        Ok(snapshot) if shows_all(&snapshot) => return Ok(()),
+                        Ok(snapshot) => format!("broker {} shows {:?}", b.id, snapshot.topics),
+                        Err(e) => e.to_string(),
+                    };
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(self.no_answer(
+                            "create topic (waiting for every broker to show its leaders)",
+                            subject,
+                            last,
+                        ));
                     }
-                    Ok(parts) => format!("broker {} shows {parts:?}", b.id),
-                    Err(e) => e.to_string(),
-                };
-                if tokio::time::Instant::now() >= deadline {
-                    return Err(self.no_answer(
-                        "create topic (waiting for every broker to show its leaders)",
-                        topic,
-                        last,
-                    ));
+                    tokio::time::sleep(Duration::from_millis(20)).await;
                 }
-                tokio::time::sleep(Duration::from_millis(20)).await;
             }
         };
         futures::future::try_join_all(brokers.into_iter().map(shown_by)).await?;

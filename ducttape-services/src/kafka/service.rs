@@ -709,6 +709,21 @@ impl KafkaService {
             .map(drop)
     }
 
+    /// Creates topics: with [`Control::Client`] in one request, Kafka creating them side by
+    /// side, and one check that every broker shows every partition's leader; with
+    /// [`Control::Cli`] one `kafka-topics --create` after another.
+    pub async fn create_topics(&self, topics: &[TopicSpec]) -> Result<(), ServiceError> {
+        if self.control == Control::Client {
+            let names: Vec<&str> = topics.iter().map(|t| t.name.as_str()).collect();
+            tracing::info!(?names, "creating topics");
+            return Ok(self.admin()?.create_topics(topics).await?);
+        }
+        for topic in topics {
+            self.create_topic(topic).await?;
+        }
+        Ok(())
+    }
+
     /// Describes a topic's partitions (as a broker sees them: any broker with
     /// [`Control::Client`], the first with [`Control::Cli`]).
     pub async fn describe_topic(&self, topic: &str) -> Result<Vec<PartitionInfo>, ServiceError> {
