@@ -2,7 +2,8 @@
 //! The LinkedIn Kafka benchmark as kafkatest ported it (benchmark_test.py): producer throughput
 //! with RF1, RF3 async and RF3 sync, three producers, message sizes from 10 B to 100 KB,
 //! consumer throughput with one and three consumers, producer and consumer together, and
-//! end-to-end latency — each case a test of its own (its own 3-broker KRaft cluster, report
+//! end-to-end latency — each case a test of its own (its own 3-broker cluster, KRaft unless
+//! `DUCTTAPE_BENCH_MODE=zookeeper`; report
 //! row and `summary.json`), so one case can be run by name and nextest can run them side by side:
 //! `cargo test -p ducttape-tests --test kafka_benchmark producer_rf3_sync`.
 //!
@@ -78,6 +79,16 @@ impl Sizes {
     /// Records of `size` bytes making up [`data_bytes`](Self::data_bytes) (at least one).
     fn records_of(&self, size: u32) -> u64 {
         (self.data_bytes / u64::from(size)).max(1)
+    }
+}
+
+/// `DUCTTAPE_BENCH_MODE`: `kraft` (the default) or `zookeeper` (1 ZooKeeper node, as kafkatest's
+/// benchmark ran on 3.x).
+fn mode_from_env() -> Mode {
+    match std::env::var("DUCTTAPE_BENCH_MODE").as_deref() {
+        Err(_) | Ok("") | Ok("kraft") => Mode::Kraft,
+        Ok("zookeeper") => Mode::Zookeeper,
+        Ok(other) => panic!("DUCTTAPE_BENCH_MODE={other:?}: expected `kraft` or `zookeeper`"),
     }
 }
 
@@ -192,7 +203,9 @@ async fn kafka_benchmark(ctx: TestContext, #[case] case: Case) {
             "latency_records": sizes.latency_records,
         }),
     );
-    let cluster = start_kafka(&ctx, Mode::Kraft, 3, KafkaVersion::DEFAULT)
+    let mode = mode_from_env();
+    ctx.record("mode", json!(format!("{mode:?}")));
+    let cluster = start_kafka(&ctx, mode, 3, KafkaVersion::DEFAULT)
         .await
         .unwrap();
     let kafka = &cluster.kafka;
