@@ -291,7 +291,9 @@ impl RemoteAccount {
 
     /// Starts `command` in the background, in its own session (so its whole process group can
     /// be signalled), with stdout and stderr appended to `log` and its pid written to
-    /// `pidfile`. Returns the pid. The process is remembered and killed when the node goes
+    /// `pidfile`. Returns the pid: that of the `sh` running `command` (the command itself is
+    /// its child), whose process group holds everything `command` starts — signal the group
+    /// ([`signal_group`](Self::signal_group)) to reach the command. The process is remembered and killed when the node goes
     /// back to its cluster, if it is still running.
     pub async fn spawn(&self, command: &str, log: &str, pidfile: &str) -> Result<u32, RemoteError> {
         let script = process::spawn_script(command, log, pidfile);

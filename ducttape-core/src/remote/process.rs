@@ -19,8 +19,9 @@ pub(crate) const ALIVE_FN: &str = r#"alive() { kill -0 "$1" 2>/dev/null || retur
 /// The script that starts `command` in its own session with output to `log` and prints
 /// its pid once the pid file holds it.
 pub(crate) fn spawn_script(command: &str, log: &str, pidfile: &str) -> String {
-    // `echo $$` runs in the shell that then runs `command`; a simple last command is exec'd
-    // by sh, so the pid is the command's own. setsid makes it a group leader.
+    // `echo $$` runs in the shell that then runs `command`, so the pid is that shell's: sh
+    // (dash) does not exec a list's last command, so the command runs as its child. setsid
+    // makes the shell a group leader, and stops and kills signal the whole group.
     let inner = format!("echo $$ > {}; {}", quote(pidfile), command);
     format!(
         "mkdir -p \"$(dirname {log})\" \"$(dirname {pf})\" && rm -f {pf} && \
