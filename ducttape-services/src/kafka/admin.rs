@@ -369,6 +369,19 @@ impl KafkaAdmin {
                 })
                 .await?
                 .map_err(|e| view.metadata_error(operation, &subject, e))?;
+            let mut answer = answer;
+            // librdkafka names an answer from its bootstrap connection -1, not by the id of
+            // the broker there; the only bootstrap address is `address`, so that broker is
+            // the one the answer lists at `address` (not listed: not known yet, ask again).
+            if answer.answered_by == -1 {
+                if let Some(b) = answer
+                    .brokers
+                    .iter()
+                    .find(|b| format!("{}:{}", b.host, b.port) == address)
+                {
+                    answer.answered_by = b.id;
+                }
+            }
             if answer.answered_by == id {
                 return Ok(answer);
             }
@@ -469,13 +482,10 @@ impl KafkaAdmin {
         )
         .await
         .map_err(|_| self.no_answer(OP, &names(), "no result".into()))?;
+        let mut refused = Vec::new();
         match results {
             Ok(results) if results.len() == specs.len() => {
-                for result in results {
-                    if let Err((topic, code)) = result {
-                        return Err(self.refused(OP, &topic, None, code));
-                    }
-                }
+                refused.extend(results.into_iter().filter_map(Result::err));
             }
             Ok(results) => {
                 let detail = format!("{} results for {} topics", results.len(), specs.len());
@@ -485,11 +495,17 @@ impl KafkaAdmin {
             Err(e) => return Err(self.no_answer(OP, &names(), e.to_string())),
         }
         let created = started.elapsed();
+        // The ones Kafka accepted are waited for even when another was refused: they exist
+        // when this returns, either way.
         let wanted: Vec<(&str, u32)> = specs
             .iter()
+            .filter(|s| !refused.iter().any(|(t, _)| *t == s.name))
             .map(|s| (s.name.as_str(), s.partitions))
             .collect();
         self.wait_for_leaders(&wanted).await?;
+        if let Some((topic, code)) = refused.into_iter().next() {
+            return Err(self.refused(OP, &topic, None, code));
+        }
         tracing::debug!(topics = %names(), ?created, every_broker_shows_them = ?started.elapsed(), "topics created");
         Ok(())
     }
