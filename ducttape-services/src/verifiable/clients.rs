@@ -9,8 +9,7 @@ use super::checker::{DeliveryChecker, DeliveryReport};
 use super::events::{parse_event_line, VerifiableEvent};
 use crate::error::ServiceError;
 use crate::kafka::KafkaService;
-use crate::perf::options::{ClientBuilder, ClientOptions};
-use crate::perf::worker::{ToolOutput, ToolService};
+use crate::perf::{ClientBuilder, ClientOptions, ToolOutput, ToolService};
 
 /// The events a verifiable client printed, and any line that claimed to be one but did not
 /// parse (kept: a dropped acknowledgement would hide a lost record).

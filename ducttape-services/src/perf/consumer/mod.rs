@@ -1,18 +1,21 @@
 //! [`ConsumerPerformance`]: Kafka's `ConsumerPerformance` on each node, in the background.
 
+mod parse;
+
+pub use parse::{
+    aggregate_consumers, parse_consumer_output, ConsumerPerfInterval, ConsumerPerfOutput,
+    ConsumerPerfResult,
+};
+
 use std::sync::Arc;
 
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use super::options::{ClientBuilder, ClientOptions};
-use super::parse::{
-    aggregate_consumers, parse_consumer_output, ConsumerPerfInterval, ConsumerPerfOutput,
-    ConsumerPerfResult,
-};
-use super::worker::{ToolOutput, ToolService};
 use crate::install::KafkaVersion;
 use crate::kafka::KafkaService;
+use crate::perf::options::{ClientBuilder, ClientOptions};
+use crate::perf::worker::{ToolOutput, ToolService};
 
 impl ToolOutput for ConsumerPerfOutput {
     fn parse(text: &str) -> Self {

@@ -1,15 +1,20 @@
 //! [`EndToEndLatency`]: Kafka's `EndToEndLatency` on each node, in the background.
 
+mod parse;
+
+pub use parse::{
+    parse_end_to_end_output, EndToEndLatencyOutput, EndToEndLatencyResult, EndToEndLatencySample,
+};
+
 use std::sync::Arc;
 
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use super::options::{ClientBuilder, ClientOptions};
-use super::parse::{parse_end_to_end_output, EndToEndLatencyOutput, EndToEndLatencyResult};
-use super::worker::{ToolOutput, ToolService};
 use crate::install::KafkaVersion;
 use crate::kafka::KafkaService;
+use crate::perf::options::{ClientBuilder, ClientOptions};
+use crate::perf::worker::{ToolOutput, ToolService};
 
 impl ToolOutput for EndToEndLatencyOutput {
     fn parse(text: &str) -> Self {

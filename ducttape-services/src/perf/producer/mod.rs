@@ -1,18 +1,21 @@
 //! [`ProducerPerformance`]: Kafka's `ProducerPerformance` on each node, in the background.
 
+mod parse;
+
+pub use parse::{
+    aggregate_producers, parse_producer_line, parse_producer_output, ProducerPerfLine,
+    ProducerPerfOutput, ProducerPerfResult, ProducerPerfWindow,
+};
+
 use std::sync::Arc;
 
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use super::options::{ClientBuilder, ClientOptions};
-use super::parse::{
-    aggregate_producers, parse_producer_output, ProducerPerfOutput, ProducerPerfResult,
-    ProducerPerfWindow,
-};
-use super::worker::{ToolOutput, ToolService};
 use crate::install::KafkaVersion;
 use crate::kafka::KafkaService;
+use crate::perf::options::{ClientBuilder, ClientOptions};
+use crate::perf::worker::{ToolOutput, ToolService};
 
 impl ToolOutput for ProducerPerfOutput {
     fn parse(text: &str) -> Self {
