@@ -132,16 +132,14 @@ impl VerifiableProducer {
         if let Some(p) = self.value_prefix {
             args.extend(["--value-prefix".to_string(), p.to_string()]);
         }
-        let tool = self
-            .options
-            .version_for(kafka)
-            .tool("org.apache.kafka.tools.VerifiableProducer");
-        spawn_workers(
-            ctx,
-            nodes,
-            &self.options,
-            self.options.command(tool.args(args), "--producer.config"),
-        )
+        let version = self.options.version_for(kafka);
+        let tool = version
+            .tool("org.apache.kafka.tools.VerifiableProducer")
+            .args(args);
+        self.options
+            .workers(ctx, nodes, version, "--producer.config", move |_| {
+                tool.clone()
+            })
     }
 }
 
@@ -213,32 +211,15 @@ impl VerifiableConsumer {
         if self.verbose {
             args.push("--verbose".into());
         }
-        let tool = self
-            .options
-            .version_for(kafka)
-            .tool("org.apache.kafka.tools.VerifiableConsumer");
-        spawn_workers(
-            ctx,
-            nodes,
-            &self.options,
-            self.options.command(tool.args(args), "--consumer.config"),
-        )
+        let version = self.options.version_for(kafka);
+        let tool = version
+            .tool("org.apache.kafka.tools.VerifiableConsumer")
+            .args(args);
+        self.options
+            .workers(ctx, nodes, version, "--consumer.config", move |_| {
+                tool.clone()
+            })
     }
-}
-
-fn spawn_workers(
-    ctx: &TestContext,
-    nodes: Vec<Node>,
-    options: &ClientOptions,
-    command: String,
-) -> Arc<ToolService<VerifiableOutput>> {
-    ToolService::new(
-        ctx,
-        options.name(),
-        nodes,
-        Arc::new(move |_, _| command.clone()),
-        options.timeout(),
-    )
 }
 
 /// How many records `producers` have had acknowledged so far (with an offset), all workers

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use crate::install::KafkaVersion;
+use crate::install::{JavaCommand, KafkaVersion};
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -85,13 +85,14 @@ impl ConsumerPerformance {
         self
     }
 
-    /// The worker command line for node `index`.
-    pub fn command(&self, version: &KafkaVersion, bootstrap: &str, index: usize) -> String {
+    /// The tool's command line for node `index` (configs and security are added by
+    /// [`ClientOptions::process`]).
+    fn tool(&self, version: &KafkaVersion, bootstrap: &str, index: usize) -> JavaCommand {
         let group = self
             .group
             .clone()
             .unwrap_or_else(|| format!("{}-{index}", self.options.name()));
-        let tool = version
+        version
             .tool("org.apache.kafka.tools.ConsumerPerformance")
             .args([
                 "--bootstrap-server".to_string(),
@@ -104,8 +105,7 @@ impl ConsumerPerformance {
                 group,
                 "--timeout".into(),
                 self.fetch_timeout_ms.to_string(),
-            ]);
-        self.options.command(tool, "--consumer.config")
+            ])
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
@@ -118,8 +118,10 @@ impl ConsumerPerformance {
         self.options.follow(kafka);
         let version = self.options.version_for(kafka);
         let bootstrap = kafka.bootstrap_servers();
-        let (name, timeout) = (self.options.name().to_string(), self.options.timeout());
-        let command = move |_: &Node, index| self.command(&version, &bootstrap, index);
-        ToolService::new(ctx, &name, nodes, Arc::new(command), timeout)
+        let options = self.options.clone();
+        let tools = version.clone();
+        options.workers(ctx, nodes, version, "--consumer.config", move |index| {
+            self.tool(&tools, &bootstrap, index)
+        })
     }
 }

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use crate::install::KafkaVersion;
+use crate::install::{JavaCommand, KafkaVersion};
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -73,9 +73,9 @@ impl EndToEndLatency {
         self
     }
 
-    /// The worker command line.
-    pub fn command(&self, version: &KafkaVersion, bootstrap: &str) -> String {
-        let tool = version
+    /// The tool's command line (the config file is added by [`ClientOptions::process`]).
+    fn tool(&self, version: &KafkaVersion, bootstrap: &str) -> JavaCommand {
+        version
             .tool("org.apache.kafka.tools.EndToEndLatency")
             .args([
                 bootstrap.to_string(),
@@ -83,8 +83,7 @@ impl EndToEndLatency {
                 self.messages.to_string(),
                 self.acks.clone(),
                 self.record_size.to_string(),
-            ]);
-        self.options.command(tool, "")
+            ])
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
@@ -95,14 +94,9 @@ impl EndToEndLatency {
         nodes: Vec<Node>,
     ) -> Arc<EndToEndLatencyService> {
         self.options.follow(kafka);
-        let command = self.command(&self.options.version_for(kafka), &kafka.bootstrap_servers());
-        let o = &self.options;
-        ToolService::new(
-            ctx,
-            o.name(),
-            nodes,
-            Arc::new(move |_, _| command.clone()),
-            o.timeout(),
-        )
+        let version = self.options.version_for(kafka);
+        let tool = self.tool(&version, &kafka.bootstrap_servers());
+        self.options
+            .workers(ctx, nodes, version, "", move |_| tool.clone())
     }
 }

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use crate::install::KafkaVersion;
+use crate::install::{JavaCommand, KafkaVersion};
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -97,9 +97,10 @@ impl ProducerPerformance {
         self
     }
 
-    /// The worker command line for a cluster at `bootstrap`.
-    pub fn command(&self, version: &KafkaVersion, bootstrap: &str) -> String {
-        let tool = version
+    /// The tool's command line for a cluster at `bootstrap` (configs and security are added
+    /// by [`ClientOptions::process`]).
+    fn tool(&self, version: &KafkaVersion, bootstrap: &str) -> JavaCommand {
+        version
             .tool("org.apache.kafka.tools.ProducerPerformance")
             .args([
                 "--topic".to_string(),
@@ -112,8 +113,7 @@ impl ProducerPerformance {
                 self.throughput.to_string(),
                 "--producer-props".into(),
                 format!("bootstrap.servers={bootstrap}"),
-            ]);
-        self.options.command(tool, "--producer.config")
+            ])
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
@@ -124,14 +124,11 @@ impl ProducerPerformance {
         nodes: Vec<Node>,
     ) -> Arc<ProducerPerformanceService> {
         self.options.follow(kafka);
-        let command = self.command(&self.options.version_for(kafka), &kafka.bootstrap_servers());
-        let o = &self.options;
-        ToolService::new(
-            ctx,
-            o.name(),
-            nodes,
-            Arc::new(move |_, _| command.clone()),
-            o.timeout(),
-        )
+        let version = self.options.version_for(kafka);
+        let tool = self.tool(&version, &kafka.bootstrap_servers());
+        self.options
+            .workers(ctx, nodes, version, "--producer.config", move |_| {
+                tool.clone()
+            })
     }
 }
