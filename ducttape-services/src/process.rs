@@ -25,7 +25,7 @@ use crate::service::ProcessFiles;
 /// ```
 /// use std::time::Duration;
 /// use ducttape_services::{KafkaVersion, Readiness};
-/// use ducttape_services::process::ProcessSpec;
+/// use ducttape_services::ProcessSpec;
 /// let spec = ProcessSpec::new("connect", "/mnt/connect")
 ///     .requires(KafkaVersion::V3_9.install())
 ///     .file("/mnt/connect/worker.properties", "group.id=g\n")

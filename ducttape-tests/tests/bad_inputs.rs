@@ -128,9 +128,11 @@ async fn a_worker_without_its_install_names_the_system_and_build_sh(ctx: TestCon
         .version(absent.clone())
         .prop("acks", "all")
         .build(&ctx, &kafka, vec![nodes[1].clone()]);
-    let consumer = VerifiableConsumer::new("t", "g")
-        .version(absent)
-        .build(&ctx, &kafka, vec![nodes[1].clone()]);
+    let consumer = VerifiableConsumer::new("t", "g").version(absent).build(
+        &ctx,
+        &kafka,
+        vec![nodes[1].clone()],
+    );
     for err in [
         producer.start().await.unwrap_err(),
         consumer.start().await.unwrap_err(),

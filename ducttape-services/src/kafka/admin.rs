@@ -13,8 +13,8 @@
 //! key/value map ([`KafkaAdmin::with_config`]) so such settings pass straight through.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), ducttape_services::kafka::admin::AdminError> {
-//! use ducttape_services::kafka::admin::KafkaAdmin;
+//! # async fn demo() -> Result<(), ducttape_services::kafka::AdminError> {
+//! use ducttape_services::kafka::KafkaAdmin;
 //! use ducttape_services::TopicSpec;
 //! let admin = KafkaAdmin::new("10.223.0.2:9092,10.223.0.3:9092")?;
 //! admin.create_topic(&TopicSpec::new("t").partitions(3).replication_factor(2)).await?;
@@ -51,7 +51,7 @@ impl KafkaCode {
     /// Kafka's name of the code, e.g. `UNKNOWN_TOPIC_OR_PARTITION`.
     ///
     /// ```
-    /// use ducttape_services::kafka::admin::KafkaCode;
+    /// use ducttape_services::kafka::KafkaCode;
     /// use rdkafka::types::RDKafkaErrorCode;
     /// assert_eq!(KafkaCode(RDKafkaErrorCode::InvalidReplicationFactor).name(), "INVALID_REPLICATION_FACTOR");
     /// ```

@@ -11,7 +11,7 @@
 //! librdkafka key/value map — so no test writes `security.protocol` by hand.
 //!
 //! ```
-//! use ducttape_services::kafka::security::{SecurityConfig, SecurityProtocol};
+//! use ducttape_services::kafka::{SecurityConfig, SecurityProtocol};
 //! let security = SecurityConfig::new(SecurityProtocol::SaslSsl)
 //!     .mechanism("SCRAM-SHA-512")
 //!     .inter_broker(SecurityProtocol::Ssl)
@@ -687,7 +687,7 @@ impl ClientSecurity {
     /// The Java client properties, naming files under `dir` (see [`files`](Self::files)).
     ///
     /// ```
-    /// use ducttape_services::kafka::security::{ClientSecurity, SaslMechanism, SecurityProtocol};
+    /// use ducttape_services::kafka::{ClientSecurity, SaslMechanism, SecurityProtocol};
     /// let c = ClientSecurity::new(SecurityProtocol::SaslSsl, SaslMechanism::ScramSha256)
     ///     .with_credentials("alice", "pw")
     ///     .trusting("-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n");
@@ -761,7 +761,7 @@ impl ClientSecurity {
     /// client runs). For an rdkafka-based client: `ClientConfig::set(k, v)` for each pair.
     ///
     /// ```
-    /// use ducttape_services::kafka::security::{ClientSecurity, SaslMechanism, SecurityProtocol};
+    /// use ducttape_services::kafka::{ClientSecurity, SaslMechanism, SecurityProtocol};
     /// let c = ClientSecurity::new(SecurityProtocol::SaslPlaintext, SaslMechanism::Plain)
     ///     .with_credentials("client", "client-secret");
     /// let m = c.librdkafka();
@@ -853,7 +853,7 @@ impl Refusal {
     /// the output names none of them.
     ///
     /// ```
-    /// use ducttape_services::kafka::security::Refusal;
+    /// use ducttape_services::kafka::Refusal;
     /// let out = "ERROR Error when sending message to topic t: org.apache.kafka.common.errors.TopicAuthorizationException: Not authorized to access topics: [t]";
     /// assert!(matches!(Refusal::find(out), Some(Refusal::Authorization(_))));
     /// assert_eq!(Refusal::find("1 records sent"), None);
@@ -954,7 +954,7 @@ pub enum AclResource {
 /// One ACL: allow or deny `principal` an operation on a resource.
 ///
 /// ```
-/// use ducttape_services::kafka::security::{Acl, AclOperation, AclResource};
+/// use ducttape_services::kafka::{Acl, AclOperation, AclResource};
 /// let acl = Acl::allow("alice", AclOperation::Write, AclResource::Topic("t".into()));
 /// assert_eq!(
 ///     acl.args(),
@@ -1013,7 +1013,7 @@ impl Acl {
     /// per operation).
     ///
     /// ```
-    /// use ducttape_services::kafka::security::Acl;
+    /// use ducttape_services::kafka::Acl;
     /// let runs = Acl::batched(&Acl::consumer("bob", "t", "g"));
     /// assert_eq!(runs.len(), 2);
     /// assert_eq!(
