@@ -309,12 +309,8 @@ impl<O: ToolOutput> Service for ToolService<O> {
         self.collect(node, ended_on_its_own).await
     }
 
-    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.spec(node).clean(node).await
-    }
-
-    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
-        self.spec(node).pids(node).await
+    fn process_spec(&self, node: &Node) -> Option<ProcessSpec> {
+        Some(self.spec(node))
     }
 
     fn logs(&self) -> Vec<LogFile> {
