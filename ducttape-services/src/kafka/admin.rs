@@ -223,7 +223,7 @@ impl KafkaAdmin {
         })
     }
 
-    /// Bounds every operation (default [`DEFAULT_TIMEOUT`]).
+    /// Bounds every operation (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self

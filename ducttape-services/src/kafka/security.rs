@@ -413,7 +413,7 @@ impl SecurityConfig {
 
     /// The broker-side properties for a node in a cluster whose listeners are `listeners`
     /// (`listener name → protocol`, see [`listeners`](Self::listeners)), with TLS files under
-    /// [`BROKER_TLS_DIR`]. Every node gets the settings of every listener: a broker is a
+    /// `/mnt/kafka/tls`. Every node gets the settings of every listener: a broker is a
     /// client of the controller listener, which it does not serve.
     pub fn broker_properties(
         &self,
@@ -503,7 +503,7 @@ impl SecurityConfig {
     }
 
     /// The inter-broker listener's name: the client listener when the protocols match, else
-    /// [`INTER_BROKER_LISTENER`].
+    /// `BROKER`.
     pub fn inter_broker_listener_name(&self) -> &'static str {
         if self.inter_broker_protocol() == self.client {
             self.client_listener_name()
