@@ -83,6 +83,7 @@ impl fmt::Display for KafkaCode {
 /// A control operation failed. Each names the bootstrap brokers asked (and the broker that
 /// answered, when one did), the topic or group, and Kafka's error code.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdminError {
     /// The client could not be made (a bad config key or value).
     #[error("kafka admin: cannot make a client for {bootstrap}: {source}")]

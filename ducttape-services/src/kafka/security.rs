@@ -98,6 +98,7 @@ impl FromStr for SecurityProtocol {
 
 /// A SASL mechanism Kafka's own login modules serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum SaslMechanism {
     /// Passwords checked against the broker's JAAS config.
     #[default]
@@ -831,6 +832,7 @@ impl ClientSecurity {
 /// Why a client was refused, read from its output (and, for a plaintext client dialling a TLS
 /// listener, from what it says when the broker drops it).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// TLS handshake failed: the peer's certificate is not trusted (`PKIX path building
     /// failed`, `unable to find valid certification path`).
