@@ -98,19 +98,25 @@ impl ClientOptions {
         spec.java(tool)
     }
 
-    /// One worker on each of `nodes`, registered with `ctx`, running the tool `tool(index)`
-    /// renders for node `index` (see [`process`](Self::process)).
+    /// One worker on each of `nodes` against `kafka`, registered with `ctx`: the tool
+    /// `main_class` from the client's version ([`version_for`](Self::version_for)), with
+    /// `args(index)` for node `index`, following the cluster's security
+    /// ([`follow`](Self::follow)); see [`process`](Self::process) for the rest.
     pub(crate) fn workers<O: ToolOutput>(
-        self,
+        mut self,
         ctx: &TestContext,
+        kafka: &KafkaService,
         nodes: Vec<Node>,
-        version: KafkaVersion,
-        flag: &'static str,
-        tool: impl Fn(usize) -> JavaCommand + Send + Sync + 'static,
+        (main_class, flag): (&'static str, &'static str),
+        args: impl Fn(usize) -> Vec<String> + Send + Sync + 'static,
     ) -> Arc<ToolService<O>> {
+        self.follow(kafka);
+        let version = self.version_for(kafka);
         let (name, timeout) = (self.name.clone(), self.timeout);
-        let spec: ToolSpec =
-            Arc::new(move |base, _, index| self.process(base, &version, tool(index), flag));
+        let spec: ToolSpec = Arc::new(move |base, _, index| {
+            let tool = version.tool(main_class).args(args(index));
+            self.process(base, &version, tool, flag)
+        });
         ToolService::from_spec(ctx, &name, nodes, spec, timeout)
     }
 }

@@ -111,12 +111,11 @@ impl VerifiableProducer {
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<VerifiableProducerService> {
-        self.options.follow(kafka);
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),
@@ -132,14 +131,12 @@ impl VerifiableProducer {
         if let Some(p) = self.value_prefix {
             args.extend(["--value-prefix".to_string(), p.to_string()]);
         }
-        let version = self.options.version_for(kafka);
-        let tool = version
-            .tool("org.apache.kafka.tools.VerifiableProducer")
-            .args(args);
+        let tool = (
+            "org.apache.kafka.tools.VerifiableProducer",
+            "--producer.config",
+        );
         self.options
-            .workers(ctx, nodes, version, "--producer.config", move |_| {
-                tool.clone()
-            })
+            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
     }
 }
 
@@ -190,12 +187,11 @@ impl VerifiableConsumer {
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<VerifiableConsumerService> {
-        self.options.follow(kafka);
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),
@@ -211,14 +207,12 @@ impl VerifiableConsumer {
         if self.verbose {
             args.push("--verbose".into());
         }
-        let version = self.options.version_for(kafka);
-        let tool = version
-            .tool("org.apache.kafka.tools.VerifiableConsumer")
-            .args(args);
+        let tool = (
+            "org.apache.kafka.tools.VerifiableConsumer",
+            "--consumer.config",
+        );
         self.options
-            .workers(ctx, nodes, version, "--consumer.config", move |_| {
-                tool.clone()
-            })
+            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
     }
 }
 

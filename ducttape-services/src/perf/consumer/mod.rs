@@ -12,7 +12,6 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use crate::install::{JavaCommand, KafkaVersion};
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -87,41 +86,40 @@ impl ConsumerPerformance {
 
     /// The tool's command line for node `index` (configs and security are added by
     /// [`ClientOptions::process`]).
-    fn tool(&self, version: &KafkaVersion, bootstrap: &str, index: usize) -> JavaCommand {
+    fn args(&self, bootstrap: &str, index: usize) -> Vec<String> {
         let group = self
             .group
             .clone()
             .unwrap_or_else(|| format!("{}-{index}", self.options.name()));
-        version
-            .tool("org.apache.kafka.tools.ConsumerPerformance")
-            .args([
-                "--bootstrap-server".to_string(),
-                bootstrap.into(),
-                "--topic".into(),
-                self.topic.clone(),
-                "--messages".into(),
-                self.messages.to_string(),
-                "--group".into(),
-                group,
-                "--timeout".into(),
-                self.fetch_timeout_ms.to_string(),
-            ])
+        vec![
+            "--bootstrap-server".to_string(),
+            bootstrap.into(),
+            "--topic".into(),
+            self.topic.clone(),
+            "--messages".into(),
+            self.messages.to_string(),
+            "--group".into(),
+            group,
+            "--timeout".into(),
+            self.fetch_timeout_ms.to_string(),
+        ]
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<ConsumerPerformanceService> {
-        self.options.follow(kafka);
-        let version = self.options.version_for(kafka);
         let bootstrap = kafka.bootstrap_servers();
+        let tool = (
+            "org.apache.kafka.tools.ConsumerPerformance",
+            "--consumer.config",
+        );
         let options = self.options.clone();
-        let tools = version.clone();
-        options.workers(ctx, nodes, version, "--consumer.config", move |index| {
-            self.tool(&tools, &bootstrap, index)
+        options.workers(ctx, kafka, nodes, tool, move |index| {
+            self.args(&bootstrap, index)
         })
     }
 }

@@ -11,7 +11,6 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use crate::install::{JavaCommand, KafkaVersion};
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -74,29 +73,27 @@ impl EndToEndLatency {
     }
 
     /// The tool's command line (the config file is added by [`ClientOptions::process`]).
-    fn tool(&self, version: &KafkaVersion, bootstrap: &str) -> JavaCommand {
-        version
-            .tool("org.apache.kafka.tools.EndToEndLatency")
-            .args([
-                bootstrap.to_string(),
-                self.topic.clone(),
-                self.messages.to_string(),
-                self.acks.clone(),
-                self.record_size.to_string(),
-            ])
+    fn args(&self, bootstrap: &str) -> Vec<String> {
+        vec![
+            bootstrap.to_string(),
+            self.topic.clone(),
+            self.messages.to_string(),
+            self.acks.clone(),
+            self.record_size.to_string(),
+        ]
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<EndToEndLatencyService> {
-        self.options.follow(kafka);
-        let version = self.options.version_for(kafka);
-        let tool = self.tool(&version, &kafka.bootstrap_servers());
+        let args = self.args(&kafka.bootstrap_servers());
+        // The config file is a positional argument, after the others.
+        let tool = ("org.apache.kafka.tools.EndToEndLatency", "");
         self.options
-            .workers(ctx, nodes, version, "", move |_| tool.clone())
+            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
     }
 }

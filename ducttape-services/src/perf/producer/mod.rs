@@ -12,7 +12,6 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use crate::install::{JavaCommand, KafkaVersion};
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -99,36 +98,34 @@ impl ProducerPerformance {
 
     /// The tool's command line for a cluster at `bootstrap` (configs and security are added
     /// by [`ClientOptions::process`]).
-    fn tool(&self, version: &KafkaVersion, bootstrap: &str) -> JavaCommand {
-        version
-            .tool("org.apache.kafka.tools.ProducerPerformance")
-            .args([
-                "--topic".to_string(),
-                self.topic.clone(),
-                "--num-records".into(),
-                self.num_records.to_string(),
-                "--record-size".into(),
-                self.record_size.to_string(),
-                "--throughput".into(),
-                self.throughput.to_string(),
-                "--producer-props".into(),
-                format!("bootstrap.servers={bootstrap}"),
-            ])
+    fn args(&self, bootstrap: &str) -> Vec<String> {
+        vec![
+            "--topic".to_string(),
+            self.topic.clone(),
+            "--num-records".into(),
+            self.num_records.to_string(),
+            "--record-size".into(),
+            self.record_size.to_string(),
+            "--throughput".into(),
+            self.throughput.to_string(),
+            "--producer-props".into(),
+            format!("bootstrap.servers={bootstrap}"),
+        ]
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<ProducerPerformanceService> {
-        self.options.follow(kafka);
-        let version = self.options.version_for(kafka);
-        let tool = self.tool(&version, &kafka.bootstrap_servers());
+        let args = self.args(&kafka.bootstrap_servers());
+        let tool = (
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--producer.config",
+        );
         self.options
-            .workers(ctx, nodes, version, "--producer.config", move |_| {
-                tool.clone()
-            })
+            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
     }
 }
