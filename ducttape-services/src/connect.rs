@@ -252,16 +252,8 @@ impl Service for ConnectDistributedService {
         Ok(())
     }
 
-    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        self.spec(node).stop(node, clean).await.map(drop)
-    }
-
-    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.spec(node).clean(node).await
-    }
-
-    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
-        self.spec(node).pids(node).await
+    fn process_spec(&self, node: &Node) -> Option<ProcessSpec> {
+        Some(self.spec(node))
     }
 
     fn logs(&self) -> Vec<LogFile> {

@@ -141,7 +141,7 @@ impl KafkaVersion {
 /// the system, the node, the path and the fix.
 ///
 /// ```
-/// use ducttape_services::install::Install;
+/// use ducttape_services::Install;
 /// let pixy = Install::file("kafka-pixy 0.18.0", "/opt/kafka-pixy-0.18.0/bin/kafka-pixy");
 /// assert_eq!(pixy.what(), "kafka-pixy 0.18.0");
 /// assert_eq!(pixy.path(), "/opt/kafka-pixy-0.18.0/bin/kafka-pixy");

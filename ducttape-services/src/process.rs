@@ -25,7 +25,7 @@ use crate::service::ProcessFiles;
 /// ```
 /// use std::time::Duration;
 /// use ducttape_services::{KafkaVersion, Readiness};
-/// use ducttape_services::process::ProcessSpec;
+/// use ducttape_services::ProcessSpec;
 /// let spec = ProcessSpec::new("connect", "/mnt/connect")
 ///     .requires(KafkaVersion::V3_9.install())
 ///     .file("/mnt/connect/worker.properties", "group.id=g\n")
@@ -41,6 +41,8 @@ use crate::service::ProcessFiles;
 pub struct ProcessSpec {
     service: String,
     dir: String,
+    /// Whether `dir` is emptied at every start (workers: no output of a previous run).
+    fresh: bool,
     installs: Vec<Install>,
     /// More directories to make, besides `dir`.
     dirs: Vec<String>,
@@ -62,6 +64,7 @@ impl ProcessSpec {
         Self {
             service: service.to_string(),
             dir: dir.to_string(),
+            fresh: false,
             installs: Vec::new(),
             dirs: Vec::new(),
             files: Vec::new(),
@@ -77,6 +80,13 @@ impl ProcessSpec {
     /// An install that must be on the node before anything is written there.
     pub fn requires(mut self, install: Install) -> Self {
         self.installs.push(install);
+        self
+    }
+
+    /// Empties the process's directory at every start, before its files are written: nothing
+    /// of a previous run (output, exit status) is read as this run's.
+    pub fn fresh_dir(mut self) -> Self {
+        self.fresh = true;
         self
     }
 
@@ -155,6 +165,20 @@ impl ProcessSpec {
         &self.command
     }
 
+    /// The installs the process requires.
+    pub fn installs(&self) -> &[Install] {
+        &self.installs
+    }
+
+    /// What the file at `path` will hold, and whether it is private (mode 0600); `None` when
+    /// the spec writes no such file.
+    pub fn file_at(&self, path: &str) -> Option<(&str, bool)> {
+        self.files
+            .iter()
+            .find(|(p, _, _)| p == path)
+            .map(|(_, content, private)| (content.as_str(), *private))
+    }
+
     fn files_of_process(&self) -> ProcessFiles {
         ProcessFiles::new(&self.service, self.dir.clone(), self.pidfile.clone())
     }
@@ -167,8 +191,8 @@ impl ProcessSpec {
         self.launch(node).await
     }
 
-    /// The first half of [`start`](Self::start): checks the installs, makes the directory and
-    /// writes the files. A service with a step of its own before the process starts (Kafka
+    /// The first half of [`start`](Self::start): checks the installs, makes the directory
+    /// (emptied first with [`fresh_dir`](Self::fresh_dir)) and writes the files. A service with a step of its own before the process starts (Kafka
     /// formats its storage) runs it between `prepare` and [`launch`](Self::launch).
     pub async fn prepare(&self, node: &Node) -> Result<(), ServiceError> {
         let name = self.service.as_str();
@@ -182,6 +206,9 @@ impl ProcessSpec {
             install.check(name, node).await?;
         }
         let account = node.account();
+        if self.fresh {
+            account.remove(&self.dir).await.ctx(name)?;
+        }
         account.mkdirs(&self.dir).await.ctx(name)?;
         for dir in &self.dirs {
             account.mkdirs(dir).await.ctx(name)?;
@@ -216,10 +243,18 @@ impl ProcessSpec {
     }
 
     /// The second half of [`start`](Self::start): starts the command in the background and
-    /// waits for every readiness condition under the start timeout.
+    /// waits for every readiness condition under the start timeout (none: returns once it
+    /// is spawned, as a worker that runs to its end does).
     pub async fn launch(&self, node: &Node) -> Result<(), ServiceError> {
         let name = self.service.as_str();
         let account = node.account();
+        if self.readiness.is_empty() {
+            return account
+                .spawn(&self.command, &self.log, &self.pidfile)
+                .await
+                .ctx(name)
+                .map(drop);
+        }
         let log = account.monitor_log(&self.log).await.ctx(name)?;
         account
             .spawn(&self.command, &self.log, &self.pidfile)

@@ -20,6 +20,7 @@ use futures::future::{join_all, BoxFuture};
 use tracing::Instrument;
 
 use crate::error::{ResultExt, ServiceError};
+use crate::process::ProcessSpec;
 
 /// A log file a service writes on each of its nodes.
 #[derive(Debug, Clone)]
@@ -106,6 +107,19 @@ impl ProcessFiles {
     }
 }
 
+/// The process `service` declares on `node`, or the error of a service that declares none and
+/// did not write the hook that needs it.
+fn declared<S: Service + ?Sized>(service: &S, node: &Node) -> Result<ProcessSpec, ServiceError> {
+    service
+        .process_spec(node)
+        .ok_or_else(|| ServiceError::Usage {
+            service: service.name().to_string(),
+            detail: "declares no process (Service::process_spec) and does not write \
+                     stop_node, clean_node and pids itself"
+                .into(),
+        })
+}
+
 /// Node-level hooks of a service. Implement these; use the fan-out of [`ServiceExt`].
 #[async_trait]
 pub trait Service: Send + Sync + 'static {
@@ -139,15 +153,32 @@ pub trait Service: Send + Sync + 'static {
         }
     }
 
+    /// The service's process on `node`, declared: a service that gives it gets
+    /// [`stop_node`](Self::stop_node), [`clean_node`](Self::clean_node) and
+    /// [`pids`](Self::pids) from it (its pid file, directory and stop grace), and writes them
+    /// only when its own differ. `None` (the default): the service writes all three.
+    fn process_spec(&self, node: &Node) -> Option<ProcessSpec> {
+        let _ = node;
+        None
+    }
+
     /// Stops the service on `node`: gracefully (SIGTERM, then SIGKILL after a grace period)
-    /// when `clean`, else SIGKILL at once.
-    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError>;
+    /// when `clean`, else SIGKILL at once. Default: the declared process's
+    /// ([`ProcessSpec::stop`]).
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+        declared(self, node)?.stop(node, clean).await.map(drop)
+    }
 
-    /// Removes what the service left on `node` (data, configs, logs).
-    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError>;
+    /// Removes what the service left on `node` (data, configs, logs). Default: kills the
+    /// declared process and removes its directory ([`ProcessSpec::clean`]).
+    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
+        declared(self, node)?.clean(node).await
+    }
 
-    /// The service's running processes on `node`.
-    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError>;
+    /// The service's running processes on `node`. Default: the declared process's pid.
+    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
+        declared(self, node)?.pids(node).await
+    }
 
     /// The logs it writes on each node.
     fn logs(&self) -> Vec<LogFile>;

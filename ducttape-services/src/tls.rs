@@ -30,7 +30,7 @@ pub struct TlsError {
 /// A certificate authority made for one run.
 ///
 /// ```
-/// use ducttape_services::tls::CertificateAuthority;
+/// use ducttape_services::CertificateAuthority;
 /// let ca = CertificateAuthority::new("ducttape test CA").unwrap();
 /// let cert = ca.issue("broker", &["10.0.0.11", "worker1"]).unwrap();
 /// assert!(cert.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));

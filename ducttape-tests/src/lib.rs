@@ -23,11 +23,11 @@ pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
 use ducttape_services::kafka::SecurityConfig;
 use ducttape_services::kafka_pixy::KafkaPixyBuilder;
-use ducttape_services::verifiable::events::{parse_events, VerifiableEvent};
 use ducttape_services::verifiable::{
     acknowledged_so_far, check_delivery_of, DeliveryReport, VerifiableConsumerService,
     VerifiableProducerService,
 };
+use ducttape_services::verifiable::{parse_events, VerifiableEvent};
 use ducttape_services::{
     KafkaPixyService, KafkaService, KafkaVersion, ServiceError, ServiceExt, ZookeeperService,
 };

@@ -110,3 +110,50 @@ async fn a_failing_perf_worker_fails_wait_with_its_output(ctx: TestContext) {
     }
     assert!(producer.results().is_empty());
 }
+
+/// A worker declares its install like a service: a client version that is not installed fails
+/// the start naming the system, the path and `./build.sh` — not a `java` error at `wait()`.
+#[rstest]
+#[tokio::test]
+async fn a_worker_without_its_install_names_the_system_and_build_sh(ctx: TestContext) {
+    use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
+    use ducttape_services::verifiable::VerifiableConsumer;
+    let nodes = ctx.lease(2).await.unwrap();
+    // The brokers need not run: the install is checked before anything starts.
+    let kafka = KafkaService::builder(vec![nodes[0].clone()])
+        .build(&ctx)
+        .unwrap();
+    let absent = KafkaVersion::new("0.0.1-absent");
+    let producer = ProducerPerformance::new("t", 10, 10)
+        .version(absent.clone())
+        .prop("acks", "all")
+        .build(&ctx, &kafka, vec![nodes[1].clone()]);
+    let consumer = VerifiableConsumer::new("t", "g").version(absent).build(
+        &ctx,
+        &kafka,
+        vec![nodes[1].clone()],
+    );
+    for err in [
+        producer.start().await.unwrap_err(),
+        consumer.start().await.unwrap_err(),
+    ] {
+        match &err {
+            ServiceError::MissingInstall {
+                node, what, path, ..
+            } => {
+                assert_eq!(node, nodes[1].name());
+                assert_eq!(what, "Kafka 0.0.1-absent");
+                assert_eq!(path, "/opt/kafka-0.0.1-absent/libs");
+            }
+            other => panic!("expected the missing install, got: {other}"),
+        }
+        assert!(err.to_string().contains("./build.sh"), "{err}");
+    }
+    // Nothing was written for a worker that could not start.
+    let dir = nodes[1]
+        .account()
+        .ssh_output("ls /mnt/producer-performance 2>&1; true")
+        .await
+        .unwrap();
+    assert!(dir.contains("No such file"), "{dir}");
+}

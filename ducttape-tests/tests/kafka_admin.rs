@@ -10,8 +10,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use ducttape_core::wait_until;
-use ducttape_services::kafka::admin::{AdminError, KafkaAdmin};
-use ducttape_services::kafka::topics::parse_describe;
+use ducttape_services::kafka::parse_describe;
+use ducttape_services::kafka::{AdminError, KafkaAdmin};
 use ducttape_services::{KafkaVersion, Service, ServiceError, ServiceExt, TopicSpec};
 use ducttape_tests::{ctx, produce_acked, start_kafka, Mode, TestContext};
 use rstest::rstest;

@@ -152,7 +152,7 @@ async fn run_producers(
     records: u64,
     size: u32,
     acks: &str,
-) -> ducttape_services::perf::parse::ProducerPerfResult {
+) -> ducttape_services::perf::ProducerPerfResult {
     let p = ProducerPerformance::new(topic, records, size)
         .prop("acks", acks)
         .build(ctx, kafka, clients.to_vec());

@@ -15,7 +15,7 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use ducttape_services::perf::parse::RestPerfStats;
+use ducttape_services::perf::RestPerfStats;
 use ducttape_services::perf::{
     ConsumerPerformance, ProducerPerformance, RestConsumerPerformance, RestProducerPerformance,
 };

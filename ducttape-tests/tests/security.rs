@@ -8,11 +8,11 @@
 
 use std::time::Duration;
 
-use ducttape_services::kafka::security::ClientSecurity;
+use ducttape_services::kafka::ClientSecurity;
 use ducttape_services::kafka::{Acl, SecurityConfig, SecurityProtocol};
 use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
-use ducttape_services::tls::CertificateAuthority;
 use ducttape_services::verifiable::{VerifiableConsumer, VerifiableProducer};
+use ducttape_services::CertificateAuthority;
 use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
 use ducttape_tests::{
     create_replicated_topic, ctx, start_secured_kafka, stop_and_report, wait_for_leader,
@@ -134,7 +134,7 @@ async fn every_record_over_full_matrix(
 }
 
 /// Asserts `attempt` got nothing through and was refused for `kind`, printing what it saw.
-fn assert_refused(what: &str, attempt: &ducttape_services::kafka::probe::Attempt, kind: &str) {
+fn assert_refused(what: &str, attempt: &ducttape_services::kafka::Attempt, kind: &str) {
     let refusal = attempt.refusal();
     println!(
         "{what}: {} record(s), exit {:?}, refusal {refusal:?}",

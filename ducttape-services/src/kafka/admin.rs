@@ -13,8 +13,8 @@
 //! key/value map ([`KafkaAdmin::with_config`]) so such settings pass straight through.
 //!
 //! ```no_run
-//! # async fn demo() -> Result<(), ducttape_services::kafka::admin::AdminError> {
-//! use ducttape_services::kafka::admin::KafkaAdmin;
+//! # async fn demo() -> Result<(), ducttape_services::kafka::AdminError> {
+//! use ducttape_services::kafka::KafkaAdmin;
 //! use ducttape_services::TopicSpec;
 //! let admin = KafkaAdmin::new("10.223.0.2:9092,10.223.0.3:9092")?;
 //! admin.create_topic(&TopicSpec::new("t").partitions(3).replication_factor(2)).await?;
@@ -51,7 +51,7 @@ impl KafkaCode {
     /// Kafka's name of the code, e.g. `UNKNOWN_TOPIC_OR_PARTITION`.
     ///
     /// ```
-    /// use ducttape_services::kafka::admin::KafkaCode;
+    /// use ducttape_services::kafka::KafkaCode;
     /// use rdkafka::types::RDKafkaErrorCode;
     /// assert_eq!(KafkaCode(RDKafkaErrorCode::InvalidReplicationFactor).name(), "INVALID_REPLICATION_FACTOR");
     /// ```
@@ -83,6 +83,7 @@ impl fmt::Display for KafkaCode {
 /// A control operation failed. Each names the bootstrap brokers asked (and the broker that
 /// answered, when one did), the topic or group, and Kafka's error code.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum AdminError {
     /// The client could not be made (a bad config key or value).
     #[error("kafka admin: cannot make a client for {bootstrap}: {source}")]
@@ -223,7 +224,7 @@ impl KafkaAdmin {
         })
     }
 
-    /// Bounds every operation (default [`DEFAULT_TIMEOUT`]).
+    /// Bounds every operation (default 30 s).
     pub fn timeout(mut self, timeout: Duration) -> Self {
         self.timeout = timeout;
         self
@@ -437,7 +438,7 @@ impl KafkaAdmin {
     /// others it accepted are created.
     ///
     /// ```no_run
-    /// # async fn demo(admin: ducttape_services::kafka::admin::KafkaAdmin) -> Result<(), Box<dyn std::error::Error>> {
+    /// # async fn demo(admin: ducttape_services::kafka::KafkaAdmin) -> Result<(), Box<dyn std::error::Error>> {
     /// use ducttape_services::TopicSpec;
     /// admin.create_topics(&[
     ///     TopicSpec::new("test-rf1").partitions(6).replication_factor(1),

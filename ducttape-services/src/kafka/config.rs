@@ -77,20 +77,8 @@ pub struct NodeConfig<'a> {
     pub role: Role,
 }
 
-/// The config of node `me` in a cluster of `all` nodes (brokers and controllers).
-///
-/// ```
-/// use ducttape_services::kafka::config::{render, NodeConfig, Role};
-/// use ducttape_services::kafka::Quorum;
-/// let nodes = [
-///     NodeConfig { id: 1, address: "10.0.0.11", role: Role::Combined },
-///     NodeConfig { id: 2, address: "10.0.0.12", role: Role::Broker },
-/// ];
-/// let p = render(&nodes[0], &nodes, &Quorum::KraftCombined { controllers: 1 }, &Default::default());
-/// assert_eq!(p.get("listeners"), Some("PLAINTEXT://10.0.0.11:9092,CONTROLLER://10.0.0.11:9093"));
-/// assert_eq!(p.get("controller.quorum.voters"), Some("1@10.0.0.11:9093"));
-/// assert_eq!(p.get("offsets.topic.replication.factor"), Some("2"));
-/// ```
+/// The config of node `me` in a cluster of `all` nodes (brokers and controllers); see the
+/// test `a_combined_node_and_a_broker` for an example.
 ///
 /// `security` chooses each listener's protocol: the client listener on port 9092 is named
 /// after its protocol (`SASL_SSL://…:9092`), a separate inter-broker listener is
@@ -197,6 +185,30 @@ pub fn roles(node_count: usize, quorum: &Quorum) -> Vec<(u32, Role)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_combined_node_and_a_broker() {
+        let nodes = [
+            NodeConfig {
+                id: 1,
+                address: "10.0.0.11",
+                role: Role::Combined,
+            },
+            NodeConfig {
+                id: 2,
+                address: "10.0.0.12",
+                role: Role::Broker,
+            },
+        ];
+        let quorum = Quorum::KraftCombined { controllers: 1 };
+        let p = render(&nodes[0], &nodes, &quorum, &Default::default());
+        assert_eq!(
+            p.get("listeners"),
+            Some("PLAINTEXT://10.0.0.11:9092,CONTROLLER://10.0.0.11:9093")
+        );
+        assert_eq!(p.get("controller.quorum.voters"), Some("1@10.0.0.11:9093"));
+        assert_eq!(p.get("offsets.topic.replication.factor"), Some("2"));
+    }
 
     fn cluster(quorum: &Quorum, n: usize) -> Vec<(u32, Role, String)> {
         roles(n, quorum)

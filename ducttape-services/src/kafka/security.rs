@@ -11,7 +11,7 @@
 //! librdkafka key/value map — so no test writes `security.protocol` by hand.
 //!
 //! ```
-//! use ducttape_services::kafka::security::{SecurityConfig, SecurityProtocol};
+//! use ducttape_services::kafka::{SecurityConfig, SecurityProtocol};
 //! let security = SecurityConfig::new(SecurityProtocol::SaslSsl)
 //!     .mechanism("SCRAM-SHA-512")
 //!     .inter_broker(SecurityProtocol::Ssl)
@@ -98,6 +98,7 @@ impl FromStr for SecurityProtocol {
 
 /// A SASL mechanism Kafka's own login modules serve.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
+#[non_exhaustive]
 pub enum SaslMechanism {
     /// Passwords checked against the broker's JAAS config.
     #[default]
@@ -413,7 +414,7 @@ impl SecurityConfig {
 
     /// The broker-side properties for a node in a cluster whose listeners are `listeners`
     /// (`listener name → protocol`, see [`listeners`](Self::listeners)), with TLS files under
-    /// [`BROKER_TLS_DIR`]. Every node gets the settings of every listener: a broker is a
+    /// `/mnt/kafka/tls`. Every node gets the settings of every listener: a broker is a
     /// client of the controller listener, which it does not serve.
     pub fn broker_properties(
         &self,
@@ -503,7 +504,7 @@ impl SecurityConfig {
     }
 
     /// The inter-broker listener's name: the client listener when the protocols match, else
-    /// [`INTER_BROKER_LISTENER`].
+    /// `BROKER`.
     pub fn inter_broker_listener_name(&self) -> &'static str {
         if self.inter_broker_protocol() == self.client {
             self.client_listener_name()
@@ -687,7 +688,7 @@ impl ClientSecurity {
     /// The Java client properties, naming files under `dir` (see [`files`](Self::files)).
     ///
     /// ```
-    /// use ducttape_services::kafka::security::{ClientSecurity, SaslMechanism, SecurityProtocol};
+    /// use ducttape_services::kafka::{ClientSecurity, SaslMechanism, SecurityProtocol};
     /// let c = ClientSecurity::new(SecurityProtocol::SaslSsl, SaslMechanism::ScramSha256)
     ///     .with_credentials("alice", "pw")
     ///     .trusting("-----BEGIN CERTIFICATE-----\n…\n-----END CERTIFICATE-----\n");
@@ -761,7 +762,7 @@ impl ClientSecurity {
     /// client runs). For an rdkafka-based client: `ClientConfig::set(k, v)` for each pair.
     ///
     /// ```
-    /// use ducttape_services::kafka::security::{ClientSecurity, SaslMechanism, SecurityProtocol};
+    /// use ducttape_services::kafka::{ClientSecurity, SaslMechanism, SecurityProtocol};
     /// let c = ClientSecurity::new(SecurityProtocol::SaslPlaintext, SaslMechanism::Plain)
     ///     .with_credentials("client", "client-secret");
     /// let m = c.librdkafka();
@@ -831,6 +832,7 @@ impl ClientSecurity {
 /// Why a client was refused, read from its output (and, for a plaintext client dialling a TLS
 /// listener, from what it says when the broker drops it).
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Refusal {
     /// TLS handshake failed: the peer's certificate is not trusted (`PKIX path building
     /// failed`, `unable to find valid certification path`).
@@ -853,7 +855,7 @@ impl Refusal {
     /// the output names none of them.
     ///
     /// ```
-    /// use ducttape_services::kafka::security::Refusal;
+    /// use ducttape_services::kafka::Refusal;
     /// let out = "ERROR Error when sending message to topic t: org.apache.kafka.common.errors.TopicAuthorizationException: Not authorized to access topics: [t]";
     /// assert!(matches!(Refusal::find(out), Some(Refusal::Authorization(_))));
     /// assert_eq!(Refusal::find("1 records sent"), None);
@@ -954,7 +956,7 @@ pub enum AclResource {
 /// One ACL: allow or deny `principal` an operation on a resource.
 ///
 /// ```
-/// use ducttape_services::kafka::security::{Acl, AclOperation, AclResource};
+/// use ducttape_services::kafka::{Acl, AclOperation, AclResource};
 /// let acl = Acl::allow("alice", AclOperation::Write, AclResource::Topic("t".into()));
 /// assert_eq!(
 ///     acl.args(),
@@ -1013,7 +1015,7 @@ impl Acl {
     /// per operation).
     ///
     /// ```
-    /// use ducttape_services::kafka::security::Acl;
+    /// use ducttape_services::kafka::Acl;
     /// let runs = Acl::batched(&Acl::consumer("bob", "t", "g"));
     /// assert_eq!(runs.len(), 2);
     /// assert_eq!(

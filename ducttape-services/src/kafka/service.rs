@@ -1078,12 +1078,8 @@ impl Service for KafkaService {
         Ok(())
     }
 
-    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.process().clean(node).await
-    }
-
-    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
-        self.process().pids(node).await
+    fn process_spec(&self, _: &Node) -> Option<ProcessSpec> {
+        Some(self.process())
     }
 
     fn logs(&self) -> Vec<LogFile> {

@@ -1,21 +1,44 @@
-//! Kafka's performance tools: `ProducerPerformance`, `ConsumerPerformance` and
-//! `EndToEndLatency`, and our REST perf client ([`rest`]), each run as a background worker
-//! per node ([`worker::ToolService`]).
+//! Kafka's performance tools — `ProducerPerformance`, `ConsumerPerformance` and
+//! `EndToEndLatency` — and our REST perf client, each run as a background worker per node
+//! ([`ToolService`]).
 //!
-//! [`parse`] turns what the tools print on stdout into typed results (and adds up the results
-//! of several workers); one module per tool builds its command line.
+//! One module per tool holds its builder (options and command line), its worker's result
+//! accessors, and its output parser with the parser's tests (`producer/`, `consumer/`,
+//! `end_to_end/`: `mod.rs` and `parse.rs`). What they share stays shared: the worker machinery
+//! (`worker.rs`), the client options every builder has (`options.rs`, also used by the
+//! verifiable clients) and the parsers' number and pattern helpers (`parse.rs`).
+//!
+//! | tool | builder | worker | parser |
+//! | --- | --- | --- | --- |
+//! | `ProducerPerformance` | [`ProducerPerformance`] | [`ProducerPerformanceService`] | [`parse_producer_output`], [`parse_producer_line`] |
+//! | `ConsumerPerformance` | [`ConsumerPerformance`] | [`ConsumerPerformanceService`] | [`parse_consumer_output`] |
+//! | `EndToEndLatency` | [`EndToEndLatency`] | [`EndToEndLatencyService`] | [`parse_end_to_end_output`] |
+//! | `rest-perf` (ours) | [`RestProducerPerformance`], [`RestConsumerPerformance`] | [`RestPerfService`] | [`parse_rest_perf_output`] |
 
-pub mod consumer;
-pub mod end_to_end;
-pub mod options;
-pub mod parse;
-pub mod producer;
-pub mod rest;
-pub mod worker;
+mod consumer;
+mod end_to_end;
+mod options;
+mod parse;
+mod producer;
+mod rest;
+mod worker;
 
-pub use consumer::{ConsumerPerformance, ConsumerPerformanceService};
-pub use end_to_end::{EndToEndLatency, EndToEndLatencyService};
+pub use consumer::{
+    aggregate_consumers, parse_consumer_output, ConsumerPerfInterval, ConsumerPerfOutput,
+    ConsumerPerfResult, ConsumerPerformance, ConsumerPerformanceService,
+};
+pub use end_to_end::{
+    parse_end_to_end_output, EndToEndLatency, EndToEndLatencyOutput, EndToEndLatencyResult,
+    EndToEndLatencySample, EndToEndLatencyService,
+};
 pub use options::{ClientBuilder, ClientOptions};
-pub use producer::{ProducerPerformance, ProducerPerformanceService};
+pub use parse::{
+    aggregate_rest, parse_rest_perf_output, RestPerfOutput, RestPerfStats, REST_PERF_PREFIX,
+};
+pub use producer::{
+    aggregate_producers, parse_producer_line, parse_producer_output, ProducerPerfLine,
+    ProducerPerfOutput, ProducerPerfResult, ProducerPerfWindow, ProducerPerformance,
+    ProducerPerformanceService,
+};
 pub use rest::{RestConsumerPerformance, RestPerfService, RestProducerPerformance};
-pub use worker::{ToolCommand, ToolOutput, ToolService};
+pub use worker::{worker_dir, ToolCommand, ToolOutput, ToolService};

@@ -1,10 +1,16 @@
 //! What every client worker (perf or verifiable) is configured with, and the builder methods
 //! for it: extra client configs, the Kafka version, the service name and the wait timeout.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use ducttape_core::cluster::Node;
+use ducttape_core::context::TestContext;
+
+use super::worker::{worker_dir, ToolOutput, ToolService, ToolSpec};
 use crate::install::{JavaCommand, KafkaVersion};
 use crate::kafka::{ClientSecurity, KafkaService};
+use crate::process::ProcessSpec;
 use crate::properties::Properties;
 
 /// Settings shared by every client builder (see [`ClientBuilder`]).
@@ -55,32 +61,63 @@ impl ClientOptions {
             .unwrap_or_else(|| kafka.version().clone())
     }
 
-    /// The shell command running `tool`; the security configs ([`follow`](Self::follow)) and
-    /// extra configs go through a properties file (with the PEM files it names, mode 0600),
-    /// written first, passed with `flag` (`--producer.config`, `--consumer.config`; empty: the
-    /// file as a positional argument).
-    pub fn command(&self, tool: JavaCommand, flag: &str) -> String {
-        let dir = format!("/mnt/{}", self.name);
+    /// The worker's process running `tool` from `version`'s install, given the worker's own
+    /// spec `base` ([`ToolService::base_spec`]): the install is required, and the security
+    /// configs ([`follow`](Self::follow)) and extra configs go through a properties file (with
+    /// the PEM files it names), private files written before the start and passed with `flag`
+    /// (`--producer.config`, `--consumer.config`; empty: the file as a positional argument).
+    pub fn process(
+        &self,
+        base: ProcessSpec,
+        version: &KafkaVersion,
+        tool: JavaCommand,
+        flag: &str,
+    ) -> ProcessSpec {
+        let dir = worker_dir(&self.name);
         let file = format!("{dir}/{}.properties", self.name);
-        let extra: Properties = self.props.iter().cloned().collect();
         let security = self
             .security
             .clone()
             .unwrap_or_else(ClientSecurity::plaintext);
-        let write = security.write_script(&dir, &file, &extra);
-        if write.is_empty() {
-            return tool.render();
+        let mut props = security.properties(&dir);
+        props.extend(&self.props.iter().cloned().collect());
+        let spec = base.requires(version.install());
+        if props == Properties::new() {
+            return spec.java(tool);
         }
-        let tool = security.apply(tool, &dir);
-        format!(
-            "{write}{}",
-            tool.args(
-                [flag.to_string(), file.clone()]
-                    .into_iter()
-                    .filter(|a| !a.is_empty())
-            )
-            .render()
-        )
+        let spec = security
+            .files(&dir)
+            .into_iter()
+            .fold(spec, |spec, f| spec.private_file(&f.path, f.contents))
+            .private_file(&file, props.render());
+        let tool = security.apply(tool, &dir).args(
+            [flag.to_string(), file]
+                .into_iter()
+                .filter(|a| !a.is_empty()),
+        );
+        spec.java(tool)
+    }
+
+    /// One worker on each of `nodes` against `kafka`, registered with `ctx`: the tool
+    /// `main_class` from the client's version ([`version_for`](Self::version_for)), with
+    /// `args(index)` for node `index`, following the cluster's security
+    /// ([`follow`](Self::follow)); see [`process`](Self::process) for the rest.
+    pub(crate) fn workers<O: ToolOutput>(
+        mut self,
+        ctx: &TestContext,
+        kafka: &KafkaService,
+        nodes: Vec<Node>,
+        (main_class, flag): (&'static str, &'static str),
+        args: impl Fn(usize) -> Vec<String> + Send + Sync + 'static,
+    ) -> Arc<ToolService<O>> {
+        self.follow(kafka);
+        let version = self.version_for(kafka);
+        let (name, timeout) = (self.name.clone(), self.timeout);
+        let spec: ToolSpec = Arc::new(move |base, _, index| {
+            let tool = version.tool(main_class).args(args(index));
+            self.process(base, &version, tool, flag)
+        });
+        ToolService::from_spec(ctx, &name, nodes, spec, timeout)
     }
 }
 
@@ -124,24 +161,66 @@ pub trait ClientBuilder: Sized {
 
 #[cfg(test)]
 mod tests {
+    #![allow(clippy::unwrap_used)]
     use super::*;
+    use crate::kafka::{SaslMechanism, SecurityProtocol};
+
+    fn base() -> ProcessSpec {
+        ProcessSpec::new("p", "/mnt/p")
+    }
 
     #[test]
-    fn configs_go_through_a_file() {
+    fn the_install_is_required_and_configs_go_through_a_private_file() {
+        let version = KafkaVersion::new("9.9.9");
         let mut o = ClientOptions::new("p");
-        assert_eq!(
-            o.command(KafkaVersion::DEFAULT.tool("X"), "--c"),
-            KafkaVersion::DEFAULT.tool("X").render()
-        );
+        let plain = o.process(base(), &version, version.tool("X"), "--c");
+        assert_eq!(plain.command_line(), version.tool("X").render());
+        assert_eq!(plain.installs(), [version.install()]);
+        assert_eq!(plain.file_at("/mnt/p/p.properties"), None);
+
         o.props.push(("acks".into(), "all".into()));
-        let cmd = o.command(KafkaVersion::DEFAULT.tool("X"), "--c");
-        assert!(
-            cmd.starts_with(
-                "umask 077 && mkdir -p /mnt/p && printf '%s' 'acks=all
-' > /mnt/p/p.properties && java "
-            ),
-            "{cmd}"
+        let spec = o.process(base(), &version, version.tool("X"), "--c");
+        assert_eq!(spec.installs(), [version.install()]);
+        assert_eq!(
+            spec.file_at("/mnt/p/p.properties"),
+            Some(("acks=all\n", true))
         );
-        assert!(cmd.ends_with("X --c /mnt/p/p.properties"), "{cmd}");
+        assert!(
+            spec.command_line().starts_with("java -Xmx256m "),
+            "{}",
+            spec.command_line()
+        );
+        assert!(
+            spec.command_line().ends_with("X --c /mnt/p/p.properties"),
+            "{}",
+            spec.command_line()
+        );
+        let positional = o.process(base(), &version, version.tool("X"), "");
+        assert!(positional.command_line().ends_with("X /mnt/p/p.properties"));
+    }
+
+    #[test]
+    fn security_files_are_private_and_the_jvm_reads_the_hosts_file() {
+        let version = KafkaVersion::DEFAULT;
+        let mut o = ClientOptions::new("p");
+        o.security = Some(
+            ClientSecurity::new(SecurityProtocol::SaslSsl, SaslMechanism::Plain)
+                .with_credentials("alice", "secret")
+                .trusting("CA PEM")
+                .with_hosts("10.0.0.1 worker1\n"),
+        );
+        let spec = o.process(base(), &version, version.tool("X"), "--c");
+        let (props, private) = spec.file_at("/mnt/p/p.properties").unwrap();
+        assert!(private && props.contains("password=\"secret\""), "{props}");
+        assert_eq!(spec.file_at("/mnt/p/ca.pem"), Some(("CA PEM", true)));
+        assert_eq!(
+            spec.file_at("/mnt/p/hosts"),
+            Some(("10.0.0.1 worker1\n", true))
+        );
+        assert!(spec
+            .command_line()
+            .contains("-Djdk.net.hosts.file=/mnt/p/hosts"));
+        // Nothing secret on the command line, which `ps` shows to everyone.
+        assert!(!spec.command_line().contains("secret"));
     }
 }

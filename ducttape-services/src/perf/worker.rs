@@ -1,6 +1,13 @@
 //! [`ToolService`]: one background run of a Kafka command-line tool per node, its stdout
 //! parsed into results. The perf clients and the verifiable clients are all this shape;
-//! what differs is the command ([`ToolCommand`]) and the parser ([`ToolOutput`]).
+//! what differs is the process ([`ToolSpec`]) and the parser ([`ToolOutput`]).
+//!
+//! A worker's process is declared with the same [`ProcessSpec`] as a service's: the install
+//! it requires (missing: [`ServiceError::MissingInstall`] names the system and `./build.sh`,
+//! before anything is written), the client config files it reads (mode 0600: they may hold
+//! passwords and keys), its JVM command line ([`JavaCommand`](crate::JavaCommand): classpath
+//! from the install, heap, JVM options, log4j). What is the worker's own: each start empties
+//! its directory, the exit status goes to a file, and the output is parsed when it ends.
 //!
 //! A worker's failure is never silent (ducktape #102): a non-zero exit, or an exit without the
 //! result line, is an error from [`wait`](crate::ServiceExt::wait) carrying the output's tail.
@@ -19,7 +26,8 @@ use ducttape_core::context::TestContext;
 use ducttape_core::remote::quote;
 
 use crate::error::{ResultExt, ServiceError};
-use crate::service::{register, LogFile, ProcessFiles, Service};
+use crate::process::ProcessSpec;
+use crate::service::{register, LogFile, Service};
 
 /// What a tool's stdout parses into.
 pub trait ToolOutput: Clone + Default + serde::Serialize + Send + Sync + 'static {
@@ -32,6 +40,11 @@ pub trait ToolOutput: Clone + Default + serde::Serialize + Send + Sync + 'static
 /// Renders the tool's command line for node `index` of the service.
 pub type ToolCommand = Arc<dyn Fn(&Node, usize) -> String + Send + Sync>;
 
+/// Declares the tool's process on node `index` of the service: given the worker's own spec
+/// (its directory, output file, pid file: [`ToolService::base_spec`]), adds the install, the
+/// files and the command line.
+pub type ToolSpec = Arc<dyn Fn(ProcessSpec, &Node, usize) -> ProcessSpec + Send + Sync>;
+
 /// The directory on each node where the worker of service `name` keeps its files (output,
 /// pid, exit status, uploaded programs); emptied at every start.
 pub fn worker_dir(name: &str) -> String {
@@ -42,7 +55,7 @@ pub fn worker_dir(name: &str) -> String {
 pub struct ToolService<O: ToolOutput> {
     name: String,
     nodes: Vec<Node>,
-    command: ToolCommand,
+    spec: ToolSpec,
     /// Local programs copied into [`worker_dir`] (executable) before each start.
     uploads: Vec<PathBuf>,
     wait_timeout: Duration,
@@ -55,7 +68,20 @@ pub struct ToolService<O: ToolOutput> {
 }
 
 impl<O: ToolOutput> ToolService<O> {
-    /// A service named `name` running `command` on each of `nodes`, registered with `ctx`.
+    /// A service named `name` running the process `spec` declares on each of `nodes`,
+    /// registered with `ctx`.
+    pub fn from_spec(
+        ctx: &TestContext,
+        name: &str,
+        nodes: Vec<Node>,
+        spec: ToolSpec,
+        wait_timeout: Duration,
+    ) -> Arc<Self> {
+        Self::registered(ctx, name, nodes, spec, wait_timeout, Vec::new())
+    }
+
+    /// A service named `name` running the shell command `command` on each of `nodes` (no
+    /// install or file of its own), registered with `ctx`.
     pub fn new(
         ctx: &TestContext,
         name: &str,
@@ -77,10 +103,22 @@ impl<O: ToolOutput> ToolService<O> {
         wait_timeout: Duration,
         uploads: Vec<PathBuf>,
     ) -> Arc<Self> {
+        let spec: ToolSpec = Arc::new(move |base, node, index| base.command(command(node, index)));
+        Self::registered(ctx, name, nodes, spec, wait_timeout, uploads)
+    }
+
+    fn registered(
+        ctx: &TestContext,
+        name: &str,
+        nodes: Vec<Node>,
+        spec: ToolSpec,
+        wait_timeout: Duration,
+        uploads: Vec<PathBuf>,
+    ) -> Arc<Self> {
         let service = Arc::new(Self {
             name: name.to_string(),
             nodes,
-            command,
+            spec,
             uploads,
             wait_timeout,
             outputs: Mutex::new(BTreeMap::new()),
@@ -104,8 +142,28 @@ impl<O: ToolOutput> ToolService<O> {
         format!("{}/{}.pid", self.dir(), self.name)
     }
 
-    fn process(&self) -> ProcessFiles {
-        ProcessFiles::new(&self.name, self.dir(), self.pidfile())
+    /// The worker's own part of every node's [`ProcessSpec`]: [`worker_dir`], emptied at
+    /// each start, with the output in [`log_path`](Self::log_path); a clean stop waits 10 s
+    /// after SIGTERM.
+    pub fn base_spec(&self) -> ProcessSpec {
+        ProcessSpec::new(&self.name, &self.dir())
+            .fresh_dir()
+            .log_file(&self.log_path())
+            .pid_file(&self.pidfile())
+            .stop_grace(Duration::from_secs(10))
+    }
+
+    /// The process on `node`, as declared.
+    pub fn spec(&self, node: &Node) -> ProcessSpec {
+        let index = self
+            .nodes
+            .iter()
+            .position(|n| n.name() == node.name())
+            .unwrap_or(0);
+        // The worker reads its output and pid where it put them, whatever the declaration said.
+        (self.spec)(self.base_spec(), node, index)
+            .log_file(&self.log_path())
+            .pid_file(&self.pidfile())
     }
 
     fn exitfile(&self) -> String {
@@ -204,14 +262,16 @@ impl<O: ToolOutput> Service for ToolService<O> {
     }
 
     async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
-        let index = self
-            .nodes
-            .iter()
-            .position(|n| n.name() == node.name())
-            .unwrap_or(0);
+        let spec = self.spec(node);
+        // The exit status goes to a file: a worker's failure must not pass unnoticed.
+        let command = format!(
+            "{}; echo $? > {}",
+            spec.command_line(),
+            quote(&self.exitfile())
+        );
+        let spec = spec.command(command);
+        spec.prepare(node).await?;
         let account = node.account();
-        account.remove(&self.dir()).await.ctx(&self.name)?;
-        account.mkdirs(&self.dir()).await.ctx(&self.name)?;
         for local in &self.uploads {
             let file = local.file_name().map(|f| f.to_string_lossy().into_owned());
             let Some(file) = file else {
@@ -227,16 +287,7 @@ impl<O: ToolOutput> Service for ToolService<O> {
                 .await
                 .ctx(&self.name)?;
         }
-        // The exit status goes to a file: a worker's failure must not pass unnoticed.
-        let command = format!(
-            "{}; echo $? > {}",
-            (self.command)(node, index),
-            quote(&self.exitfile())
-        );
-        account
-            .spawn(&command, &self.log_path(), &self.pidfile())
-            .await
-            .ctx(&self.name)?;
+        spec.launch(node).await?;
         self.set_running(node, true);
         Ok(())
     }
@@ -254,18 +305,12 @@ impl<O: ToolOutput> Service for ToolService<O> {
         // Only our own stop is an expected end: a worker that ended before it (and after its
         // start) must have exited 0 with its result.
         let ended_on_its_own = self.set_running(node, false) && self.pids(node).await?.is_empty();
-        self.process()
-            .stop(node, clean, Duration::from_secs(10))
-            .await?;
+        self.spec(node).stop(node, clean).await?;
         self.collect(node, ended_on_its_own).await
     }
 
-    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.process().clean(node).await
-    }
-
-    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
-        self.process().pids(node).await
+    fn process_spec(&self, node: &Node) -> Option<ProcessSpec> {
+        Some(self.spec(node))
     }
 
     fn logs(&self) -> Vec<LogFile> {

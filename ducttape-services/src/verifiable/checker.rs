@@ -343,8 +343,8 @@ fn span(first: i64, last: i64) -> u64 {
 /// [`report`](Self::report).
 ///
 /// ```
-/// use ducttape_services::verifiable::checker::DeliveryChecker;
-/// use ducttape_services::verifiable::events::parse_events;
+/// use ducttape_services::verifiable::DeliveryChecker;
+/// use ducttape_services::verifiable::parse_events;
 ///
 /// let producer = parse_events(
 ///     r#"{"timestamp":1,"name":"producer_send_success","key":null,"value":"0","offset":0,"topic":"verif","partition":0}
@@ -359,7 +359,7 @@ fn span(first: i64, last: i64) -> u64 {
 /// let report = checker.report();
 /// assert!(!report.is_clean());
 /// assert!(report.to_string().contains("verif-0: offset 1 (1 record)"));
-/// # Ok::<(), ducttape_services::verifiable::events::EventError>(())
+/// # Ok::<(), ducttape_services::verifiable::EventError>(())
 /// ```
 #[derive(Debug, Default)]
 pub struct DeliveryChecker {

@@ -9,8 +9,7 @@ use super::checker::{DeliveryChecker, DeliveryReport};
 use super::events::{parse_event_line, VerifiableEvent};
 use crate::error::ServiceError;
 use crate::kafka::KafkaService;
-use crate::perf::options::{ClientBuilder, ClientOptions};
-use crate::perf::worker::{ToolOutput, ToolService};
+use crate::perf::{ClientBuilder, ClientOptions, ToolOutput, ToolService};
 
 /// The events a verifiable client printed, and any line that claimed to be one but did not
 /// parse (kept: a dropped acknowledgement would hide a lost record).
@@ -112,12 +111,11 @@ impl VerifiableProducer {
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<VerifiableProducerService> {
-        self.options.follow(kafka);
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),
@@ -133,16 +131,12 @@ impl VerifiableProducer {
         if let Some(p) = self.value_prefix {
             args.extend(["--value-prefix".to_string(), p.to_string()]);
         }
-        let tool = self
-            .options
-            .version_for(kafka)
-            .tool("org.apache.kafka.tools.VerifiableProducer");
-        spawn_workers(
-            ctx,
-            nodes,
-            &self.options,
-            self.options.command(tool.args(args), "--producer.config"),
-        )
+        let tool = (
+            "org.apache.kafka.tools.VerifiableProducer",
+            "--producer.config",
+        );
+        self.options
+            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
     }
 }
 
@@ -193,12 +187,11 @@ impl VerifiableConsumer {
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<VerifiableConsumerService> {
-        self.options.follow(kafka);
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),
@@ -214,32 +207,13 @@ impl VerifiableConsumer {
         if self.verbose {
             args.push("--verbose".into());
         }
-        let tool = self
-            .options
-            .version_for(kafka)
-            .tool("org.apache.kafka.tools.VerifiableConsumer");
-        spawn_workers(
-            ctx,
-            nodes,
-            &self.options,
-            self.options.command(tool.args(args), "--consumer.config"),
-        )
+        let tool = (
+            "org.apache.kafka.tools.VerifiableConsumer",
+            "--consumer.config",
+        );
+        self.options
+            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
     }
-}
-
-fn spawn_workers(
-    ctx: &TestContext,
-    nodes: Vec<Node>,
-    options: &ClientOptions,
-    command: String,
-) -> Arc<ToolService<VerifiableOutput>> {
-    ToolService::new(
-        ctx,
-        options.name(),
-        nodes,
-        Arc::new(move |_, _| command.clone()),
-        options.timeout(),
-    )
 }
 
 /// How many records `producers` have had acknowledged so far (with an offset), all workers

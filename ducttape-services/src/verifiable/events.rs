@@ -329,13 +329,13 @@ ducttape_core::human_debug!(EventError);
 /// (log output), the event otherwise.
 ///
 /// ```
-/// use ducttape_services::verifiable::events::{parse_event_line, VerifiableEvent};
+/// use ducttape_services::verifiable::{parse_event_line, VerifiableEvent};
 ///
 /// let line = r#"{"timestamp":1795970162007,"name":"producer_send_success","key":null,"value":"0","offset":0,"topic":"verif","partition":0}"#;
 /// let Some(VerifiableEvent::ProducerSendSuccess { record, .. }) = parse_event_line(line)? else { panic!() };
 /// assert_eq!((record.offset, record.value.as_deref()), (0, Some("0")));
 /// assert!(parse_event_line("[2026-11-29 16:36:02] INFO Kafka version: 3.9.2")?.is_none());
-/// # Ok::<(), ducttape_services::verifiable::events::EventError>(())
+/// # Ok::<(), ducttape_services::verifiable::EventError>(())
 /// ```
 pub fn parse_event_line(line: &str) -> Result<Option<VerifiableEvent>, EventError> {
     let line = line.trim();

@@ -1,16 +1,26 @@
 //! Kafka's verifiable clients, `VerifiableProducer` and `VerifiableConsumer`: the basis of
 //! "no acknowledged record was lost" checks.
 //!
-//! Both tools print one JSON event per line on stdout. [`events`] parses those lines into
-//! [`events::VerifiableEvent`]s; [`checker`] matches the producer's acknowledgements against
-//! what the consumers received and reports lost, duplicated and reordered records.
+//! Both tools print one JSON event per line on stdout. `events.rs` parses those lines into
+//! [`VerifiableEvent`]s ([`parse_events`]); `checker.rs` ([`DeliveryChecker`]) matches the
+//! producer's acknowledgements against what the consumers received and reports lost,
+//! duplicated and reordered records ([`DeliveryReport`]); `clients.rs` runs the tools as
+//! background workers ([`VerifiableProducer`], [`VerifiableConsumer`]) and checks their
+//! output ([`check_delivery`]).
 
-pub mod checker;
-pub mod clients;
-pub mod events;
+pub(crate) mod checker;
+pub(crate) mod clients;
+pub(crate) mod events;
 
-pub use checker::{DeliveryChecker, DeliveryReport};
+pub use checker::{
+    DeliveryChecker, DeliveryPoint, DeliveryReport, OrderViolation, RecordId, ValueMismatch,
+};
 pub use clients::{
     acknowledged_so_far, check_delivery, check_delivery_of, delivery_report, VerifiableConsumer,
-    VerifiableConsumerService, VerifiableProducer, VerifiableProducerService,
+    VerifiableConsumerService, VerifiableOutput, VerifiableProducer, VerifiableProducerService,
+    WorkerOutput,
+};
+pub use events::{
+    parse_event_line, parse_events, CommittedOffset, EventError, PartitionRecords, Record,
+    TopicPartition, VerifiableEvent,
 };

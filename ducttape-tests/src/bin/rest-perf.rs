@@ -2,7 +2,7 @@
 //! many requests in flight, and prints a window line every report interval and a result
 //! line at the end (records/s, MB/s, latency percentiles from an HDR histogram in µs; the
 //! format is [`RestPerfStats`], parsed by the library). It runs on a node as a background
-//! worker ([`ducttape_services::perf::rest`]); exits 1 if a request failed or fewer records
+//! worker ([`ducttape_services::perf::RestPerfService`]); exits 1 if a request failed or fewer records
 //! than asked were acknowledged or read.
 //!
 //! ```text
@@ -23,7 +23,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use ducttape_services::kafka_pixy::{PixyClient, RestRecord};
-use ducttape_services::perf::parse::{RestPerfStats, REST_PERF_PREFIX};
+use ducttape_services::perf::{RestPerfStats, REST_PERF_PREFIX};
 use ducttape_services::RestError;
 use hdrhistogram::Histogram;
 use tokio::sync::mpsc;

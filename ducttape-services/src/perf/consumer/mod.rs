@@ -1,18 +1,20 @@
 //! [`ConsumerPerformance`]: Kafka's `ConsumerPerformance` on each node, in the background.
 
+mod parse;
+
+pub use parse::{
+    aggregate_consumers, parse_consumer_output, ConsumerPerfInterval, ConsumerPerfOutput,
+    ConsumerPerfResult,
+};
+
 use std::sync::Arc;
 
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use super::options::{ClientBuilder, ClientOptions};
-use super::parse::{
-    aggregate_consumers, parse_consumer_output, ConsumerPerfInterval, ConsumerPerfOutput,
-    ConsumerPerfResult,
-};
-use super::worker::{ToolOutput, ToolService};
-use crate::install::KafkaVersion;
 use crate::kafka::KafkaService;
+use crate::perf::options::{ClientBuilder, ClientOptions};
+use crate::perf::worker::{ToolOutput, ToolService};
 
 impl ToolOutput for ConsumerPerfOutput {
     fn parse(text: &str) -> Self {
@@ -82,41 +84,42 @@ impl ConsumerPerformance {
         self
     }
 
-    /// The worker command line for node `index`.
-    pub fn command(&self, version: &KafkaVersion, bootstrap: &str, index: usize) -> String {
+    /// The tool's command line for node `index` (configs and security are added by
+    /// [`ClientOptions::process`]).
+    fn args(&self, bootstrap: &str, index: usize) -> Vec<String> {
         let group = self
             .group
             .clone()
             .unwrap_or_else(|| format!("{}-{index}", self.options.name()));
-        let tool = version
-            .tool("org.apache.kafka.tools.ConsumerPerformance")
-            .args([
-                "--bootstrap-server".to_string(),
-                bootstrap.into(),
-                "--topic".into(),
-                self.topic.clone(),
-                "--messages".into(),
-                self.messages.to_string(),
-                "--group".into(),
-                group,
-                "--timeout".into(),
-                self.fetch_timeout_ms.to_string(),
-            ]);
-        self.options.command(tool, "--consumer.config")
+        vec![
+            "--bootstrap-server".to_string(),
+            bootstrap.into(),
+            "--topic".into(),
+            self.topic.clone(),
+            "--messages".into(),
+            self.messages.to_string(),
+            "--group".into(),
+            group,
+            "--timeout".into(),
+            self.fetch_timeout_ms.to_string(),
+        ]
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<ConsumerPerformanceService> {
-        self.options.follow(kafka);
-        let version = self.options.version_for(kafka);
         let bootstrap = kafka.bootstrap_servers();
-        let (name, timeout) = (self.options.name().to_string(), self.options.timeout());
-        let command = move |_: &Node, index| self.command(&version, &bootstrap, index);
-        ToolService::new(ctx, &name, nodes, Arc::new(command), timeout)
+        let tool = (
+            "org.apache.kafka.tools.ConsumerPerformance",
+            "--consumer.config",
+        );
+        let options = self.options.clone();
+        options.workers(ctx, kafka, nodes, tool, move |index| {
+            self.args(&bootstrap, index)
+        })
     }
 }

@@ -1,18 +1,20 @@
 //! [`ProducerPerformance`]: Kafka's `ProducerPerformance` on each node, in the background.
 
+mod parse;
+
+pub use parse::{
+    aggregate_producers, parse_producer_line, parse_producer_output, ProducerPerfLine,
+    ProducerPerfOutput, ProducerPerfResult, ProducerPerfWindow,
+};
+
 use std::sync::Arc;
 
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use super::options::{ClientBuilder, ClientOptions};
-use super::parse::{
-    aggregate_producers, parse_producer_output, ProducerPerfOutput, ProducerPerfResult,
-    ProducerPerfWindow,
-};
-use super::worker::{ToolOutput, ToolService};
-use crate::install::KafkaVersion;
 use crate::kafka::KafkaService;
+use crate::perf::options::{ClientBuilder, ClientOptions};
+use crate::perf::worker::{ToolOutput, ToolService};
 
 impl ToolOutput for ProducerPerfOutput {
     fn parse(text: &str) -> Self {
@@ -94,41 +96,36 @@ impl ProducerPerformance {
         self
     }
 
-    /// The worker command line for a cluster at `bootstrap`.
-    pub fn command(&self, version: &KafkaVersion, bootstrap: &str) -> String {
-        let tool = version
-            .tool("org.apache.kafka.tools.ProducerPerformance")
-            .args([
-                "--topic".to_string(),
-                self.topic.clone(),
-                "--num-records".into(),
-                self.num_records.to_string(),
-                "--record-size".into(),
-                self.record_size.to_string(),
-                "--throughput".into(),
-                self.throughput.to_string(),
-                "--producer-props".into(),
-                format!("bootstrap.servers={bootstrap}"),
-            ]);
-        self.options.command(tool, "--producer.config")
+    /// The tool's command line for a cluster at `bootstrap` (configs and security are added
+    /// by [`ClientOptions::process`]).
+    fn args(&self, bootstrap: &str) -> Vec<String> {
+        vec![
+            "--topic".to_string(),
+            self.topic.clone(),
+            "--num-records".into(),
+            self.num_records.to_string(),
+            "--record-size".into(),
+            self.record_size.to_string(),
+            "--throughput".into(),
+            self.throughput.to_string(),
+            "--producer-props".into(),
+            format!("bootstrap.servers={bootstrap}"),
+        ]
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<ProducerPerformanceService> {
-        self.options.follow(kafka);
-        let command = self.command(&self.options.version_for(kafka), &kafka.bootstrap_servers());
-        let o = &self.options;
-        ToolService::new(
-            ctx,
-            o.name(),
-            nodes,
-            Arc::new(move |_, _| command.clone()),
-            o.timeout(),
-        )
+        let args = self.args(&kafka.bootstrap_servers());
+        let tool = (
+            "org.apache.kafka.tools.ProducerPerformance",
+            "--producer.config",
+        );
+        self.options
+            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
     }
 }

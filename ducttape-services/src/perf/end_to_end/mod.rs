@@ -1,15 +1,19 @@
 //! [`EndToEndLatency`]: Kafka's `EndToEndLatency` on each node, in the background.
 
+mod parse;
+
+pub use parse::{
+    parse_end_to_end_output, EndToEndLatencyOutput, EndToEndLatencyResult, EndToEndLatencySample,
+};
+
 use std::sync::Arc;
 
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use super::options::{ClientBuilder, ClientOptions};
-use super::parse::{parse_end_to_end_output, EndToEndLatencyOutput, EndToEndLatencyResult};
-use super::worker::{ToolOutput, ToolService};
-use crate::install::KafkaVersion;
 use crate::kafka::KafkaService;
+use crate::perf::options::{ClientBuilder, ClientOptions};
+use crate::perf::worker::{ToolOutput, ToolService};
 
 impl ToolOutput for EndToEndLatencyOutput {
     fn parse(text: &str) -> Self {
@@ -68,36 +72,28 @@ impl EndToEndLatency {
         self
     }
 
-    /// The worker command line.
-    pub fn command(&self, version: &KafkaVersion, bootstrap: &str) -> String {
-        let tool = version
-            .tool("org.apache.kafka.tools.EndToEndLatency")
-            .args([
-                bootstrap.to_string(),
-                self.topic.clone(),
-                self.messages.to_string(),
-                self.acks.clone(),
-                self.record_size.to_string(),
-            ]);
-        self.options.command(tool, "")
+    /// The tool's command line (the config file is added by [`ClientOptions::process`]).
+    fn args(&self, bootstrap: &str) -> Vec<String> {
+        vec![
+            bootstrap.to_string(),
+            self.topic.clone(),
+            self.messages.to_string(),
+            self.acks.clone(),
+            self.record_size.to_string(),
+        ]
     }
 
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
-        mut self,
+        self,
         ctx: &TestContext,
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<EndToEndLatencyService> {
-        self.options.follow(kafka);
-        let command = self.command(&self.options.version_for(kafka), &kafka.bootstrap_servers());
-        let o = &self.options;
-        ToolService::new(
-            ctx,
-            o.name(),
-            nodes,
-            Arc::new(move |_, _| command.clone()),
-            o.timeout(),
-        )
+        let args = self.args(&kafka.bootstrap_servers());
+        // The config file is a positional argument, after the others.
+        let tool = ("org.apache.kafka.tools.EndToEndLatency", "");
+        self.options
+            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
     }
 }
