@@ -387,42 +387,73 @@ impl Connection {
         Ok((sender, Box::pin(driver)))
     }
 
+    /// The open connection if the proxy has not closed it since the last answer (nothing
+    /// was sent on it yet, so a fresh one in its place is safe), else a new one.
+    async fn ready(&mut self) -> Result<&mut (SendRequest<Full<Bytes>>, Driver), String> {
+        if let Some((sender, driver)) = &mut self.open {
+            let usable = tokio::select! {
+                biased;
+                ready = sender.ready() => ready.is_ok(),
+                _ = driver.as_mut() => false,
+            };
+            if !usable {
+                self.open = None;
+            }
+        }
+        if self.open.is_none() {
+            self.open = Some(Self::connect(&self.target).await?);
+        }
+        self.open
+            .as_mut()
+            .ok_or_else(|| "no connection (just opened one: a bug)".to_string())
+    }
+
     /// Sends `template`'s request: the answer's status and whole body.
     async fn send(&mut self, template: &Template) -> Result<(StatusCode, Bytes), RestError> {
-        let open = match &mut self.open {
-            Some(open) => open,
-            None => {
-                let open = Self::connect(&self.target)
-                    .await
-                    .map_err(|e| template.transport_error(e))?;
-                self.open.insert(open)
-            }
-        };
-        let (sender, driver) = open;
-        let host = &self.target.host;
-        let exchange = async {
-            sender.ready().await?;
-            let response = sender.send_request(template.request(host)).await?;
-            let status = response.status();
-            let body = response.into_body().collect().await?.to_bytes();
-            Ok::<_, hyper::Error>((status, body))
-        };
-        let answer = tokio::time::timeout(self.timeout, async {
-            tokio::select! {
-                biased;
-                answer = exchange => answer.map_err(|e| error_chain(&e)),
-                closed = driver.as_mut() => Err(match closed {
-                    Ok(()) => "the proxy closed the connection".to_string(),
-                    Err(e) => error_chain(&e),
-                }),
-            }
-        })
-        .await
-        .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout)));
+        let answer = tokio::time::timeout(self.timeout, self.exchange(template))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout)));
         if answer.is_err() {
             self.open = None;
         }
         answer.map_err(|e| template.transport_error(e))
+    }
+
+    async fn exchange(&mut self, template: &Template) -> Result<(StatusCode, Bytes), String> {
+        let target = self.target.clone();
+        let (sender, driver) = self.ready().await?;
+        // In a block of its own: the exchange borrows the connection until it is dropped.
+        let (answer, ended) = {
+            let exchange = async {
+                let response = sender.send_request(template.request(&target.host)).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>((status, body))
+            };
+            tokio::pin!(exchange);
+            tokio::select! {
+                biased;
+                answer = &mut exchange => (answer.map_err(|e| error_chain(&e)), false),
+                // The connection ended, maybe right after the whole answer came (a server that
+                // closes after answering): the exchange has the answer or the reason.
+                closed = driver.as_mut() => {
+                    let answer = match (exchange.await, closed) {
+                        (Ok(answer), _) => Ok(answer),
+                        (Err(e), Ok(())) => Err(format!(
+                            "the proxy closed the connection before answering: {}",
+                            error_chain(&e)
+                        )),
+                        (Err(_), Err(e)) => Err(error_chain(&e)),
+                    };
+                    (answer, true)
+                }
+            }
+        };
+        // A finished driver must not be polled again: a new connection next time.
+        if ended {
+            self.open = None;
+        }
+        answer
     }
 }
 
@@ -695,6 +726,46 @@ mod tests {
         assert!(value_len(b"<html>busy</html>")
             .unwrap_err()
             .contains("not a consumed record"));
+    }
+
+    /// A server that answers each request and then closes the connection, as an HTTP server
+    /// may between requests: every request still succeeds, on a fresh connection.
+    #[test]
+    fn a_connection_closed_between_requests_is_reopened() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for _ in 0..3 {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = stream.read(&mut buf).unwrap();
+                    request.extend_from_slice(&buf[..n]);
+                }
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .unwrap();
+                // Dropped: closed after the answer, without saying so.
+            }
+        });
+        let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        let template = Template::new(&target, Method::GET, "/_ping", Bytes::new(), None).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut connection = Connection::new(target.clone(), Duration::from_secs(10));
+            for i in 0..3 {
+                let (status, body) = connection.send(&template).await.unwrap_or_else(|e| {
+                    panic!("request {i}: {e}");
+                });
+                assert_eq!((status, &body[..]), (StatusCode::OK, &b"{}"[..]));
+            }
+        });
+        server.join().unwrap();
     }
 
     #[test]
