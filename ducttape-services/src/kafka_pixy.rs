@@ -666,6 +666,44 @@ struct SetOffsetJson {
     offset: i64,
 }
 
+/// The path and query of pixy's produce request for `topic`: `?sync` waits for Kafka's
+/// acknowledgement, `key` is percent-encoded byte for byte. [`PixyClient`] and the REST perf
+/// client (which builds its requests once and reuses them) both build it here.
+///
+/// ```
+/// use ducttape_services::kafka_pixy::produce_path;
+/// assert_eq!(produce_path("t", true, Some(b"k 1")), "/topics/t/messages?sync&key=k%201");
+/// assert_eq!(produce_path("t", false, None), "/topics/t/messages");
+/// ```
+pub fn produce_path(topic: &str, sync: bool, key: Option<&[u8]>) -> String {
+    let mut path = format!("/topics/{}/messages", percent_encode(topic.as_bytes()));
+    let mut sep = '?';
+    if sync {
+        path.push_str("?sync");
+        sep = '&';
+    }
+    if let Some(key) = key {
+        path.push(sep);
+        path.push_str("key=");
+        path.push_str(&percent_encode(key));
+    }
+    path
+}
+
+/// The path and query of pixy's consume request: the next record of `topic` for `group`.
+///
+/// ```
+/// use ducttape_services::kafka_pixy::consume_path;
+/// assert_eq!(consume_path("t", "g/1"), "/topics/t/messages?group=g%2F1");
+/// ```
+pub fn consume_path(topic: &str, group: &str) -> String {
+    format!(
+        "/topics/{}/messages?group={}",
+        percent_encode(topic.as_bytes()),
+        percent_encode(group.as_bytes())
+    )
+}
+
 /// A typed client of kafka-pixy's HTTP API. Make one per test: its connection pool belongs
 /// to the tokio runtime it is used on.
 ///
@@ -727,21 +765,11 @@ impl PixyClient {
         record: &RestRecord,
         sync: bool,
     ) -> Result<(String, Vec<u8>), RestError> {
-        let mut url = format!(
-            "{}/topics/{}/messages",
+        let url = format!(
+            "{}{}",
             self.client.base(),
-            percent_encode(topic.as_bytes())
+            produce_path(topic, sync, record.key.as_deref())
         );
-        let mut sep = '?';
-        if sync {
-            url.push_str("?sync");
-            sep = '&';
-        }
-        if let Some(key) = &record.key {
-            url.push(sep);
-            url.push_str("key=");
-            url.push_str(&percent_encode(key));
-        }
         let mut request = self
             .client
             .http()
@@ -762,12 +790,7 @@ impl PixyClient {
     /// acknowledged at once; `None` when none came within the proxy's long-poll timeout
     /// (HTTP 408).
     pub async fn consume(&self, topic: &str, group: &str) -> Result<Option<Consumed>, RestError> {
-        let url = format!(
-            "{}/topics/{}/messages?group={}",
-            self.client.base(),
-            percent_encode(topic.as_bytes()),
-            percent_encode(group.as_bytes())
-        );
+        let url = format!("{}{}", self.client.base(), consume_path(topic, group));
         let body = match self
             .client
             .send("GET", &url, self.client.http().get(&url))

@@ -58,7 +58,7 @@ pub use kafka_pixy::{KafkaPixyService, PixyClient};
 pub use process::ProcessSpec;
 pub use properties::Properties;
 pub use readiness::Readiness;
-pub use rest::{RestError, RestProxy};
+pub use rest::{error_chain, RestError, RestProxy};
 pub use service::{register, run_parallel, LogFile, ProcessFiles, Service, ServiceExt};
 pub use tls::{CertificateAuthority, IssuedCertificate, TlsError};
 pub use zookeeper::{ZookeeperBuilder, ZookeeperService};

@@ -90,9 +90,9 @@ impl RestError {
     }
 }
 
-/// An error and its causes on one line (`a: b: c`): reqwest's own message leaves out the cause
-/// (`error sending request` without `connection refused`).
-pub(crate) fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its causes on one line (`a: b: c`): reqwest's and hyper's own messages leave
+/// out the cause (`error sending request` without `connection refused`).
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut out = e.to_string();
     let mut source = e.source();
     while let Some(s) = source {

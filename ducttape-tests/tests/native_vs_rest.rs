@@ -284,6 +284,44 @@ async fn a_rest_worker_against_a_dead_proxy_fails_wait_with_its_output(ctx: Test
     assert_eq!((result.records, result.errors), (0, 100), "{result:?}");
 }
 
+/// CPU over one REST phase, as cores busy over the client's run (CPU seconds ÷ its wall
+/// seconds): pixy's process tree, read from `/proc` on its node before and after the phase,
+/// and the client's own, which it reports at its end. `client_over_pixy` is the benchmark's
+/// goal in one number: well below 1, the proxy saturates before the client does.
+#[derive(Debug, Clone, Copy, serde::Serialize)]
+struct PhaseCpu {
+    wall_s: f64,
+    pixy_cpu_s: f64,
+    client_cpu_s: f64,
+    pixy_cores: f64,
+    client_cores: f64,
+    client_over_pixy: f64,
+    pixy_us_per_record: f64,
+    client_us_per_record: f64,
+}
+
+impl PhaseCpu {
+    fn new(pixy_cpu_s: f64, rest: &RestPerfStats) -> Self {
+        let wall_s = rest.elapsed_ms.max(1) as f64 / 1000.0;
+        let client_cpu_s = rest.cpu_ms.unwrap_or(0) as f64 / 1000.0;
+        let per_record = |cpu_s: f64| cpu_s * 1e6 / rest.records.max(1) as f64;
+        Self {
+            wall_s,
+            pixy_cpu_s,
+            client_cpu_s,
+            pixy_cores: pixy_cpu_s / wall_s,
+            client_cores: client_cpu_s / wall_s,
+            client_over_pixy: if pixy_cpu_s > 0.0 {
+                client_cpu_s / pixy_cpu_s
+            } else {
+                f64::NAN
+            },
+            pixy_us_per_record: per_record(pixy_cpu_s),
+            client_us_per_record: per_record(client_cpu_s),
+        }
+    }
+}
+
 /// One row of the table.
 struct Row {
     what: &'static str,
@@ -304,10 +342,11 @@ fn cell(v: Option<f64>) -> String {
     v.map_or_else(|| "-".into(), |v| format!("{v:.1}"))
 }
 
-/// The side-by-side table: native, REST and REST ÷ native per direction.
-fn table(rows: &[(Row, Row)]) -> String {
+/// The side-by-side table: native, REST and REST ÷ native per direction, then the CPU of
+/// pixy and of our client over the REST phase.
+fn table(rows: &[(Row, Row, PhaseCpu)]) -> String {
     let mut out = format!(
-        "{:<8} {:>12} {:>12} {:>8} | {:>12} {:>8} {:>8} {:>8} | {:>9} {:>9} {:>9} {:>9}\n",
+        "{:<8} {:>12} {:>12} {:>8} | {:>12} {:>8} {:>8} {:>8} | {:>9} {:>9} {:>9} {:>9} | {:>10} {:>12} {:>13}\n",
         "",
         "native r/s",
         "native MB/s",
@@ -319,11 +358,14 @@ fn table(rows: &[(Row, Row)]) -> String {
         "r/s ÷",
         "MB/s ÷",
         "p50 ÷",
-        "p99 ÷"
+        "p99 ÷",
+        "pixy cores",
+        "client cores",
+        "client ÷ pixy"
     );
-    for (native, rest) in rows {
+    for (native, rest, cpu) in rows {
         out.push_str(&format!(
-            "{:<8} {:>12.0} {:>12.2} {:>8} | {:>12.0} {:>8.2} {:>8} {:>8} | {:>9} {:>9} {:>9} {:>9}\n",
+            "{:<8} {:>12.0} {:>12.2} {:>8} | {:>12.0} {:>8.2} {:>8} {:>8} | {:>9} {:>9} {:>9} {:>9} | {:>10.2} {:>12.2} {:>13.2}\n",
             native.what,
             native.records_per_sec,
             native.mb_per_sec,
@@ -336,6 +378,9 @@ fn table(rows: &[(Row, Row)]) -> String {
             ratio(Some(rest.mb_per_sec), Some(native.mb_per_sec)),
             ratio(rest.p50_ms, native.p50_ms),
             ratio(rest.p99_ms, native.p99_ms),
+            cpu.pixy_cores,
+            cpu.client_cores,
+            cpu.client_over_pixy,
         ));
     }
     out
@@ -348,7 +393,7 @@ fn table(rows: &[(Row, Row)]) -> String {
 async fn native_vs_rest(ctx: TestContext) {
     if std::env::var_os("DUCTTAPE_REST_PERF").is_none() {
         eprintln!(
-            "native_vs_rest: rest-perf is the debug build, ≈ 8× the CPU per request of the release one and \
+            "native_vs_rest: rest-perf is the debug build, ≈ 5× the CPU per request of the release one and \
              likely the bottleneck; for numbers: cargo build --release -p ducttape-tests --bin \
              rest-perf and DUCTTAPE_REST_PERF=target/release/rest-perf"
         );
@@ -399,6 +444,8 @@ async fn native_vs_rest(ctx: TestContext) {
     assert_eq!(rc.records, records);
 
     let ms = |us: u64| Some(us as f64 / 1000.0);
+    let produce_cpu = PhaseCpu::new(pixy_produce_cpu, &rp);
+    let consume_cpu = PhaseCpu::new(pixy_consume_cpu, &rc);
     let rows = [
         (
             Row {
@@ -415,6 +462,7 @@ async fn native_vs_rest(ctx: TestContext) {
                 p50_ms: ms(rp.p50_us),
                 p99_ms: ms(rp.p99_us),
             },
+            produce_cpu,
         ),
         (
             Row {
@@ -431,26 +479,15 @@ async fn native_vs_rest(ctx: TestContext) {
                 p50_ms: ms(rc.p50_us),
                 p99_ms: ms(rc.p99_us),
             },
+            consume_cpu,
         ),
     ];
-    // CPU as a share of one core over each REST phase.
-    let share = |cpu_s: f64, elapsed_ms: u64| cpu_s / (elapsed_ms.max(1) as f64 / 1000.0);
-    let client_cpu = |r: &RestPerfStats| r.cpu_ms.unwrap_or(0) as f64 / 1000.0;
-    let cpu = json!({
-        "produce": {
-            "pixy_cpu_s": pixy_produce_cpu, "pixy_cores": share(pixy_produce_cpu, rp.elapsed_ms),
-            "client_cpu_s": client_cpu(&rp), "client_cores": share(client_cpu(&rp), rp.elapsed_ms),
-        },
-        "consume": {
-            "pixy_cpu_s": pixy_consume_cpu, "pixy_cores": share(pixy_consume_cpu, rc.elapsed_ms),
-            "client_cpu_s": client_cpu(&rc), "client_cores": share(client_cpu(&rc), rc.elapsed_ms),
-        },
-    });
+    let cpu = json!({ "produce": produce_cpu, "consume": consume_cpu });
     let printed = table(&rows);
     println!(
         "native_vs_rest: {records} records of {RECORD_SIZE} B, {PARTITIONS} partitions, RF 1, \
          REST producer with {PRODUCE_CONCURRENCY} connections (sync acks), REST consumer with \
-         {CONSUME_CONCURRENCY}; rest-perf: {}\n{printed}CPU (cores busy): {cpu}",
+         {CONSUME_CONCURRENCY}; rest-perf: {}\n{printed}CPU over the REST phases: {cpu}",
         rest_perf().display()
     );
     ctx.record("records", records);

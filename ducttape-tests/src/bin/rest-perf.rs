@@ -15,21 +15,41 @@
 //! With a rate, record `i` is due at `start + i / rate` and its latency is measured from that
 //! intended time, not from when a free connection sent it: a proxy that falls behind shows
 //! its queueing delay (no coordinated omission).
+//!
+//! It is built to cost little per request, so the proxy saturates before it does: one thread
+//! (a current-thread tokio runtime), `--concurrency` keep-alive HTTP/1 connections (hyper's
+//! connection-level client, each connection driven inside the task that sends on it, so a
+//! request wakes no other task), each request built from a template made once (the body a
+//! shared [`Bytes`]), answers checked by status alone (a consumed record: its value's length,
+//! from the base64 length), and counts kept in two histograms under an uncontended lock.
+//! The group's offsets are set once, before, with [`PixyClient`].
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
+use std::pin::Pin;
 use std::process::ExitCode;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, Instant};
 
-use ducttape_services::kafka_pixy::{PixyClient, RestRecord};
+use bytes::Bytes;
+use ducttape_services::error_chain;
+use ducttape_services::kafka_pixy::{consume_path, produce_path, PixyClient};
 use ducttape_services::perf::{RestPerfStats, REST_PERF_PREFIX};
 use ducttape_services::RestError;
 use hdrhistogram::Histogram;
-use tokio::sync::mpsc;
+use http_body_util::{BodyExt, Full};
+use hyper::client::conn::http1::{self, SendRequest};
+use hyper::header::{HeaderValue, CONTENT_TYPE, HOST};
+use hyper::{Method, Request, StatusCode, Uri};
+use hyper_util::rt::TokioIo;
+use serde::Deserialize;
+use tokio::net::TcpStream;
 
 /// How many failed requests are printed (all are counted).
 const PRINTED_ERRORS: u64 = 5;
+/// Each request is bounded well past pixy's long-poll timeout.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 /// Linux reports CPU times in clock ticks of USER_HZ, 100 on every architecture we run on.
 const USER_HZ: u64 = 100;
 
@@ -144,12 +164,6 @@ fn parse_args(argv: &[String]) -> Result<Args, CliError> {
     Ok(args)
 }
 
-/// What a request task tells the reporter.
-enum Event {
-    Done { latency_us: u64, bytes: u64 },
-    Failed(String),
-}
-
 /// Counts and latencies of a window or of the whole run.
 struct Tally {
     histogram: Histogram<u64>,
@@ -173,15 +187,19 @@ impl Tally {
         })
     }
 
-    fn add(&mut self, event: &Event) {
-        match event {
-            Event::Done { latency_us, bytes } => {
-                self.histogram.saturating_record((*latency_us).max(1));
-                self.records += 1;
-                self.bytes += bytes;
-            }
-            Event::Failed(_) => self.errors += 1,
-        }
+    /// Starts a new window at `now`, keeping the histogram's memory.
+    fn reset(&mut self, now: Instant) {
+        self.histogram.reset();
+        self.records = 0;
+        self.bytes = 0;
+        self.errors = 0;
+        self.since = now;
+    }
+
+    fn done(&mut self, latency_us: u64, bytes: u64) {
+        self.histogram.saturating_record(latency_us.max(1));
+        self.records += 1;
+        self.bytes += bytes;
     }
 
     fn stats(&self, mode: Mode, now: Instant) -> RestPerfStats {
@@ -214,160 +232,378 @@ impl Tally {
     }
 }
 
-/// Receives every request's outcome, prints a window line every interval and returns the
-/// whole run's stats once every sender is gone.
-async fn report(
-    mode: Mode,
-    interval: Duration,
-    start: Instant,
-    mut events: mpsc::UnboundedReceiver<Event>,
-) -> Result<RestPerfStats, CliError> {
-    let mut total = Tally::new(start)?;
-    let mut window = Tally::new(start)?;
-    let mut ticks =
-        tokio::time::interval_at(tokio::time::Instant::from_std(start) + interval, interval);
-    // A reporter held up (a busy machine) prints one late window, not a burst of empty ones.
-    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            event = events.recv() => match event {
-                Some(event) => {
-                    if let Event::Failed(why) = &event {
-                        if total.errors < PRINTED_ERRORS {
-                            println!("{REST_PERF_PREFIX} error {why}");
-                        }
-                    }
-                    total.add(&event);
-                    window.add(&event);
-                }
-                None => break,
-            },
-            _ = ticks.tick() => {
-                let now = Instant::now();
-                println!("{}", window.stats(mode, now).window_line());
-                window = Tally::new(now)?;
-            }
-        }
+/// The whole run's tally and the current window's, shared by the request tasks (one thread:
+/// the lock is never contended).
+struct Tallies {
+    total: Tally,
+    window: Tally,
+}
+
+type Shared = Arc<Mutex<Tallies>>;
+
+fn lock(shared: &Shared) -> MutexGuard<'_, Tallies> {
+    // A task that panicked holding the lock left whole counts behind: keep counting.
+    shared.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Tallies {
+    fn done(&mut self, latency_us: u64, bytes: u64) {
+        self.total.done(latency_us, bytes);
+        self.window.done(latency_us, bytes);
     }
-    Ok(total.stats(mode, Instant::now()))
+
+    /// Counts a failed request, printing the first few.
+    fn failed(&mut self, why: &RestError) {
+        if self.total.errors < PRINTED_ERRORS {
+            println!("{REST_PERF_PREFIX} error {why}");
+        }
+        self.total.errors += 1;
+        self.window.errors += 1;
+    }
 }
 
 fn micros(d: Duration) -> u64 {
     u64::try_from(d.as_micros()).unwrap_or(u64::MAX)
 }
 
-/// `concurrency` tasks, each taking the next record number and producing it.
-async fn produce(
-    args: &Args,
-    client: &PixyClient,
-    events: mpsc::UnboundedSender<Event>,
-    start: Instant,
-) {
+/// The proxy: where to connect, the `Host` header, and the URL prefix errors name.
+#[derive(Debug)]
+struct Target {
+    authority: String,
+    host: HeaderValue,
+    base: String,
+}
+
+impl Target {
+    /// From `http://host:port` (a trailing `/` is dropped).
+    fn parse(url: &str) -> Result<Self, CliError> {
+        let base = url.trim_end_matches('/');
+        let authority = base
+            .strip_prefix("http://")
+            .filter(|a| !a.is_empty() && !a.contains('/'))
+            .ok_or_else(|| CliError::Usage(format!("--url http://host:port, not {url:?}")))?;
+        let host = HeaderValue::from_str(authority)
+            .map_err(|e| CliError::Usage(format!("--url {url:?}: {e}")))?;
+        Ok(Self {
+            authority: authority.into(),
+            host,
+            base: base.into(),
+        })
+    }
+}
+
+/// One request, built once and sent again and again.
+#[derive(Debug)]
+struct Template {
+    method: Method,
+    uri: Uri,
+    body: Bytes,
+    content_type: Option<HeaderValue>,
+    /// The whole URL, for error messages.
+    url: String,
+}
+
+impl Template {
+    fn new(
+        target: &Target,
+        method: Method,
+        path: &str,
+        body: Bytes,
+        content_type: Option<&'static str>,
+    ) -> Result<Self, CliError> {
+        let uri = path
+            .parse()
+            .map_err(|e| CliError::Usage(format!("cannot make a request for {path:?}: {e}")))?;
+        Ok(Self {
+            method,
+            uri,
+            body,
+            content_type: content_type.map(HeaderValue::from_static),
+            url: format!("{}{path}", target.base),
+        })
+    }
+
+    fn request(&self, host: &HeaderValue) -> Request<Full<Bytes>> {
+        // Clones of shared buffers only: the body, the path and the header values are `Bytes`.
+        let mut request = Request::new(Full::new(self.body.clone()));
+        *request.method_mut() = self.method.clone();
+        *request.uri_mut() = self.uri.clone();
+        let headers = request.headers_mut();
+        headers.insert(HOST, host.clone());
+        if let Some(content_type) = &self.content_type {
+            headers.insert(CONTENT_TYPE, content_type.clone());
+        }
+        request
+    }
+
+    fn transport_error(&self, detail: String) -> RestError {
+        RestError::Transport {
+            method: self.method.to_string(),
+            url: self.url.clone(),
+            detail,
+        }
+    }
+
+    fn status_error(&self, status: StatusCode, body: &[u8]) -> RestError {
+        RestError::Status {
+            method: self.method.to_string(),
+            url: self.url.clone(),
+            status: status.as_u16(),
+            body: String::from_utf8_lossy(body).trim_end().to_string(),
+        }
+    }
+}
+
+type Driver = Pin<Box<http1::Connection<TokioIo<TcpStream>, Full<Bytes>>>>;
+
+/// One keep-alive HTTP/1 connection to the proxy, opened on first use and again after a
+/// failure. Its driver (hyper's `Connection`) is polled by the task sending on it, alongside
+/// the request, rather than by a task of its own.
+struct Connection {
+    target: Arc<Target>,
+    timeout: Duration,
+    open: Option<(SendRequest<Full<Bytes>>, Driver)>,
+}
+
+impl Connection {
+    fn new(target: Arc<Target>, timeout: Duration) -> Self {
+        Self {
+            target,
+            timeout,
+            open: None,
+        }
+    }
+
+    async fn connect(target: &Target) -> Result<(SendRequest<Full<Bytes>>, Driver), String> {
+        let stream = TcpStream::connect(&target.authority)
+            .await
+            .map_err(|e| format!("cannot connect to {}: {e}", target.authority))?;
+        stream
+            .set_nodelay(true)
+            .map_err(|e| format!("cannot set TCP_NODELAY: {e}"))?;
+        let (sender, driver) = http1::handshake(TokioIo::new(stream))
+            .await
+            .map_err(|e| error_chain(&e))?;
+        Ok((sender, Box::pin(driver)))
+    }
+
+    /// The open connection if the proxy has not closed it since the last answer (nothing
+    /// was sent on it yet, so a fresh one in its place is safe), else a new one.
+    async fn ready(&mut self) -> Result<&mut (SendRequest<Full<Bytes>>, Driver), String> {
+        if let Some((sender, driver)) = &mut self.open {
+            let usable = tokio::select! {
+                biased;
+                ready = sender.ready() => ready.is_ok(),
+                _ = driver.as_mut() => false,
+            };
+            if !usable {
+                self.open = None;
+            }
+        }
+        if self.open.is_none() {
+            self.open = Some(Self::connect(&self.target).await?);
+        }
+        self.open
+            .as_mut()
+            .ok_or_else(|| "no connection (just opened one: a bug)".to_string())
+    }
+
+    /// Sends `template`'s request: the answer's status and whole body.
+    async fn send(&mut self, template: &Template) -> Result<(StatusCode, Bytes), RestError> {
+        let answer = tokio::time::timeout(self.timeout, self.exchange(template))
+            .await
+            .unwrap_or_else(|_| Err(format!("no answer within {:?}", self.timeout)));
+        if answer.is_err() {
+            self.open = None;
+        }
+        answer.map_err(|e| template.transport_error(e))
+    }
+
+    async fn exchange(&mut self, template: &Template) -> Result<(StatusCode, Bytes), String> {
+        let target = self.target.clone();
+        let (sender, driver) = self.ready().await?;
+        // In a block of its own: the exchange borrows the connection until it is dropped.
+        let (answer, ended) = {
+            let exchange = async {
+                let response = sender.send_request(template.request(&target.host)).await?;
+                let status = response.status();
+                let body = response.into_body().collect().await?.to_bytes();
+                Ok::<_, hyper::Error>((status, body))
+            };
+            tokio::pin!(exchange);
+            tokio::select! {
+                biased;
+                answer = &mut exchange => (answer.map_err(|e| error_chain(&e)), false),
+                // The connection ended, maybe right after the whole answer came (a server that
+                // closes after answering): the exchange has the answer or the reason.
+                closed = driver.as_mut() => {
+                    let answer = match (exchange.await, closed) {
+                        (Ok(answer), _) => Ok(answer),
+                        (Err(e), Ok(())) => Err(format!(
+                            "the proxy closed the connection before answering: {}",
+                            error_chain(&e)
+                        )),
+                        (Err(_), Err(e)) => Err(error_chain(&e)),
+                    };
+                    (answer, true)
+                }
+            }
+        };
+        // A finished driver must not be polled again: a new connection next time.
+        if ended {
+            self.open = None;
+        }
+        answer
+    }
+}
+
+/// `concurrency` tasks, each with its connection, taking the next record number and
+/// producing it.
+async fn produce(args: &Args, target: &Arc<Target>, tallies: &Shared, start: Instant) {
+    let path = produce_path(&args.topic, args.sync, None);
+    let body = Bytes::from(vec![b'x'; args.record_size]);
+    let template = match Template::new(target, Method::POST, &path, body, Some("text/plain")) {
+        Ok(t) => Arc::new(t),
+        Err(e) => {
+            println!("{REST_PERF_PREFIX} error {e}");
+            return;
+        }
+    };
     let next = Arc::new(AtomicU64::new(0));
-    let value = vec![b'x'; args.record_size];
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (next, client, events, args, value) = (
-            next.clone(),
-            client.clone(),
-            events.clone(),
-            args.clone(),
-            value.clone(),
-        );
+        let (next, tallies, template) = (next.clone(), tallies.clone(), template.clone());
+        let mut connection = Connection::new(target.clone(), REQUEST_TIMEOUT);
+        let (records, rate, bytes) = (args.records, args.rate, args.record_size as u64);
         tasks.spawn(async move {
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= args.records {
+                if i >= records {
                     break;
                 }
-                let intended = (args.rate > 0)
-                    .then(|| start + Duration::from_secs_f64(i as f64 / args.rate as f64));
+                let intended =
+                    (rate > 0).then(|| start + Duration::from_secs_f64(i as f64 / rate as f64));
                 if let Some(due) = intended {
                     tokio::time::sleep_until(tokio::time::Instant::from_std(due)).await;
                 }
                 let from = intended.unwrap_or_else(Instant::now);
-                let record = RestRecord::new(value.clone());
-                let outcome = if args.sync {
-                    client.produce(&args.topic, &record).await.map(drop)
-                } else {
-                    client.produce_async(&args.topic, &record).await
+                let outcome = match connection.send(&template).await {
+                    Ok((status, _)) if status.is_success() => Ok(micros(from.elapsed())),
+                    Ok((status, body)) => Err(template.status_error(status, &body)),
+                    Err(e) => Err(e),
                 };
-                let event = match outcome {
-                    Ok(()) => Event::Done {
-                        latency_us: micros(from.elapsed()),
-                        bytes: value.len() as u64,
-                    },
-                    Err(e) => Event::Failed(e.to_string()),
-                };
-                if events.send(event).is_err() {
-                    break;
+                let mut t = lock(&tallies);
+                match outcome {
+                    Ok(latency_us) => t.done(latency_us, bytes),
+                    Err(e) => t.failed(&e),
                 }
             }
         });
     }
-    drop(events);
     while tasks.join_next().await.is_some() {}
 }
 
-/// Sets the group's offsets to 0, then `concurrency` tasks each claim a record and poll until
-/// they get one (or nothing came for the idle timeout).
+/// What pixy answers a consume with; only the value is looked at.
+#[derive(Deserialize)]
+struct ConsumedValue<'a> {
+    #[serde(borrow)]
+    value: Option<Cow<'a, str>>,
+}
+
+/// The length of a consumed record's value: decoded from its base64 length, not decoded
+/// (a null value: 0).
+fn value_len(body: &[u8]) -> Result<u64, String> {
+    let consumed: ConsumedValue =
+        serde_json::from_slice(body).map_err(|e| format!("not a consumed record: {e}"))?;
+    let Some(b64) = consumed.value else {
+        return Ok(0);
+    };
+    let b64 = b64.as_bytes();
+    if b64.len() % 4 != 0 {
+        return Err(format!(
+            "the value is not padded base64 ({} characters)",
+            b64.len()
+        ));
+    }
+    let padding = b64.iter().rev().take(2).take_while(|&&c| c == b'=').count();
+    Ok((b64.len() / 4 * 3 - padding) as u64)
+}
+
+/// Sets the group's offsets to 0, then `concurrency` tasks, each with its connection, claim
+/// a record and poll until they get one (or nothing came for the idle timeout).
 async fn consume(
     args: &Args,
-    client: &PixyClient,
-    events: mpsc::UnboundedSender<Event>,
+    target: &Arc<Target>,
+    tallies: &Shared,
     start: Instant,
 ) -> Result<(), CliError> {
-    let partitions = client.offsets(&args.topic, &args.group).await?;
+    let setup = PixyClient::new(&target.base, REQUEST_TIMEOUT)?;
+    let partitions = setup.offsets(&args.topic, &args.group).await?;
     let zeros: Vec<(i32, i64)> = partitions.iter().map(|p| (p.partition, 0)).collect();
-    client.set_offsets(&args.topic, &args.group, &zeros).await?;
+    setup.set_offsets(&args.topic, &args.group, &zeros).await?;
+    let path = consume_path(&args.topic, &args.group);
+    let template = Arc::new(Template::new(
+        target,
+        Method::GET,
+        &path,
+        Bytes::new(),
+        None,
+    )?);
     let claimed = Arc::new(AtomicU64::new(0));
     // Milliseconds since start of the newest record: the idle clock.
     let last_record = Arc::new(AtomicU64::new(0));
     let mut tasks = tokio::task::JoinSet::new();
     for _ in 0..args.concurrency {
-        let (claimed, last_record, client, events, args) = (
+        let (claimed, last_record, tallies, template) = (
             claimed.clone(),
             last_record.clone(),
-            client.clone(),
-            events.clone(),
-            args.clone(),
+            tallies.clone(),
+            template.clone(),
         );
+        let mut connection = Connection::new(target.clone(), REQUEST_TIMEOUT);
+        let (records, idle_timeout) = (args.records, args.idle_timeout);
         tasks.spawn(async move {
-            'records: while claimed.fetch_add(1, Ordering::Relaxed) < args.records {
+            while claimed.fetch_add(1, Ordering::Relaxed) < records {
                 loop {
                     let sent = Instant::now();
-                    let event = match client.consume(&args.topic, &args.group).await {
-                        Ok(Some(record)) => {
-                            let now = micros(start.elapsed()) / 1000;
-                            last_record.fetch_max(now, Ordering::Relaxed);
-                            Event::Done {
-                                latency_us: micros(sent.elapsed()),
-                                bytes: record.value.map_or(0, |v| v.len() as u64),
-                            }
+                    let outcome = match connection.send(&template).await {
+                        Ok((StatusCode::OK, body)) => {
+                            value_len(&body).map_err(|detail| RestError::Decode {
+                                method: "GET".into(),
+                                url: template.url.clone(),
+                                detail,
+                                body: String::from_utf8_lossy(&body).into_owned(),
+                            })
                         }
-                        Ok(None) => {
+                        // No record within pixy's long-poll timeout: ask again, unless
+                        // nothing came for the idle timeout.
+                        Ok((StatusCode::REQUEST_TIMEOUT, _)) => {
                             let idle = start.elapsed().saturating_sub(Duration::from_millis(
                                 last_record.load(Ordering::Relaxed),
                             ));
-                            if idle > args.idle_timeout {
-                                break 'records;
+                            if idle > idle_timeout {
+                                return;
                             }
                             continue;
                         }
-                        Err(e) => Event::Failed(e.to_string()),
+                        Ok((status, body)) => Err(template.status_error(status, &body)),
+                        Err(e) => Err(e),
                     };
-                    let done = matches!(event, Event::Done { .. });
-                    if events.send(event).is_err() {
-                        break 'records;
-                    }
-                    if done {
-                        break;
+                    let mut t = lock(&tallies);
+                    match outcome {
+                        Ok(bytes) => {
+                            last_record
+                                .fetch_max(micros(start.elapsed()) / 1000, Ordering::Relaxed);
+                            t.done(micros(sent.elapsed()), bytes);
+                            break;
+                        }
+                        // A failed request is counted and the record asked for again.
+                        Err(e) => t.failed(&e),
                     }
                 }
             }
         });
     }
-    drop(events);
     while tasks.join_next().await.is_some() {}
     Ok(())
 }
@@ -383,23 +619,41 @@ fn cpu_ms() -> Option<u64> {
 }
 
 async fn run(args: Args) -> Result<bool, CliError> {
-    // Requests are bounded well past pixy's long-poll timeout.
-    let client = PixyClient::new(&args.url, Duration::from_secs(60))?;
-    let (tx, rx) = mpsc::unbounded_channel();
+    let target = Arc::new(Target::parse(&args.url)?);
     let start = Instant::now();
-    let reporter = tokio::spawn(report(args.mode, args.report_interval, start, rx));
-    let work = match args.mode {
-        Mode::Produce => {
-            produce(&args, &client, tx, start).await;
-            Ok(())
+    let tallies: Shared = Arc::new(Mutex::new(Tallies {
+        total: Tally::new(start)?,
+        window: Tally::new(start)?,
+    }));
+    let work = async {
+        match args.mode {
+            Mode::Produce => {
+                produce(&args, &target, &tallies, start).await;
+                Ok(())
+            }
+            Mode::Consume => consume(&args, &target, &tallies, start).await,
         }
-        Mode::Consume => consume(&args, &client, tx, start).await,
     };
-    let mut stats = match reporter.await {
-        Ok(stats) => stats?,
-        Err(e) => return Err(CliError::Usage(format!("the reporter task failed: {e}"))),
+    tokio::pin!(work);
+    let mut ticks = tokio::time::interval_at(
+        tokio::time::Instant::from_std(start) + args.report_interval,
+        args.report_interval,
+    );
+    // A reporter held up (a busy machine) prints one late window, not a burst of empty ones.
+    ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let worked = loop {
+        tokio::select! {
+            worked = &mut work => break worked,
+            _ = ticks.tick() => {
+                let now = Instant::now();
+                let mut t = lock(&tallies);
+                println!("{}", t.window.stats(args.mode, now).window_line());
+                t.window.reset(now);
+            }
+        }
     };
-    work?;
+    let mut stats = lock(&tallies).total.stats(args.mode, Instant::now());
+    worked?;
     stats.cpu_ms = cpu_ms();
     println!("{}", stats.result_line());
     let complete = stats.records == args.records && stats.errors == 0;
@@ -417,8 +671,7 @@ async fn run(args: Args) -> Result<bool, CliError> {
     Ok(complete)
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let args = match parse_args(&argv) {
         Ok(args) => args,
@@ -427,12 +680,102 @@ async fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match run(args).await {
+    // One thread: the requests wait on the proxy, and a second thread would only add
+    // wake-ups across threads.
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            println!("{REST_PERF_PREFIX} error cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(args)) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,
         Err(e) => {
             println!("{REST_PERF_PREFIX} error {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use base64::Engine;
+
+    #[test]
+    fn a_consumed_value_length_is_its_decoded_length() {
+        for len in 0..10 {
+            let value = vec![b'x'; len];
+            let b64 = base64::engine::general_purpose::STANDARD.encode(&value);
+            // pixy's answer, as captured (headers and key omitted when empty).
+            let body = format!(r#"{{"key":null,"value":"{b64}","partition":3,"offset":17}}"#);
+            assert_eq!(value_len(body.as_bytes()), Ok(len as u64), "{body}");
+        }
+        assert_eq!(
+            value_len(br#"{"value":null,"partition":0,"offset":0}"#),
+            Ok(0)
+        );
+        assert!(value_len(br#"{"value":"eHh","partition":0}"#)
+            .unwrap_err()
+            .contains("not padded base64"));
+        assert!(value_len(b"<html>busy</html>")
+            .unwrap_err()
+            .contains("not a consumed record"));
+    }
+
+    /// A server that answers each request and then closes the connection, as an HTTP server
+    /// may between requests: every request still succeeds, on a fresh connection.
+    #[test]
+    fn a_connection_closed_between_requests_is_reopened() {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = std::thread::spawn(move || {
+            for _ in 0..3 {
+                let (mut stream, _) = listener.accept().unwrap();
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    let n = stream.read(&mut buf).unwrap();
+                    request.extend_from_slice(&buf[..n]);
+                }
+                stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
+                    .unwrap();
+                // Dropped: closed after the answer, without saying so.
+            }
+        });
+        let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        let template = Template::new(&target, Method::GET, "/_ping", Bytes::new(), None).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        runtime.block_on(async {
+            let mut connection = Connection::new(target.clone(), Duration::from_secs(10));
+            for i in 0..3 {
+                let (status, body) = connection.send(&template).await.unwrap_or_else(|e| {
+                    panic!("request {i}: {e}");
+                });
+                assert_eq!((status, &body[..]), (StatusCode::OK, &b"{}"[..]));
+            }
+        });
+        server.join().unwrap();
+    }
+
+    #[test]
+    fn the_target_is_http_host_and_port() {
+        let t = Target::parse("http://10.0.0.1:19092/").unwrap();
+        assert_eq!(
+            (t.authority.as_str(), t.base.as_str()),
+            ("10.0.0.1:19092", "http://10.0.0.1:19092")
+        );
+        assert!(Target::parse("https://h:1").is_err());
+        assert!(Target::parse("http://h:1/prefix").is_err());
     }
 }
