@@ -11,12 +11,15 @@ use std::time::{Duration, Instant};
 use ducttape_services::kafka::admin::{AdminError, KafkaAdmin, Rejection};
 use ducttape_services::kafka::security::ClientSecurity;
 use ducttape_services::kafka::{Acl, Control, SecurityConfig, SecurityProtocol};
+use ducttape_services::kafka_pixy::RestRecord;
 use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
 use ducttape_services::tls::CertificateAuthority;
 use ducttape_services::verifiable::{VerifiableConsumer, VerifiableProducer};
-use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
+use ducttape_services::{
+    KafkaPixyService, KafkaService, KafkaVersion, Service, ServiceExt, TopicSpec, ZookeeperService,
+};
 use ducttape_tests::{
-    consume_values, create_replicated_topic, ctx, produce_acked, start_secured_kafka,
+    consume_values, create_replicated_topic, ctx, pixy_builder, produce_acked, start_secured_kafka,
     start_secured_kafka_with, stop_and_report, wait_for_leader, wait_for_more_acks, Mode,
     TestContext,
 };
@@ -278,6 +281,105 @@ async fn control_client_and_fixtures_over(ctx: TestContext, #[case] security: Se
         Rejection::Tls,
     )
     .await;
+}
+
+/// kafka-pixy in front of a SASL_SSL listener with PLAIN (ZooKeeper mode: pixy keeps its
+/// groups there), following the cluster's client security by itself (the run's CA, SASL PLAIN
+/// as `client`): records produced through it are read back by Kafka's console consumer (over
+/// SASL_SSL too) and through pixy, every value checked; with a wrong password it is refused.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn kafka_pixy_over_sasl_ssl_plain(ctx: TestContext) {
+    const VIA_PIXY: &str = "via-pixy";
+    let security = SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("PLAIN");
+    let cluster = start_secured_kafka(&ctx, Mode::Zookeeper, 1, KafkaVersion::V3_9, security)
+        .await
+        .unwrap();
+    let (kafka, zk) = (&cluster.kafka, cluster.zookeeper.as_ref().unwrap());
+    kafka
+        .create_topic(&TopicSpec::new(VIA_PIXY).partitions(1).replication_factor(1))
+        .await
+        .unwrap();
+    let pixy = pixy_builder(ctx.lease(1).await.unwrap(), kafka, zk)
+        .build(&ctx)
+        .unwrap();
+    pixy.start().await.unwrap();
+    let yaml = pixy.config_yaml(&pixy.nodes()[0]).unwrap();
+    assert!(
+        yaml.contains("tls: true") && yaml.contains("user: client"),
+        "{yaml}"
+    );
+    let client = pixy.client(&pixy.nodes()[0]).unwrap();
+    let mut sent: Vec<String> = (0..20).map(|i| format!("over-sasl-ssl-{i}")).collect();
+    for value in &sent {
+        client
+            .produce(VIA_PIXY, &RestRecord::new(value.as_str()))
+            .await
+            .unwrap();
+    }
+    let mut read = consume_values(kafka, VIA_PIXY, sent.len()).await.unwrap();
+    sent.sort();
+    read.sort();
+    assert_eq!(read, sent, "what Kafka's consumer read of pixy's records");
+    client
+        .set_offsets(VIA_PIXY, "pixy-group", &[(0, 0)])
+        .await
+        .unwrap();
+    let mut through_pixy = Vec::new();
+    let mut empty_polls = 0;
+    while through_pixy.len() < sent.len() && empty_polls < 3 {
+        match client.consume(VIA_PIXY, "pixy-group").await.unwrap() {
+            Some(c) => {
+                empty_polls = 0;
+                through_pixy.push(String::from_utf8(c.value.unwrap_or_default()).unwrap());
+            }
+            None => empty_polls += 1,
+        }
+    }
+    through_pixy.sort();
+    assert_eq!(through_pixy, sent, "what pixy read back");
+
+    // The same pixy with a wrong password is refused: it gives up at start (sarama cannot
+    // fetch metadata), its log saying the broker closed the connection during SASL.
+    let impostor = pixy_builder(ctx.lease(1).await.unwrap(), kafka, zk)
+        .security(kafka.client_security().with_credentials("client", "wrong"))
+        .start_timeout(Duration::from_secs(30))
+        .build(&ctx)
+        .unwrap();
+    let refused = impostor
+        .start()
+        .await
+        .expect_err("pixy with a wrong password started")
+        .to_string();
+    assert!(
+        refused.contains("while authenticating with SASL"),
+        "not refused for authentication: {refused}"
+    );
+}
+
+/// kafka-pixy cannot speak SCRAM (v0.18.0 has SASL PLAIN only): building it in front of a
+/// SCRAM listener fails, naming the protocol, the mechanism and why, before anything starts.
+#[rstest]
+#[tokio::test]
+async fn kafka_pixy_refuses_a_scram_listener(ctx: TestContext) {
+    let mut nodes = ctx.lease(3).await.unwrap();
+    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]); // never started
+    let kafka = KafkaService::builder(vec![nodes.remove(0)])
+        .security(SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("SCRAM-SHA-256"))
+        .build(&ctx)
+        .unwrap();
+    let err = KafkaPixyService::builder(nodes)
+        .kafka(&kafka)
+        .zookeeper(&zk)
+        .build(&ctx)
+        .err()
+        .expect("pixy was built in front of a SCRAM listener");
+    let msg = err.to_string();
+    println!("{msg}");
+    for needle in ["SASL_SSL", "SCRAM-SHA-256", "PLAIN only"] {
+        assert!(msg.contains(needle), "{needle} missing: {msg}");
+    }
 }
 
 /// Asserts `attempt` got nothing through and was refused for `kind`, printing what it saw.
