@@ -833,12 +833,13 @@ impl KafkaAdmin {
         config.insert("group.id".into(), group.to_string());
         config.insert("enable.auto.commit".into(), "false".into());
         let subject = format!("{group} on {topic}");
-        let consumer: BaseConsumer<Witness> = client_config(&config)
-            .create_with_context(Witness::default())
-            .map_err(|source| AdminError::Client {
-                bootstrap: self.bootstrap.clone(),
-                source,
-            })?;
+        let consumer: BaseConsumer =
+            client_config(&config)
+                .create()
+                .map_err(|source| AdminError::Client {
+                    bootstrap: self.bootstrap.clone(),
+                    source,
+                })?;
         let mut tpl = TopicPartitionList::new();
         for p in &partitions {
             tpl.add_partition(topic, i32::try_from(p.partition).unwrap_or(i32::MAX));
@@ -1037,6 +1038,26 @@ mod tests {
             c.to_string().starts_with("TOPIC_ALREADY_EXISTS (36): "),
             "{c}"
         );
+    }
+
+    #[test]
+    fn refusals_are_told_from_other_failures() {
+        assert_eq!(
+            Rejection::of(RDKafkaErrorCode::Authentication),
+            Some(Rejection::Authentication)
+        );
+        assert_eq!(
+            Rejection::of(RDKafkaErrorCode::SaslAuthenticationFailed),
+            Some(Rejection::Authentication)
+        );
+        assert_eq!(Rejection::of(RDKafkaErrorCode::SSL), Some(Rejection::Tls));
+        // A dead broker or a slow one is not a refusal.
+        assert_eq!(
+            Rejection::of(RDKafkaErrorCode::BrokerTransportFailure),
+            None
+        );
+        assert_eq!(Rejection::of(RDKafkaErrorCode::AllBrokersDown), None);
+        assert_eq!(Rejection::of(RDKafkaErrorCode::RequestTimedOut), None);
     }
 
     #[test]
