@@ -551,6 +551,7 @@ impl KafkaAdmin {
                     },
                     None => view.metadata_error(operation, &subject, e),
                 })?;
+            let answer = answer.naming_the_bootstrap_broker(address);
             if answer.answered_by == id {
                 return Ok(answer);
             }
@@ -911,6 +912,23 @@ struct Snapshot {
 }
 
 impl Snapshot {
+    /// An answer from the bootstrap connection comes from broker -1 (librdkafka has not yet
+    /// matched that connection to a broker id): it is the broker at `address`, so it gets
+    /// that broker's id from the answer's own list. (Found as `answered by broker -1` failing
+    /// a KRaft run of `kafka_admin.rs` under load.)
+    fn naming_the_bootstrap_broker(mut self, address: &str) -> Self {
+        if self.answered_by < 0 {
+            if let Some(b) = self
+                .brokers
+                .iter()
+                .find(|b| format!("{}:{}", b.host, b.port) == address)
+            {
+                self.answered_by = b.id;
+            }
+        }
+        self
+    }
+
     fn of(m: &rdkafka::metadata::Metadata) -> Self {
         let mut brokers: Vec<BrokerInfo> = m
             .brokers()
@@ -1037,6 +1055,39 @@ mod tests {
         assert!(
             c.to_string().starts_with("TOPIC_ALREADY_EXISTS (36): "),
             "{c}"
+        );
+    }
+
+    #[test]
+    fn an_answer_from_the_bootstrap_connection_is_the_broker_at_its_address() {
+        let snapshot = || Snapshot {
+            answered_by: -1,
+            brokers: vec![
+                BrokerInfo {
+                    id: 1,
+                    host: "10.0.0.2".into(),
+                    port: 9092,
+                },
+                BrokerInfo {
+                    id: 2,
+                    host: "10.0.0.3".into(),
+                    port: 9092,
+                },
+            ],
+            topics: Vec::new(),
+        };
+        assert_eq!(
+            snapshot()
+                .naming_the_bootstrap_broker("10.0.0.3:9092")
+                .answered_by,
+            2
+        );
+        // An address the answer does not list stays unknown.
+        assert_eq!(
+            snapshot()
+                .naming_the_bootstrap_broker("10.0.0.9:9092")
+                .answered_by,
+            -1
         );
     }
 
