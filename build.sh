@@ -63,6 +63,11 @@ have() {
     command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]
 }
 
+# Whether pkg-config knows the library (false without pkg-config itself).
+pkg_config_has() {
+    have pkg-config && pkg-config --exists "$1"
+}
+
 # ---------------------------------------------------------------------------------------------
 # Debian packages
 # ---------------------------------------------------------------------------------------------
@@ -111,6 +116,9 @@ install_os_packages() {
     have make       || missing+=(make)
     have cc         || missing+=(gcc)
     have c++        || missing+=(g++)
+    # ... and links it with the system's OpenSSL (TLS, SASL SCRAM), found with pkg-config.
+    have pkg-config || missing+=(pkg-config)
+    pkg_config_has openssl || missing+=(libssl-dev)
     # Kafka 4.x brokers need Java 17. Only look at the version when the fast check fails.
     if ! have java || [[ "$(readlink -f "$(command -v java)")" != *-1[7-9]-* && "$(java_major)" -lt 17 ]]; then
         missing+=(openjdk-17-jre-headless)

@@ -12,7 +12,14 @@
 //! - a new consumer group starts at the newest offset: [`PixyClient::set_offsets`] to 0 first
 //!   to read a topic from its beginning;
 //! - it can hang on SIGTERM while it cannot commit offsets, so a clean stop escalates to
-//!   SIGKILL after [`KafkaPixyBuilder::stop_timeout`].
+//!   SIGKILL after [`KafkaPixyBuilder::stop_timeout`];
+//! - towards Kafka it speaks PLAINTEXT, SSL (a CA, a client certificate) and SASL with the
+//!   **PLAIN** mechanism only, over either (v0.18.0's `config/config.go`: `kafka.tls`,
+//!   `kafka.ca_certificate_file`, `kafka.client_certificate_file`/`client_key_file`,
+//!   `kafka.insecure`, and `net.sasl` with `enable`, `handshake`, `user`, `password`, no
+//!   mechanism). It follows the cluster's client security by itself
+//!   ([`KafkaService::client_security`]); [`build`](KafkaPixyBuilder::build) refuses a SCRAM
+//!   listener, which it could never pass. Its own HTTP API stays plain HTTP.
 //!
 //! ```no_run
 //! # async fn demo(ctx: &ducttape_core::TestContext,
@@ -50,6 +57,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use crate::error::ServiceError;
 use crate::http::{decode_json, percent_encode, HttpClient};
 use crate::install::Install;
+use crate::kafka::security::{ClientSecurity, SaslMechanism};
 use crate::kafka::KafkaService;
 use crate::process::ProcessSpec;
 use crate::readiness::Readiness;
@@ -67,6 +75,8 @@ pub const GRPC_PORT: u16 = 19091;
 const NAME: &str = "kafka-pixy";
 const ROOT: &str = "/mnt/kafka-pixy";
 const CONFIG: &str = "/mnt/kafka-pixy/kafka-pixy.yaml";
+/// Where the CA certificate and the client's key and chain go when Kafka speaks TLS.
+const TLS_DIR: &str = "/mnt/kafka-pixy/tls";
 const LOG: &str = "/mnt/kafka-pixy/kafka-pixy.log";
 /// What pixy logs once its ZooKeeper session is established.
 const ZK_SESSION_PATTERN: &str = r"authenticated: id=\d+.*category=zk";
@@ -166,6 +176,7 @@ pub struct KafkaPixyBuilder {
     kafka: Option<Arc<KafkaService>>,
     zookeeper: Option<Arc<ZookeeperService>>,
     seed_brokers: Option<Vec<String>>,
+    security: Option<ClientSecurity>,
     options: Options,
     home: String,
     start_timeout: Duration,
@@ -173,6 +184,15 @@ pub struct KafkaPixyBuilder {
 }
 
 impl KafkaPixyBuilder {
+    /// How pixy connects to Kafka (default: the [`kafka`](Self::kafka) cluster's
+    /// [`client_security`](KafkaService::client_security), PLAINTEXT without one). SASL must
+    /// be PLAIN (see the module docs); hostname verification off becomes pixy's `insecure`,
+    /// which in Go's TLS skips the whole certificate check, not only the name.
+    pub fn security(mut self, security: ClientSecurity) -> Self {
+        self.security = Some(security);
+        self
+    }
+
     /// The Kafka cluster to proxy (its brokers are the seed peers).
     pub fn kafka(mut self, kafka: &Arc<KafkaService>) -> Self {
         self.kafka = Some(kafka.clone());
@@ -306,9 +326,25 @@ impl KafkaPixyBuilder {
         let zookeeper = self.zookeeper.ok_or_else(|| {
             usage("no ZooKeeper: pixy keeps its consumer groups there; call .zookeeper(&zk)")
         })?;
+        let security = match (self.security, &self.kafka) {
+            (Some(s), _) => s,
+            (None, Some(kafka)) => kafka.client_security(),
+            (None, None) => ClientSecurity::plaintext(),
+        };
+        let protocol = security.protocol();
+        if protocol.uses_sasl() && security.mechanism() != SaslMechanism::Plain {
+            return Err(usage(&format!(
+                "Kafka's client listener is {protocol} with {}: kafka-pixy 0.18.0 speaks SASL \
+                 with PLAIN only (its config's net.sasl has a user and a password, no \
+                 mechanism), so the brokers would refuse it; give pixy a PLAIN, SSL or \
+                 PLAINTEXT listener",
+                security.mechanism()
+            )));
+        }
         let pixy = Arc::new(KafkaPixyService {
             nodes: self.nodes,
             seed_brokers,
+            security,
             zk_peers: zookeeper
                 .connect_string()
                 .split(',')
@@ -328,6 +364,7 @@ impl KafkaPixyBuilder {
 pub struct KafkaPixyService {
     nodes: Vec<Node>,
     seed_brokers: Vec<String>,
+    security: ClientSecurity,
     zk_peers: Vec<String>,
     options: Options,
     home: String,
@@ -343,6 +380,7 @@ impl KafkaPixyService {
             kafka: None,
             zookeeper: None,
             seed_brokers: None,
+            security: None,
             options: Options::default(),
             home: DEFAULT_HOME.into(),
             start_timeout: Duration::from_secs(60),
@@ -361,11 +399,31 @@ impl KafkaPixyService {
 
     fn render_config(&self, address: &str) -> Result<String, ServiceError> {
         let o = &self.options;
+        let c = &self.security;
+        let tls = c.protocol().uses_tls();
         let proxy = ProxyConfig {
             kafka: KafkaSection {
                 seed_peers: self.seed_brokers.clone(),
                 version: o.kafka_protocol.clone(),
+                tls,
+                ca_certificate_file: (tls && c.ca_pem().is_some())
+                    .then(|| format!("{TLS_DIR}/ca.pem")),
+                // Go's X509KeyPair takes the certificates and the key from the same file.
+                client_certificate_file: (tls && c.certificate().is_some())
+                    .then(|| format!("{TLS_DIR}/keystore.pem")),
+                client_key_file: (tls && c.certificate().is_some())
+                    .then(|| format!("{TLS_DIR}/keystore.pem")),
+                insecure: tls && !c.verifies_hostnames(),
             },
+            net: c.protocol().uses_sasl().then(|| NetSection {
+                sasl: SaslSection {
+                    enable: true,
+                    // Kafka's SaslHandshake first; without it sarama sends bare tokens.
+                    handshake: true,
+                    user: c.user().unwrap_or_default().to_string(),
+                    password: c.password().unwrap_or_default().to_string(),
+                },
+            }),
             zoo_keeper: ZooKeeperSection {
                 seed_peers: self.zk_peers.clone(),
                 chroot: o.chroot.clone(),
@@ -424,10 +482,20 @@ impl KafkaPixyService {
     /// without it is no start.
     fn spec(&self, node: &Node) -> Result<ProcessSpec, ServiceError> {
         let binary = self.binary();
-        Ok(self
+        let mut spec = self
             .process()
-            .requires(Install::file("kafka-pixy", &binary))
-            .file(CONFIG, self.config_yaml(node)?)
+            .requires(Install::file("kafka-pixy", &binary));
+        if self.security.protocol().uses_tls() {
+            if let Some(ca) = self.security.ca_pem() {
+                spec = spec.private_file(&format!("{TLS_DIR}/ca.pem"), ca);
+            }
+            if let Some(cert) = self.security.certificate() {
+                spec = spec.private_file(&format!("{TLS_DIR}/keystore.pem"), cert.keystore_pem());
+            }
+        }
+        // A SASL password may be in it.
+        Ok(spec
+            .private_file(CONFIG, self.config_yaml(node)?)
             .command(format!("{} --config {}", quote(&binary), quote(CONFIG)))
             .ready_when(Readiness::Http {
                 port: HTTP_PORT,
@@ -519,6 +587,8 @@ struct Logger {
 #[derive(Serialize)]
 struct ProxyConfig {
     kafka: KafkaSection,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    net: Option<NetSection>,
     zoo_keeper: ZooKeeperSection,
     producer: ProducerSection,
     consumer: ConsumerSection,
@@ -528,6 +598,30 @@ struct ProxyConfig {
 struct KafkaSection {
     seed_peers: Vec<String>,
     version: String,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    tls: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ca_certificate_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_certificate_file: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_key_file: Option<String>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    insecure: bool,
+}
+
+/// `net`: only its SASL part (the timeouts keep pixy's defaults).
+#[derive(Serialize)]
+struct NetSection {
+    sasl: SaslSection,
+}
+
+#[derive(Serialize)]
+struct SaslSection {
+    enable: bool,
+    handshake: bool,
+    user: String,
+    password: String,
 }
 
 #[derive(Serialize)]
@@ -906,6 +1000,7 @@ mod tests {
             nodes: Vec::new(),
             seed_brokers: vec!["10.0.0.2:9092".into(), "10.0.0.3:9092".into()],
             zk_peers: vec!["10.0.0.1:2181".into()],
+            security: ClientSecurity::plaintext(),
             options: o,
             home: DEFAULT_HOME.into(),
             start_timeout: Duration::from_secs(1),
@@ -923,5 +1018,52 @@ mod tests {
         assert_eq!(p["producer"]["partitioner"], "roundrobin");
         assert_eq!(p["producer"]["flush_frequency"], "50ms");
         assert_eq!(p["consumer"]["long_polling_timeout"], "3s");
+        // PLAINTEXT: no TLS or SASL keys at all.
+        assert!(
+            p["kafka"].get("tls").is_none() && p.get("net").is_none(),
+            "{yaml}"
+        );
+    }
+
+    #[test]
+    fn security_reaches_the_yaml_as_pixy_names_it() {
+        use crate::kafka::security::SecurityProtocol;
+        let ca = crate::tls::CertificateAuthority::new("test CA").unwrap();
+        let security = ClientSecurity::new(SecurityProtocol::SaslSsl, SaslMechanism::Plain)
+            .with_credentials("client", "client-secret")
+            .trusting(ca.cert_pem())
+            .with_certificate(ca.issue("client", &[]).unwrap());
+        let pixy = KafkaPixyService {
+            nodes: Vec::new(),
+            seed_brokers: vec!["10.0.0.2:9092".into()],
+            zk_peers: vec!["10.0.0.1:2181".into()],
+            security,
+            options: Options::default(),
+            home: DEFAULT_HOME.into(),
+            start_timeout: Duration::from_secs(1),
+            stop_timeout: Duration::from_secs(1),
+        };
+        let yaml = pixy.render_config("10.0.0.9").unwrap();
+        let v: serde_json::Value = serde_norway::from_str(&yaml).unwrap();
+        let p = &v["proxies"]["default"];
+        assert_eq!(p["kafka"]["tls"], true);
+        assert_eq!(
+            p["kafka"]["ca_certificate_file"],
+            "/mnt/kafka-pixy/tls/ca.pem"
+        );
+        assert_eq!(
+            p["kafka"]["client_certificate_file"],
+            "/mnt/kafka-pixy/tls/keystore.pem"
+        );
+        assert_eq!(
+            p["kafka"]["client_key_file"],
+            "/mnt/kafka-pixy/tls/keystore.pem"
+        );
+        assert!(p["kafka"].get("insecure").is_none(), "{yaml}");
+        let sasl = &p["net"]["sasl"];
+        assert_eq!(sasl["enable"], true);
+        assert_eq!(sasl["handshake"], true);
+        assert_eq!(sasl["user"], "client");
+        assert_eq!(sasl["password"], "client-secret");
     }
 }

@@ -21,7 +21,7 @@ use std::time::Duration;
 
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
-use ducttape_services::kafka::SecurityConfig;
+use ducttape_services::kafka::{KafkaBuilder, SecurityConfig};
 use ducttape_services::kafka_pixy::KafkaPixyBuilder;
 use ducttape_services::verifiable::{
     acknowledged_so_far, check_delivery_of, DeliveryReport, VerifiableConsumerService,
@@ -79,6 +79,18 @@ pub async fn start_secured_kafka(
     version: KafkaVersion,
     security: SecurityConfig,
 ) -> Result<KafkaCluster, ducttape_services::Error> {
+    start_secured_kafka_with(ctx, mode, brokers, version, security, |b| b).await
+}
+
+/// [`start_secured_kafka`] with more builder options (`customize` gets the builder last).
+pub async fn start_secured_kafka_with(
+    ctx: &TestContext,
+    mode: Mode,
+    brokers: usize,
+    version: KafkaVersion,
+    security: SecurityConfig,
+    customize: impl FnOnce(KafkaBuilder) -> KafkaBuilder,
+) -> Result<KafkaCluster, ducttape_services::Error> {
     let extra = usize::from(mode != Mode::Kraft);
     let mut nodes = ctx.lease(brokers + extra).await?;
     let kafka_nodes = if mode == Mode::KraftDedicated {
@@ -89,7 +101,7 @@ pub async fn start_secured_kafka(
     let builder = KafkaService::builder(kafka_nodes)
         .version(version)
         .security(security);
-    let kraft_timeouts = |b: ducttape_services::kafka::KafkaBuilder| {
+    let kraft_timeouts = |b: KafkaBuilder| {
         b.config("broker.session.timeout.ms", 6000)
             .config("broker.heartbeat.interval.ms", 1000)
     };
@@ -105,7 +117,7 @@ pub async fn start_secured_kafka(
         Mode::Kraft => (None, kraft_timeouts(builder.kraft_combined(brokers.min(3)))),
         Mode::KraftDedicated => (None, kraft_timeouts(builder.kraft_dedicated(1))),
     };
-    let kafka = builder.build(ctx)?;
+    let kafka = customize(builder).build(ctx)?;
     kafka.start().await?;
     Ok(KafkaCluster { zookeeper, kafka })
 }
@@ -128,7 +140,9 @@ pub async fn create_replicated_topic(
 
 /// Produces `count` records to `topic` with Kafka's VerifiableProducer (acks=all) from the
 /// first broker node; returns the values the brokers acknowledged.
-/// Values are `<batch>.<n>`, so batches stay distinguishable.
+/// Values are `<batch>.<n>`, so batches stay distinguishable. On a secured cluster it is the
+/// cluster's `client` user ([`KafkaService::client_security`]; with the authorizer on, grant
+/// it `Acl::producer` first).
 pub async fn produce_acked(
     kafka: &KafkaService,
     topic: &str,
@@ -151,7 +165,12 @@ pub async fn produce_acked(
     .map(ToString::to_string)
     .collect();
     let out = kafka
-        .run_tool("org.apache.kafka.tools.VerifiableProducer", &args)
+        .run_client_tool_on(
+            &first_broker(kafka)?,
+            "org.apache.kafka.tools.VerifiableProducer",
+            &args,
+            "--producer.config",
+        )
         .await?;
     let events = parse_events(&out).map_err(|e| ServiceError::MalformedOutput {
         service: "verifiable-producer".into(),
@@ -168,7 +187,9 @@ pub async fn produce_acked(
 }
 
 /// Reads `topic` from the beginning with Kafka's console consumer until `count` records came
-/// (or 60 s passed without a record); returns the values.
+/// (or 60 s passed without a record); returns the values. On a secured cluster it is the
+/// cluster's `client` user, as [`produce_acked`] (its group is the console consumer's own,
+/// `console-consumer-<random>`: grant `Acl::consumer(user, topic, "*")`).
 pub async fn consume_values(
     kafka: &KafkaService,
     topic: &str,
@@ -212,16 +233,15 @@ pub async fn consume_printed(
         args.push(format!("print.{field}=true"));
     }
     // The consumer exits non-zero on its timeout; what it printed is still the answer.
-    let brokers = kafka.brokers();
-    let cmd = kafka
-        .version()
-        .tool("org.apache.kafka.tools.consumer.ConsoleConsumer")
-        .args(args)
-        .render();
-    let out = brokers[0]
+    let cmd = kafka.client_tool_command(
+        "org.apache.kafka.tools.consumer.ConsoleConsumer",
+        &args,
+        "--consumer.config",
+    );
+    let out = first_broker(kafka)?
         .account()
         .run(
-            &format!("{cmd} 2>/dev/null; true"),
+            &format!("( {cmd} ) 2>/dev/null; true"),
             None,
             Duration::from_secs(180),
         )
@@ -231,6 +251,17 @@ pub async fn consume_printed(
             source: Box::new(source),
         })?;
     Ok(out.stdout_text())
+}
+
+fn first_broker(kafka: &KafkaService) -> Result<Node, ServiceError> {
+    kafka
+        .brokers()
+        .into_iter()
+        .next()
+        .ok_or_else(|| ServiceError::Usage {
+            service: "kafka".into(),
+            detail: "no broker to run a client tool on".into(),
+        })
 }
 
 /// Waits (up to 60 s) until `partition` of `topic` has a leader, and returns its node: right

@@ -6,17 +6,23 @@
 //! certificate for another host. The refusals are what shows the security feature's checks
 //! failing on broken cases: each is asserted refused *and* for its reason.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use ducttape_services::kafka::ClientSecurity;
-use ducttape_services::kafka::{Acl, SecurityConfig, SecurityProtocol};
+use ducttape_services::kafka::{
+    Acl, AdminError, Control, KafkaAdmin, Rejection, SecurityConfig, SecurityProtocol,
+};
+use ducttape_services::kafka_pixy::RestRecord;
 use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
 use ducttape_services::verifiable::{VerifiableConsumer, VerifiableProducer};
 use ducttape_services::CertificateAuthority;
-use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
+use ducttape_services::{
+    KafkaPixyService, KafkaService, KafkaVersion, Service, ServiceExt, TopicSpec, ZookeeperService,
+};
 use ducttape_tests::{
-    create_replicated_topic, ctx, start_secured_kafka, stop_and_report, wait_for_leader,
-    wait_for_more_acks, Mode, TestContext,
+    consume_values, create_replicated_topic, ctx, pixy_builder, produce_acked, start_secured_kafka,
+    start_secured_kafka_with, stop_and_report, wait_for_leader, wait_for_more_acks, Mode,
+    TestContext,
 };
 use rstest::rstest;
 use serial_test::serial;
@@ -131,6 +137,250 @@ async fn every_record_over_full_matrix(
         .controller(protocol)
         .authorizer();
     produce_and_consume(&ctx, cluster.0, cluster.1, security).await;
+}
+
+/// A control client of `kafka` with `security` instead of the admin user's own, bounded by
+/// 10 s per operation.
+fn control_client_as(kafka: &KafkaService, security: &ClientSecurity) -> KafkaAdmin {
+    KafkaAdmin::with_config(&kafka.bootstrap_servers(), security.librdkafka())
+        .unwrap()
+        .timeout(Duration::from_secs(10))
+}
+
+/// Asserts that `admin` is refused for `rejection` when it asks for the cluster's brokers —
+/// an error naming the reason, within a bound (the call's 10 s, plus the ≈ 5 s spent finding
+/// out why), never a hang.
+async fn assert_control_refused(what: &str, admin: &KafkaAdmin, rejection: Rejection) {
+    let started = Instant::now();
+    let answer = tokio::time::timeout(Duration::from_secs(60), admin.brokers())
+        .await
+        .unwrap_or_else(|_| panic!("{what}: the control client hung for 60 s"));
+    let error = match answer {
+        Ok(brokers) => panic!("{what}: let in, listing {brokers:?}"),
+        Err(e) => e,
+    };
+    println!("{what}: refused after {:?}: {error}", started.elapsed());
+    assert_eq!(error.rejection(), Some(rejection), "{what}: {error}");
+    assert!(
+        matches!(&error, AdminError::Refused { detail, .. } if !detail.is_empty()),
+        "{what}: {error}"
+    );
+}
+
+/// The control client (librdkafka in the test process, no JVM) on a secured client listener,
+/// as the admin super user by itself: the cluster starts with it (its registration check),
+/// creates, describes and deletes topics, lists brokers and groups — and the fixtures
+/// `produce_acked`/`consume_values` follow the cluster's protocol as the `client` user, every
+/// record read back. A client with a wrong password or an unknown user (SASL), or one that
+/// does not trust the CA (TLS), is refused with an error naming the reason, not a hang.
+#[rstest]
+#[case::sasl_ssl_scram512(SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("SCRAM-SHA-512").authorizer())]
+#[case::ssl_client_auth(SecurityConfig::new(SecurityProtocol::Ssl).require_client_certificates().authorizer())]
+#[tokio::test]
+#[serial(heavy)]
+async fn control_client_and_fixtures_over(ctx: TestContext, #[case] security: SecurityConfig) {
+    if ducttape_services::kafka::Control::from_env() == Ok(Control::Cli) {
+        ctx.skip("DUCTTAPE_KAFKA_CONTROL=cli: this test is about the control client");
+        return;
+    }
+    let cluster = start_secured_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT, security)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    let protocol = kafka.security().client_protocol();
+    assert_eq!(kafka.control(), Control::Client);
+    let admin = kafka.admin().unwrap();
+    assert_eq!(admin.config()["security.protocol"], protocol.name());
+
+    kafka
+        .create_topic(&TopicSpec::new(TOPIC).partitions(3).replication_factor(1))
+        .await
+        .unwrap();
+    let parts = kafka.describe_topic(TOPIC).await.unwrap();
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    assert!(parts.iter().all(|p| p.leader.is_some()), "{parts:?}");
+    assert!(kafka.topic_exists(TOPIC).await.unwrap());
+    assert!(!kafka.topic_exists("no-such-topic").await.unwrap());
+    let brokers = kafka.registered_brokers().await.unwrap();
+    assert_eq!(brokers.len(), 1, "{brokers:?}");
+    assert_eq!(kafka.group("no-such-group").await.unwrap().state, "Dead");
+    // Kafka's own tool, as the admin user over the same listener, sees the same topic.
+    let described = kafka
+        .run_admin_tool(
+            "org.apache.kafka.tools.TopicCommand",
+            &[
+                "--bootstrap-server".into(),
+                kafka.bootstrap_servers(),
+                "--describe".into(),
+                "--topic".into(),
+                TOPIC.into(),
+            ],
+        )
+        .await
+        .unwrap();
+    assert!(described.contains("PartitionCount: 3"), "{described}");
+
+    // The fixtures, as the `client` user with the ACLs a producer and consumer need.
+    let mut acls = Acl::producer("client", TOPIC);
+    acls.extend(Acl::consumer("client", TOPIC, "*"));
+    kafka.grant(&acls).await.unwrap();
+    let mut acked = produce_acked(kafka, TOPIC, 200, 1).await.unwrap();
+    assert_eq!(
+        acked.len(),
+        200,
+        "{protocol}: not every record was acknowledged"
+    );
+    let mut read = consume_values(kafka, TOPIC, 200).await.unwrap();
+    acked.sort();
+    read.sort();
+    assert_eq!(
+        read, acked,
+        "{protocol}: the records read are not those acknowledged"
+    );
+
+    kafka.delete_topic(TOPIC).await.unwrap();
+    ducttape_core::wait_until(
+        "the deleted topic is gone",
+        Duration::from_secs(30),
+        Duration::from_millis(200),
+        || async {
+            Ok::<_, ducttape_services::ServiceError>(
+                (!kafka.topic_exists(TOPIC).await?).then_some(()),
+            )
+        },
+    )
+    .await
+    .unwrap();
+
+    // The wrong parties.
+    let admin_user = kafka.admin_security();
+    if protocol.uses_sasl() {
+        let wrong_password = admin_user
+            .clone()
+            .with_credentials("admin", "not-the-password");
+        assert_control_refused(
+            "wrong password",
+            &control_client_as(kafka, &wrong_password),
+            Rejection::Authentication,
+        )
+        .await;
+        let unknown = admin_user
+            .clone()
+            .with_credentials("mallory", "mallory-secret");
+        assert_control_refused(
+            "unknown user",
+            &control_client_as(kafka, &unknown),
+            Rejection::Authentication,
+        )
+        .await;
+    }
+    let stranger = CertificateAuthority::new("another run's CA").unwrap();
+    let untrusting = admin_user.clone().trusting(stranger.cert_pem());
+    assert_control_refused(
+        "a client not trusting the CA",
+        &control_client_as(kafka, &untrusting),
+        Rejection::Tls,
+    )
+    .await;
+}
+
+/// kafka-pixy in front of a SASL_SSL listener with PLAIN (ZooKeeper mode: pixy keeps its
+/// groups there), following the cluster's client security by itself (the run's CA, SASL PLAIN
+/// as `client`): records produced through it are read back by Kafka's console consumer (over
+/// SASL_SSL too) and through pixy, every value checked; with a wrong password it is refused.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn kafka_pixy_over_sasl_ssl_plain(ctx: TestContext) {
+    const VIA_PIXY: &str = "via-pixy";
+    let security = SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("PLAIN");
+    let cluster = start_secured_kafka(&ctx, Mode::Zookeeper, 1, KafkaVersion::V3_9, security)
+        .await
+        .unwrap();
+    let (kafka, zk) = (&cluster.kafka, cluster.zookeeper.as_ref().unwrap());
+    kafka
+        .create_topic(&TopicSpec::new(VIA_PIXY).partitions(1).replication_factor(1))
+        .await
+        .unwrap();
+    let pixy = pixy_builder(ctx.lease(1).await.unwrap(), kafka, zk)
+        .build(&ctx)
+        .unwrap();
+    pixy.start().await.unwrap();
+    let yaml = pixy.config_yaml(&pixy.nodes()[0]).unwrap();
+    assert!(
+        yaml.contains("tls: true") && yaml.contains("user: client"),
+        "{yaml}"
+    );
+    let client = pixy.client(&pixy.nodes()[0]).unwrap();
+    let mut sent: Vec<String> = (0..20).map(|i| format!("over-sasl-ssl-{i}")).collect();
+    for value in &sent {
+        client
+            .produce(VIA_PIXY, &RestRecord::new(value.as_str()))
+            .await
+            .unwrap();
+    }
+    let mut read = consume_values(kafka, VIA_PIXY, sent.len()).await.unwrap();
+    sent.sort();
+    read.sort();
+    assert_eq!(read, sent, "what Kafka's consumer read of pixy's records");
+    client
+        .set_offsets(VIA_PIXY, "pixy-group", &[(0, 0)])
+        .await
+        .unwrap();
+    let mut through_pixy = Vec::new();
+    let mut empty_polls = 0;
+    while through_pixy.len() < sent.len() && empty_polls < 3 {
+        match client.consume(VIA_PIXY, "pixy-group").await.unwrap() {
+            Some(c) => {
+                empty_polls = 0;
+                through_pixy.push(String::from_utf8(c.value.unwrap_or_default()).unwrap());
+            }
+            None => empty_polls += 1,
+        }
+    }
+    through_pixy.sort();
+    assert_eq!(through_pixy, sent, "what pixy read back");
+
+    // The same pixy with a wrong password is refused: it gives up at start (sarama cannot
+    // fetch metadata), its log saying the broker closed the connection during SASL.
+    let impostor = pixy_builder(ctx.lease(1).await.unwrap(), kafka, zk)
+        .security(kafka.client_security().with_credentials("client", "wrong"))
+        .start_timeout(Duration::from_secs(30))
+        .build(&ctx)
+        .unwrap();
+    let refused = impostor
+        .start()
+        .await
+        .expect_err("pixy with a wrong password started")
+        .to_string();
+    assert!(
+        refused.contains("while authenticating with SASL"),
+        "not refused for authentication: {refused}"
+    );
+}
+
+/// kafka-pixy cannot speak SCRAM (v0.18.0 has SASL PLAIN only): building it in front of a
+/// SCRAM listener fails, naming the protocol, the mechanism and why, before anything starts.
+#[rstest]
+#[tokio::test]
+async fn kafka_pixy_refuses_a_scram_listener(ctx: TestContext) {
+    let mut nodes = ctx.lease(3).await.unwrap();
+    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]); // never started
+    let kafka = KafkaService::builder(vec![nodes.remove(0)])
+        .security(SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("SCRAM-SHA-256"))
+        .build(&ctx)
+        .unwrap();
+    let err = KafkaPixyService::builder(nodes)
+        .kafka(&kafka)
+        .zookeeper(&zk)
+        .build(&ctx)
+        .err()
+        .expect("pixy was built in front of a SCRAM listener");
+    let msg = err.to_string();
+    println!("{msg}");
+    for needle in ["SASL_SSL", "SCRAM-SHA-256", "PLAIN only"] {
+        assert!(msg.contains(needle), "{needle} missing: {msg}");
+    }
 }
 
 /// Asserts `attempt` got nothing through and was refused for `kind`, printing what it saw.
@@ -259,10 +509,21 @@ async fn the_wrong_party_is_refused(ctx: TestContext) {
 async fn a_certificate_for_another_host_fails_hostname_verification(ctx: TestContext) {
     let security = SecurityConfig::new(SecurityProtocol::Ssl)
         .certificate_names(0, &["wrong.example", "10.255.255.1"]);
-    let cluster = start_secured_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT, security)
+    // The control client must not verify names here, or the cluster would not start.
+    let cluster =
+        start_secured_kafka_with(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT, security, |b| {
+            b.client_config("ssl.endpoint.identification.algorithm", "none")
+        })
         .await
         .unwrap();
     let kafka: &KafkaService = &cluster.kafka;
+    // librdkafka verifying names (what the admin user gets by default) is refused too.
+    assert_control_refused(
+        "the control client verifying hostnames",
+        &control_client_as(kafka, &kafka.admin_security()),
+        Rejection::Tls,
+    )
+    .await;
     let client = ctx.lease(1).await.unwrap().remove(0);
     let verifying = kafka.client_security();
     let attempt = kafka

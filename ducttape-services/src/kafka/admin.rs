@@ -8,9 +8,19 @@
 //! remote clusters where it is not, [`KafkaService`](super::KafkaService) can run the same
 //! operations with Kafka's CLI on a broker instead (`DUCTTAPE_KAFKA_CONTROL=cli`).
 //!
-//! Why librdkafka: it is Kafka's reference C client, with the admin API, metadata and every
-//! security protocol (SSL, SASL) the brokers may be set up with; the client config is a plain
-//! key/value map ([`KafkaAdmin::with_config`]) so such settings pass straight through.
+//! Why librdkafka: it is Kafka's reference C client, with the admin API, metadata and the
+//! security protocols the brokers may be set up with (built with the `ssl` feature: TLS, SASL
+//! PLAIN and SCRAM; not GSSAPI); the client config is a plain key/value map
+//! ([`KafkaAdmin::with_config`]) so such settings pass straight through —
+//! [`ClientSecurity::librdkafka`](super::security::ClientSecurity::librdkafka) makes them, with
+//! certificates inline (`ssl.ca.pem`, …), so nothing is written to disk.
+//!
+//! A client the brokers will not let in (a wrong password, an unknown user, a certificate they
+//! do not trust or that does not name them) never gets an answer: librdkafka reports why only
+//! through its error events and retries. An operation that found no answer on a secured
+//! cluster therefore asks a short-lived client of the same settings what it is told
+//! ([`AdminError::Refused`], within ≈ 5 s more), so the error says "authentication", not only
+//! "no answer".
 //!
 //! ```no_run
 //! # async fn demo() -> Result<(), ducttape_services::kafka::AdminError> {
@@ -30,9 +40,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use rdkafka::admin::{AdminClient, AdminOptions, NewTopic, TopicReplication};
-use rdkafka::client::DefaultClientContext;
+use rdkafka::client::{ClientContext, DefaultClientContext};
 use rdkafka::config::ClientConfig;
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
 use rdkafka::types::RDKafkaErrorCode;
@@ -41,6 +51,40 @@ use super::topics::{PartitionInfo, TopicSpec};
 
 /// How long one operation may take by default (a dead cluster fails after this, never hangs).
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// How long a secured cluster's silence is looked into for a refusal (see the module docs).
+const DIAGNOSIS: Duration = Duration::from_secs(5);
+
+/// What the brokers refused a client for, as librdkafka reports it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Rejection {
+    /// SASL authentication failed (`_AUTHENTICATION`, `SASL_AUTHENTICATION_FAILED`): a wrong
+    /// password or an unknown user (SCRAM does not tell them apart).
+    Authentication,
+    /// The TLS handshake failed (`_SSL`): a broker certificate not trusted or not naming the
+    /// broker, or a client certificate the broker would not take.
+    Tls,
+}
+
+impl Rejection {
+    fn of(code: RDKafkaErrorCode) -> Option<Self> {
+        match code {
+            RDKafkaErrorCode::Authentication | RDKafkaErrorCode::SaslAuthenticationFailed => {
+                Some(Rejection::Authentication)
+            }
+            RDKafkaErrorCode::SSL => Some(Rejection::Tls),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for Rejection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Rejection::Authentication => "SASL authentication failed",
+            Rejection::Tls => "TLS handshake failed",
+        })
+    }
+}
 
 /// A Kafka error code, named as Kafka names it (`INVALID_REPLICATION_FACTOR (38)`), with
 /// librdkafka's description. Negative codes are librdkafka's own (`_TRANSPORT`, timeouts).
@@ -122,6 +166,23 @@ pub enum AdminError {
         /// librdkafka's last word.
         detail: String,
     },
+    /// The brokers would not let the client in (see [`Rejection`]): no operation can succeed
+    /// with these settings.
+    #[error(
+        "kafka admin: {operation} {subject}: {bootstrap} refused the client: {rejection}: {detail}"
+    )]
+    Refused {
+        /// What was asked.
+        operation: &'static str,
+        /// The topic or group.
+        subject: String,
+        /// `bootstrap.servers`.
+        bootstrap: String,
+        /// Why.
+        rejection: Rejection,
+        /// librdkafka's words (the broker's reason, where it sends one).
+        detail: String,
+    },
     /// One broker was asked (see [`KafkaAdmin::describe_topic_at`]) and another answered.
     #[error("kafka admin: {operation} {subject}: answered by broker {broker}, not one of {wanted:?}, {attempts} times")]
     WrongBroker {
@@ -146,7 +207,52 @@ impl AdminError {
             _ => None,
         }
     }
+
+    /// Why the brokers refused the client, when they did.
+    pub fn rejection(&self) -> Option<Rejection> {
+        match self {
+            AdminError::Refused { rejection, .. } => Some(*rejection),
+            _ => None,
+        }
+    }
 }
+
+/// A consumer's context: keeps what librdkafka reported through its error events (which it
+/// sends instead of failing a request when the brokers refuse the connection). Only consumers
+/// get one: their events are served by `poll`; the admin client's main queue is served by
+/// nobody, so its errors are found by a probe ([`KafkaAdmin::explain`]).
+#[derive(Clone, Default)]
+struct Witness(Arc<std::sync::Mutex<Seen>>);
+
+#[derive(Default)]
+struct Seen {
+    rejection: Option<(Rejection, String)>,
+    last: Option<String>,
+}
+
+impl Witness {
+    fn rejection(&self) -> Option<(Rejection, String)> {
+        self.0.lock().ok().and_then(|s| s.rejection.clone())
+    }
+
+    fn last(&self) -> Option<String> {
+        self.0.lock().ok().and_then(|s| s.last.clone())
+    }
+}
+
+impl ClientContext for Witness {
+    fn error(&self, error: KafkaError, reason: &str) {
+        tracing::warn!(target: "librdkafka", "librdkafka: {error}: {reason}");
+        if let Ok(mut seen) = self.0.lock() {
+            seen.last = Some(reason.to_string());
+            if let Some(r) = error.rdkafka_error_code().and_then(Rejection::of) {
+                seen.rejection.get_or_insert((r, reason.to_string()));
+            }
+        }
+    }
+}
+
+impl ConsumerContext for Witness {}
 
 /// A broker as the cluster's metadata lists it (registered and alive).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
@@ -248,6 +354,64 @@ impl KafkaAdmin {
             .operation_timeout(Some(self.timeout))
     }
 
+    /// Whether the client speaks anything but PLAINTEXT (so the brokers may refuse it).
+    fn secured(&self) -> bool {
+        self.config
+            .get("security.protocol")
+            .is_some_and(|p| !p.eq_ignore_ascii_case("plaintext"))
+    }
+
+    /// `error` as it is, or — a [`AdminError::NoAnswer`] from a secured cluster — why the
+    /// brokers refused the client, asked of a short-lived client with the same settings
+    /// (librdkafka tells a refusal only through its error events, which the admin client does
+    /// not serve). A silence with no refusal seen gets the probe's last error in its detail.
+    async fn explain(&self, error: AdminError) -> AdminError {
+        let AdminError::NoAnswer {
+            operation,
+            subject,
+            bootstrap,
+            after,
+            detail,
+        } = error
+        else {
+            return error;
+        };
+        let unexplained = |extra: Option<String>| AdminError::NoAnswer {
+            operation,
+            subject: subject.clone(),
+            bootstrap: bootstrap.clone(),
+            after,
+            detail: match &extra {
+                Some(e) => format!("{detail}; the client's last error: {e}"),
+                None => detail.clone(),
+            },
+        };
+        if !self.secured() {
+            return unexplained(None);
+        }
+        let config = self.config.clone();
+        let probe = tokio::task::spawn_blocking(move || probe(&config, DIAGNOSIS));
+        match tokio::time::timeout(DIAGNOSIS + Duration::from_secs(5), probe).await {
+            Ok(Ok(Probe::Refused(rejection, why))) => AdminError::Refused {
+                operation,
+                subject: subject.clone(),
+                bootstrap: bootstrap.clone(),
+                rejection,
+                detail: why,
+            },
+            Ok(Ok(Probe::Silent(last))) => unexplained(last),
+            _ => unexplained(None),
+        }
+    }
+
+    /// `result`, its [`AdminError::NoAnswer`] [explained](Self::explain).
+    async fn explained<T>(&self, result: Result<T, AdminError>) -> Result<T, AdminError> {
+        match result {
+            Err(e @ AdminError::NoAnswer { .. }) => Err(self.explain(e).await),
+            other => other,
+        }
+    }
+
     fn no_answer(&self, operation: &'static str, subject: &str, detail: String) -> AdminError {
         AdminError::NoAnswer {
             operation,
@@ -316,8 +480,10 @@ impl KafkaAdmin {
                     .fetch_metadata(t.as_deref(), timeout)
                     .map(|m| Snapshot::of(&m))
             })
-            .await?;
-        answer.map_err(|e| self.metadata_error(operation, &subject, e))
+            .await;
+        let answer =
+            answer.and_then(|a| a.map_err(|e| self.metadata_error(operation, &subject, e)));
+        self.explained(answer).await
     }
 
     fn metadata_error(&self, operation: &'static str, subject: &str, e: KafkaError) -> AdminError {
@@ -359,30 +525,34 @@ impl KafkaAdmin {
                     // Made and dropped on this blocking thread: dropping a client waits for
                     // its threads.
                     let t0 = std::time::Instant::now();
-                    let client: BaseConsumer = client_config(&config).create()?;
+                    let witness = Witness::default();
+                    let client: BaseConsumer<Witness> = client_config(&config)
+                        .create_with_context(witness.clone())
+                        .map_err(|e| (e, None))?;
                     let answer = client
                         .fetch_metadata(t.as_deref(), timeout)
                         .map(|m| Snapshot::of(&m));
+                    // Serving its events hands any refusal to the witness.
+                    if answer.is_err() {
+                        drain(&client);
+                    }
                     let asked = t0.elapsed();
                     drop(client);
                     tracing::trace!(?asked, dropped = ?t0.elapsed(), "metadata from one broker");
-                    answer
+                    answer.map_err(|e| (e, witness.rejection()))
                 })
                 .await?
-                .map_err(|e| view.metadata_error(operation, &subject, e))?;
-            let mut answer = answer;
-            // librdkafka names an answer from its bootstrap connection -1, not by the id of
-            // the broker there; the only bootstrap address is `address`, so that broker is
-            // the one the answer lists at `address` (not listed: not known yet, ask again).
-            if answer.answered_by == -1 {
-                if let Some(b) = answer
-                    .brokers
-                    .iter()
-                    .find(|b| format!("{}:{}", b.host, b.port) == address)
-                {
-                    answer.answered_by = b.id;
-                }
-            }
+                .map_err(|(e, rejection)| match rejection {
+                    Some((rejection, detail)) => AdminError::Refused {
+                        operation,
+                        subject: subject.clone(),
+                        bootstrap: address.to_string(),
+                        rejection,
+                        detail,
+                    },
+                    None => view.metadata_error(operation, &subject, e),
+                })?;
+            let answer = answer.naming_the_bootstrap_broker(address);
             if answer.answered_by == id {
                 return Ok(answer);
             }
@@ -482,19 +652,20 @@ impl KafkaAdmin {
             self.client.create_topics(&topics, &self.options()),
         )
         .await
-        .map_err(|_| self.no_answer(OP, &names(), "no result".into()))?;
-        let mut refused = Vec::new();
-        match results {
-            Ok(results) if results.len() == specs.len() => {
-                refused.extend(results.into_iter().filter_map(Result::err));
-            }
+        .map_err(|_| self.no_answer(OP, &names(), "no result".into()));
+        let refused = results.and_then(|results| match results {
+            Ok(results) if results.len() == specs.len() => Ok(results
+                .into_iter()
+                .filter_map(Result::err)
+                .collect::<Vec<_>>()),
             Ok(results) => {
                 let detail = format!("{} results for {} topics", results.len(), specs.len());
-                return Err(self.no_answer(OP, &names(), detail));
+                Err(self.no_answer(OP, &names(), detail))
             }
-            Err(KafkaError::AdminOp(code)) => return Err(self.refused(OP, &names(), None, code)),
-            Err(e) => return Err(self.no_answer(OP, &names(), e.to_string())),
-        }
+            Err(KafkaError::AdminOp(code)) => Err(self.refused(OP, &names(), None, code)),
+            Err(e) => Err(self.no_answer(OP, &names(), e.to_string())),
+        });
+        let refused = self.explained(refused).await?;
         let created = started.elapsed();
         // The ones Kafka accepted are waited for even when another was refused: they exist
         // when this returns, either way.
@@ -553,6 +724,8 @@ impl KafkaAdmin {
                     let last = match self.metadata_at("create topic", b.id, &address, None).await {
                         Ok(snapshot) if shows_all(&snapshot) => return Ok(()),
                         Ok(snapshot) => format!("broker {} shows {:?}", b.id, snapshot.topics),
+                        // Nothing will change that.
+                        Err(e @ AdminError::Refused { .. }) => return Err(e),
                         Err(e) => e.to_string(),
                     };
                     if tokio::time::Instant::now() >= deadline {
@@ -578,8 +751,9 @@ impl KafkaAdmin {
             self.client.delete_topics(&[topic], &self.options()),
         )
         .await
-        .map_err(|_| self.no_answer(OP, topic, "no result".into()))?;
-        self.one_result(OP, topic, results)
+        .map_err(|_| self.no_answer(OP, topic, "no result".into()));
+        let deleted = results.and_then(|r| self.one_result(OP, topic, r));
+        self.explained(deleted).await
     }
 
     /// A topic's partitions: leader, replicas and ISR, sorted by partition. A missing topic
@@ -682,13 +856,20 @@ impl KafkaAdmin {
                         .collect::<Vec<_>>()
                 })
             })
-            .await?;
+            .await;
         let list = match answer {
-            Ok(list) => list,
-            Err(KafkaError::GroupListFetch(code)) => {
-                return Err(self.refused(OP, group, None, code))
+            Ok(Ok(list)) => list,
+            Ok(Err(KafkaError::GroupListFetch(code))) => {
+                return self
+                    .explained(Err(self.refused(OP, group, None, code)))
+                    .await
             }
-            Err(e) => return Err(self.no_answer(OP, group, e.to_string())),
+            Ok(Err(e)) => {
+                return self
+                    .explained(Err(self.no_answer(OP, group, e.to_string())))
+                    .await
+            }
+            Err(e) => return self.explained(Err(e)).await,
         };
         // Kafka's DescribeGroups calls a group it does not know `Dead`; librdkafka leaves it out.
         Ok(list
@@ -749,10 +930,11 @@ impl KafkaAdmin {
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
                 Err(e) => {
-                    return Err(match e.rdkafka_error_code() {
+                    let e = match e.rdkafka_error_code() {
                         Some(code) => self.refused(OP, &subject, None, code),
                         None => self.no_answer(OP, &subject, e.to_string()),
-                    })
+                    };
+                    return self.explained(Err(e)).await;
                 }
             }
         };
@@ -791,6 +973,23 @@ struct Snapshot {
 }
 
 impl Snapshot {
+    /// An answer from the bootstrap connection comes from broker -1 (librdkafka has not yet
+    /// matched that connection to a broker id): it is the broker at `address`, so it gets
+    /// that broker's id from the answer's own list. (Found as `answered by broker -1` failing
+    /// a KRaft run of `kafka_admin.rs` under load.)
+    fn naming_the_bootstrap_broker(mut self, address: &str) -> Self {
+        if self.answered_by < 0 {
+            if let Some(b) = self
+                .brokers
+                .iter()
+                .find(|b| format!("{}:{}", b.host, b.port) == address)
+            {
+                self.answered_by = b.id;
+            }
+        }
+        self
+    }
+
     fn of(m: &rdkafka::metadata::Metadata) -> Self {
         let mut brokers: Vec<BrokerInfo> = m
             .brokers()
@@ -825,6 +1024,56 @@ impl Snapshot {
             answered_by: m.orig_broker_id(),
             brokers,
             topics,
+        }
+    }
+}
+
+/// What a probe of the brokers found (see [`KafkaAdmin::explain`]).
+enum Probe {
+    /// A refusal and librdkafka's words.
+    Refused(Rejection, String),
+    /// None within the time; the last error seen, if any.
+    Silent(Option<String>),
+}
+
+/// Asks the brokers for metadata with a fresh client of `settings` for up to `wait`, serving
+/// its events, until it has been refused or the time is up.
+fn probe(settings: &BTreeMap<String, String>, wait: Duration) -> Probe {
+    let witness = Witness::default();
+    let client: BaseConsumer<Witness> =
+        match client_config(settings).create_with_context(witness.clone()) {
+            Ok(c) => c,
+            Err(e) => return Probe::Silent(Some(e.to_string())),
+        };
+    let deadline = std::time::Instant::now() + wait;
+    while std::time::Instant::now() < deadline {
+        // A request makes it connect (and authenticate); a refusal arrives as an event.
+        if client
+            .fetch_metadata(None, Duration::from_millis(500))
+            .is_ok()
+        {
+            break;
+        }
+        drain(&client);
+        if let Some((rejection, why)) = witness.rejection() {
+            return Probe::Refused(rejection, why);
+        }
+    }
+    drain(&client);
+    match witness.rejection() {
+        Some((rejection, why)) => Probe::Refused(rejection, why),
+        None => Probe::Silent(witness.last()),
+    }
+}
+
+/// Serves the events a consumer has queued (errors reach its context's `error`); a consumer
+/// with no subscription has no records to return. A poll returns at an error event but goes
+/// on past log events only while its timeout lasts: with none it would stop at the first log
+/// line, before an error queued behind it.
+fn drain(client: &BaseConsumer<Witness>) {
+    for _ in 0..100 {
+        if client.poll(Duration::from_millis(50)).is_none() {
+            break;
         }
     }
 }
@@ -868,6 +1117,59 @@ mod tests {
             c.to_string().starts_with("TOPIC_ALREADY_EXISTS (36): "),
             "{c}"
         );
+    }
+
+    #[test]
+    fn an_answer_from_the_bootstrap_connection_is_the_broker_at_its_address() {
+        let snapshot = || Snapshot {
+            answered_by: -1,
+            brokers: vec![
+                BrokerInfo {
+                    id: 1,
+                    host: "10.0.0.2".into(),
+                    port: 9092,
+                },
+                BrokerInfo {
+                    id: 2,
+                    host: "10.0.0.3".into(),
+                    port: 9092,
+                },
+            ],
+            topics: Vec::new(),
+        };
+        assert_eq!(
+            snapshot()
+                .naming_the_bootstrap_broker("10.0.0.3:9092")
+                .answered_by,
+            2
+        );
+        // An address the answer does not list stays unknown.
+        assert_eq!(
+            snapshot()
+                .naming_the_bootstrap_broker("10.0.0.9:9092")
+                .answered_by,
+            -1
+        );
+    }
+
+    #[test]
+    fn refusals_are_told_from_other_failures() {
+        assert_eq!(
+            Rejection::of(RDKafkaErrorCode::Authentication),
+            Some(Rejection::Authentication)
+        );
+        assert_eq!(
+            Rejection::of(RDKafkaErrorCode::SaslAuthenticationFailed),
+            Some(Rejection::Authentication)
+        );
+        assert_eq!(Rejection::of(RDKafkaErrorCode::SSL), Some(Rejection::Tls));
+        // A dead broker or a slow one is not a refusal.
+        assert_eq!(
+            Rejection::of(RDKafkaErrorCode::BrokerTransportFailure),
+            None
+        );
+        assert_eq!(Rejection::of(RDKafkaErrorCode::AllBrokersDown), None);
+        assert_eq!(Rejection::of(RDKafkaErrorCode::RequestTimedOut), None);
     }
 
     #[test]

@@ -15,7 +15,7 @@ pub(crate) mod security;
 pub(crate) mod service;
 pub(crate) mod topics;
 
-pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode};
+pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
 pub use probe::Attempt;
 pub use security::{

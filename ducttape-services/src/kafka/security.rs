@@ -680,6 +680,31 @@ impl ClientSecurity {
         self.credentials.as_ref().map(|(u, _)| u.as_str())
     }
 
+    /// The SASL password, if any.
+    pub fn password(&self) -> Option<&str> {
+        self.credentials.as_ref().map(|(_, p)| p.as_str())
+    }
+
+    /// The SASL mechanism (meaningful when the protocol uses SASL).
+    pub fn mechanism(&self) -> SaslMechanism {
+        self.mechanism
+    }
+
+    /// The CA certificate it trusts (PEM), if one was given.
+    pub fn ca_pem(&self) -> Option<&str> {
+        self.ca_pem.as_deref()
+    }
+
+    /// The certificate it presents, if any.
+    pub fn certificate(&self) -> Option<&IssuedCertificate> {
+        self.certificate.as_ref()
+    }
+
+    /// Whether it checks that the broker's certificate names the broker.
+    pub fn verifies_hostnames(&self) -> bool {
+        self.hostname_verification
+    }
+
     /// Whether the client needs a properties file at all.
     pub fn is_plaintext(&self) -> bool {
         self.protocol == SecurityProtocol::Plaintext

@@ -105,8 +105,10 @@ impl KafkaBuilder {
         self
     }
 
-    /// A librdkafka setting for the control client (`security.protocol`, `ssl.*`, `sasl.*`),
-    /// passed through as it is.
+    /// A librdkafka setting for the control client, passed through as it is. It needs none for
+    /// a secured cluster (it follows [`KafkaService::admin_security`] by itself); a setting
+    /// here overrides that one's, e.g. `ssl.endpoint.identification.algorithm=none` for a
+    /// cluster whose certificates name other hosts on purpose.
     pub fn client_config(mut self, key: &str, value: impl ToString) -> Self {
         self.client_config
             .insert(key.to_string(), value.to_string());
@@ -207,16 +209,10 @@ impl KafkaBuilder {
         } else {
             None
         };
-        // The control client is built without librdkafka's TLS and SASL support (SCRAM needs
-        // OpenSSL): a cluster whose client listener is secured is driven with Kafka's tools,
-        // as the admin user, unless a test chose otherwise.
+        // Secured or not: the control client speaks the client listener's protocol as the
+        // admin user (see `admin`).
         let control = match self.control {
             Some(c) => c,
-            None if self.security.client_protocol()
-                != super::security::SecurityProtocol::Plaintext =>
-            {
-                Control::Cli
-            }
             None => Control::from_env().map_err(usage)?,
         };
         let roles = config::roles(n, &quorum);
@@ -458,11 +454,16 @@ impl KafkaService {
 
     /// The control client of every broker, made on first use ([`KafkaAdmin`]). It works
     /// whatever [`Control`] says; the service's own operations use it under [`Control::Client`].
+    /// On a secured cluster it is the `admin` super user of the client listener
+    /// ([`admin_security`](Self::admin_security) as librdkafka settings, certificates inline),
+    /// then the builder's [`client_config`](KafkaBuilder::client_config) on top.
     pub fn admin(&self) -> Result<KafkaAdmin, ServiceError> {
         if let Some(admin) = self.admin.get() {
             return Ok(admin.clone());
         }
-        let admin = KafkaAdmin::with_config(&self.bootstrap_servers(), self.client_config.clone())?;
+        let mut config = self.admin_security().librdkafka();
+        config.extend(self.client_config.clone());
+        let admin = KafkaAdmin::with_config(&self.bootstrap_servers(), config)?;
         Ok(self.admin.get_or_init(|| admin).clone())
     }
 
@@ -644,9 +645,79 @@ impl KafkaService {
     /// The shell command of an admin tool as the admin user (see
     /// [`run_admin_tool_on`](Self::run_admin_tool_on)).
     fn admin_tool_command(&self, main_class: &str, args: &[String], extra: &Properties) -> String {
-        let dir = "/tmp/ducttape-kafka-admin";
-        let file = format!("{dir}/admin.properties");
-        let security = self.admin_security();
+        self.secured_tool_command(
+            &self.admin_security(),
+            "/tmp/ducttape-kafka-admin",
+            "--command-config",
+            main_class,
+            args,
+            extra,
+        )
+    }
+
+    /// Runs a Kafka client tool (the console or verifiable producer and consumer, …) on
+    /// `node` as the cluster's `client` user ([`client_security`](Self::client_security)):
+    /// on a secured cluster its properties and PEM files are written to a directory of its own
+    /// (mode 0600), passed with `config_option` (`--producer.config`, `--consumer.config`),
+    /// and removed after; PLAINTEXT runs the tool as it is. Returns its stdout.
+    ///
+    /// ```no_run
+    /// # async fn demo(kafka: &ducttape_services::KafkaService) -> Result<(), ducttape_services::ServiceError> {
+    /// let node = kafka.brokers()[0].clone();
+    /// let args: Vec<String> = ["--topic", "t", "--bootstrap-server", &kafka.bootstrap_servers(),
+    ///     "--max-messages", "10"].iter().map(ToString::to_string).collect();
+    /// let out = kafka
+    ///     .run_client_tool_on(&node, "org.apache.kafka.tools.VerifiableProducer", &args, "--producer.config")
+    ///     .await?;
+    /// # Ok(()) }
+    /// ```
+    pub async fn run_client_tool_on(
+        &self,
+        node: &Node,
+        main_class: &str,
+        args: &[String],
+        config_option: &str,
+    ) -> Result<String, ServiceError> {
+        run_on(
+            node,
+            &self.client_tool_command(main_class, args, config_option),
+        )
+        .await
+    }
+
+    /// The shell command of [`run_client_tool_on`](Self::run_client_tool_on), for callers
+    /// that run it their own way (e.g. keeping the output of a tool that exits non-zero).
+    pub fn client_tool_command(
+        &self,
+        main_class: &str,
+        args: &[String],
+        config_option: &str,
+    ) -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = format!("/tmp/ducttape-kafka-client-{}-{n}", std::process::id());
+        self.secured_tool_command(
+            &self.client_security(),
+            &dir,
+            config_option,
+            main_class,
+            args,
+            &Properties::new(),
+        )
+    }
+
+    /// `main_class` with `args` as `security` says: its config written under `dir` and passed
+    /// with `config_option`, removed after the tool exits (its exit status kept).
+    fn secured_tool_command(
+        &self,
+        security: &ClientSecurity,
+        dir: &str,
+        config_option: &str,
+        main_class: &str,
+        args: &[String],
+        extra: &Properties,
+    ) -> String {
+        let file = format!("{dir}/client.properties");
         let write = security.write_script(dir, &file, extra);
         let mut tool = security.apply(
             self.version.tool(main_class).args(args.iter().cloned()),
@@ -655,7 +726,7 @@ impl KafkaService {
         if write.is_empty() {
             return tool.render();
         }
-        tool = tool.args(["--command-config".to_string(), file]);
+        tool = tool.args([config_option.to_string(), file]);
         format!(
             "{write}{{ {}; }}; rc=$?; rm -rf {}; exit $rc",
             tool.render(),
