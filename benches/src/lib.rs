@@ -50,3 +50,36 @@ pub fn cluster_from_args(args: &[String]) -> Result<Cluster, ClusterError> {
         None => Cluster::from_choice(ClusterChoice::from_env()),
     }
 }
+
+/// CPU time this host has spent busy so far, all cores and every process together (user,
+/// nice, system, irq, softirq, steal from `/proc/stat`, in USER_HZ = 100 ticks a second). The
+/// local cluster's nodes are processes of this host, so the difference over a phase is what the
+/// whole cluster burned in it; `None` where `/proc/stat` cannot be read.
+pub fn host_busy_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    busy_of(stat.lines().next()?)
+}
+
+/// The busy time of `/proc/stat`'s first (`cpu`) line.
+///
+/// ```
+/// let line = "cpu  100 5 50 1000 7 3 2 1 0 0";
+/// // user + nice + system + irq + softirq + steal = 161 ticks
+/// assert_eq!(ducttape_benches::busy_of(line), Some(std::time::Duration::from_millis(1610)));
+/// ```
+pub fn busy_of(line: &str) -> Option<Duration> {
+    let mut fields = line.split_whitespace();
+    if fields.next()? != "cpu" {
+        return None;
+    }
+    let n: Vec<u64> = fields
+        .take(8)
+        .map(str::parse)
+        .collect::<Result<_, _>>()
+        .ok()?;
+    let [user, nice, system, _idle, _iowait, irq, softirq, steal] = n[..] else {
+        return None;
+    };
+    let ticks = user + nice + system + irq + softirq + steal;
+    Some(Duration::from_millis(ticks * 10))
+}

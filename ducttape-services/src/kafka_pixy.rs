@@ -528,16 +528,9 @@ impl Service for KafkaPixyService {
         Ok(())
     }
 
-    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        self.process().stop(node, clean).await.map(drop)
-    }
-
-    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.process().clean(node).await
-    }
-
-    async fn pids(&self, node: &Node) -> Result<Vec<u32>, ServiceError> {
-        self.process().pids(node).await
+    /// Stop, clean and pids follow from the declared process.
+    fn process_spec(&self, _: &Node) -> Option<ProcessSpec> {
+        Some(self.process())
     }
 
     fn logs(&self) -> Vec<LogFile> {

@@ -13,7 +13,7 @@
 
 use std::time::{Duration, Instant};
 
-use ducttape_benches::{median, rounds_from_args};
+use ducttape_benches::{host_busy_cpu, median, rounds_from_args};
 use ducttape_core::TestContext;
 use ducttape_services::kafka::Control;
 use ducttape_services::{
@@ -64,6 +64,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut nodes = ctx.lease(4).await?;
     let brokers = nodes.split_off(1);
     let (mut sequential, mut parallel) = (Vec::new(), Vec::new());
+    let (mut sequential_cpu, mut parallel_cpu) = (Vec::new(), Vec::new());
     let (mut client_start, mut client_topics) = (Vec::new(), Vec::new());
     let (mut cli_start, mut cli_topics) = (Vec::new(), Vec::new());
     for round in 0..rounds {
@@ -77,15 +78,23 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .control(Control::Cli)
             .build(&ctx)?;
 
-        let t = Instant::now();
+        let (t, cpu) = (Instant::now(), host_busy_cpu());
         zk.start().await?;
         for broker in kafka.nodes() {
             kafka.start_node(broker).await?;
         }
         sequential.push(t.elapsed());
+        if let (Some(before), Some(after)) = (cpu, host_busy_cpu()) {
+            sequential_cpu.push(after.saturating_sub(before));
+        }
         down(&zk, &kafka).await?;
 
+        let cpu = host_busy_cpu();
         let (start, topics) = bring_up(&zk, &kafka).await?;
+        if let (Some(before), Some(after)) = (cpu, host_busy_cpu()) {
+            // The topics' share is small; counted with the start, it only raises the floor.
+            parallel_cpu.push(after.saturating_sub(before));
+        }
         parallel.push(start);
         client_start.push(start);
         client_topics.push(topics);
@@ -120,6 +129,25 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ratio parallel/sequential: {ratio:.2}  (goal <= {GOAL}: {})",
         if ratio <= GOAL { "met" } else { "NOT met" }
     );
+    // What no parallel start can beat on this host: the sequential start's own CPU work spread
+    // over every core. A sequential start that already keeps the cores busy leaves a parallel
+    // one little to gain, whatever the framework does.
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    if !sequential_cpu.is_empty() && !parallel_cpu.is_empty() {
+        let (seq_cpu, par_cpu) = (median(&mut sequential_cpu), median(&mut parallel_cpu));
+        let busy = secs(seq_cpu) / secs(seq);
+        println!(
+            "CPU burned by the host (median): sequential start {:.2} s, {busy:.2} of {cores} cores busy \
+             on average; parallel start + topics {:.2} s",
+            secs(seq_cpu),
+            secs(par_cpu),
+        );
+        println!(
+            "the same work on {cores} cores takes at least {:.2} s: parallel/sequential cannot go below {:.2} here",
+            secs(seq_cpu) / cores as f64,
+            busy / cores as f64,
+        );
+    }
     for (what, start, topics) in [
         ("Rust client", &mut client_start, &mut client_topics),
         ("Kafka CLI  ", &mut cli_start, &mut cli_topics),

@@ -32,13 +32,13 @@ pub use end_to_end::{
     EndToEndLatencySample, EndToEndLatencyService,
 };
 pub use options::{ClientBuilder, ClientOptions};
-pub use parse::{
-    aggregate_rest, parse_rest_perf_output, RestPerfOutput, RestPerfStats, REST_PERF_PREFIX,
-};
 pub use producer::{
     aggregate_producers, parse_producer_line, parse_producer_output, ProducerPerfLine,
     ProducerPerfOutput, ProducerPerfResult, ProducerPerfWindow, ProducerPerformance,
     ProducerPerformanceService,
 };
-pub use rest::{RestConsumerPerformance, RestPerfService, RestProducerPerformance};
+pub use rest::{
+    aggregate_rest, parse_rest_perf_output, RestConsumerPerformance, RestPerfOutput,
+    RestPerfService, RestPerfStats, RestProducerPerformance, REST_PERF_PREFIX,
+};
 pub use worker::{worker_dir, ToolCommand, ToolOutput, ToolService};

@@ -18,9 +18,13 @@ use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 use ducttape_core::remote::quote_all;
 
-use super::parse::{aggregate_rest, parse_rest_perf_output, RestPerfOutput, RestPerfStats};
+mod parse;
+
 use super::worker::{worker_dir, ToolOutput, ToolService};
 use crate::rest::RestProxy;
+pub use parse::{
+    aggregate_rest, parse_rest_perf_output, RestPerfOutput, RestPerfStats, REST_PERF_PREFIX,
+};
 
 impl ToolOutput for RestPerfOutput {
     fn parse(text: &str) -> Self {
