@@ -7,7 +7,7 @@
 //! row and `summary.json`), so one case can be run by name and nextest can run them side by side:
 //! `cargo test -p ducttape-tests --test kafka_benchmark producer_rf3_sync`.
 //!
-//! Every case pays for a cluster of its own (≈ 15–20 s here, most of it JVM start-ups), so
+//! Every case pays for a cluster of its own (a bring-up of ≈ 4 s on a quiet machine), so
 //! the default run, which CI makes, runs four cases that each take a path of their own —
 //! acks=all on RF3, several producers, several consumers, end-to-end latency — and `#[ignore]`s
 //! those that differ from one of them only in a number (RF1, acks=1, record sizes, one

@@ -1,7 +1,9 @@
 //! Parallel start-up against sequential, measured in the same run: ZooKeeper plus 3 brokers
 //! started one after another (ZooKeeper, then each broker alone, as a hand-written script would)
 //! and all at once (`run_parallel`: brokers start while ZooKeeper comes up and retry their
-//! connection). Prints the medians and parallel ÷ sequential (goal ≤ 0.5).
+//! connection). Prints the medians and parallel ÷ sequential (goal ≤ 0.5), and the host's busy
+//! CPU over the sequential start, from which the lowest ratio this host allows follows: the
+//! same CPU work spread over every core.
 //!
 //! Also the bring-up of kafkatest's benchmark set-up, ZooKeeper + 3 brokers + 2 topics (6
 //! partitions, RF 1 and RF 3), twice in the same run: with control operations through the
