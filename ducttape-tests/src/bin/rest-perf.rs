@@ -365,6 +365,22 @@ struct Connection {
     open: Option<(SendRequest<Full<Bytes>>, Driver)>,
 }
 
+/// How one exchange on a connection failed.
+enum Exchange {
+    /// The request was never written (the connection had ended): safe to send again.
+    Unsent(String),
+    /// Anything else: the request may have reached the proxy.
+    Failed(String),
+}
+
+impl Exchange {
+    fn into_reason(self) -> String {
+        match self {
+            Exchange::Unsent(reason) | Exchange::Failed(reason) => reason,
+        }
+    }
+}
+
 impl Connection {
     fn new(target: Arc<Target>, timeout: Duration) -> Self {
         Self {
@@ -391,10 +407,11 @@ impl Connection {
     /// was sent on it yet, so a fresh one in its place is safe), else a new one.
     async fn ready(&mut self) -> Result<&mut (SendRequest<Full<Bytes>>, Driver), String> {
         if let Some((sender, driver)) = &mut self.open {
+            // The driver first: a close that has arrived is seen before a request is queued.
             let usable = tokio::select! {
                 biased;
-                ready = sender.ready() => ready.is_ok(),
                 _ = driver.as_mut() => false,
+                ready = sender.ready() => ready.is_ok(),
             };
             if !usable {
                 self.open = None;
@@ -419,9 +436,27 @@ impl Connection {
         answer.map_err(|e| template.transport_error(e))
     }
 
+    /// One request; sent once more on a fresh connection only when the proxy closed the old
+    /// one before the request was written (so it provably never reached the proxy).
     async fn exchange(&mut self, template: &Template) -> Result<(StatusCode, Bytes), String> {
+        match self.exchange_once(template).await {
+            Err(Exchange::Unsent(reason)) => {
+                tracing::debug!(%reason, "connection closed before the request went out; reconnecting");
+                self.open = None;
+                self.exchange_once(template)
+                    .await
+                    .map_err(Exchange::into_reason)
+            }
+            other => other.map_err(Exchange::into_reason),
+        }
+    }
+
+    async fn exchange_once(
+        &mut self,
+        template: &Template,
+    ) -> Result<(StatusCode, Bytes), Exchange> {
         let target = self.target.clone();
-        let (sender, driver) = self.ready().await?;
+        let (sender, driver) = self.ready().await.map_err(Exchange::Failed)?;
         // In a block of its own: the exchange borrows the connection until it is dropped.
         let (answer, ended) = {
             let exchange = async {
@@ -433,17 +468,27 @@ impl Connection {
             tokio::pin!(exchange);
             tokio::select! {
                 biased;
-                answer = &mut exchange => (answer.map_err(|e| error_chain(&e)), false),
+                answer = &mut exchange => (answer.map_err(|e| Exchange::Failed(error_chain(&e))), false),
                 // The connection ended, maybe right after the whole answer came (a server that
-                // closes after answering): the exchange has the answer or the reason.
+                // closes after answering). Polled once more, the exchange has the answer or
+                // its error now, or never will: the finished driver still holds the request
+                // it did not send, so waiting would hang. Ending cleanly (Ok) with no answer,
+                // the driver had no request in flight: this one was never written.
                 closed = driver.as_mut() => {
-                    let answer = match (exchange.await, closed) {
-                        (Ok(answer), _) => Ok(answer),
-                        (Err(e), Ok(())) => Err(format!(
+                    let polled = std::future::poll_fn(|cx| {
+                        std::task::Poll::Ready(std::future::Future::poll(exchange.as_mut(), cx))
+                    })
+                    .await;
+                    let answer = match (polled, closed) {
+                        (std::task::Poll::Ready(Ok(answer)), _) => Ok(answer),
+                        (std::task::Poll::Ready(Err(e)), Ok(())) => Err(Exchange::Failed(format!(
                             "the proxy closed the connection before answering: {}",
                             error_chain(&e)
+                        ))),
+                        (std::task::Poll::Pending, Ok(())) => Err(Exchange::Unsent(
+                            "the proxy had closed the connection".into(),
                         )),
-                        (Err(_), Err(e)) => Err(error_chain(&e)),
+                        (_, Err(e)) => Err(Exchange::Failed(error_chain(&e))),
                     };
                     (answer, true)
                 }
@@ -729,12 +774,16 @@ mod tests {
     }
 
     /// A server that answers each request and then closes the connection, as an HTTP server
-    /// may between requests: every request still succeeds, on a fresh connection.
+    /// may between requests: every request still succeeds, on a fresh connection. The next
+    /// request goes out once the server has closed (a request written into a connection the
+    /// same instant the server closes it may have reached the server: that one is an error,
+    /// not sent again).
     #[test]
     fn a_connection_closed_between_requests_is_reopened() {
         use std::io::{Read, Write};
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let port = listener.local_addr().unwrap().port();
+        let (closed_tx, closed_rx) = std::sync::mpsc::channel();
         let server = std::thread::spawn(move || {
             for _ in 0..3 {
                 let (mut stream, _) = listener.accept().unwrap();
@@ -747,7 +796,9 @@ mod tests {
                 stream
                     .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}")
                     .unwrap();
-                // Dropped: closed after the answer, without saying so.
+                // Closed after the answer, without saying so.
+                drop(stream);
+                closed_tx.send(()).unwrap();
             }
         });
         let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
@@ -763,6 +814,10 @@ mod tests {
                     panic!("request {i}: {e}");
                 });
                 assert_eq!((status, &body[..]), (StatusCode::OK, &b"{}"[..]));
+                closed_rx.recv().unwrap();
+                // Let the runtime's I/O driver see the close (it learns of readiness only when
+                // it runs), as it has long done between a proxy's close and the next request.
+                tokio::task::yield_now().await;
             }
         });
         server.join().unwrap();
