@@ -47,10 +47,13 @@ for arg in "$@"; do
     esac
 done
 
-# Temporary directories to remove on exit (a failed build never leaves a half-installed dir).
+# Temporary directories to remove on exit (a failed build never leaves a half-installed dir),
+# and JVMs of a class-data sharing training run to kill (an interrupted build leaves none).
 CLEANUP=()
+CDS_PIDS=()
 cleanup() {
-    local d
+    local d p
+    for p in "${CDS_PIDS[@]+"${CDS_PIDS[@]}"}"; do kill -9 "$p" 2>/dev/null || true; done
     for d in "${CLEANUP[@]+"${CLEANUP[@]}"}"; do
         [[ -n "$d" && -e "$d" ]] && rm -rf -- "$d"
     done
@@ -536,11 +539,13 @@ cds_train_kafka() {
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
 group.initial.rebalance.delay.ms=0"
-    local -a pids=()
+    # CDS_PIDS (global: cleanup kills them if the build is interrupted), stopped last-started
+    # first: a broker before the ZooKeeper it would otherwise wait for.
+    CDS_PIDS=()
     stop_all() {
-        local p
-        for p in "${pids[@]+"${pids[@]}"}"; do cds_stop "$p"; done
-        pids=()
+        local i
+        for ((i = ${#CDS_PIDS[@]} - 1; i >= 0; i--)); do cds_stop "${CDS_PIDS[i]}"; done
+        CDS_PIDS=()
     }
     failed() { # NAME: the tail of NAME's output, then every JVM stopped
         echo "cds: $1 failed; the end of its output:"
@@ -570,8 +575,8 @@ EOF
     ("${java[@]}" format 256m "$tools" "$cp" kafka.tools.StorageTool format \
         -t ducttapeCdsTrainingRun -c "$work/kraft.properties") || failed format || return 1
     "${java[@]}" kraft 512m "$server" "$cp" kafka.Kafka "$work/kraft.properties" &
-    pids+=($!)
-    cds_wait "the KRaft broker" "${pids[0]}" 120 grep -q "Kafka Server started" "$work/kraft.out" ||
+    CDS_PIDS+=($!)
+    cds_wait "the KRaft broker" "${CDS_PIDS[0]}" 120 grep -q "Kafka Server started" "$work/kraft.out" ||
         failed kraft || return 1
     perf "127.0.0.1:$broker" kraft || return 1
     stop_all
@@ -591,14 +596,13 @@ $single
 EOF
     "${java[@]}" zookeeper 512m "$server" "$cp" org.apache.zookeeper.server.quorum.QuorumPeerMain \
         "$work/zoo.cfg" &
-    pids+=($!)
-    cds_wait ZooKeeper "${pids[0]}" 60 cds_port_open "$zk" || failed zookeeper || return 1
+    CDS_PIDS+=($!)
+    cds_wait ZooKeeper "${CDS_PIDS[0]}" 60 cds_port_open "$zk" || failed zookeeper || return 1
     "${java[@]}" zk-broker 512m "$server" "$cp" kafka.Kafka "$work/zk-broker.properties" &
-    pids+=($!)
-    cds_wait "the ZooKeeper-mode broker" "${pids[1]}" 120 \
+    CDS_PIDS+=($!)
+    cds_wait "the ZooKeeper-mode broker" "${CDS_PIDS[1]}" 120 \
         grep -qE "KafkaServer id=1\] started" "$work/zk-broker.out" || failed zk-broker || return 1
     perf "127.0.0.1:$broker" zk || return 1
-    # The broker first: it would wait for a ZooKeeper that is gone.
     stop_all
 }
 
@@ -626,7 +630,7 @@ cds_archive_kafka() {
         log "kafka $version: $(grep -c . "$work/classes.lst") classes archived in $dir/$CDS_ARCHIVE"
     else
         log "warning: kafka $version: no class-data sharing archive (its JVMs start without one, more slowly):"
-        tail -n 10 "$work/train.log" "$work/dump.log" 2>/dev/null | sed 's/^/    /' >&2
+        { tail -n 10 "$work/train.log" "$work/dump.log" 2>/dev/null || true; } | sed 's/^/    /' >&2
     fi
 }
 
