@@ -206,7 +206,7 @@ pub(crate) async fn require_install(
 /// ```
 /// use ducttape_services::KafkaVersion;
 /// let cmd = KafkaVersion::DEFAULT.tool("org.apache.kafka.tools.TopicCommand").arg("--list").render();
-/// assert!(cmd.starts_with("java -Xmx256m -Dlog4j.configuration=file:/opt/kafka/config/tools-log4j.properties"));
+/// assert!(cmd.contains(" -Xmx256m -Dlog4j.configuration=file:/opt/kafka/config/tools-log4j.properties -cp"));
 /// assert!(cmd.ends_with("-cp '/opt/kafka/libs/*' org.apache.kafka.tools.TopicCommand --list"));
 /// ```
 #[derive(Debug, Clone)]
@@ -251,24 +251,25 @@ impl JavaCommand {
     /// file is there is asked on the node, by the command itself (an absent archive named with
     /// `-XX:SharedArchiveFile` would switch off the JDK's own sharing too). With the archive,
     /// the JVM's own warnings go to stderr (a stale archive's warning must not land in a
-    /// tool's results on stdout). [`CDS_ENV`]`=off` leaves the archive unused.
+    /// tool's results on stdout); these words come before the JVM arguments, so a caller's own
+    /// `-Xlog:…` still applies. [`CDS_ENV`]`=off`, or a home whose path needs shell quoting,
+    /// leaves the archive unused.
     pub fn render(&self) -> String {
         let mut words = vec![format!("-Xmx{}", self.heap)];
         words.extend(self.jvm_args.iter().cloned());
-        let head = ducttape_core::remote::quote_all(&words);
-        let mut rest = vec!["-cp".to_string(), format!("{}/libs/*", self.home)];
-        rest.push(self.main_class.clone());
-        rest.extend(self.args.iter().cloned());
-        let rest = ducttape_core::remote::quote_all(&rest);
-        match cds_wanted() {
-            true => {
-                let archive = quote(&format!("{}/{CDS_ARCHIVE}", self.home));
-                format!(
-                    "java {head} $(test -r {archive} && echo -XX:SharedArchiveFile={archive} \
-                     -Xlog:disable -Xlog:all=warning:stderr) {rest}"
-                )
-            }
-            false => format!("java {head} {rest}"),
+        words.extend(["-cp".to_string(), format!("{}/libs/*", self.home)]);
+        words.push(self.main_class.clone());
+        words.extend(self.args.iter().cloned());
+        let words = ducttape_core::remote::quote_all(&words);
+        let archive = format!("{}/{CDS_ARCHIVE}", self.home);
+        // The archive's words come out of `echo` unquoted: only a path that needs no quoting.
+        if cds_wanted() && quote(&archive) == archive {
+            format!(
+                "java $(test -r {archive} && echo -XX:SharedArchiveFile={archive} \
+                 -Xlog:disable -Xlog:all=warning:stderr) {words}"
+            )
+        } else {
+            format!("java {words}")
         }
     }
 }

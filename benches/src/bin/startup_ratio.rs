@@ -145,7 +145,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             secs(par_cpu),
         );
         println!(
-            "the same work on {cores} cores takes at least {:.2} s: parallel/sequential cannot go below {:.2} here",
+            "the same CPU work on {cores} cores takes ≈ {:.2} s at least: parallel/sequential ≈ {:.2} at best here \
+             (an estimate: the whole host's CPU, medians of separate rounds)",
             secs(seq_cpu) / cores as f64,
             busy / cores as f64,
         );

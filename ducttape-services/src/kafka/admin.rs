@@ -674,10 +674,12 @@ impl KafkaAdmin {
             .filter(|s| !refused.iter().any(|(t, _)| *t == s.name))
             .map(|s| (s.name.as_str(), s.partitions))
             .collect();
-        self.wait_for_leaders(&wanted).await?;
+        let waited = self.wait_for_leaders(&wanted).await;
+        // Kafka's refusal is the error, whatever the wait for the others came to.
         if let Some((topic, code)) = refused.into_iter().next() {
             return Err(self.refused(OP, &topic, None, code));
         }
+        waited?;
         tracing::debug!(topics = %names(), ?created, every_broker_shows_them = ?started.elapsed(), "topics created");
         Ok(())
     }

@@ -186,7 +186,7 @@ mod tests {
             Some(("acks=all\n", true))
         );
         assert!(
-            spec.command_line().starts_with("java -Xmx256m "),
+            spec.command_line().starts_with("java ") && spec.command_line().contains(" -Xmx256m "),
             "{}",
             spec.command_line()
         );

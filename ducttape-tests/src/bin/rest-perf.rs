@@ -823,6 +823,51 @@ mod tests {
         server.join().unwrap();
     }
 
+    /// The same server, the next request sent the instant an answer is in, racing the
+    /// server's close: each request is answered or fails with a transport error, never waits
+    /// out its timeout (a request queued on a connection whose driver has ended used to).
+    #[test]
+    fn a_request_racing_the_close_never_hangs() {
+        use std::io::{Read, Write};
+        const ROUNDS: usize = 200;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(mut stream) = stream else { return };
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match stream.read(&mut buf) {
+                        Ok(0) | Err(_) => break,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let _ = stream.write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 2\r\n\r\n{}");
+            }
+        });
+        let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
+        let template = Template::new(&target, Method::GET, "/_ping", Bytes::new(), None).unwrap();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let mut answered = 0;
+        runtime.block_on(async {
+            let mut connection = Connection::new(target.clone(), Duration::from_secs(5));
+            for i in 0..ROUNDS {
+                match connection.send(&template).await {
+                    Ok(_) => answered += 1,
+                    Err(e) => assert!(
+                        !e.to_string().contains("no answer within"),
+                        "request {i} hung: {e}"
+                    ),
+                }
+            }
+        });
+        assert!(answered > ROUNDS / 2, "{answered} of {ROUNDS} answered");
+    }
+
     #[test]
     fn the_target_is_http_host_and_port() {
         let t = Target::parse("http://10.0.0.1:19092/").unwrap();
