@@ -773,6 +773,14 @@ mod tests {
             .contains("not a consumed record"));
     }
 
+    /// The client's own runtime: one thread.
+    fn test_runtime() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap()
+    }
+
     /// A server that answers each request and then closes the connection, as an HTTP server
     /// may between requests: every request still succeeds, on a fresh connection. The next
     /// request goes out once the server has closed (a request written into a connection the
@@ -803,10 +811,7 @@ mod tests {
         });
         let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
         let template = Template::new(&target, Method::GET, "/_ping", Bytes::new(), None).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = test_runtime();
         runtime.block_on(async {
             let mut connection = Connection::new(target.clone(), Duration::from_secs(10));
             for i in 0..3 {
@@ -848,10 +853,7 @@ mod tests {
         });
         let target = Arc::new(Target::parse(&format!("http://127.0.0.1:{port}")).unwrap());
         let template = Template::new(&target, Method::GET, "/_ping", Bytes::new(), None).unwrap();
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
+        let runtime = test_runtime();
         let mut answered = 0;
         runtime.block_on(async {
             let mut connection = Connection::new(target.clone(), Duration::from_secs(5));
