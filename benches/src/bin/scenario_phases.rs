@@ -18,11 +18,17 @@
 //! - teardown ÷ bring-up (goal ≤ 0.3), for the default teardown and the clean one,
 //! - parallel ÷ sequential start (goal ≤ 0.5).
 //!
+//! It also reads the CPU each phase burned (the host's busy CPU from `/proc/stat`: the local
+//! cluster's nodes are processes of this host; the bench's own from `/proc/self/stat`) and
+//! prints the lowest topics ratio that CPU allows on this many cores: the cluster's work for
+//! the topics spread over every core, after the start and even squeezed into the start's
+//! idle CPU. A ratio over its goal with a floor over it too is the host's limit, not ours.
+//!
 //! `cargo run --release -p ducttape-benches --bin scenario_phases [-- --rounds N]` (default 2)
 
 use std::time::{Duration, Instant};
 
-use ducttape_benches::{median, rounds_from_args};
+use ducttape_benches::{follow_up_floor, median, rounds_from_args, CpuMark, CpuSpent};
 use ducttape_core::TestContext;
 use ducttape_services::{
     run_parallel, KafkaService, Service, ServiceError, ServiceExt, TopicSpec, ZookeeperService,
@@ -49,6 +55,9 @@ struct Phases {
     start: Duration,
     topics: Duration,
     teardown: Duration,
+    /// CPU burned during the start and during topics and checks (`None`: not readable).
+    start_cpu: Option<CpuSpent>,
+    topics_cpu: Option<CpuSpent>,
 }
 
 /// Creates the two topics and waits until every partition has a leader and its full ISR.
@@ -90,7 +99,7 @@ async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::
     let zk = ZookeeperService::new(&ctx, nodes);
     let kafka = KafkaService::builder(brokers).zookeeper(&zk).build(&ctx)?;
 
-    let t = Instant::now();
+    let (t, mark) = (Instant::now(), CpuMark::now());
     match way {
         Way::Sequential => {
             zk.start().await?;
@@ -100,10 +109,10 @@ async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::
         }
         Way::Parallel => run_parallel(&[zk.as_ref(), kafka.as_ref()]).await?,
     }
-    let start = t.elapsed();
-    let t = Instant::now();
+    let (start, start_cpu) = (t.elapsed(), mark.spent());
+    let (t, mark) = (Instant::now(), CpuMark::now());
     topics_and_checks(&kafka).await?;
-    let topics = t.elapsed();
+    let (topics, topics_cpu) = (t.elapsed(), mark.spent());
     let t = Instant::now();
     ctx.finish().await;
     let teardown = t.elapsed();
@@ -113,11 +122,57 @@ async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::
         topics.as_secs_f64(),
         teardown.as_secs_f64()
     );
+    if let (Some(s), Some(t)) = (start_cpu, topics_cpu) {
+        println!(
+            "        CPU: start {:.2} s (bench {:.2} s), topics+checks {:.2} s (bench {:.2} s)",
+            s.host.as_secs_f64(),
+            s.own.as_secs_f64(),
+            t.host.as_secs_f64(),
+            t.own.as_secs_f64()
+        );
+    }
     Ok(Phases {
         start,
         topics,
         teardown,
+        start_cpu,
+        topics_cpu,
     })
+}
+
+/// What the topics' ratio cannot go below on this host, from the CPU the parallel rounds
+/// burned: the cluster's work for topics and checks (the host's busy CPU less the bench's
+/// own) spread over every core, first as the phase runs (after the start), then as if all of
+/// it could fill the start's idle CPU — a bound no scheduling of the same work can beat.
+fn cpu_floor(par: &[Phases], par_start: f64) {
+    let spent: Vec<(CpuSpent, CpuSpent)> = par
+        .iter()
+        .filter_map(|p| Some((p.start_cpu?, p.topics_cpu?)))
+        .collect();
+    if spent.is_empty() {
+        return;
+    }
+    let med = |f: &dyn Fn(&(CpuSpent, CpuSpent)) -> Duration| {
+        median(&mut spent.iter().map(f).collect::<Vec<_>>()).as_secs_f64()
+    };
+    let start_host = med(&|s| s.0.host);
+    let topics_host = med(&|s| s.1.host);
+    let topics_own = med(&|s| s.1.own);
+    let cluster = (topics_host - topics_own).max(0.0);
+    let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
+    let idle = (cores * par_start - start_host).max(0.0);
+    let (after, overlapped) = follow_up_floor(cluster, par_start, start_host, cores);
+    println!(
+        "CPU (medians): start {start_host:.2} s of {:.2} s on {cores} cores ({idle:.2} s idle); \
+         topics and checks {topics_host:.2} s, of which the bench's own {topics_own:.2} s",
+        cores * par_start
+    );
+    println!(
+        "  the cluster's {cluster:.2} CPU-s for the topics take >= {:.2} s on {cores} cores: \
+         topics+checks / start >= {after:.2} after the start, >= {overlapped:.2} even \
+         overlapped with its idle CPU",
+        cluster / cores,
+    );
 }
 
 fn verdict(ratio: f64, goal: f64) -> &'static str {
@@ -157,6 +212,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         "ratio topics+checks / brokers' start: {r:.2}  (goal <= {TOPICS_GOAL}: {})",
         verdict(r, TOPICS_GOAL)
     );
+    cpu_floor(&par, par_start);
     let r = fast_td / bring_up;
     println!(
         "ratio teardown / bring-up:            {r:.2}  (goal <= {TEARDOWN_GOAL}: {})",
