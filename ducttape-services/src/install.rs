@@ -101,23 +101,29 @@ impl KafkaVersion {
         }
     }
 
-    /// A JVM command line running `main_class` from this install.
+    /// A JVM command line running `main_class` from this install, with the JVM options
+    /// Kafka's own scripts give every JVM ([`JVM_PERFORMANCE_OPTS`]) and server logging.
     pub fn java(&self, main_class: &str) -> JavaCommand {
+        self.command(main_class, false, "512m")
+    }
+
+    /// A JVM command line for a command-line tool (quiet logging, `-Xmx256m` as
+    /// `kafka-run-class.sh`) from this install.
+    pub fn tool(&self, main_class: &str) -> JavaCommand {
+        self.command(main_class, true, "256m")
+    }
+
+    fn command(&self, main_class: &str, tool: bool, heap: &str) -> JavaCommand {
+        let mut jvm_args: Vec<String> = JVM_PERFORMANCE_OPTS.map(String::from).to_vec();
+        jvm_args.push(self.log4j_flag(tool));
         JavaCommand {
             home: self.home(),
             main_class: main_class.to_string(),
-            jvm_args: vec![self.log4j_flag(false)],
-            heap: "512m".into(),
+            jvm_args,
+            heap: heap.into(),
+            fixed_heap: false,
             args: Vec::new(),
         }
-    }
-
-    /// A JVM command line for a command-line tool (quiet logging) from this install.
-    pub fn tool(&self, main_class: &str) -> JavaCommand {
-        let mut cmd = self.java(main_class);
-        cmd.jvm_args = vec![self.log4j_flag(true)];
-        cmd.heap = "256m".into();
-        cmd
     }
 
     /// This install as an [`Install`] a process can require: its `libs/` holds jars.
@@ -201,13 +207,31 @@ pub(crate) async fn require_install(
     }
 }
 
-/// A `java` command line: `java -Xmx.. <jvm args> -cp '<home>/libs/*' <main class> <args>`.
+/// The JVM options `kafka-run-class.sh` gives every JVM it starts (its default
+/// `KAFKA_JVM_PERFORMANCE_OPTS`, the same in Kafka 3.9 and 4.x): brokers, ZooKeeper, Connect
+/// and the tools here run as Kafka's own scripts and kafkatest run them.
+pub const JVM_PERFORMANCE_OPTS: [&str; 7] = [
+    "-server",
+    "-XX:+UseG1GC",
+    "-XX:MaxGCPauseMillis=20",
+    "-XX:InitiatingHeapOccupancyPercent=35",
+    "-XX:+ExplicitGCInvokesConcurrent",
+    "-XX:MaxInlineLevel=15",
+    "-Djava.awt.headless=true",
+];
+
+/// A `java` command line: `java -Xmx.. [-Xms..] <jvm args> -cp '<home>/libs/*' <main class>
+/// <args>`, the JVM arguments starting with [`JVM_PERFORMANCE_OPTS`] and the logging config.
 ///
 /// ```
 /// use ducttape_services::KafkaVersion;
 /// let cmd = KafkaVersion::DEFAULT.tool("org.apache.kafka.tools.TopicCommand").arg("--list").render();
-/// assert!(cmd.contains(" -Xmx256m -Dlog4j.configuration=file:/opt/kafka/config/tools-log4j.properties -cp"));
+/// assert!(cmd.contains(" -Xmx256m -server -XX:+UseG1GC -XX:MaxGCPauseMillis=20 "));
+/// assert!(cmd.contains(" -Djava.awt.headless=true -Dlog4j.configuration=file:/opt/kafka/config/tools-log4j.properties -cp"));
 /// assert!(cmd.ends_with("-cp '/opt/kafka/libs/*' org.apache.kafka.tools.TopicCommand --list"));
+/// // A server's heap as kafka-server-start.sh sets it: fixed at its maximum.
+/// let broker = KafkaVersion::DEFAULT.java("kafka.Kafka").heap("1g").fixed_heap().render();
+/// assert!(broker.contains(" -Xmx1g -Xms1g -server "));
 /// ```
 #[derive(Debug, Clone)]
 pub struct JavaCommand {
@@ -215,6 +239,7 @@ pub struct JavaCommand {
     main_class: String,
     jvm_args: Vec<String>,
     heap: String,
+    fixed_heap: bool,
     args: Vec<String>,
 }
 
@@ -243,6 +268,13 @@ impl JavaCommand {
         self
     }
 
+    /// Starts the JVM with its whole heap (`-Xms` = `-Xmx`), as `kafka-server-start.sh`
+    /// (`-Xmx1G -Xms1G`) and `zookeeper-server-start.sh` (`-Xmx512M -Xms512M`) do.
+    pub fn fixed_heap(mut self) -> Self {
+        self.fixed_heap = true;
+        self
+    }
+
     /// The shell command line, every argument quoted.
     ///
     /// When the install has the class-data sharing archive `build.sh` makes
@@ -256,6 +288,9 @@ impl JavaCommand {
     /// leaves the archive unused.
     pub fn render(&self) -> String {
         let mut words = vec![format!("-Xmx{}", self.heap)];
+        if self.fixed_heap {
+            words.push(format!("-Xms{}", self.heap));
+        }
         words.extend(self.jvm_args.iter().cloned());
         words.extend(["-cp".to_string(), format!("{}/libs/*", self.home)]);
         words.push(self.main_class.clone());

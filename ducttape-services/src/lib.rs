@@ -52,7 +52,7 @@ pub mod zookeeper;
 
 pub use connect::{ConnectClient, ConnectDistributedService};
 pub use error::{Error, ResultExt, ServiceError};
-pub use install::{Install, JavaCommand, KafkaVersion, CDS_ARCHIVE, CDS_ENV};
+pub use install::{Install, JavaCommand, KafkaVersion, CDS_ARCHIVE, CDS_ENV, JVM_PERFORMANCE_OPTS};
 pub use kafka::{KafkaService, TopicSpec};
 pub use kafka_pixy::{KafkaPixyService, PixyClient};
 pub use process::ProcessSpec;

@@ -157,6 +157,8 @@ impl ZookeeperService {
             .java(
                 self.version
                     .java("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+                    // zookeeper-server-start.sh: -Xmx512M -Xms512M.
+                    .fixed_heap()
                     .arg(CONFIG),
             )
             .ready_when(Readiness::Port(CLIENT_PORT))

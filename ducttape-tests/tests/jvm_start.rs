@@ -4,21 +4,22 @@
 //! start costs less CPU): ZooKeeper and a broker in ZooKeeper mode (3.9), a KRaft broker (4.4).
 //! The check reads the JVM's own memory map, and it fails when an archive does not fit its
 //! install: then the JVM runs without it (a tool's stdout still carries only its results).
+//! The same JVMs run with the options Kafka's own start scripts give them (read from the
+//! running JVM's command line; the check names an option a JVM lacks).
 
 use std::time::Duration;
 
 use ducttape_core::cluster::Node;
 use ducttape_core::remote::ExitStatus;
 use ducttape_core::wait_until;
-use ducttape_services::{KafkaVersion, Service, CDS_ARCHIVE};
+use ducttape_services::{KafkaVersion, Service, CDS_ARCHIVE, JVM_PERFORMANCE_OPTS};
 use ducttape_tests::{ctx, start_kafka, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
 
-/// Whether the JVM a service started as `pid` on `node` has the archive mapped. A spawned
-/// command runs under `sh` (the pid is the shell's; the JVM is its child), so the JVM is `pid`
-/// or a child of it.
-async fn maps_archive(node: &Node, pid: u32) -> bool {
+/// The JVM a service started as `pid` on `node`. A spawned command runs under `sh` (the pid is
+/// the shell's; the JVM is its child), so the JVM is `pid` or a child of it.
+async fn jvm_of(node: &Node, pid: u32) -> String {
     let jvm = node
         .account()
         .ssh_output(&format!(
@@ -27,17 +28,40 @@ async fn maps_archive(node: &Node, pid: u32) -> bool {
         ))
         .await
         .unwrap();
-    let jvm = jvm.trim();
+    let jvm = jvm.trim().to_string();
     assert!(
         !jvm.is_empty() && !jvm.contains('\n'),
         "one JVM under pid {pid}: {jvm:?}"
     );
+    jvm
+}
+
+/// Whether the JVM a service started as `pid` on `node` has the archive mapped.
+async fn maps_archive(node: &Node, pid: u32) -> bool {
+    let jvm = jvm_of(node, pid).await;
     let status = node
         .account()
         .ssh_status(&format!("grep -q /{CDS_ARCHIVE} /proc/{jvm}/maps"))
         .await
         .unwrap();
     status == Some(0)
+}
+
+/// The options of `wanted` missing from the command line the JVM started as `pid` on `node`
+/// really runs with (its `/proc/<pid>/cmdline`, one word per NUL).
+async fn missing_options(node: &Node, pid: u32, wanted: &[&str]) -> Vec<String> {
+    let jvm = jvm_of(node, pid).await;
+    let words = node
+        .account()
+        .ssh_output(&format!("tr '\\0' '\\n' < /proc/{jvm}/cmdline"))
+        .await
+        .unwrap();
+    let words: Vec<&str> = words.lines().collect();
+    wanted
+        .iter()
+        .filter(|w| !words.contains(w))
+        .map(|w| w.to_string())
+        .collect()
 }
 
 /// Every pid `service` runs on each of its nodes maps the archive.
@@ -80,6 +104,28 @@ async fn kafka_jvms_map_the_install_archive(
             "{}: every JVM maps {CDS_ARCHIVE} (node, pid, mapped): {seen:?}",
             service.name()
         );
+        // And runs with the options Kafka's own start scripts give it: kafka-run-class.sh's
+        // performance options, the heap fixed as kafka-server-start.sh (1 GiB) and
+        // zookeeper-server-start.sh (512 MiB) fix it.
+        let heap = if service.name() == "kafka" {
+            "1g"
+        } else {
+            "512m"
+        };
+        let (xmx, xms) = (format!("-Xmx{heap}"), format!("-Xms{heap}"));
+        let mut wanted = JVM_PERFORMANCE_OPTS.to_vec();
+        wanted.extend([xmx.as_str(), xms.as_str()]);
+        for node in service.nodes() {
+            for pid in service.pids(node).await.unwrap() {
+                let missing = missing_options(node, pid, &wanted).await;
+                assert!(
+                    missing.is_empty(),
+                    "{} on {}: the JVM runs without {missing:?}",
+                    service.name(),
+                    node.name()
+                );
+            }
+        }
     }
 }
 
@@ -143,7 +189,14 @@ async fn an_archive_that_does_not_fit_is_not_mapped_and_the_check_says_so(ctx: T
             .await
             .unwrap();
         let mapped = maps_archive(&node, pid).await;
+        // The options check on a JVM started without a fixed heap: it names what is missing.
+        let missing = missing_options(&node, pid, &["-XX:MaxGCPauseMillis=20", "-Xms512m"]).await;
         account.signal_group(pid, "KILL").await.unwrap();
+        assert_eq!(
+            missing,
+            ["-Xms512m"],
+            "the check names the option the JVM lacks"
+        );
         wait_until(
             "the misfit install's ZooKeeper is gone",
             Duration::from_secs(10),

@@ -164,7 +164,8 @@ impl KafkaBuilder {
         self
     }
 
-    /// The JVM heap of each node (default `512m`).
+    /// The JVM heap of each node (default `1g`, all of it from the start: `-Xmx1g -Xms1g`, as
+    /// Kafka's `kafka-server-start.sh` and so kafkatest run brokers).
     pub fn heap(mut self, heap: &str) -> Self {
         self.heap = heap.to_string();
         self
@@ -363,7 +364,7 @@ impl KafkaService {
             overrides: Properties::new(),
             node_overrides: BTreeMap::new(),
             start_timeout: Duration::from_secs(90),
-            heap: "512m".into(),
+            heap: "1g".into(),
             zookeeper: None,
             security: SecurityConfig::default(),
             control: None,
@@ -503,6 +504,7 @@ impl KafkaService {
             .version
             .java("kafka.Kafka")
             .heap(&self.heap)
+            .fixed_heap()
             .arg(CONFIG);
         if self.uses_sasl() {
             spec = spec.private_file(HOSTS, self.hosts_file());
