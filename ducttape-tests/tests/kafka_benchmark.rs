@@ -321,7 +321,7 @@ async fn kafka_benchmark(ctx: TestContext, #[case] case: Case) {
     };
     ctx.record("result", result);
     println!(
-        "Kafka benchmark {} ({} brokers, KRaft, {}): {line}",
+        "Kafka benchmark {} ({} brokers, {mode:?}, {}): {line}",
         ctx.name(),
         kafka.brokers().len(),
         kafka.version().version()
