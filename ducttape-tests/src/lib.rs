@@ -24,8 +24,8 @@ pub use ducttape_core::TestContext;
 use ducttape_services::kafka::{KafkaBuilder, SecurityConfig};
 use ducttape_services::kafka_pixy::KafkaPixyBuilder;
 use ducttape_services::verifiable::{
-    acknowledged_so_far, check_delivery_of, DeliveryReport, VerifiableConsumerService,
-    VerifiableProducerService,
+    acknowledged_on, acknowledged_so_far, check_delivery_of, DeliveryReport,
+    VerifiableConsumerService, VerifiableProducerService,
 };
 use ducttape_services::verifiable::{parse_events, VerifiableEvent};
 use ducttape_services::{
@@ -298,6 +298,32 @@ pub async fn wait_for_more_acks(
         Duration::from_millis(500),
         || async {
             let acked = acknowledged_so_far(producer).await?;
+            Ok::<_, ServiceError>((acked >= from + more).then_some(acked))
+        },
+    )
+    .await
+    .map_err(|e| ServiceError::Usage {
+        service: "verifiable-producer".into(),
+        detail: e.to_string(),
+    })
+}
+
+/// Waits until `producer` has had `more` records of `partition` acknowledged beyond what it had
+/// for it when called, and returns the partition's new count: after a fault on that
+/// partition's leader, the other partitions' acknowledgements say nothing of it.
+pub async fn wait_for_more_acks_on(
+    producer: &VerifiableProducerService,
+    partition: i32,
+    more: u64,
+    timeout: Duration,
+) -> Result<u64, ServiceError> {
+    let from = acknowledged_on(producer, partition).await?;
+    ducttape_core::wait_until(
+        &format!("{more} more acknowledgements on partition {partition} after its first {from}"),
+        timeout,
+        Duration::from_millis(500),
+        || async {
+            let acked = acknowledged_on(producer, partition).await?;
             Ok::<_, ServiceError>((acked >= from + more).then_some(acked))
         },
     )

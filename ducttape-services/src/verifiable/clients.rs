@@ -221,13 +221,32 @@ impl VerifiableConsumer {
 pub async fn acknowledged_so_far(
     producers: &VerifiableProducerService,
 ) -> Result<u64, ServiceError> {
+    acknowledged_where(producers, None).await
+}
+
+/// Acknowledgements `producers` have had so far for records in `partition` (a fault on one
+/// partition's leader is seen there, not in a total the other partitions keep growing).
+pub async fn acknowledged_on(
+    producers: &VerifiableProducerService,
+    partition: i32,
+) -> Result<u64, ServiceError> {
+    acknowledged_where(producers, Some(partition)).await
+}
+
+async fn acknowledged_where(
+    producers: &VerifiableProducerService,
+    partition: Option<i32>,
+) -> Result<u64, ServiceError> {
     let outputs = outputs_so_far(producers).await?;
     let mut acked = 0;
     for (_, _, output) in &outputs {
         acked += output
             .events
             .iter()
-            .filter(|e| matches!(e, VerifiableEvent::ProducerSendSuccess { record, .. } if record.offset >= 0))
+            .filter(|e| {
+                matches!(e, VerifiableEvent::ProducerSendSuccess { record, .. }
+                if record.offset >= 0 && !matches!(partition, Some(p) if p != record.partition))
+            })
             .count() as u64;
     }
     Ok(acked)

@@ -16,9 +16,9 @@ pub use checker::{
     DeliveryChecker, DeliveryPoint, DeliveryReport, OrderViolation, RecordId, ValueMismatch,
 };
 pub use clients::{
-    acknowledged_so_far, check_delivery, check_delivery_of, delivery_report, VerifiableConsumer,
-    VerifiableConsumerService, VerifiableOutput, VerifiableProducer, VerifiableProducerService,
-    WorkerOutput,
+    acknowledged_on, acknowledged_so_far, check_delivery, check_delivery_of, delivery_report,
+    VerifiableConsumer, VerifiableConsumerService, VerifiableOutput, VerifiableProducer,
+    VerifiableProducerService, WorkerOutput,
 };
 pub use events::{
     parse_event_line, parse_events, CommittedOffset, EventError, PartitionRecords, Record,
