@@ -238,7 +238,10 @@ mod tests {
         );
         let short = parse_rest_perf_output(REST_CONSUME_SHORT);
         assert_eq!(
-            short.result.as_ref().map(|r| (r.records, r.errors, r.redelivered)),
+            short
+                .result
+                .as_ref()
+                .map(|r| (r.records, r.errors, r.redelivered)),
             Some((4000, 0, Some(0)))
         );
         assert_eq!(short.errors.len(), 1, "{short:?}");
