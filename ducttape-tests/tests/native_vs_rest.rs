@@ -152,10 +152,18 @@ async fn pixy_pid(pixy: &KafkaPixyService) -> (Node, u32) {
     (node, pids[0])
 }
 
-/// A REST result is whole and self-consistent.
+/// A REST result is whole and self-consistent. A consumer's `records` must be its count of
+/// distinct (partition, offset) read (`redelivered` present), not of answers, which a
+/// redelivered record would pad.
 fn assert_sane(stats: &RestPerfStats, windows: &[RestPerfStats], records: u64, mode: &str) {
     assert_eq!(stats.mode, mode, "{stats:?}");
     assert_eq!(stats.records, records, "{stats:?}");
+    if mode == "consume" {
+        assert!(
+            stats.redelivered.is_some(),
+            "a consumer counting answers, not distinct records: {stats:?}"
+        );
+    }
     assert_eq!(stats.bytes, records * u64::from(RECORD_SIZE), "{stats:?}");
     assert_eq!(stats.errors, 0, "{stats:?}");
     assert!(
@@ -241,9 +249,33 @@ async fn rest_perf_workers_produce_and_consume_every_record(ctx: TestContext) {
     consumer.run().await.unwrap();
     let consumed = consumer.aggregate().unwrap();
     assert_sane(&consumed, &consumer.stats()[0], total, "consume");
+
+    // A record asked for that the topic does not hold: the consumer reads every record there
+    // is, each once, and fails naming the shortfall in distinct records.
+    let short = RestConsumerPerformance::new(rest_perf(), "rest-perf", total + 1, "g-short")
+        .concurrency(8)
+        .idle_timeout(Duration::from_secs(3))
+        .report_interval(Duration::from_millis(200))
+        .name("rest-consumer-short")
+        .build(&ctx, &*s.pixy, vec![s.client.clone()]);
+    short.start().await.unwrap();
+    let err = short.wait().await.unwrap_err();
+    match &err {
+        ServiceError::WorkerFailed { log_tail, .. } => assert!(
+            log_tail.contains(&format!(
+                "only {total} of {} records read (distinct",
+                total + 1
+            )),
+            "{err}"
+        ),
+        other => panic!("expected WorkerFailed, got {other}"),
+    }
+    let r = short.aggregate().unwrap();
+    assert_eq!((r.records, r.errors), (total, 0), "{r:?}");
+    assert!(r.redelivered.is_some(), "{r:?}");
     ctx.record(
         "rest_perf",
-        json!({ "produce": produced, "paced_async": p, "consume": consumed }),
+        json!({ "produce": produced, "paced_async": p, "consume": consumed, "short": r }),
     );
 }
 
@@ -441,7 +473,9 @@ async fn native_vs_rest(ctx: TestContext) {
     rest_consumer.run().await.unwrap();
     let pixy_consume_cpu = cpu_seconds(&pixy_node, pid).await - before;
     let rc = rest_consumer.aggregate().unwrap();
-    assert_eq!(rc.records, records);
+    // Distinct (partition, offset) read, and the topic holds `records` (above): every record.
+    assert_eq!(rc.records, records, "{rc:?}");
+    assert!(rc.redelivered.is_some(), "{rc:?}");
 
     let ms = |us: u64| Some(us as f64 / 1000.0);
     let produce_cpu = PhaseCpu::new(pixy_produce_cpu, &rp);

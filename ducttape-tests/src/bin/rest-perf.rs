@@ -20,9 +20,14 @@
 //! (a current-thread tokio runtime), `--concurrency` keep-alive HTTP/1 connections (hyper's
 //! connection-level client, each connection driven inside the task that sends on it, so a
 //! request wakes no other task), each request built from a template made once (the body a
-//! shared [`Bytes`]), answers checked by status alone (a consumed record: its value's length,
-//! from the base64 length), and counts kept in two histograms under an uncontended lock.
-//! The group's offsets are set once, before, with [`PixyClient`].
+//! shared [`Bytes`]), answers checked by status alone (a consumed record: its partition,
+//! offset and value's length, from the base64 length), and counts kept in two histograms
+//! under an uncontended lock. The group's offsets are set once, before, with [`PixyClient`].
+//!
+//! A consumer counts records by distinct (partition, offset), not by answers: a record pixy
+//! hands out again (a redelivery, after a rebalance or a proxy restart) is counted in
+//! `redelivered`, not in `records`, and the task asks for another, so a redelivery cannot stand
+//! in for a record that never came ([`Seen`]).
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -167,9 +172,12 @@ fn parse_args(argv: &[String]) -> Result<Args, CliError> {
 /// Counts and latencies of a window or of the whole run.
 struct Tally {
     histogram: Histogram<u64>,
+    /// Produce: records acknowledged; consume: distinct (partition, offset) read.
     records: u64,
     bytes: u64,
     errors: u64,
+    /// Consume: answers carrying a (partition, offset) already read.
+    redelivered: u64,
     since: Instant,
 }
 
@@ -183,6 +191,7 @@ impl Tally {
             records: 0,
             bytes: 0,
             errors: 0,
+            redelivered: 0,
             since: now,
         })
     }
@@ -193,6 +202,7 @@ impl Tally {
         self.records = 0;
         self.bytes = 0;
         self.errors = 0;
+        self.redelivered = 0;
         self.since = now;
     }
 
@@ -227,16 +237,18 @@ impl Tally {
             p999_us: at(0.999),
             max_us: if self.records == 0 { 0 } else { h.max() },
             errors: self.errors,
+            redelivered: (mode == Mode::Consume).then_some(self.redelivered),
             cpu_ms: None,
         }
     }
 }
 
 /// The whole run's tally and the current window's, shared by the request tasks (one thread:
-/// the lock is never contended).
+/// the lock is never contended), and the records a consumer has read.
 struct Tallies {
     total: Tally,
     window: Tally,
+    seen: Seen,
 }
 
 type Shared = Arc<Mutex<Tallies>>;
@@ -250,6 +262,19 @@ impl Tallies {
     fn done(&mut self, latency_us: u64, bytes: u64) {
         self.total.done(latency_us, bytes);
         self.window.done(latency_us, bytes);
+    }
+
+    /// A consumed record: counted if its (partition, offset) is new (`true`), else counted as
+    /// redelivered.
+    fn read(&mut self, record: &Consumed, latency_us: u64) -> bool {
+        if self.seen.insert(record.partition, record.offset) {
+            self.done(latency_us, record.len);
+            true
+        } else {
+            self.total.redelivered += 1;
+            self.window.redelivered += 1;
+            false
+        }
     }
 
     /// Counts a failed request, printing the first few.
@@ -548,34 +573,86 @@ async fn produce(args: &Args, target: &Arc<Target>, tallies: &Shared, start: Ins
     while tasks.join_next().await.is_some() {}
 }
 
-/// What pixy answers a consume with; only the value is looked at.
+/// What pixy answers a consume with: the value (its length is looked at) and where the record
+/// is.
 #[derive(Deserialize)]
-struct ConsumedValue<'a> {
+struct ConsumedRecord<'a> {
     #[serde(borrow)]
     value: Option<Cow<'a, str>>,
+    partition: i32,
+    offset: i64,
 }
 
-/// The length of a consumed record's value: decoded from its base64 length, not decoded
-/// (a null value: 0).
-fn value_len(body: &[u8]) -> Result<u64, String> {
-    let consumed: ConsumedValue =
+/// A consumed record: where it is and its value's length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Consumed {
+    partition: i32,
+    offset: i64,
+    len: u64,
+}
+
+/// A consumed record from pixy's answer; the value's length is decoded from its base64 length,
+/// not decoded (a null value: 0).
+fn consumed(body: &[u8]) -> Result<Consumed, String> {
+    let record: ConsumedRecord =
         serde_json::from_slice(body).map_err(|e| format!("not a consumed record: {e}"))?;
-    let Some(b64) = consumed.value else {
-        return Ok(0);
-    };
-    let b64 = b64.as_bytes();
-    if b64.len() % 4 != 0 {
-        return Err(format!(
-            "the value is not padded base64 ({} characters)",
-            b64.len()
-        ));
+    if record.offset < 0 {
+        return Err(format!("offset {} is negative", record.offset));
     }
-    let padding = b64.iter().rev().take(2).take_while(|&&c| c == b'=').count();
-    Ok((b64.len() / 4 * 3 - padding) as u64)
+    let len = match record.value {
+        None => 0,
+        Some(b64) => {
+            let b64 = b64.as_bytes();
+            if b64.len() % 4 != 0 {
+                return Err(format!(
+                    "the value is not padded base64 ({} characters)",
+                    b64.len()
+                ));
+            }
+            let padding = b64.iter().rev().take(2).take_while(|&&c| c == b'=').count();
+            (b64.len() / 4 * 3 - padding) as u64
+        }
+    };
+    Ok(Consumed {
+        partition: record.partition,
+        offset: record.offset,
+        len,
+    })
+}
+
+/// The (partition, offset) pairs a consumer has read: per partition, the offsets as ranges
+/// `start → end` (exclusive), merged as they fill in, so a partition read in order costs one
+/// entry however many records it holds.
+#[derive(Debug, Default)]
+struct Seen {
+    partitions: BTreeMap<i32, BTreeMap<i64, i64>>,
+}
+
+impl Seen {
+    /// Marks `offset` of `partition` read: `true` if it was not read before.
+    fn insert(&mut self, partition: i32, offset: i64) -> bool {
+        let ranges = self.partitions.entry(partition).or_default();
+        let after = offset.saturating_add(1);
+        // The range starting at or before the offset: it holds it, or ends right before it.
+        let before = ranges.range(..=offset).next_back().map(|(&s, &e)| (s, e));
+        if let Some((_, end)) = before {
+            if offset < end {
+                return false;
+            }
+        }
+        // A range starting right after the offset joins it.
+        let end = ranges.remove(&after).unwrap_or(after);
+        match before {
+            Some((start, e)) if e == offset => ranges.insert(start, end),
+            _ => ranges.insert(offset, end),
+        };
+        true
+    }
 }
 
 /// Sets the group's offsets to 0, then `concurrency` tasks, each with its connection, claim
-/// a record and poll until they get one (or nothing came for the idle timeout).
+/// a record and poll until they get one not read before (or no new one came for the idle
+/// timeout).
 async fn consume(
     args: &Args,
     target: &Arc<Target>,
@@ -613,7 +690,7 @@ async fn consume(
                     let sent = Instant::now();
                     let outcome = match connection.send(&template).await {
                         Ok((StatusCode::OK, body)) => {
-                            value_len(&body).map_err(|detail| RestError::Decode {
+                            consumed(&body).map_err(|detail| RestError::Decode {
                                 method: "GET".into(),
                                 url: template.url.clone(),
                                 detail,
@@ -636,11 +713,13 @@ async fn consume(
                     };
                     let mut t = lock(&tallies);
                     match outcome {
-                        Ok(bytes) => {
-                            last_record
-                                .fetch_max(micros(start.elapsed()) / 1000, Ordering::Relaxed);
-                            t.done(micros(sent.elapsed()), bytes);
-                            break;
+                        Ok(record) => {
+                            if t.read(&record, micros(sent.elapsed())) {
+                                last_record
+                                    .fetch_max(micros(start.elapsed()) / 1000, Ordering::Relaxed);
+                                break;
+                            }
+                            // Read before: not the record this task claimed; ask again.
                         }
                         // A failed request is counted and the record asked for again.
                         Err(e) => t.failed(&e),
@@ -669,6 +748,7 @@ async fn run(args: Args) -> Result<bool, CliError> {
     let tallies: Shared = Arc::new(Mutex::new(Tallies {
         total: Tally::new(start)?,
         window: Tally::new(start)?,
+        seen: Seen::default(),
     }));
     let work = async {
         match args.mode {
@@ -709,7 +789,11 @@ async fn run(args: Args) -> Result<bool, CliError> {
             args.records,
             match args.mode {
                 Mode::Produce => "acknowledged".to_string(),
-                Mode::Consume => format!("read (none for {:?})", args.idle_timeout),
+                Mode::Consume => format!(
+                    "read (distinct partition and offset; {} redelivered; none new for {:?})",
+                    stats.redelivered.unwrap_or(0),
+                    args.idle_timeout
+                ),
             }
         );
     }
@@ -753,24 +837,100 @@ mod tests {
     use base64::Engine;
 
     #[test]
-    fn a_consumed_value_length_is_its_decoded_length() {
+    fn a_consumed_record_is_its_place_and_decoded_length() {
         for len in 0..10 {
             let value = vec![b'x'; len];
             let b64 = base64::engine::general_purpose::STANDARD.encode(&value);
             // pixy's answer, as captured (headers and key omitted when empty).
             let body = format!(r#"{{"key":null,"value":"{b64}","partition":3,"offset":17}}"#);
-            assert_eq!(value_len(body.as_bytes()), Ok(len as u64), "{body}");
+            assert_eq!(
+                consumed(body.as_bytes()),
+                Ok(Consumed {
+                    partition: 3,
+                    offset: 17,
+                    len: len as u64
+                }),
+                "{body}"
+            );
         }
         assert_eq!(
-            value_len(br#"{"value":null,"partition":0,"offset":0}"#),
+            consumed(br#"{"value":null,"partition":0,"offset":0}"#).map(|c| c.len),
             Ok(0)
         );
-        assert!(value_len(br#"{"value":"eHh","partition":0}"#)
+        assert!(consumed(br#"{"value":"eHh","partition":0,"offset":1}"#)
             .unwrap_err()
             .contains("not padded base64"));
-        assert!(value_len(b"<html>busy</html>")
+        assert!(consumed(b"<html>busy</html>")
             .unwrap_err()
             .contains("not a consumed record"));
+        // Without its place a record cannot be counted once.
+        assert!(consumed(br#"{"value":"eHh4","partition":0}"#)
+            .unwrap_err()
+            .contains("missing field `offset`"));
+        assert!(consumed(br#"{"value":"eHh4","partition":0,"offset":-1}"#)
+            .unwrap_err()
+            .contains("negative"));
+    }
+
+    #[test]
+    fn seen_counts_each_partition_and_offset_once() {
+        let mut seen = Seen::default();
+        // Out of order, with gaps filled later, on two partitions.
+        for (p, o) in [(0, 0), (0, 2), (1, 0), (0, 1), (0, 4), (0, 3), (1, 1)] {
+            assert!(seen.insert(p, o), "({p}, {o}) is new");
+        }
+        for (p, o) in [(0, 0), (0, 1), (0, 2), (0, 3), (0, 4), (1, 0), (1, 1)] {
+            assert!(!seen.insert(p, o), "({p}, {o}) was read");
+        }
+        assert!(seen.insert(1, 2) && seen.insert(2, 0) && seen.insert(0, 5));
+        // Read in order, a partition is one range however long.
+        assert_eq!(seen.partitions[&0].iter().collect::<Vec<_>>(), [(&0, &6)]);
+        assert_eq!(seen.partitions[&1].iter().collect::<Vec<_>>(), [(&0, &3)]);
+        let mut gaps = Seen::default();
+        assert!(gaps.insert(0, 10) && gaps.insert(0, 12) && !gaps.insert(0, 12));
+        assert_eq!(
+            gaps.partitions[&0].iter().collect::<Vec<_>>(),
+            [(&10, &11), (&12, &13)]
+        );
+        assert!(gaps.insert(0, 11) && !gaps.insert(0, 10) && !gaps.insert(0, 11));
+        assert_eq!(gaps.partitions[&0].iter().collect::<Vec<_>>(), [(&10, &13)]);
+    }
+
+    /// Three records asked for; pixy answers three times, but the third answer is the first
+    /// record again and offset 1 never comes: counted by answers, as before, the run was
+    /// whole; counted by (partition, offset), two of the three were read and the run fails.
+    #[test]
+    fn a_redelivery_does_not_stand_in_for_a_missing_record() {
+        let now = Instant::now();
+        let mut t = Tallies {
+            total: Tally::new(now).unwrap(),
+            window: Tally::new(now).unwrap(),
+            seen: Seen::default(),
+        };
+        let record = |offset| Consumed {
+            partition: 0,
+            offset,
+            len: 100,
+        };
+        let answers = [record(0), record(2), record(0)];
+        let new: Vec<bool> = answers.iter().map(|r| t.read(r, 1_000)).collect();
+        assert_eq!(new, [true, true, false]);
+        let stats = t.total.stats(Mode::Consume, Instant::now());
+        assert_eq!(answers.len(), 3, "as many answers as records asked for");
+        assert_eq!(
+            (stats.records, stats.bytes, stats.redelivered),
+            (2, 200, Some(1))
+        );
+        assert!(stats.result_line().contains(" records=2 "));
+        assert!(stats.result_line().contains(" redelivered=1"));
+        // The window counts the same way.
+        let window = t.window.stats(Mode::Consume, Instant::now());
+        assert_eq!((window.records, window.redelivered), (2, Some(1)));
+        // A producer has no redeliveries to report.
+        assert_eq!(
+            t.total.stats(Mode::Produce, Instant::now()).redelivered,
+            None
+        );
     }
 
     /// The client's own runtime: one thread.

@@ -14,7 +14,8 @@ pub const REST_PERF_PREFIX: &str = "rest-perf";
 /// Rendered as one line of `key=value` fields after `rest-perf window` or `rest-perf result`:
 /// `rest-perf result mode=produce elapsed_ms=1520 records=5000 bytes=500000
 /// records_per_sec=3289.5 mb_per_sec=0.314 avg_us=2411 p50_us=2203 p95_us=3871 p99_us=5911
-/// p999_us=9151 max_us=11007 errors=0 cpu_ms=830`. Latencies come from an HDR histogram in µs;
+/// p999_us=9151 max_us=11007 errors=0 cpu_ms=830`; a consumer's lines add `redelivered=N`.
+/// Latencies come from an HDR histogram in µs;
 /// with a target rate they are measured from each request's *intended* send time, so a proxy
 /// that falls behind shows its queueing delay (no coordinated omission).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -23,7 +24,8 @@ pub struct RestPerfStats {
     pub mode: String,
     /// Length of the window (or of the run), in ms.
     pub elapsed_ms: u64,
-    /// Records acknowledged (produce) or read (consume).
+    /// Records acknowledged (produce), or read (consume): distinct (partition, offset) pairs,
+    /// so a record pixy hands out twice counts once and cannot make up for one never read.
     pub records: u64,
     /// Their value bytes.
     pub bytes: u64,
@@ -45,6 +47,11 @@ pub struct RestPerfStats {
     pub max_us: u64,
     /// Requests that failed (HTTP error or transport).
     pub errors: u64,
+    /// Consume: answers carrying a (partition, offset) already read, not in
+    /// [`records`](Self::records). `None` on a producer's lines, and on a consumer's only from
+    /// a client that counted answers rather than records (then `records` may hide a
+    /// redelivery).
+    pub redelivered: Option<u64>,
     /// CPU time (user + system) the client used over the run, in ms (result line only).
     pub cpu_ms: Option<u64>,
 }
@@ -78,6 +85,9 @@ impl RestPerfStats {
             self.max_us,
             self.errors
         );
+        if let Some(redelivered) = self.redelivered {
+            line.push_str(&format!(" redelivered={redelivered}"));
+        }
         if let Some(cpu) = self.cpu_ms {
             line.push_str(&format!(" cpu_ms={cpu}"));
         }
@@ -92,6 +102,11 @@ impl RestPerfStats {
             .collect::<Option<_>>()?;
         let num = |k: &str| fields.get(k)?.parse::<u64>().ok();
         let float = |k: &str| fields.get(k)?.parse::<f64>().ok();
+        // Absent: `None`; present and not a number: the line does not parse.
+        let optional = |k: &str| match fields.get(k) {
+            Some(v) => v.parse::<u64>().ok().map(Some),
+            None => Some(None),
+        };
         Some(Self {
             mode: fields.get("mode")?.to_string(),
             elapsed_ms: num("elapsed_ms")?,
@@ -106,10 +121,8 @@ impl RestPerfStats {
             p999_us: num("p999_us")?,
             max_us: num("max_us")?,
             errors: num("errors")?,
-            cpu_ms: match fields.get("cpu_ms") {
-                Some(v) => Some(v.parse().ok()?),
-                None => None,
-            },
+            redelivered: optional("redelivered")?,
+            cpu_ms: optional("cpu_ms")?,
         })
     }
 }
@@ -156,6 +169,11 @@ pub fn aggregate_rest(results: &[RestPerfStats]) -> Option<RestPerfStats> {
         total.records_per_sec += r.records_per_sec;
         total.mb_per_sec += r.mb_per_sec;
         total.errors += r.errors;
+        // One worker that counted answers makes the sum one that may hide a redelivery.
+        total.redelivered = match (total.redelivered, r.redelivered) {
+            (Some(a), Some(b)) => Some(a + b),
+            _ => None,
+        };
         total.elapsed_ms = total.elapsed_ms.max(r.elapsed_ms);
         total.p50_us = total.p50_us.max(r.p50_us);
         total.p95_us = total.p95_us.max(r.p95_us);
@@ -180,6 +198,8 @@ mod tests {
     const REST_PRODUCE: &str = include_str!("../../../testdata/rest_perf_produce.txt");
     const REST_CONSUME: &str = include_str!("../../../testdata/rest_perf_consume.txt");
     const REST_FAILED: &str = include_str!("../../../testdata/rest_perf_failed.txt");
+    // A consumer asked for one record more than the topic held (the same test).
+    const REST_CONSUME_SHORT: &str = include_str!("../../../testdata/rest_perf_consume_short.txt");
 
     #[test]
     fn rest_perf_output_parses_windows_result_and_errors() {
@@ -209,9 +229,24 @@ mod tests {
 
         let consumed = parse_rest_perf_output(REST_CONSUME).result.unwrap();
         assert_eq!(
-            (consumed.mode.as_str(), consumed.records),
-            ("consume", 4000)
+            (
+                consumed.mode.as_str(),
+                consumed.records,
+                consumed.redelivered
+            ),
+            ("consume", 4000, Some(0))
         );
+        let short = parse_rest_perf_output(REST_CONSUME_SHORT);
+        assert_eq!(
+            short
+                .result
+                .as_ref()
+                .map(|r| (r.records, r.errors, r.redelivered)),
+            Some((4000, 0, Some(0)))
+        );
+        assert_eq!(short.errors.len(), 1, "{short:?}");
+        assert!(short.errors[0]
+            .ends_with("only 4000 of 4001 records read (distinct partition and offset; 0 redelivered; none new for 3s)"));
 
         let failed = parse_rest_perf_output(REST_FAILED);
         assert_eq!(
@@ -222,6 +257,38 @@ mod tests {
         assert!(failed.errors[0].contains("Connection refused"));
         assert!(failed.errors[5].ends_with("only 0 of 100 records acknowledged"));
         assert_eq!(failed.result.map(|r| (r.records, r.errors)), Some((0, 100)));
+    }
+
+    #[test]
+    fn a_consumers_redeliveries_are_parsed_and_summed() {
+        let line = "rest-perf result mode=consume elapsed_ms=2903 records=3999 bytes=399900 \
+                    records_per_sec=1377.5 mb_per_sec=0.131 avg_us=4304 p50_us=2719 p95_us=8599 \
+                    p99_us=39967 p999_us=200703 max_us=204415 errors=0 redelivered=2 cpu_ms=1560";
+        let r = parse_rest_perf_output(line).result.unwrap();
+        assert_eq!(
+            (r.records, r.redelivered, r.cpu_ms),
+            (3999, Some(2), Some(1560))
+        );
+        assert_eq!(
+            r.result_line(),
+            line.split_whitespace().collect::<Vec<_>>().join(" ")
+        );
+        let mut other = r.clone();
+        other.redelivered = Some(3);
+        assert_eq!(
+            aggregate_rest(&[r.clone(), other]).unwrap().redelivered,
+            Some(5)
+        );
+        // A worker that counted answers (no `redelivered`): the sum cannot claim distinct.
+        let mut old = r.clone();
+        old.redelivered = None;
+        assert_eq!(aggregate_rest(&[r, old]).unwrap().redelivered, None);
+        assert_eq!(
+            parse_rest_perf_output(&line.replace("redelivered=2", "redelivered=x"))
+                .unparsed
+                .len(),
+            1
+        );
     }
 
     #[test]
