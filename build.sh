@@ -8,6 +8,9 @@
 #                         Vagrant host: DUCTTAPE_OPT_DIR=.vagrant/opt ./build.sh --no-os-packages)
 #   ./build.sh --chromium also install headless Chromium (Debian's `chromium`), which the
 #                         report's browser test needs; so does DUCTTAPE_CHROMIUM=1, or CI set
+#   ./build.sh --kafka 4.0.2 [--kafka 3.8.1 ...]   also install these Kafka releases, beside the
+#                         defaults and as they are installed (/opt/kafka-<version>); so does
+#                         DUCTTAPE_KAFKA_VERSIONS="4.0.2 3.8.1". Any release Maven Central serves.
 #
 # Each system is resolved with Maven (the machine's own settings apply, e.g. a mirror in
 # ~/.m2/settings.xml) into /opt/<name>-<version>/libs, the same layout as a release tarball's
@@ -19,6 +22,7 @@
 #   DUCTTAPE_OPT_DIR    where to install (default /opt)
 #   DUCTTAPE_MVN_ARGS   extra arguments for mvn, e.g. "-s /path/to/settings.xml"
 #   DUCTTAPE_CHROMIUM   1: install Chromium, as --chromium does (the default is 1 when CI is set)
+#   DUCTTAPE_KAFKA_VERSIONS   more Kafka releases to install, space-separated, as --kafka does
 #
 # The pinned systems are at the bottom of this file, one line each.
 set -euo pipefail
@@ -34,17 +38,29 @@ log() { printf 'build.sh: %s\n' "$*" >&2; }
 die() { printf 'build.sh: error: %s\n' "$*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,10s/^# \{0,1\}//p' "${BASH_SOURCE[0]}"
+    sed -n '2,/^# Each system/{/^# Each system/d;s/^# \{0,1\}//p;}' "${BASH_SOURCE[0]}"
 }
 
+# Extra Kafka releases (--kafka VERSION, --kafka=VERSION, DUCTTAPE_KAFKA_VERSIONS).
+# shellcheck disable=SC2206
+KAFKA_EXTRA=(${DUCTTAPE_KAFKA_VERSIONS:-})
+KAFKA_ARG=0
 for arg in "$@"; do
+    if ((KAFKA_ARG)); then KAFKA_EXTRA+=("$arg"); KAFKA_ARG=0; continue; fi
     case "$arg" in
         --update) UPDATE=1 ;;
         --no-os-packages) OS_PACKAGES=0 ;;
         --chromium) CHROMIUM=1 ;;
         -h|--help) usage; exit 0 ;;
+        --kafka) KAFKA_ARG=1 ;;
+        --kafka=*) KAFKA_EXTRA+=("${arg#--kafka=}") ;;
         *) usage >&2; die "unknown argument: $arg" ;;
     esac
+done
+((KAFKA_ARG == 0)) || { usage >&2; die "--kafka needs a version, e.g. --kafka 4.0.2"; }
+for v in "${KAFKA_EXTRA[@]+"${KAFKA_EXTRA[@]}"}"; do
+    [[ "$v" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+        die "--kafka $v: not a Kafka release version (want X.Y.Z, e.g. 4.0.2; the releases are those Maven Central serves as org.apache.kafka:kafka_2.13)"
 done
 
 # Temporary directories to remove on exit (a failed build never leaves a half-installed dir),
@@ -219,7 +235,7 @@ build_maven_project() {
                 head -n 20 || tail -n 20 "$tmp/build/mvn.log"
             echo "-----------------------------"
         } >&2
-        die "$name $version: could not resolve $(printf '%s ' "$@")from Maven (see the lines above for the artifact that failed). Check that this machine reaches the Maven repository (or the mirror configured in ~/.m2/settings.xml), and that each artifact exists at the pinned version. Nothing was installed in $dest."
+        die "$name $version: could not resolve $(printf '%s ' "$@")from Maven (see the lines above for the artifact that failed). Check that this machine reaches the Maven repository (or the mirror configured in ~/.m2/settings.xml), and that each artifact exists at the pinned version.${RESOLVE_HINT:+ $RESOLVE_HINT.} Nothing was installed in $dest."
     fi
     compgen -G "$tmp/install/libs/*.jar" >/dev/null || die "$name $version: Maven resolved no jars"
 
@@ -343,6 +359,9 @@ build_go_module() {
 connect_file_for_kafka4() {
     local dir=$1 version=$2 cf=4.3.1
     [[ -f "$dir/libs/connect-file-$cf.jar" ]] || return 0
+    # A release that still has AppInfoParser where connect-file 4.3.1 looks (4.3.x) loads it as is.
+    jar tf "$dir/libs/kafka-clients-$version.jar" 2>/dev/null |
+        grep -qx 'org/apache/kafka/common/utils/AppInfoParser.class' && return 0
     have javac || die "kafka $version: javac is needed to rebuild connect-file $cf for it (install openjdk-17-jdk-headless)"
     local work
     work=$(mktemp -d "$OPT_DIR/.connect-file.tmp.XXXXXX")
@@ -635,6 +654,52 @@ cds_archive_kafka() {
 }
 
 # ---------------------------------------------------------------------------------------------
+# Kafka releases
+# ---------------------------------------------------------------------------------------------
+
+# connect_file_version VERSION: the connect-file (FileStream connectors) release to take for
+# Kafka VERSION: its own, except where Maven Central does not serve connect-file at that version
+# (asked of it: 3.2.2, 4.0.1, 4.2.1, 4.2.2, 4.3.2, 4.4.0 answer 404), then the newest earlier one.
+connect_file_version() {
+    case "$1" in
+        3.2.2) echo 3.2.1 ;;
+        4.0.1) echo 4.0.0 ;;
+        4.2.1 | 4.2.2) echo 4.2.0 ;;
+        4.3.2 | 4.4.0) echo 4.3.1 ;;
+        *) echo "$1" ;;
+    esac
+}
+
+# kafka_artifacts VERSION: what Kafka VERSION's install is resolved from.
+# 3.x (and older): ZooKeeper and KRaft modes. ZooKeeper's jars and the reload4j logging binding
+# (slf4j-reload4j, as in the 3.9 tarball) come as dependencies of kafka_2.13.
+# Kafka Connect: connect-runtime comes with kafka-tools; connect-file adds the FileStream source
+# and sink connectors (kafkatest's connect tests use them).
+# 4.x: KRaft only. log4j-core and YAML config support come with it; the SLF4J 1.x binding for
+# log4j2 is added here (Kafka 4 still uses slf4j-api 1.7). Where connect-file is an older
+# release (4.4.0 takes 4.3.1, rebuilt from its sources for 4.4: see connect_file_for_kafka4),
+# connect-api is named so that Maven takes the install's own, not connect-file's.
+kafka_artifacts() {
+    local version=$1 cf
+    cf=$(connect_file_version "$1")
+    local connect_file=org.apache.kafka:connect-file
+    [[ "$cf" == "$version" ]] || connect_file+=":$cf"
+    if [[ "$version" == [0-3].* ]]; then
+        echo org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools "$connect_file"
+    else
+        echo org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools \
+            org.apache.logging.log4j:log4j-slf4j-impl:2.25.5 org.apache.kafka:connect-api "$connect_file"
+    fi
+}
+
+# install_kafka VERSION: /opt/kafka-VERSION from Maven Central (see kafka_artifacts).
+install_kafka() {
+    # shellcheck disable=SC2046
+    RESOLVE_HINT="Is $1 a Kafka release? Maven Central serves the releases listed in https://repo.maven.apache.org/maven2/org/apache/kafka/kafka_2.13/maven-metadata.xml" \
+        build_maven_project kafka "$1" $(kafka_artifacts "$1")
+}
+
+# ---------------------------------------------------------------------------------------------
 
 [[ -d "$OPT_DIR" ]] || mkdir -p "$OPT_DIR" 2>/dev/null || die "cannot create $OPT_DIR (run as root?)"
 [[ -w "$OPT_DIR" ]] || die "$OPT_DIR is not writable (run as root, or set DUCTTAPE_OPT_DIR)"
@@ -648,20 +713,13 @@ rm -rf -- "$OPT_DIR"/.*.tmp.?????? "$OPT_DIR"/.*.old.[0-9]*
 ((OS_PACKAGES)) && install_os_packages
 
 # One line per system under test. Artifacts without a version take the system's version.
-# Kafka 3.9: ZooKeeper and KRaft modes. ZooKeeper's jars and the reload4j logging binding
-# (slf4j-reload4j, as in the 3.9 tarball) come as dependencies of kafka_2.13.
-# Kafka Connect: connect-runtime comes with kafka-tools; connect-file adds the FileStream
-# source and sink connectors (kafkatest's connect tests use them).
-build_maven_project kafka 3.9.2 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools org.apache.kafka:connect-file
-# Kafka 4.x: KRaft only. log4j-core and YAML config support come with it; the SLF4J 1.x binding
-# for log4j2 is added here (Kafka 4 still uses slf4j-api 1.7).
-# connect-file 4.4.0 is not served by Maven Central here (its newest is 4.3.1): 4.3.1 is rebuilt
-# from its sources for 4.4 (see connect_file_for_kafka4). connect-api is named so that Maven
-# takes 4.4.0's, not the 4.3.1 that connect-file would bring.
-build_maven_project kafka 4.4.0 org.apache.kafka:kafka_2.13 org.apache.kafka:kafka-tools org.apache.logging.log4j:log4j-slf4j-impl:2.25.5 org.apache.kafka:connect-api org.apache.kafka:connect-file:4.3.1
+# Kafka: the defaults (3.9.2 and 4.4.0, what the default test run needs), then any release asked
+# for with --kafka / DUCTTAPE_KAFKA_VERSIONS, each as kafka_artifacts says.
+install_kafka 3.9.2
+install_kafka 4.4.0
+for v in "${KAFKA_EXTRA[@]+"${KAFKA_EXTRA[@]}"}"; do install_kafka "$v"; done
 link_default kafka 3.9.2
-cds_archive_kafka 3.9.2
-cds_archive_kafka 4.4.0
+for v in 3.9.2 4.4.0 "${KAFKA_EXTRA[@]+"${KAFKA_EXTRA[@]}"}"; do cds_archive_kafka "$v"; done
 # REST proxy: kafka-pixy (Mailgun, Go) from the Go module proxy. Confluent's kafka-rest and
 # Strimzi's kafka-bridge are not published to Maven Central, so there is no line for them.
 # pixy keeps its consumer groups in ZooKeeper; its Kafka client speaks up to Kafka 2.3's protocol

@@ -129,7 +129,10 @@ pub enum ServiceError {
         detail: String,
     },
     /// The system under test is not installed on the node.
-    #[error("{service}: {what} is not installed on {node}: {path} is missing; run ./build.sh (it installs the pinned versions under /opt)")]
+    #[error(
+        "{service}: {what} is not installed on {node}: {path} is missing; {}",
+        crate::install::install_fix(what, path)
+    )]
     MissingInstall {
         /// The service.
         service: String,
@@ -140,6 +143,9 @@ pub enum ServiceError {
         /// The path looked for.
         path: String,
     },
+    /// `DUCTTAPE_KAFKA_HOME` names a Kafka that cannot be used.
+    #[error(transparent)]
+    KafkaHome(#[from] crate::kafka_home::KafkaHomeError),
     /// The service was asked something that contradicts its setup.
     #[error("{service}: {detail}")]
     Usage {

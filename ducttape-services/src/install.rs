@@ -9,12 +9,19 @@ use ducttape_core::cluster::Node;
 use ducttape_core::remote::quote;
 
 use crate::error::{ResultExt, ServiceError};
+use crate::kafka_home::{self, KafkaHome, KafkaHomeError};
 
-/// A Kafka version installed under `/opt`.
+/// The Kafka releases `./build.sh` installs without being asked (`--kafka` adds others).
+pub const DEFAULT_RELEASES: [&str; 2] = ["3.9.2", "4.4.0"];
+
+/// A Kafka version installed under `/opt` — or, for [`KafkaVersion::DEFAULT`] when
+/// `DUCTTAPE_KAFKA_HOME` is set, the user's own build (see [`crate::kafka_home`]).
 ///
 /// ```
 /// use ducttape_services::KafkaVersion;
+/// # if std::env::var_os("DUCTTAPE_KAFKA_HOME").is_none() {
 /// assert_eq!(KafkaVersion::DEFAULT.home(), "/opt/kafka");
+/// # }
 /// assert!(KafkaVersion::V3_9.supports_zookeeper());
 /// assert!(!KafkaVersion::V4.supports_zookeeper());
 /// assert_eq!(KafkaVersion::new("4.4.0").home(), "/opt/kafka-4.4.0");
@@ -23,31 +30,103 @@ use crate::error::{ResultExt, ServiceError};
 pub struct KafkaVersion {
     version: std::borrow::Cow<'static, str>,
     home: Option<std::borrow::Cow<'static, str>>,
+    /// Runs the user's Kafka when `DUCTTAPE_KAFKA_HOME` is set (only [`KafkaVersion::DEFAULT`]).
+    follows_env: bool,
+}
+
+/// A Kafka release asked for by its version that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KafkaVersionError {
+    /// Not a release version (`X.Y.Z`).
+    #[error("{0:?} is not a Kafka release version (want X.Y.Z, e.g. 4.0.2)")]
+    Malformed(String),
+    /// Not installed on this machine.
+    #[error("Kafka {version} is not installed: {path} is missing. Install it with: ./build.sh --kafka {version}")]
+    NotInstalled {
+        /// The version.
+        version: String,
+        /// The directory looked for.
+        path: String,
+    },
 }
 
 impl KafkaVersion {
-    /// What `/opt/kafka` points to (3.9.2, which runs ZooKeeper and KRaft modes).
+    /// What `/opt/kafka` points to (3.9.2, which runs ZooKeeper and KRaft modes) — or the
+    /// user's own Kafka when `DUCTTAPE_KAFKA_HOME` names one (see [`crate::kafka_home`]):
+    /// every scenario that does not pin a version runs on it.
     pub const DEFAULT: KafkaVersion = KafkaVersion {
         version: std::borrow::Cow::Borrowed("3.9.2"),
         home: Some(std::borrow::Cow::Borrowed("/opt/kafka")),
+        follows_env: true,
     };
     /// Kafka 3.9.2 (ZooKeeper and KRaft modes).
     pub const V3_9: KafkaVersion = KafkaVersion {
         version: std::borrow::Cow::Borrowed("3.9.2"),
         home: None,
+        follows_env: false,
     };
     /// Kafka 4.4.0 (KRaft only).
     pub const V4: KafkaVersion = KafkaVersion {
         version: std::borrow::Cow::Borrowed("4.4.0"),
         home: None,
+        follows_env: false,
     };
 
-    /// Any version installed at `/opt/kafka-<version>`.
+    /// Any version installed at `/opt/kafka-<version>` (not checked: a missing install fails
+    /// the start that needs it; [`KafkaVersion::release`] checks at once).
     pub fn new(version: &str) -> Self {
         Self {
             version: std::borrow::Cow::Owned(version.to_string()),
             home: None,
+            follows_env: false,
         }
+    }
+
+    /// The release `version` (`X.Y.Z`) installed by `./build.sh` at `/opt/kafka-<version>`,
+    /// checked on this machine (the local cluster's nodes share its `/opt`). Missing, the
+    /// error gives the `./build.sh --kafka <version>` line that installs it. Also
+    /// `"4.0.2".parse::<KafkaVersion>()`.
+    ///
+    /// ```
+    /// use ducttape_services::KafkaVersion;
+    /// let err = KafkaVersion::release("0.0.1").unwrap_err();
+    /// assert!(err.to_string().ends_with("Install it with: ./build.sh --kafka 0.0.1"), "{err}");
+    /// assert!(KafkaVersion::release("4.0").is_err());
+    /// ```
+    pub fn release(version: &str) -> Result<Self, KafkaVersionError> {
+        if !is_release_version(version) {
+            return Err(KafkaVersionError::Malformed(version.to_string()));
+        }
+        let release = Self::new(version);
+        let libs = format!("{}/libs", release.home());
+        let has_jars = std::fs::read_dir(&libs).is_ok_and(|entries| {
+            entries
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".jar"))
+        });
+        if has_jars {
+            Ok(release)
+        } else {
+            Err(KafkaVersionError::NotInstalled {
+                version: version.to_string(),
+                path: libs,
+            })
+        }
+    }
+
+    /// The user's Kafka this version runs (`DUCTTAPE_KAFKA_HOME`), when it follows it.
+    fn user(&self) -> Option<&'static Result<KafkaHome, KafkaHomeError>> {
+        if self.follows_env {
+            kafka_home::from_env()
+        } else {
+            None
+        }
+    }
+
+    /// The user's Kafka this version runs ([`KafkaVersion::DEFAULT`] with
+    /// `DUCTTAPE_KAFKA_HOME` set): the home prepared from it, or why it cannot be used.
+    pub fn user_home(&self) -> Option<Result<&'static KafkaHome, &'static KafkaHomeError>> {
+        self.user().map(Result::as_ref)
     }
 
     /// `version` installed at `home` instead of `/opt/kafka-<version>` (e.g. a release
@@ -61,23 +140,31 @@ impl KafkaVersion {
         Self {
             version: std::borrow::Cow::Owned(version.to_string()),
             home: Some(std::borrow::Cow::Owned(home.to_string())),
+            follows_env: false,
         }
     }
 
-    /// The version string.
+    /// The version string (for the user's Kafka, the one its `kafka-clients-<version>.jar`
+    /// names; what runs is read from the broker, see `KafkaService::results`).
     pub fn version(&self) -> &str {
-        &self.version
+        match self.user() {
+            Some(Ok(user)) => &user.version,
+            _ => &self.version,
+        }
     }
 
     /// Where it is installed on the nodes.
     pub fn home(&self) -> String {
+        if let Some(Ok(user)) = self.user() {
+            return user.home.display().to_string();
+        }
         self.home
             .as_deref()
             .map_or_else(|| format!("/opt/kafka-{}", self.version), str::to_string)
     }
 
     fn major(&self) -> u32 {
-        self.version
+        self.version()
             .split('.')
             .next()
             .and_then(|m| m.parse().ok())
@@ -130,9 +217,13 @@ impl KafkaVersion {
     pub fn install(&self) -> Install {
         let libs = format!("{}/libs", self.home());
         Install {
-            what: format!("Kafka {}", self.version),
+            what: format!("Kafka {}", self.version()),
             test: format!("ls {}/*.jar >/dev/null 2>&1", quote(&libs)),
             path: libs,
+            unusable: match self.user() {
+                Some(Err(e)) => Some(e.clone()),
+                _ => None,
+            },
         }
     }
 
@@ -157,6 +248,24 @@ pub struct Install {
     what: String,
     path: String,
     test: String,
+    /// A `DUCTTAPE_KAFKA_HOME` that cannot be used: every check fails with it.
+    unusable: Option<KafkaHomeError>,
+}
+
+/// How to install what [`ServiceError::MissingInstall`] found missing: a Kafka release `./build.sh`
+/// installs only when asked (`what` "Kafka 4.0.2" at `/opt/kafka-4.0.2/libs`) names its
+/// `./build.sh --kafka` line; anything else, `./build.sh` itself.
+pub(crate) fn install_fix(what: &str, path: &str) -> String {
+    match what.strip_prefix("Kafka ") {
+        Some(v)
+            if is_release_version(v)
+                && !DEFAULT_RELEASES.contains(&v)
+                && path == format!("/opt/kafka-{v}/libs") =>
+        {
+            format!("install it with: ./build.sh --kafka {v}")
+        }
+        _ => "run ./build.sh (it installs the pinned versions under /opt)".to_string(),
+    }
 }
 
 impl Install {
@@ -166,6 +275,7 @@ impl Install {
             what: what.to_string(),
             path: path.to_string(),
             test: format!("test -x {}", quote(path)),
+            unusable: None,
         }
     }
 
@@ -181,6 +291,9 @@ impl Install {
 
     /// Fails with [`ServiceError::MissingInstall`] unless the install is on `node`.
     pub async fn check(&self, service: &str, node: &Node) -> Result<(), ServiceError> {
+        if let Some(e) = &self.unusable {
+            return Err(ServiceError::KafkaHome(e.clone()));
+        }
         require_install(service, node, &self.test, &self.what, &self.path).await
     }
 }
@@ -204,6 +317,24 @@ pub(crate) async fn require_install(
             what: what.to_string(),
             path: path.to_string(),
         })
+    }
+}
+
+/// `X.Y.Z`, all digits: what `./build.sh --kafka` accepts.
+fn is_release_version(version: &str) -> bool {
+    let numbers: Vec<&str> = version.split('.').collect();
+    numbers.len() == 3
+        && numbers
+            .iter()
+            .all(|n| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+}
+
+impl std::str::FromStr for KafkaVersion {
+    type Err = KafkaVersionError;
+
+    /// [`KafkaVersion::release`].
+    fn from_str(version: &str) -> Result<Self, Self::Err> {
+        Self::release(version)
     }
 }
 

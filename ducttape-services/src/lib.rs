@@ -39,6 +39,7 @@ pub mod faults;
 mod http;
 mod install;
 pub mod kafka;
+pub mod kafka_home;
 pub mod kafka_pixy;
 pub mod perf;
 mod process;
@@ -52,7 +53,10 @@ pub mod zookeeper;
 
 pub use connect::{ConnectClient, ConnectDistributedService};
 pub use error::{Error, ResultExt, ServiceError};
-pub use install::{Install, JavaCommand, KafkaVersion, CDS_ARCHIVE, CDS_ENV, JVM_PERFORMANCE_OPTS};
+pub use install::{
+    Install, JavaCommand, KafkaVersion, KafkaVersionError, CDS_ARCHIVE, CDS_ENV, DEFAULT_RELEASES,
+    JVM_PERFORMANCE_OPTS,
+};
 pub use kafka::{KafkaService, TopicSpec};
 pub use kafka_pixy::{KafkaPixyService, PixyClient};
 pub use process::ProcessSpec;

@@ -184,6 +184,10 @@ impl KafkaBuilder {
         if n == 0 {
             return Err(usage("no nodes".into()));
         }
+        // A DUCTTAPE_KAFKA_HOME that cannot be used fails here, before any node is touched.
+        if let Some(Err(e)) = self.version.user_home() {
+            return Err(ServiceError::KafkaHome(e.clone()));
+        }
         match &quorum {
             Quorum::Zookeeper { .. } if !self.version.supports_zookeeper() => {
                 return Err(usage(format!(
@@ -235,6 +239,7 @@ impl KafkaBuilder {
             client_config: self.client_config,
             admin: std::sync::OnceLock::new(),
             started: std::sync::Mutex::default(),
+            running: std::sync::Mutex::default(),
         });
         register(ctx, &kafka);
         Ok(kafka)
@@ -352,6 +357,9 @@ pub struct KafkaService {
     /// Nodes whose broker this service started and that did not since shut down on SIGTERM:
     /// only those can have left a stale ZooKeeper registration (a SIGKILL, a crash).
     started: std::sync::Mutex<std::collections::BTreeSet<String>>,
+    /// The version each node's broker or controller says it runs ("Kafka version: …" in its
+    /// log at its last start), for `summary.json`.
+    running: std::sync::Mutex<BTreeMap<String, String>>,
 }
 
 impl KafkaService {
@@ -518,6 +526,32 @@ impl KafkaService {
     /// The version it runs.
     pub fn version(&self) -> &KafkaVersion {
         &self.version
+    }
+
+    /// The Kafka version each node said it runs at its last start (its own log line
+    /// "Kafka version: …", written by Kafka's `AppInfoParser` as the server starts): the
+    /// version under test as it is, whatever the install's path or jar names say.
+    pub fn running_versions(&self) -> BTreeMap<String, String> {
+        self.running.lock().map(|r| r.clone()).unwrap_or_default()
+    }
+
+    /// Reads the version `node`'s server logged at its start (see [`Self::running_versions`]).
+    async fn read_running_version(&self, node: &Node) -> Result<(), ServiceError> {
+        let cmd = format!("grep -o 'Kafka version: [^ ]*' {LOG} | tail -n 1");
+        let line = run_on(node, &cmd).await?;
+        let Some(version) = line.trim().strip_prefix("Kafka version: ") else {
+            return Err(ServiceError::Usage {
+                service: "kafka".into(),
+                detail: format!(
+                    "{}: started, but its log {LOG} has no \"Kafka version: …\" line: which Kafka runs is unknown",
+                    node.name()
+                ),
+            });
+        };
+        if let Ok(mut r) = self.running.lock() {
+            r.insert(node.name().to_string(), version.to_string());
+        }
+        Ok(())
     }
 
     /// The quorum mode.
@@ -1119,6 +1153,7 @@ impl Service for KafkaService {
         }
         let started = tokio::time::Instant::now();
         spec.launch(node).await?;
+        self.read_running_version(node).await?;
         if self.roles[index].1.is_broker() && self.control == Control::Client {
             let left = self.start_timeout.saturating_sub(started.elapsed());
             self.wait_registered(node, left).await?;
@@ -1153,6 +1188,24 @@ impl Service for KafkaService {
 
     fn process_spec(&self, _: &Node) -> Option<ProcessSpec> {
         Some(self.process())
+    }
+
+    /// The version under test as the servers report it: `kafka_version` (the versions the
+    /// nodes logged at start, joined with ", " when they differ), `kafka_versions` by node,
+    /// the install's `kafka_home`, and `kafka_home_source` when it came from
+    /// `DUCTTAPE_KAFKA_HOME`.
+    fn results(&self) -> serde_json::Value {
+        let running = self.running_versions();
+        let distinct: std::collections::BTreeSet<&String> = running.values().collect();
+        let mut results = serde_json::json!({
+            "kafka_version": distinct.into_iter().cloned().collect::<Vec<_>>().join(", "),
+            "kafka_versions": running,
+            "kafka_home": self.version.home(),
+        });
+        if let Some(Ok(user)) = self.version.user_home() {
+            results["kafka_home_source"] = user.source.display().to_string().into();
+        }
+        results
     }
 
     fn logs(&self) -> Vec<LogFile> {

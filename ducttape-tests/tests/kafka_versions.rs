@@ -1,0 +1,278 @@
+//! The Kafka under test as a value: an extra release installed with `./build.sh --kafka`, and
+//! the user's own build (`DUCTTAPE_KAFKA_HOME`'s three layouts: a source tree after
+//! `./gradlew jar`, a release directory, a `.tgz`). Each broker start is checked by the version
+//! the broker itself logs, not by the path it was started from.
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
+
+use std::path::{Path, PathBuf};
+
+use ducttape_services::kafka_home::{self, Layout};
+use ducttape_services::{
+    KafkaService, KafkaVersion, KafkaVersionError, Service, ServiceError, ServiceExt, TopicSpec,
+};
+use ducttape_tests::{consume_values, ctx, produce_acked, TestContext};
+use rstest::rstest;
+use serial_test::serial;
+
+/// The extra release this file starts: not among build.sh's defaults, so it is there only after
+/// `./build.sh --kafka 4.0.2` (or DUCTTAPE_KAFKA_VERSIONS="4.0.2").
+const EXTRA: &str = "4.0.2";
+
+/// Where the Maven-built 4.4.0 install is (what the Gradle-shaped tree is made from).
+const V4_LIBS: &str = "/opt/kafka-4.4.0/libs";
+
+/// One KRaft broker on `version`: some records through it, and the version it logged.
+async fn one_broker_round_trip(ctx: &TestContext, version: KafkaVersion) -> String {
+    let nodes = ctx.lease(1).await.unwrap();
+    let kafka = KafkaService::builder(nodes)
+        .version(version)
+        .kraft_combined(1)
+        .build(ctx)
+        .unwrap();
+    kafka.start().await.unwrap();
+    kafka
+        .create_topic(&TopicSpec::new("versioned"))
+        .await
+        .unwrap();
+    let acked = produce_acked(&kafka, "versioned", 200, 1).await.unwrap();
+    assert_eq!(acked.len(), 200);
+    let read = consume_values(&kafka, "versioned", 200).await.unwrap();
+    assert_eq!(read.len(), 200, "read back what was acknowledged");
+    let running = kafka.running_versions();
+    assert_eq!(running.len(), 1, "{running:?}");
+    let logged = running.values().next().unwrap().clone();
+    let results = kafka.results();
+    assert_eq!(results["kafka_version"], logged.as_str(), "{results}");
+    logged
+}
+
+/// `./build.sh --kafka 4.0.2` installs a release beside the defaults; `KafkaVersion::release`
+/// finds it and a broker runs it. Without the install the test reports itself skipped with the
+/// build.sh line (it is not a default install, and CI that wants it sets
+/// DUCTTAPE_KAFKA_VERSIONS): a skip says what to run; `#[ignore]` would say nothing.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn extra_release_runs_a_kraft_broker(ctx: TestContext) {
+    let version = match KafkaVersion::release(EXTRA) {
+        Ok(v) => v,
+        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
+            ctx.skip(e.to_string());
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    assert_eq!(version.home(), format!("/opt/kafka-{EXTRA}"));
+    let parsed: KafkaVersion = EXTRA.parse().unwrap();
+    assert_eq!(parsed, version);
+    let logged = one_broker_round_trip(&ctx, version).await;
+    assert_eq!(logged, EXTRA, "the broker runs the release asked for");
+    ctx.record("kafka_version", logged);
+}
+
+/// A release that is not installed: `release` names the build.sh line, and a service started on
+/// it anyway fails on the node with the same line.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn missing_release_names_the_build_line(ctx: TestContext) {
+    let err = KafkaVersion::release("0.0.2").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "Kafka 0.0.2 is not installed: /opt/kafka-0.0.2/libs is missing. \
+         Install it with: ./build.sh --kafka 0.0.2"
+    );
+    assert!(matches!(
+        KafkaVersion::release("4.0"),
+        Err(KafkaVersionError::Malformed(_))
+    ));
+    let nodes = ctx.lease(1).await.unwrap();
+    let kafka = KafkaService::builder(nodes)
+        .version(KafkaVersion::new("0.0.2"))
+        .kraft_combined(1)
+        .build(&ctx)
+        .unwrap();
+    let err = kafka.start().await.unwrap_err();
+    assert!(
+        matches!(&err, ServiceError::MissingInstall { .. })
+            && err
+                .to_string()
+                .ends_with("install it with: ./build.sh --kafka 0.0.2"),
+        "{err}"
+    );
+}
+
+/// Lays out the 4.4.0 install's jars as `./gradlew jar` leaves a source tree: each Kafka module's
+/// jar in `<module>/build/libs` (with the `-test`/`-javadoc` jars Gradle also makes), the
+/// broker in `core/build/libs`, everything else in `core/build/dependant-libs-<scala>`.
+fn gradle_tree(root: &Path) -> Vec<String> {
+    let put = |dir: &str, name: &str| {
+        let d = root.join(dir);
+        std::fs::create_dir_all(&d).unwrap();
+        let from = Path::new(V4_LIBS).join(name);
+        if std::fs::hard_link(&from, d.join(name)).is_err() {
+            std::fs::copy(&from, d.join(name)).unwrap();
+        }
+    };
+    std::fs::create_dir_all(root.join("bin")).unwrap();
+    std::fs::write(
+        root.join("gradle.properties"),
+        "group=org.apache.kafka\nversion=4.4.0\nscalaVersion=2.13.16\n",
+    )
+    .unwrap();
+    let mut names: Vec<String> = std::fs::read_dir(V4_LIBS)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".jar"))
+        .collect();
+    names.sort();
+    for name in &names {
+        let connect = ["api", "transforms", "runtime", "file", "json"]
+            .into_iter()
+            .find(|m| name.starts_with(&format!("connect-{m}-")));
+        if name.starts_with("kafka-clients-") {
+            put("clients/build/libs", name);
+        } else if name.starts_with("kafka-tools-4") {
+            put("tools/build/libs", name);
+        } else if name.starts_with("kafka_2.13-") {
+            put("core/build/libs", name);
+        } else if let Some(m) = connect {
+            put(&format!("connect/{m}/build/libs"), name);
+        } else {
+            put("core/build/dependant-libs-2.13.16", name);
+        }
+    }
+    // What Gradle also builds and kafka-run-class.sh leaves off the classpath.
+    let clients = root.join("clients/build/libs/kafka-clients-4.4.0.jar");
+    for decoy in [
+        "kafka-clients-4.4.0-test.jar",
+        "kafka-clients-4.4.0-javadoc.jar",
+    ] {
+        std::fs::copy(&clients, root.join("clients/build/libs").join(decoy)).unwrap();
+    }
+    names
+}
+
+fn names(classpath: &[PathBuf]) -> Vec<String> {
+    classpath
+        .iter()
+        .map(|p| p.file_name().unwrap().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// A source tree as `./gradlew jar` leaves it: the classpath is the one kafka-run-class.sh
+/// would build (every jar, no test/javadoc jars, dependant-libs first, the broker last); a tree
+/// without the broker's jar, an unbuilt tree and a non-Kafka directory are refused naming the
+/// path and what is missing. Then a broker runs from it, and says it is 4.4.0.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn source_tree_after_gradlew_jar_runs_a_broker(ctx: TestContext) {
+    let work = tempfile::tempdir_in("/var/tmp").unwrap();
+    let tree = work.path().join("kafka");
+    let cache = work.path().join("cache");
+    let jars = gradle_tree(&tree);
+
+    let (layout, classpath) = kafka_home::classpath(&tree).unwrap();
+    assert_eq!(layout, Layout::SourceTree);
+    let found = names(&classpath);
+    let mut sorted = found.clone();
+    sorted.sort();
+    assert_eq!(sorted, jars, "every jar, and none of the test/javadoc jars");
+    assert!(
+        found[0].starts_with("HdrHistogram"),
+        "dependant-libs first: {found:?}"
+    );
+    assert_eq!(found.last().unwrap(), "kafka_2.13-4.4.0.jar", "{found:?}");
+
+    // Broken trees, each refused for its reason, naming the path.
+    let broken = work.path().join("broken");
+    gradle_tree(&broken);
+    std::fs::remove_file(broken.join("core/build/libs/kafka_2.13-4.4.0.jar")).unwrap();
+    let e = kafka_home::prepare(&broken, &cache)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with(&format!("DUCTTAPE_KAFKA_HOME={}: ", broken.display()))
+            && e.contains("no kafka_<scala>-4.4.0.jar")
+            && e.contains("./gradlew jar"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(broken.join("core/build")).unwrap();
+    let e = kafka_home::prepare(&broken, &cache)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("not built (no core/build/)"), "{e}");
+    let e = kafka_home::prepare(work.path(), &cache)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("neither a Kafka release"), "{e}");
+
+    let home = kafka_home::prepare(&tree, &cache).unwrap();
+    assert_eq!(home.version, "4.4.0");
+    assert!(home.home.join("config/log4j2.yaml").is_file());
+    // The same jars make the same home; the process's own preparation is cached on disk.
+    assert_eq!(kafka_home::prepare(&tree, &cache).unwrap().home, home.home);
+
+    let version = KafkaVersion::at(&home.version, &home.home.display().to_string());
+    let logged = one_broker_round_trip(&ctx, version).await;
+    assert_eq!(logged, "4.4.0");
+    ctx.record("kafka_version", logged);
+    ctx.record("kafka_home_source", tree.display().to_string());
+}
+
+/// A release tarball (`./gradlew releaseTarGz`'s `kafka_2.13-<version>.tgz`, here made from the
+/// 4.0.2 install) is extracted once, keyed by the file: a second preparation reuses it; a
+/// rewritten tarball is extracted again.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn release_tarball_is_extracted_once(ctx: TestContext) {
+    if let Err(e) = KafkaVersion::release(EXTRA) {
+        ctx.skip(e.to_string());
+        return;
+    }
+    let work = tempfile::tempdir_in("/var/tmp").unwrap();
+    let cache = work.path().join("cache");
+    let tgz = work.path().join(format!("kafka_2.13-{EXTRA}.tgz"));
+    let status = std::process::Command::new("tar")
+        .arg("-czf")
+        .arg(&tgz)
+        .arg("-C")
+        .arg("/opt")
+        .arg("--transform")
+        .arg(format!("s,^kafka-{EXTRA},kafka_2.13-{EXTRA},"))
+        .arg(format!("kafka-{EXTRA}/libs"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let first = kafka_home::prepare(&tgz, &cache).unwrap();
+    assert_eq!(first.layout, Layout::Tarball);
+    assert_eq!(first.version, EXTRA);
+    let extracted = || {
+        std::fs::read_dir(&cache)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with("tgz-"))
+            .count()
+    };
+    assert_eq!(extracted(), 1);
+    let again = kafka_home::prepare(&tgz, &cache).unwrap();
+    assert_eq!(again, first, "the second preparation reuses the first");
+    assert_eq!(extracted(), 1);
+    // Rewritten (a new modification time): extracted again.
+    std::fs::File::options()
+        .write(true)
+        .open(&tgz)
+        .unwrap()
+        .set_modified(std::time::SystemTime::now() + std::time::Duration::from_secs(5))
+        .unwrap();
+    kafka_home::prepare(&tgz, &cache).unwrap();
+    assert_eq!(extracted(), 2);
+    // A file that is no tarball is refused for that.
+    std::fs::write(work.path().join("not.tgz"), b"not gzip").unwrap();
+    let e = kafka_home::prepare(&work.path().join("not.tgz"), &cache)
+        .unwrap_err()
+        .to_string();
+    assert!(e.contains("tar could not extract it"), "{e}");
+}
