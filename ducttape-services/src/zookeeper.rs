@@ -301,6 +301,18 @@ impl Service for ZookeeperService {
 
     async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
         let index = self.index(node)?;
+        // ZooKeeper's jars come with Kafka 3.x only: a 4.x install (say, DUCTTAPE_KAFKA_HOME's)
+        // has none, and its JVM would fail to find QuorumPeerMain.
+        if !self.version.supports_zookeeper() {
+            return Err(ServiceError::Usage {
+                service: "zookeeper".into(),
+                detail: format!(
+                    "Kafka {} (at {}) has no ZooKeeper: ZooKeeper mode needs Kafka 3.x",
+                    self.version.version(),
+                    self.version.home()
+                ),
+            });
+        }
         self.spec(index).start(node).await?;
         // The port opens before the member has joined a quorum: wait until srvr answers.
         let deadline = tokio::time::Instant::now() + self.start_timeout;
