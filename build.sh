@@ -4,13 +4,13 @@
 #   ./build.sh            install what is missing (a second run with everything present is
 #                         offline and takes well under a second)
 #   ./build.sh --update   re-resolve every pinned system (Maven, Go modules) and reinstall it
+#   ./build.sh --kafka 4.0.2 [--kafka 3.8.1 ...]   also install these Kafka releases, beside the
+#                         defaults and as they are installed (/opt/kafka-<version>); so does
+#                         DUCTTAPE_KAFKA_VERSIONS="4.0.2 3.8.1". Any release Maven Central serves.
 #   ./build.sh --no-os-packages   leave the OS packages alone (e.g. building the installs on a
 #                         Vagrant host: DUCTTAPE_OPT_DIR=.vagrant/opt ./build.sh --no-os-packages)
 #   ./build.sh --chromium also install headless Chromium (Debian's `chromium`), which the
 #                         report's browser test needs; so does DUCTTAPE_CHROMIUM=1, or CI set
-#   ./build.sh --kafka 4.0.2 [--kafka 3.8.1 ...]   also install these Kafka releases, beside the
-#                         defaults and as they are installed (/opt/kafka-<version>); so does
-#                         DUCTTAPE_KAFKA_VERSIONS="4.0.2 3.8.1". Any release Maven Central serves.
 #
 # Each system is resolved with Maven (the machine's own settings apply, e.g. a mirror in
 # ~/.m2/settings.xml) into /opt/<name>-<version>/libs, the same layout as a release tarball's
@@ -19,10 +19,10 @@
 # /opt/<name>-<version>/.ducttape-installed records what it was built from.
 #
 # Environment:
+#   DUCTTAPE_KAFKA_VERSIONS   more Kafka releases to install, space-separated, as --kafka does
 #   DUCTTAPE_OPT_DIR    where to install (default /opt)
 #   DUCTTAPE_MVN_ARGS   extra arguments for mvn, e.g. "-s /path/to/settings.xml"
 #   DUCTTAPE_CHROMIUM   1: install Chromium, as --chromium does (the default is 1 when CI is set)
-#   DUCTTAPE_KAFKA_VERSIONS   more Kafka releases to install, space-separated, as --kafka does
 #
 # The pinned systems are at the bottom of this file, one line each.
 set -euo pipefail
@@ -57,11 +57,6 @@ for arg in "$@"; do
         *) usage >&2; die "unknown argument: $arg" ;;
     esac
 done
-((KAFKA_ARG == 0)) || { usage >&2; die "--kafka needs a version, e.g. --kafka 4.0.2"; }
-for v in "${KAFKA_EXTRA[@]+"${KAFKA_EXTRA[@]}"}"; do
-    [[ "$v" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
-        die "--kafka $v: not a Kafka release version (want X.Y.Z, e.g. 4.0.2; the releases are those Maven Central serves as org.apache.kafka:kafka_2.13)"
-done
 
 # Temporary directories to remove on exit (a failed build never leaves a half-installed dir),
 # and JVMs of a class-data sharing training run to kill (an interrupted build leaves none).
@@ -77,6 +72,12 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
+
+((KAFKA_ARG == 0)) || { usage >&2; die "--kafka needs a version, e.g. --kafka 4.0.2"; }
+for v in "${KAFKA_EXTRA[@]+"${KAFKA_EXTRA[@]}"}"; do
+    [[ "$v" =~ ^[0-9]+\.[0-9]+\.[0-9]+$ ]] ||
+        die "--kafka $v: not a Kafka release version (want X.Y.Z, e.g. 4.0.2; the releases are those Maven Central serves as org.apache.kafka:kafka_2.13)"
+done
 
 have() {
     command -v "$1" >/dev/null 2>&1 || [[ -x "/usr/sbin/$1" || -x "/sbin/$1" ]]
