@@ -1,14 +1,19 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
-//! Network faults on real nodes: a partition cuts exactly the pairs it names, packet loss and
-//! rate limits are in place until healed, and teardown heals whatever a test left.
+//! Faults on real nodes, each kind's effect measured: a partition cuts exactly the pairs it
+//! names, packet loss and rate limits hold on real traffic until healed, a paused ZooKeeper
+//! accepts connections but answers nothing until healed, a full disk refuses writes until
+//! healed; teardown heals whatever a test left, of every kind, and each fault is a window in
+//! the report's events.
 
 use std::time::Duration;
 
 use ducttape_core::cluster::Cluster;
-use ducttape_services::faults::Faults;
+use ducttape_services::faults::{FaultKind, Faults};
+use ducttape_services::{Service, ServiceExt, ZookeeperService};
 use ducttape_tests::{ctx, Node, TestContext};
 use rstest::rstest;
 use serial_test::serial;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Whether `from` can open a TCP connection to `to`'s sshd (2 s limit).
 async fn reaches(from: &Node, to: &Node) -> bool {
@@ -49,7 +54,10 @@ async fn partition_loss_and_rate_limit_until_healed(ctx: TestContext) {
     assert!(
         reaches(&n[0], &n[1]).await && reaches(&n[1], &n[0]).await && reaches(&n[0], &n[2]).await
     );
-    assert!(!faults.describe(&n[1]).await.unwrap().contains("tbf"));
+    for node in &n[..] {
+        let left = faults.describe(node).await.unwrap();
+        assert!(left.is_empty(), "left on {}: {left}", node.name());
+    }
 }
 
 #[rstest]
@@ -60,6 +68,16 @@ async fn teardown_heals_what_a_test_left(ctx: TestContext) {
     let faults = Faults::new(&ctx);
     faults.partition(&n[..1], &n[1..]).await.unwrap();
     faults.rate_limit(&n[0], "500kbit").await.unwrap();
+    faults.packet_loss(&n[1], 0.1).await.unwrap();
+    faults.limit_disk(&n[1], DISK, 1 << 20).await.unwrap();
+    faults.fill_disk(&n[1], DISK).await.unwrap();
+    let applied = faults.describe(&n[1]).await.unwrap();
+    for kind in ["partition", "packet_loss", "disk_full"] {
+        assert!(
+            applied.contains(&format!("{kind}: ")),
+            "{kind} not in {applied}"
+        );
+    }
     // As if the test ended here, healed or not; the checks stay in this test's report row.
     let check = ctx.finish_for_checks().await.unwrap();
     let all = check
@@ -72,9 +90,19 @@ async fn teardown_heals_what_a_test_left(ctx: TestContext) {
     );
     assert!(reaches(a, b).await, "the partition was healed at teardown");
     let probe = Faults::new(&check);
-    assert!(
-        !probe.describe(a).await.unwrap().contains("tbf"),
-        "the rate limit was removed"
+    for node in [a, b] {
+        let left = probe.describe(node).await.unwrap();
+        assert!(
+            left.is_empty(),
+            "left on {} after teardown: {left}",
+            node.name()
+        );
+    }
+    let mounts = format!("grep -c ' {DISK} ' /proc/self/mountinfo; true");
+    assert_eq!(
+        b.account().ssh_output(&mounts).await.unwrap().trim(),
+        "0",
+        "the limited disk was unmounted"
     );
 }
 
@@ -186,4 +214,140 @@ async fn rate_limits_and_packet_loss_hold_on_real_traffic(ctx: TestContext) {
     println!(
         "rate limit: {free} ms free, {limited} ms at {rate}; loss: {all} then {some} of {count}"
     );
+}
+
+/// Where tests give a node a small disk (below the node's own `/mnt`).
+const DISK: &str = "/mnt/faults-disk";
+
+/// Whether `node`'s ZooKeeper answers `ruok` with `imok`, and if not, how it failed:
+/// `Err("refused…")` when nothing listens, `Err("accepted, no answer…")` when the connection is
+/// accepted but nothing comes back within `wait`.
+async fn zk_answers(node: &Node, wait: Duration) -> Result<(), String> {
+    let mut s = tokio::net::TcpStream::connect((node.address(), 2181))
+        .await
+        .map_err(|e| format!("refused: {e}"))?;
+    s.write_all(b"ruok").await.map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    match tokio::time::timeout(wait, s.read_to_string(&mut answer)).await {
+        Ok(Ok(_)) if answer == "imok" => Ok(()),
+        Ok(r) => Err(format!("answered {answer:?} ({r:?})")),
+        Err(_) => Err(format!("accepted, no answer within {wait:?}")),
+    }
+}
+
+/// The fault kinds whose `fault_start` events are in the test's `events.jsonl`, each followed
+/// by a `fault_heal` (the windows the report shades).
+fn windows(ctx: &TestContext) -> Vec<String> {
+    let events = std::fs::read_to_string(ctx.results_dir().join("events.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["event"] == "fault_start")
+        .filter(|(i, _)| lines[*i..].iter().any(|e| e["event"] == "fault_heal"))
+        .map(|(_, e)| e["fault"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(faults)]
+async fn a_paused_zookeeper_accepts_but_never_answers_until_healed(ctx: TestContext) {
+    let n = ctx.lease(1).await.unwrap();
+    let zk = ZookeeperService::new(&ctx, n.clone());
+    zk.start().await.unwrap();
+    let faults = Faults::new(&ctx);
+    // No answer within this long counts as none; a running ZooKeeper answers in milliseconds.
+    let patience = Duration::from_secs(3);
+    zk_answers(&n[0], patience).await.unwrap();
+
+    // The broken case: stopping the pid alone (the shell that started the JVM) pauses nothing.
+    let pid = zk.pids(&n[0]).await.unwrap()[0];
+    n[0].account().signal(pid, "STOP").await.unwrap();
+    let wrapper_only = zk_answers(&n[0], patience).await;
+    n[0].account().signal(pid, "CONT").await.unwrap();
+    wrapper_only.expect("a ZooKeeper whose wrapping shell alone is stopped still answers");
+
+    faults.pause(zk.as_ref(), &n[0]).await.unwrap();
+    let paused = faults.describe(&n[0]).await.unwrap();
+    let (stopped, of) = paused
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("pause: group {pid}: ")))
+        .and_then(|l| l.strip_suffix(" processes stopped"))
+        .and_then(|l| l.split_once(" of "))
+        .unwrap_or_else(|| panic!("no paused group {pid} in {paused:?}"));
+    assert!(stopped == of && of.parse::<u32>().unwrap() >= 2, "{paused}");
+    let answer = zk_answers(&n[0], patience).await;
+    assert!(
+        answer
+            .as_ref()
+            .is_err_and(|e| e.starts_with("accepted, no answer")),
+        "a paused ZooKeeper: {answer:?}"
+    );
+
+    faults.heal_all().await.unwrap();
+    ducttape_core::wait_until(
+        "ZooKeeper answers again",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async { Ok::<_, String>(zk_answers(&n[0], patience).await.is_ok()) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(faults.describe(&n[0]).await.unwrap(), "");
+    assert_eq!(windows(&ctx), [FaultKind::Pause.name()]);
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(faults)]
+async fn a_full_disk_refuses_writes_until_healed(ctx: TestContext) {
+    let n = ctx.lease(2).await.unwrap();
+    let faults = Faults::new(&ctx);
+    // A new file each time: rewriting one would first free its own blocks.
+    let write = format!("head -c 8192 /dev/zero 2>&1 > {DISK}/probe-$(date +%s%N); echo rc=$?");
+    // A node's real disk is never filled.
+    assert!(faults.fill_disk(&n[0], "/mnt").await.is_err());
+    assert!(
+        faults.fill_disk(&n[0], DISK).await.is_err(),
+        "not limited yet"
+    );
+    n[0].account()
+        .ssh(&format!("mkdir -p {DISK} && touch {DISK}/x"))
+        .await
+        .unwrap();
+    assert!(
+        faults.limit_disk(&n[0], DISK, 1 << 20).await.is_err(),
+        "a directory with files is not hidden under a mount"
+    );
+    n[0].account().remove(&format!("{DISK}/x")).await.unwrap();
+
+    faults.limit_disk(&n[0], DISK, 1 << 20).await.unwrap();
+    let before = n[0].account().ssh_output(&write).await.unwrap();
+    assert_eq!(before.trim(), "rc=0", "an empty limited disk takes writes");
+    faults.fill_disk(&n[0], DISK).await.unwrap();
+    let full = n[0].account().ssh_output(&write).await.unwrap();
+    assert!(
+        full.contains("No space left on device") && full.trim().ends_with("rc=1"),
+        "{full}"
+    );
+    // The limited disk is the node's own: neither another node nor the host sees it.
+    let mounted = format!("mountpoint -q {DISK}");
+    assert_eq!(n[1].account().ssh_status(&mounted).await.unwrap(), Some(1));
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!host.contains("ducttape-disk"), "{host}");
+    assert!(faults
+        .describe(&n[0])
+        .await
+        .unwrap()
+        .starts_with("disk_full: "));
+
+    faults.heal_all().await.unwrap();
+    let after = n[0].account().ssh_output(&write).await.unwrap();
+    assert_eq!(after.trim(), "rc=0", "writes succeed once healed");
+    assert_eq!(faults.describe(&n[0]).await.unwrap(), "");
+    assert_eq!(windows(&ctx), [FaultKind::DiskFull.name()]);
 }
