@@ -69,10 +69,14 @@ async fn teardown_heals_what_a_test_left(ctx: TestContext) {
     faults.partition(&n[..1], &n[1..]).await.unwrap();
     faults.rate_limit(&n[0], "500kbit").await.unwrap();
     faults.packet_loss(&n[1], 0.1).await.unwrap();
+    faults
+        .delay(&n[1], 7008, Duration::from_millis(50))
+        .await
+        .unwrap();
     faults.limit_disk(&n[1], DISK, 1 << 20).await.unwrap();
     faults.fill_disk(&n[1], DISK).await.unwrap();
     let applied = faults.describe(&n[1]).await.unwrap();
-    for kind in ["partition", "packet_loss", "disk_full"] {
+    for kind in ["partition", "packet_loss", "delay", "disk_full"] {
         assert!(
             applied.contains(&format!("{kind}: ")),
             "{kind} not in {applied}"
@@ -350,4 +354,76 @@ async fn a_full_disk_refuses_writes_until_healed(ctx: TestContext) {
     assert_eq!(after.trim(), "rc=0", "writes succeed once healed");
     assert_eq!(faults.describe(&n[0]).await.unwrap(), "");
     assert_eq!(windows(&ctx), [FaultKind::DiskFull.name()]);
+}
+
+/// A one-byte request and its answer from `from` to the echo server on `to:port`, on a new
+/// connection, in ms (timed on `from`, from the request's send to the answer's arrival).
+async fn round_trip_ms(from: &Node, to: &Node, port: u16) -> u64 {
+    let client = format!(
+        "python3 -c 'import socket, time\n\
+         s = socket.create_connection((\"{}\", {port}), timeout=30)\n\
+         t = time.monotonic(); s.sendall(b\"x\"); assert s.recv(1) == b\"x\"\n\
+         print(int((time.monotonic() - t) * 1000))'",
+        to.address()
+    );
+    let out = from.account().ssh_output(&client).await.unwrap();
+    out.trim().parse().unwrap()
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(faults)]
+async fn a_delay_holds_each_way_until_healed(ctx: TestContext) {
+    let n = ctx.lease(2).await.unwrap();
+    let port = 7007;
+    let echo = format!(
+        "python3 -c 'import socketserver\n\
+         class Echo(socketserver.BaseRequestHandler):\n    \
+           def handle(self):\n        \
+             while (b := self.request.recv(4096)): self.request.sendall(b)\n\
+         socketserver.ThreadingTCPServer((\"0.0.0.0\", {port}), Echo).serve_forever()'"
+    );
+    n[0].account()
+        .spawn(&echo, "/mnt/echo.log", "/mnt/echo.pid")
+        .await
+        .unwrap();
+    n[0].account()
+        .wait_for_port(port, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let faults = Faults::new(&ctx);
+
+    // A request and its answer are each held for the delay: the round trip takes at least
+    // twice as long (a lower bound, robust to a busy machine); without the delay it is far
+    // quicker, so the check tells the two apart.
+    let delay = Duration::from_millis(300);
+    let at_least_ms = 2 * 300;
+    let free = round_trip_ms(&n[1], &n[0], port).await;
+    assert!(free < at_least_ms, "an undelayed round trip took {free} ms");
+    faults.delay(&n[0], port, delay).await.unwrap();
+    let described = faults.describe(&n[0]).await.unwrap();
+    assert!(
+        described.starts_with("delay: port 7007: +300 ms"),
+        "{described}"
+    );
+    let delayed = round_trip_ms(&n[1], &n[0], port).await;
+    assert!(
+        delayed >= at_least_ms,
+        "a round trip delayed {delay:?} each way took {delayed} ms"
+    );
+    assert!(faults.delay(&n[0], port, Duration::ZERO).await.is_err());
+
+    faults.heal_all().await.unwrap();
+    let healed = round_trip_ms(&n[1], &n[0], port).await;
+    assert!(
+        healed < at_least_ms,
+        "after healing a round trip took {healed} ms"
+    );
+    assert_eq!(faults.describe(&n[0]).await.unwrap(), "");
+    assert_eq!(windows(&ctx), [FaultKind::Delay.name()]);
+    ctx.record("round_trip_free_ms", free);
+    ctx.record("round_trip_delayed_ms", delayed);
+    println!(
+        "round trip: {free} ms free, {delayed} ms delayed {delay:?} each way, {healed} ms healed"
+    );
 }

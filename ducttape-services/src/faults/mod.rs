@@ -1,9 +1,9 @@
 //! Faults on nodes, one family: network partitions, random packet loss, bandwidth limits,
-//! process pauses and full disks.
+//! network delay, process pauses and full disks.
 //!
 //! Every kind of fault is a [`FaultKind`]: it is applied by a method of [`Faults`], and it
 //! knows how to heal and describe itself on a node (one shell script each, in this folder's
-//! file for the kind: `net.rs`, `pause.rs`, `disk.rs`). Healing a node heals *every* kind —
+//! file for the kind: `net.rs`, `delay.rs`, `pause.rs`, `disk.rs`). Healing a node heals *every* kind —
 //! the list is [`FaultKind::ALL`] and the scripts are chosen by an exhaustive `match`, so a new
 //! kind cannot be added without its heal, and cannot survive a heal. Whatever a fault needs to
 //! be undone (the process groups it stopped, the disks it filled) is written down on the node
@@ -14,9 +14,10 @@
 //!   OUTPUT), each rule marked with its kind's comment, so healing a kind deletes its rules;
 //!   traffic with the test driver is exempt, so the test keeps control of a node it cut off.
 //!   Bandwidth is limited with a `tbf` queueing discipline (`tc netem` is not available on
-//!   every kernel — not on this one; `tbf` and iptables' `statistic` match are). There is no
-//!   network *delay* kind yet: without netem it needs a delaying proxy (see
-//!   `docs/writing-a-fault.md`).
+//!   every kernel — not on this one; `tbf` and iptables' `statistic` match are).
+//! - [`delay`](Faults::delay): without netem, a userspace proxy on the node that new TCP
+//!   connections to a port are redirected through (iptables `REDIRECT`); it holds data, not
+//!   packets — what it cannot do is listed in `delay.rs`.
 //! - [`pause`](Faults::pause): SIGSTOP to the whole process group of a service on a node (the
 //!   group [`RemoteAccount::spawn`](ducttape_core::remote::RemoteAccount::spawn) starts: the
 //!   wrapping shell *and* the JVM), SIGCONT to heal.
@@ -44,6 +45,7 @@
 //! # Ok(()) }
 //! ```
 
+mod delay;
 mod disk;
 mod net;
 mod pause;
@@ -51,6 +53,7 @@ mod pause;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use ducttape_core::cluster::Node;
 use ducttape_core::context::{Teardown, TestContext};
@@ -73,6 +76,8 @@ pub enum FaultKind {
     PacketLoss,
     /// A node's outgoing bandwidth limited ([`Faults::rate_limit`]).
     RateLimit,
+    /// TCP connections to a port of a node delayed ([`Faults::delay`]).
+    Delay,
     /// A service's processes on a node stopped ([`Faults::pause`]).
     Pause,
     /// A node's limited disk filled ([`Faults::fill_disk`]).
@@ -81,10 +86,11 @@ pub enum FaultKind {
 
 impl FaultKind {
     /// Every kind: what a heal heals.
-    pub const ALL: [FaultKind; 5] = [
+    pub const ALL: [FaultKind; 6] = [
         FaultKind::Partition,
         FaultKind::PacketLoss,
         FaultKind::RateLimit,
+        FaultKind::Delay,
         FaultKind::Pause,
         FaultKind::DiskFull,
     ];
@@ -95,6 +101,7 @@ impl FaultKind {
             FaultKind::Partition => "partition",
             FaultKind::PacketLoss => "packet_loss",
             FaultKind::RateLimit => "rate_limit",
+            FaultKind::Delay => "delay",
             FaultKind::Pause => "pause",
             FaultKind::DiskFull => "disk_full",
         }
@@ -106,6 +113,7 @@ impl FaultKind {
         match self {
             FaultKind::Partition | FaultKind::PacketLoss => net::heal_rules(self.name()),
             FaultKind::RateLimit => net::heal_rate(node.address()),
+            FaultKind::Delay => delay::heal(),
             FaultKind::Pause => pause::heal(),
             FaultKind::DiskFull => disk::heal(),
         }
@@ -117,6 +125,7 @@ impl FaultKind {
         match self {
             FaultKind::Partition | FaultKind::PacketLoss => net::describe_rules(self.name()),
             FaultKind::RateLimit => net::describe_rate(node.address()),
+            FaultKind::Delay => delay::describe(),
             FaultKind::Pause => pause::describe(),
             FaultKind::DiskFull => disk::describe(),
         }
@@ -224,6 +233,27 @@ impl Faults {
         as_root(node, &net::rate_limit(node.address(), rate))
             .await
             .map(drop)
+    }
+
+    /// Delays TCP connections made from now on to `port` of `node` by `delay` each way: every
+    /// chunk of data either side sends reaches the other `delay` later, so a request and its
+    /// answer take at least twice `delay`. A userspace proxy does it (this kernel has no
+    /// netem); what that cannot do — other protocols, established connections, packet-level
+    /// effects — is in `delay.rs`'s docs. The test driver's own connections are not delayed.
+    pub async fn delay(&self, node: &Node, port: u16, delay: Duration) -> Result<(), ServiceError> {
+        let ms = delay.as_millis();
+        if ms == 0 || ms > 60_000 {
+            return Err(usage(format!(
+                "a delay of {delay:?} is not between 1 ms and 60 s"
+            )));
+        }
+        window_opens(
+            FaultKind::Delay,
+            node.name(),
+            &format!("port {port} +{ms} ms each way"),
+        );
+        self.touch(node);
+        as_root(node, &delay::apply(port, ms)).await.map(drop)
     }
 
     /// Stops (SIGSTOP) every process of `service` on `node`: the whole process group of each
