@@ -9,8 +9,12 @@ use std::time::Duration;
 
 use ducttape_core::cluster::Cluster;
 use ducttape_services::faults::{FaultKind, Faults};
-use ducttape_services::{Service, ServiceExt, ZookeeperService};
-use ducttape_tests::{ctx, Node, TestContext};
+use ducttape_services::{
+    KafkaService, KafkaVersion, Service, ServiceExt, TopicSpec, ZookeeperService,
+};
+use ducttape_tests::{
+    ctx, produce_acked, wait_for_leader, wait_for_leader_move, Node, TestContext,
+};
 use rstest::rstest;
 use serial_test::serial;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -426,4 +430,64 @@ async fn a_delay_holds_each_way_until_healed(ctx: TestContext) {
     println!(
         "round trip: {free} ms free, {delayed} ms delayed {delay:?} each way, {healed} ms healed"
     );
+}
+
+/// Kafka's `log.dirs` (`kafka/config.rs`).
+const KAFKA_DATA: &str = "/mnt/kafka/data";
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_broker_whose_disk_fills_takes_its_log_dir_offline_and_leadership_moves(
+    ctx: TestContext,
+) {
+    let mut n = ctx.lease(3).await.unwrap();
+    let brokers = n.split_off(1);
+    let zk = ZookeeperService::new(&ctx, n.clone());
+    zk.start().await.unwrap();
+    let kafka = KafkaService::builder(brokers.clone())
+        .version(KafkaVersion::V3_9)
+        .zookeeper(&zk)
+        .config("zookeeper.session.timeout.ms", 6000)
+        .build(&ctx)
+        .unwrap();
+    // After the services are built, so teardown unmounts the disks before cleaning them.
+    let faults = Faults::new(&ctx);
+    for b in &brokers {
+        faults.limit_disk(b, KAFKA_DATA, 64 << 20).await.unwrap();
+    }
+    kafka.start().await.unwrap();
+    let topic = "full";
+    kafka
+        .create_topic(&TopicSpec::new(topic).partitions(1).replication_factor(2))
+        .await
+        .unwrap();
+    let leader = wait_for_leader(&kafka, topic, 0).await.unwrap();
+    assert_eq!(produce_acked(&kafka, topic, 10, 1).await.unwrap().len(), 10);
+
+    faults.fill_disk(&leader, KAFKA_DATA).await.unwrap();
+    // The leader's next write fails with ENOSPC: its only log dir goes offline, it stops, and
+    // the other replica takes over; records are acknowledged again, by the new leader.
+    let acked = produce_acked(&kafka, topic, 10, 2).await.unwrap();
+    wait_for_leader_move(&kafka, &n[0], topic, &leader)
+        .await
+        .unwrap();
+    assert_eq!(
+        acked.len(),
+        10,
+        "acknowledged after the disk filled: {acked:?}"
+    );
+    let said = leader
+        .account()
+        .ssh_output(&format!(
+            "grep -h -e 'Stopping serving logs in dir {KAFKA_DATA}' -e 'all log dirs' \
+             -e 'No space left on device' /mnt/kafka/server.log | head -n 5; true"
+        ))
+        .await
+        .unwrap();
+    assert!(
+        said.contains("Stopping serving logs in dir") && said.contains("No space left"),
+        "the leader's log: {said}"
+    );
+    println!("the leader with the full disk said:\n{said}");
 }
