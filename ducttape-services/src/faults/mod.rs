@@ -3,11 +3,12 @@
 //!
 //! Every kind of fault is a [`FaultKind`]: it is applied by a method of [`Faults`], and it
 //! knows how to heal and describe itself on a node (one shell script each, in this folder's
-//! file for the kind: `net.rs`, `delay.rs`, `pause.rs`, `disk.rs`). Healing a node heals *every* kind —
-//! the list is [`FaultKind::ALL`] and the scripts are chosen by an exhaustive `match`, so a new
-//! kind cannot be added without its heal, and cannot survive a heal. Whatever a fault needs to
-//! be undone (the process groups it stopped, the disks it filled) is written down on the node
-//! itself under `/tmp/ducttape-faults/`, so a heal needs no memory of the test's.
+//! file for the kind: `net.rs`, `delay.rs`, `pause.rs`, `disk.rs`). Healing a node heals
+//! *every* kind — the list is [`FaultKind::ALL`], declared with the enum from one list, and the
+//! scripts are chosen by an exhaustive `match`, so a new kind cannot be added without its heal,
+//! and cannot survive a heal. Whatever a fault needs to be undone (the process groups it
+//! stopped, the disks it filled, the proxy it started) is written down on the node itself under
+//! `/tmp/ducttape-faults/`, so a heal needs no memory of the test's.
 //!
 //! Faults are applied on the nodes themselves, as root (or with `sudo -n` for another user):
 //! - network kinds: iptables rules in a chain of our own (`DUCTTAPE`, hooked into INPUT and
@@ -66,47 +67,47 @@ use crate::service::Service;
 /// Where faults keep, on the node, what they need to be healed.
 const STATE: &str = "/tmp/ducttape-faults";
 
-/// A kind of fault. Each kind heals and describes itself on a node; [`Faults`] applies it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-#[non_exhaustive]
-pub enum FaultKind {
+/// Declares [`FaultKind`] with [`FaultKind::ALL`] and [`FaultKind::name`] from one list, so a
+/// kind cannot be added without being in `ALL` — the list every heal goes through.
+macro_rules! fault_kinds {
+    ($($(#[$doc:meta])* $kind:ident => $name:literal,)*) => {
+        /// A kind of fault. Each kind heals and describes itself on a node; [`Faults`] applies it.
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+        #[non_exhaustive]
+        pub enum FaultKind {
+            $($(#[$doc])* $kind,)*
+        }
+
+        impl FaultKind {
+            /// Every kind: what a heal heals.
+            pub const ALL: &'static [FaultKind] = &[$(FaultKind::$kind),*];
+
+            /// The kind's name, as in `fault_start` events and [`Faults::describe`].
+            pub fn name(self) -> &'static str {
+                match self {
+                    $(FaultKind::$kind => $name,)*
+                }
+            }
+        }
+    };
+}
+
+fault_kinds! {
     /// Traffic between two sets of nodes dropped ([`Faults::partition`]).
-    Partition,
+    Partition => "partition",
     /// A share of a node's packets dropped at random ([`Faults::packet_loss`]).
-    PacketLoss,
+    PacketLoss => "packet_loss",
     /// A node's outgoing bandwidth limited ([`Faults::rate_limit`]).
-    RateLimit,
+    RateLimit => "rate_limit",
     /// TCP connections to a port of a node delayed ([`Faults::delay`]).
-    Delay,
+    Delay => "delay",
     /// A service's processes on a node stopped ([`Faults::pause`]).
-    Pause,
+    Pause => "pause",
     /// A node's limited disk filled ([`Faults::fill_disk`]).
-    DiskFull,
+    DiskFull => "disk_full",
 }
 
 impl FaultKind {
-    /// Every kind: what a heal heals.
-    pub const ALL: [FaultKind; 6] = [
-        FaultKind::Partition,
-        FaultKind::PacketLoss,
-        FaultKind::RateLimit,
-        FaultKind::Delay,
-        FaultKind::Pause,
-        FaultKind::DiskFull,
-    ];
-
-    /// The kind's name, as in `fault_start` events and [`Faults::describe`].
-    pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Partition => "partition",
-            FaultKind::PacketLoss => "packet_loss",
-            FaultKind::RateLimit => "rate_limit",
-            FaultKind::Delay => "delay",
-            FaultKind::Pause => "pause",
-            FaultKind::DiskFull => "disk_full",
-        }
-    }
-
     /// Shell (run as root on `node`) that removes every fault of this kind and fails, saying
     /// what stayed, if one is left.
     fn heal_script(self, node: &Node) -> String {
@@ -259,7 +260,9 @@ impl Faults {
     /// Stops (SIGSTOP) every process of `service` on `node`: the whole process group of each
     /// of its [`pids`](Service::pids) — the shell that started it and the JVM under it — and
     /// checks that all of them are stopped. Until healed the service keeps its sockets open
-    /// and answers nothing: connections are accepted by the kernel and never served.
+    /// and answers nothing: connections are accepted by the kernel and never served. A stopped
+    /// process acts on SIGTERM only once continued: heal before a clean stop or bounce, or it
+    /// ends in SIGKILL after the service's grace.
     pub async fn pause<S: Service + ?Sized>(
         &self,
         service: &S,
@@ -356,7 +359,7 @@ impl Faults {
     /// disk stays mounted (emptied of its ballast) until teardown.
     pub async fn heal(&self, node: &Node) -> Result<(), ServiceError> {
         let mut script = String::from("failed=\n");
-        for kind in FaultKind::ALL {
+        for &kind in FaultKind::ALL {
             script.push_str(&format!(
                 "( {} ) || failed=\"$failed {}\"\n",
                 kind.heal_script(node),
@@ -421,5 +424,18 @@ impl Teardown for HealOnTeardown {
 
     fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async { Ok(()) })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::FaultKind;
+
+    #[test]
+    fn every_kind_has_a_name_of_its_own() {
+        let names: std::collections::BTreeSet<&str> =
+            FaultKind::ALL.iter().map(|k| k.name()).collect();
+        assert_eq!(names.len(), FaultKind::ALL.len(), "{names:?}");
+        assert!(names.contains("pause") && names.contains("disk_full"));
     }
 }
