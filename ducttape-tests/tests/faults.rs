@@ -5,12 +5,16 @@
 //! healed; teardown heals whatever a test left, of every kind, and each fault is a window in
 //! the report's events.
 
+use std::sync::Arc;
 use std::time::Duration;
+
+use async_trait::async_trait;
 
 use ducttape_core::cluster::Cluster;
 use ducttape_services::faults::{FaultKind, Faults};
 use ducttape_services::{
-    KafkaService, KafkaVersion, Service, ServiceExt, TopicSpec, ZookeeperService,
+    register, KafkaService, KafkaVersion, LogFile, ProcessSpec, Service, ServiceError, ServiceExt,
+    TopicSpec, ZookeeperService,
 };
 use ducttape_tests::{
     ctx, produce_acked, wait_for_leader, wait_for_leader_move, Node, TestContext,
@@ -69,9 +73,17 @@ async fn partition_loss_and_rate_limit_until_healed(ctx: TestContext) {
 #[serial(faults)]
 async fn teardown_heals_what_a_test_left(ctx: TestContext) {
     let n = ctx.lease(2).await.unwrap();
+    let sleeper = Sleeper::new(&ctx, n[..1].to_vec());
+    sleeper.start().await.unwrap();
     let faults = Faults::new(&ctx);
     faults.partition(&n[..1], &n[1..]).await.unwrap();
     faults.rate_limit(&n[0], "500kbit").await.unwrap();
+    faults.pause(sleeper.as_ref(), &n[0]).await.unwrap();
+    assert!(faults
+        .describe(&n[0])
+        .await
+        .unwrap()
+        .contains("pause: group"));
     faults.packet_loss(&n[1], 0.1).await.unwrap();
     faults
         .delay(&n[1], 7008, Duration::from_millis(50))
@@ -112,6 +124,46 @@ async fn teardown_heals_what_a_test_left(ctx: TestContext) {
         "0",
         "the limited disk was unmounted"
     );
+}
+
+/// The cheapest service to pause: a `sleep` on each of its nodes.
+struct Sleeper {
+    nodes: Vec<Node>,
+}
+
+impl Sleeper {
+    fn new(ctx: &TestContext, nodes: Vec<Node>) -> Arc<Self> {
+        let service = Arc::new(Self { nodes });
+        register(ctx, &service);
+        service
+    }
+
+    fn spec() -> ProcessSpec {
+        ProcessSpec::new("sleeper", "/mnt/sleeper").command("sleep 600")
+    }
+}
+
+#[async_trait]
+impl Service for Sleeper {
+    fn name(&self) -> &str {
+        "sleeper"
+    }
+
+    fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    fn process_spec(&self, _node: &Node) -> Option<ProcessSpec> {
+        Some(Self::spec())
+    }
+
+    async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
+        Self::spec().start(node).await
+    }
+
+    fn logs(&self) -> Vec<LogFile> {
+        Vec::new()
+    }
 }
 
 /// Sends `bytes` from `from` to `to` over TCP and returns how long the receiver took from the
