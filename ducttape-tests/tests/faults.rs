@@ -487,22 +487,75 @@ async fn a_delay_holds_each_way_until_healed(ctx: TestContext) {
 /// Kafka's `log.dirs` (`kafka/config.rs`).
 const KAFKA_DATA: &str = "/mnt/kafka/data";
 
+/// The cheapest Kafka cluster where leadership can move: a started ZooKeeper node and two
+/// brokers (3.9, ZooKeeper mode, a 6 s ZooKeeper session), built but not started, so a test
+/// can prepare their nodes first. Returns the ZooKeeper node (outside every fault: an
+/// observer) and the brokers.
+async fn two_brokers_built(ctx: &TestContext) -> (Node, Arc<KafkaService>) {
+    let mut n = ctx.lease(3).await.unwrap();
+    let brokers = n.split_off(1);
+    let zk = ZookeeperService::new(ctx, n.clone());
+    zk.start().await.unwrap();
+    let kafka = KafkaService::builder(brokers)
+        .version(KafkaVersion::V3_9)
+        .zookeeper(&zk)
+        .config("zookeeper.session.timeout.ms", 6000)
+        .build(ctx)
+        .unwrap();
+    (n.remove(0), kafka)
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_paused_leader_loses_leadership_and_rejoins_once_healed(ctx: TestContext) {
+    let (zk_node, kafka) = two_brokers_built(&ctx).await;
+    kafka.start().await.unwrap();
+    let faults = Faults::new(&ctx);
+    let topic = "paused";
+    kafka
+        .create_topic(&TopicSpec::new(topic).partitions(1).replication_factor(2))
+        .await
+        .unwrap();
+    let leader = wait_for_leader(&kafka, topic, 0).await.unwrap();
+    let in_sync = |want: usize| {
+        let kafka = kafka.clone();
+        async move {
+            ducttape_core::wait_until(
+                &format!("{want} replicas of {topic}-0 in sync"),
+                Duration::from_secs(60),
+                Duration::from_millis(500),
+                || async {
+                    let parts = kafka.describe_topic(topic).await?;
+                    Ok::<_, ServiceError>(parts.iter().any(|p| p.isr.len() == want))
+                },
+            )
+            .await
+        }
+    };
+    in_sync(2).await.unwrap();
+
+    // A stopped JVM keeps its sockets and its ZooKeeper session until the session times out:
+    // then the controller moves leadership to the other replica.
+    faults.pause(kafka.as_ref(), &leader).await.unwrap();
+    wait_for_leader_move(&kafka, &zk_node, topic, &leader)
+        .await
+        .unwrap();
+    faults.heal_all().await.unwrap();
+    // Continued, the old leader finds its session gone, registers again and catches up.
+    in_sync(2).await.unwrap();
+    assert_eq!(produce_acked(&kafka, topic, 10, 1).await.unwrap().len(), 10);
+    assert_eq!(windows(&ctx), [FaultKind::Pause.name()]);
+}
+
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
 async fn a_broker_whose_disk_fills_takes_its_log_dir_offline_and_leadership_moves(
     ctx: TestContext,
 ) {
-    let mut n = ctx.lease(3).await.unwrap();
-    let brokers = n.split_off(1);
-    let zk = ZookeeperService::new(&ctx, n.clone());
-    zk.start().await.unwrap();
-    let kafka = KafkaService::builder(brokers.clone())
-        .version(KafkaVersion::V3_9)
-        .zookeeper(&zk)
-        .config("zookeeper.session.timeout.ms", 6000)
-        .build(&ctx)
-        .unwrap();
+    let (zk_node, kafka) = two_brokers_built(&ctx).await;
+    let brokers = kafka.brokers();
     // After the services are built, so teardown unmounts the disks before cleaning them.
     let faults = Faults::new(&ctx);
     for b in &brokers {
@@ -521,7 +574,7 @@ async fn a_broker_whose_disk_fills_takes_its_log_dir_offline_and_leadership_move
     // The leader's next write fails with ENOSPC: its only log dir goes offline, it stops, and
     // the other replica takes over; records are acknowledged again, by the new leader.
     let acked = produce_acked(&kafka, topic, 10, 2).await.unwrap();
-    wait_for_leader_move(&kafka, &n[0], topic, &leader)
+    wait_for_leader_move(&kafka, &zk_node, topic, &leader)
         .await
         .unwrap();
     assert_eq!(
