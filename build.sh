@@ -9,8 +9,9 @@
 #                         DUCTTAPE_KAFKA_VERSIONS="4.0.2 3.8.1". Any release Maven Central serves.
 #   ./build.sh --no-os-packages   leave the OS packages alone (e.g. building the installs on a
 #                         Vagrant host: DUCTTAPE_OPT_DIR=.vagrant/opt ./build.sh --no-os-packages)
-#   ./build.sh --chromium also install headless Chromium (Debian's `chromium`), which the
-#                         report's browser test needs; so does DUCTTAPE_CHROMIUM=1, or CI set
+#   ./build.sh --no-chromium   leave out headless Chromium (Debian's `chromium`, which the
+#                         report's browser test needs) on a host that cannot have it: the test
+#                         then reports itself skipped, with the reason; DUCTTAPE_CHROMIUM=0 too
 #
 # Each system is resolved with Maven (the machine's own settings apply, e.g. a mirror in
 # ~/.m2/settings.xml) into /opt/<name>-<version>/libs, the same layout as a release tarball's
@@ -22,7 +23,7 @@
 #   DUCTTAPE_KAFKA_VERSIONS   more Kafka releases to install, space-separated, as --kafka does
 #   DUCTTAPE_OPT_DIR    where to install (default /opt)
 #   DUCTTAPE_MVN_ARGS   extra arguments for mvn, e.g. "-s /path/to/settings.xml"
-#   DUCTTAPE_CHROMIUM   1: install Chromium, as --chromium does (the default is 1 when CI is set)
+#   DUCTTAPE_CHROMIUM   0: leave out Chromium, as --no-chromium does (default 1: install it)
 #
 # The pinned systems are at the bottom of this file, one line each.
 set -euo pipefail
@@ -30,8 +31,12 @@ set -euo pipefail
 OPT_DIR=${DUCTTAPE_OPT_DIR:-/opt}
 UPDATE=0
 OS_PACKAGES=1
-if [[ -n "${CI:-}" ]]; then CHROMIUM=${DUCTTAPE_CHROMIUM:-1}; else CHROMIUM=${DUCTTAPE_CHROMIUM:-0}; fi
+CHROMIUM=${DUCTTAPE_CHROMIUM:-1}
+CHROMIUM_WHY="DUCTTAPE_CHROMIUM=${DUCTTAPE_CHROMIUM:-}"
 MARKER=.ducttape-installed
+# Left in $OPT_DIR by an opt-out of Chromium, so that the browser test knows the opt-out was
+# deliberate (it then reports `skipped`; without this file a missing Chromium fails it).
+NO_CHROMIUM_MARKER=.ducttape-no-chromium
 DEPENDENCY_PLUGIN=org.apache.maven.plugins:maven-dependency-plugin:3.8.1
 
 log() { printf 'build.sh: %s\n' "$*" >&2; }
@@ -50,13 +55,15 @@ for arg in "$@"; do
     case "$arg" in
         --update) UPDATE=1 ;;
         --no-os-packages) OS_PACKAGES=0 ;;
-        --chromium) CHROMIUM=1 ;;
+        --chromium) CHROMIUM=1 ;; # the default; kept for old command lines
+        --no-chromium) CHROMIUM=0 CHROMIUM_WHY=--no-chromium ;;
         -h|--help) usage; exit 0 ;;
         --kafka) KAFKA_ARG=1 ;;
         --kafka=*) KAFKA_EXTRA+=("${arg#--kafka=}") ;;
         *) usage >&2; die "unknown argument: $arg" ;;
     esac
 done
+[[ "$CHROMIUM" == [01] ]] || die "DUCTTAPE_CHROMIUM=$CHROMIUM: want 1 (install Chromium, the default) or 0 (leave it out)"
 
 # Temporary directories to remove on exit (a failed build never leaves a half-installed dir),
 # and JVMs of a class-data sharing training run to kill (an interrupted build leaves none).
@@ -712,6 +719,13 @@ flock 9
 rm -rf -- "$OPT_DIR"/.*.tmp.?????? "$OPT_DIR"/.*.old.[0-9]*
 
 ((OS_PACKAGES)) && install_os_packages
+if [[ "$CHROMIUM" == 1 ]]; then
+    rm -f -- "$OPT_DIR/$NO_CHROMIUM_MARKER"
+else
+    printf 'Chromium left out by `./build.sh` (%s) on %s\n' "$CHROMIUM_WHY" \
+        "$(date -u +%Y-%m-%dT%H:%M:%SZ)" >"$OPT_DIR/$NO_CHROMIUM_MARKER"
+    log "Chromium left out: the report's browser test will report itself skipped ($OPT_DIR/$NO_CHROMIUM_MARKER)"
+fi
 
 # One line per system under test. Artifacts without a version take the system's version.
 # Kafka: the defaults (3.9.2 and 4.4.0, what the default test run needs), then any release asked

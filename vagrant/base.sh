@@ -83,9 +83,10 @@ mkdir -p /mnt
 chmod a+rwx /mnt
 
 # Whatever the host did not provide, build.sh installs (OS packages the nodes need, and the
-# pinned systems from Maven); with everything linked above it only checks and returns.
+# pinned systems from Maven); with everything linked above it only checks and returns. A
+# worker is a node, not where the tests run: it needs no Chromium (the report's browser test).
 if [[ -x "$REPO/build.sh" ]]; then
-    "$REPO/build.sh"
+    "$REPO/build.sh" --no-chromium
 else
     log "no $REPO/build.sh: the systems under test were not checked"
     exit 1

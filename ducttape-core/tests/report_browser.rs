@@ -1,7 +1,9 @@
 //! The report as a user sees it: a results tree written by real test contexts, opened in
 //! headless Chromium (`chromium --headless --dump-dom`), which must render the run table and
-//! the test's plots. Chromium comes from Debian: `DUCTTAPE_CHROMIUM=1 ./build.sh` installs it
-//! (CI does); without it this test fails and says so.
+//! the test's plots. Chromium comes from Debian and `./build.sh` installs it. A host that
+//! cannot have it opts out with `./build.sh --no-chromium` (which leaves [`OPT_OUT_MARKER`])
+//! or `DUCTTAPE_CHROMIUM=0`: the test then reports itself `skipped` with the reason, in the
+//! run's report. A Chromium missing without an opt-out fails the test, naming `./build.sh`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
@@ -14,23 +16,105 @@ use serde_json::{json, Value};
 use ducttape_core::context::Teardown;
 use ducttape_core::TestContext;
 
-fn chromium() -> PathBuf {
-    for name in ["chromium", "chromium-browser", "google-chrome"] {
-        if let Ok(out) = Command::new("which").arg(name).output() {
-            if out.status.success() {
-                return PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-            }
-        }
-    }
-    panic!(
-        "headless Chromium is not installed: run `DUCTTAPE_CHROMIUM=1 ./build.sh` \
-         (or `apt-get install -y chromium`); CI installs it"
-    );
+/// What `./build.sh --no-chromium` (or `DUCTTAPE_CHROMIUM=0 ./build.sh`) leaves in `/opt`.
+const OPT_OUT_MARKER: &str = "/opt/.ducttape-no-chromium";
+
+/// Why the browser test cannot open its pages.
+#[derive(Debug, PartialEq)]
+enum NoChromium {
+    /// The host opted out of Chromium: the test is skipped, with this reason.
+    OptedOut(String),
+    /// Chromium is missing and nobody said it may be: the test fails with this message.
+    Missing(String),
 }
 
-/// The DOM Chromium builds from `page` (no sandbox: tests run as root).
-fn dump_dom(page: &Path) -> String {
-    let out = Command::new(chromium())
+/// Where headless Chromium is (`found`), else why not: an opt-out (`marker`, the content of
+/// [`OPT_OUT_MARKER`]; `env`, the value of `DUCTTAPE_CHROMIUM`) or a missing install.
+fn chromium_or_why(
+    found: Option<PathBuf>,
+    marker: Option<String>,
+    env: Option<String>,
+) -> Result<PathBuf, NoChromium> {
+    if let Some(path) = found {
+        return Ok(path);
+    }
+    if env.as_deref() == Some("0") {
+        return Err(NoChromium::OptedOut(
+            "headless Chromium is not installed and DUCTTAPE_CHROMIUM=0 opts out of it: \
+             the report is not checked in a browser"
+                .into(),
+        ));
+    }
+    if let Some(marker) = marker {
+        return Err(NoChromium::OptedOut(format!(
+            "headless Chromium is not installed, by choice: {} ({OPT_OUT_MARKER}); \
+             the report is not checked in a browser",
+            marker.trim()
+        )));
+    }
+    Err(NoChromium::Missing(
+        "headless Chromium is not installed: run `./build.sh` (it installs Debian's `chromium`), \
+         or opt out with `./build.sh --no-chromium` on a host that cannot have it"
+            .into(),
+    ))
+}
+
+/// This host's Chromium, else why not (see [`chromium_or_why`]).
+fn chromium() -> Result<PathBuf, NoChromium> {
+    let found = ["chromium", "chromium-browser", "google-chrome"]
+        .into_iter()
+        .find_map(|name| {
+            let out = Command::new("which").arg(name).output().ok()?;
+            out.status
+                .success()
+                .then(|| PathBuf::from(String::from_utf8_lossy(&out.stdout).trim()))
+        });
+    chromium_or_why(
+        found,
+        std::fs::read_to_string(OPT_OUT_MARKER).ok(),
+        std::env::var("DUCTTAPE_CHROMIUM").ok(),
+    )
+}
+
+#[test]
+fn a_missing_chromium_fails_unless_the_host_opted_out() {
+    let path = PathBuf::from("/usr/bin/chromium");
+    // Installed: it is used, whatever the opt-outs say.
+    assert_eq!(
+        chromium_or_why(Some(path.clone()), Some("x".into()), Some("0".into())),
+        Ok(path)
+    );
+    // Missing without an opt-out: a failure that says how to install it.
+    let Err(NoChromium::Missing(msg)) = chromium_or_why(None, None, None) else {
+        panic!("a missing Chromium must fail the test")
+    };
+    assert!(msg.contains("`./build.sh`"), "{msg}");
+    // DUCTTAPE_CHROMIUM=1 (or anything but 0) is no opt-out.
+    assert!(matches!(
+        chromium_or_why(None, None, Some("1".into())),
+        Err(NoChromium::Missing(_))
+    ));
+    // Opted out: skipped, with the reason.
+    let Err(NoChromium::OptedOut(why)) = chromium_or_why(
+        None,
+        Some("Chromium left out by `./build.sh` (--no-chromium) on 2026-12-07T02:00:00Z\n".into()),
+        None,
+    ) else {
+        panic!("an opt-out must skip the test")
+    };
+    assert!(
+        why.contains("--no-chromium") && why.contains(OPT_OUT_MARKER),
+        "{why}"
+    );
+    assert!(matches!(
+        chromium_or_why(None, None, Some("0".into())),
+        Err(NoChromium::OptedOut(w)) if w.contains("DUCTTAPE_CHROMIUM=0")
+    ));
+}
+
+/// The DOM `chromium` builds from `page` (no sandbox: tests run as root).
+fn dump_dom(chromium: &Path, page: &Path) -> String {
+    let out = Command::new(chromium)
         .args([
             "--headless",
             "--no-sandbox",
@@ -87,6 +171,17 @@ impl Teardown for Worker {
 
 #[tokio::test]
 async fn a_generated_report_renders_in_chromium_with_its_plots() {
+    // This test's own context, in the run's report: where a skip is reported.
+    let outer = TestContext::for_current_test().unwrap();
+    let chromium = match chromium() {
+        Ok(path) => path,
+        Err(NoChromium::OptedOut(reason)) => {
+            outer.skip(reason);
+            return;
+        }
+        Err(NoChromium::Missing(msg)) => panic!("{msg}"),
+    };
+    // The report under test: a run of its own, out of this run's report.
     let root = tempfile::tempdir().unwrap();
     let ctx = TestContext::builder("report::with_a_fault")
         .results_root(root.path())
@@ -111,14 +206,14 @@ async fn a_generated_report_renders_in_chromium_with_its_plots() {
     ctx.finish().await;
 
     let run_dir = dir.parent().unwrap().parent().unwrap();
-    let run_page = dump_dom(&run_dir.join("report.html"));
+    let run_page = dump_dom(&chromium, &run_dir.join("report.html"));
     assert!(run_page.contains("report::with_a_fault"), "{run_page}");
     assert!(
         run_page.contains("<th>bring-up s</th>"),
         "phases in the run table: {run_page}"
     );
 
-    let page = dump_dom(&dir.join("report.html"));
+    let page = dump_dom(&chromium, &dir.join("report.html"));
     let plots = page.matches("<figure class=\"plot\"><svg").count();
     // records/s, MB/s, latency.
     assert_eq!(plots, 3, "{page}");

@@ -1,14 +1,20 @@
 //! `ducttape-report compare` on result trees written by real test contexts: a real regression
 //! is flagged (exit 1), noise within the band is not (exit 0), baselines keep repeats and take
 //! their spread as the band, and bad inputs get a message and exit 2 — never a panic or an
-//! empty table.
+//! empty table. What got worse beyond numbers is flagged too, and listed first: a test that
+//! passed and now fails, errs or is skipped (its early end's shorter duration not counted as
+//! better), a number the new run no longer has, a test the new run lacks.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::sync::Arc;
+use std::time::Duration;
 
+use ducttape_core::context::Teardown;
 use ducttape_core::TestContext;
-use serde_json::json;
+use futures::future::BoxFuture;
+use serde_json::{json, Value};
 
 /// Writes a run under a fresh results root whose test `name` recorded `rate` records/s and a
 /// p99 of `p99` ms; returns (root, run dir).
@@ -188,4 +194,244 @@ async fn bad_inputs_get_a_message_and_exit_2() {
     let out = report(&["compare", run_s, run_s], root.path());
     assert_eq!(out.status.code(), Some(2), "{}", text(&out));
     assert!(text(&out).contains("results format 1"), "{}", text(&out));
+}
+
+/// How a test of [`run_of`] ends.
+#[derive(Clone, Copy)]
+enum Ending {
+    /// It passes, after this long.
+    Pass(Duration),
+    /// It panics (status `fail`) at once, after recording its numbers.
+    Fail,
+    /// Its teardown fails (status `error`; `finish` then panics, as it does in a test).
+    Error,
+    /// It calls `ctx.skip` (status `skipped`).
+    Skip,
+}
+
+/// A service whose stop fails: the test's teardown fails with it.
+struct WontStop;
+
+impl Teardown for WontStop {
+    fn name(&self) -> String {
+        "wont-stop".into()
+    }
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Err("still running".to_string()) })
+    }
+    fn collect_logs(
+        self: Arc<Self>,
+        _: PathBuf,
+        _: bool,
+    ) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+        Box::pin(async { Ok(()) })
+    }
+}
+
+/// Writes one run under a fresh results root, each test `(name, ending, recorded producer
+/// numbers)` run by a real context on a thread of its own, as libtest runs it; returns (root,
+/// run dir).
+fn run_of(tests: &[(&'static str, Ending, Value)]) -> (tempfile::TempDir, PathBuf) {
+    let root = tempfile::tempdir().unwrap();
+    let mut run = None;
+    for (name, ending, numbers) in tests.iter().cloned() {
+        let root = root.path().to_path_buf();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let thread = std::thread::spawn(move || {
+            let ctx = TestContext::builder(name)
+                .results_root(&root)
+                .build()
+                .unwrap();
+            tx.send(ctx.results_dir().to_path_buf()).unwrap();
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async move {
+                    ctx.record("producer", numbers);
+                    match ending {
+                        Ending::Pass(d) => tokio::time::sleep(d).await,
+                        Ending::Fail => panic!("{name} fails on purpose"),
+                        Ending::Error => {
+                            ctx.register(Arc::new(WontStop));
+                        }
+                        Ending::Skip => ctx.skip("cannot run here"),
+                    }
+                    ctx.finish().await;
+                });
+        });
+        // A test fails by panicking; a failed teardown panics when the context finishes.
+        let panicked = thread.join().is_err();
+        assert_eq!(
+            panicked,
+            matches!(ending, Ending::Fail | Ending::Error),
+            "{name}"
+        );
+        let dir = rx.recv().unwrap();
+        let status = serde_json::from_str::<Value>(
+            &std::fs::read_to_string(dir.join("summary.json")).unwrap(),
+        )
+        .unwrap()["status"]
+            .clone();
+        let want = match ending {
+            Ending::Pass(_) => "pass",
+            Ending::Fail => "fail",
+            Ending::Error => "error",
+            Ending::Skip => "skipped",
+        };
+        assert_eq!(status, want, "{name}");
+        run = Some(dir.ancestors().nth(2).unwrap().to_path_buf());
+    }
+    (root, run.unwrap())
+}
+
+/// The lines of `compare` between its `new:` header and the first table of numbers.
+fn head_of(t: &str) -> Vec<&str> {
+    t.lines()
+        .skip_while(|l| !l.starts_with("new:"))
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect()
+}
+
+#[tokio::test]
+async fn a_test_that_passed_and_now_does_not_is_a_regression_listed_first() {
+    let produce = json!({"records_per_sec": 1000.0, "p99_ms": 5.0});
+    // The old run passed after 1.2 s; a failure at once is 1.2 s shorter, beyond the 1 s and
+    // 10 % a duration must move, and its latency "better".
+    let (_a, old) = run_of(&[(
+        "bench::produce",
+        Ending::Pass(Duration::from_millis(1200)),
+        produce.clone(),
+    )]);
+    let store = tempfile::tempdir().unwrap();
+    let out = report(
+        &["compare", "--save-baseline", "main", old.to_str().unwrap()],
+        store.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("1 test statuses"), "{}", text(&out));
+
+    let early = json!({"records_per_sec": 1000.0, "p99_ms": 1.0});
+    for (ending, status) in [
+        (Ending::Fail, "fail"),
+        (Ending::Error, "error"),
+        (Ending::Skip, "skipped"),
+    ] {
+        let (_b, new) = run_of(&[("bench::produce", ending, early.clone())]);
+        for args in [
+            vec!["compare", old.to_str().unwrap(), new.to_str().unwrap()],
+            vec!["compare", "--baseline", "main", new.to_str().unwrap()],
+        ] {
+            let out = report(&args, store.path());
+            let t = text(&out);
+            assert_eq!(out.status.code(), Some(1), "pass -> {status}: {t}");
+            let head = head_of(&t);
+            let first = head[1];
+            assert!(
+                first.starts_with("bench::produce")
+                    && first.contains(" pass ")
+                    && first.contains(&format!(" {status} "))
+                    && first.ends_with("REGRESSION"),
+                "the status first: {t}"
+            );
+            // Its numbers are shown but not judged: shorter is not faster when it failed.
+            let duration = t
+                .lines()
+                .find(|l| l.starts_with("bench::produce duration_secs"))
+                .unwrap_or_else(|| panic!("{t}"));
+            assert!(duration.ends_with("not judged"), "{duration}");
+            assert!(
+                !t.lines().any(|l| l.ends_with("better")),
+                "nothing of a failed test is better: {t}"
+            );
+            assert!(t.contains("tests: 1 got worse"), "{t}");
+        }
+    }
+    // The same test passing again: no regression.
+    let (_c, again) = run_of(&[(
+        "bench::produce",
+        Ending::Pass(Duration::from_millis(1200)),
+        produce,
+    )]);
+    let out = report(
+        &["compare", old.to_str().unwrap(), again.to_str().unwrap()],
+        store.path(),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+    assert!(text(&out).contains("tests: 0 got worse"), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn a_number_the_new_run_lacks_is_a_regression() {
+    let pass = Ending::Pass(Duration::ZERO);
+    let (_a, old) = run_of(&[(
+        "bench::produce",
+        pass,
+        json!({"records_per_sec": 1000.0, "p99_ms": 5.0}),
+    )]);
+    // The same test, passing, with the same throughput: its p99 no longer recorded.
+    let (_b, new) = run_of(&[("bench::produce", pass, json!({"records_per_sec": 1000.0}))]);
+    let out = report(
+        &["compare", old.to_str().unwrap(), new.to_str().unwrap()],
+        Path::new("/nonexistent"),
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let head = head_of(&t);
+    assert!(
+        head[0].starts_with("number missing from the new run"),
+        "listed first: {t}"
+    );
+    assert!(
+        head[1].starts_with("bench::produce results.producer.p99_ms")
+            && head[1].contains(" 5 ")
+            && head[1].ends_with("REGRESSION"),
+        "{t}"
+    );
+    assert!(t.contains("1 numbers missing"), "{t}");
+    // The other way round a new number is just new, not a regression.
+    let out = report(
+        &["compare", new.to_str().unwrap(), old.to_str().unwrap()],
+        Path::new("/nonexistent"),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out));
+}
+
+#[tokio::test]
+async fn a_test_the_new_run_lacks_is_reported() {
+    let pass = Ending::Pass(Duration::ZERO);
+    let rate = json!({"records_per_sec": 1000.0});
+    let (_a, old) = run_of(&[
+        ("suite::kept", pass, rate.clone()),
+        ("suite::gone", pass, rate.clone()),
+    ]);
+    let (_b, new) = run_of(&[("suite::kept", pass, rate)]);
+    let (old_s, new_s) = (old.to_str().unwrap(), new.to_str().unwrap());
+    let out = report(&["compare", old_s, new_s], Path::new("/nonexistent"));
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(1), "{t}");
+    let head = head_of(&t);
+    assert!(
+        head[1].starts_with("suite::gone")
+            && head[1].contains(" pass ")
+            && head[1].ends_with("MISSING from the new run"),
+        "{t}"
+    );
+    assert!(t.contains("1 missing from the new run"), "{t}");
+    // A run of some tests on purpose: still listed, no regression.
+    let out = report(
+        &["compare", "--subset", old_s, new_s],
+        Path::new("/nonexistent"),
+    );
+    let t = text(&out);
+    assert_eq!(out.status.code(), Some(0), "{t}");
+    assert!(
+        t.lines()
+            .any(|l| l.starts_with("suite::gone") && l.ends_with("not in this run")),
+        "{t}"
+    );
 }

@@ -28,7 +28,7 @@
 //! | [`zookeeper`], [`kafka`], [`kafka_pixy`], [`connect`] | one service each (Kafka: its config, topics, control client, security and the service) |
 //! | [`perf`] | Kafka's perf tools and our REST perf client as background workers, one module per tool with its parser |
 //! | [`verifiable`] | the verifiable producer/consumer and the delivery checker |
-//! | [`faults`] | network faults: partitions, packet loss, rate limits |
+//! | [`faults`] | faults on nodes, one family ([`faults::FaultKind`]): partitions, packet loss, rate limits, delay, process pause, disk full |
 //! | `rest.rs` | the REST-proxy notion ([`RestProxy`]) and its error ([`RestError`]) |
 //! | `tls.rs` | the per-run certificate authority ([`CertificateAuthority`]) |
 //! | `error.rs` | [`ServiceError`], and [`Error`]: the one error type for test authors |

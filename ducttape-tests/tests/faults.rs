@@ -1,14 +1,27 @@
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
-//! Network faults on real nodes: a partition cuts exactly the pairs it names, packet loss and
-//! rate limits are in place until healed, and teardown heals whatever a test left.
+//! Faults on real nodes, each kind's effect measured: a partition cuts exactly the pairs it
+//! names, packet loss and rate limits hold on real traffic until healed, a paused ZooKeeper
+//! accepts connections but answers nothing until healed, a full disk refuses writes until
+//! healed; teardown heals whatever a test left, of every kind, and each fault is a window in
+//! the report's events.
 
+use std::sync::Arc;
 use std::time::Duration;
 
+use async_trait::async_trait;
+
 use ducttape_core::cluster::Cluster;
-use ducttape_services::faults::Faults;
-use ducttape_tests::{ctx, Node, TestContext};
+use ducttape_services::faults::{FaultKind, Faults};
+use ducttape_services::{
+    register, KafkaService, KafkaVersion, LogFile, ProcessSpec, Service, ServiceError, ServiceExt,
+    TopicSpec, ZookeeperService,
+};
+use ducttape_tests::{
+    ctx, produce_acked, wait_for_leader, wait_for_leader_move, Node, TestContext,
+};
 use rstest::rstest;
 use serial_test::serial;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Whether `from` can open a TCP connection to `to`'s sshd (2 s limit).
 async fn reaches(from: &Node, to: &Node) -> bool {
@@ -49,7 +62,10 @@ async fn partition_loss_and_rate_limit_until_healed(ctx: TestContext) {
     assert!(
         reaches(&n[0], &n[1]).await && reaches(&n[1], &n[0]).await && reaches(&n[0], &n[2]).await
     );
-    assert!(!faults.describe(&n[1]).await.unwrap().contains("tbf"));
+    for node in &n[..] {
+        let left = faults.describe(node).await.unwrap();
+        assert!(left.is_empty(), "left on {}: {left}", node.name());
+    }
 }
 
 #[rstest]
@@ -57,9 +73,31 @@ async fn partition_loss_and_rate_limit_until_healed(ctx: TestContext) {
 #[serial(faults)]
 async fn teardown_heals_what_a_test_left(ctx: TestContext) {
     let n = ctx.lease(2).await.unwrap();
+    let sleeper = Sleeper::new(&ctx, n[..1].to_vec());
+    sleeper.start().await.unwrap();
     let faults = Faults::new(&ctx);
     faults.partition(&n[..1], &n[1..]).await.unwrap();
     faults.rate_limit(&n[0], "500kbit").await.unwrap();
+    faults.pause(sleeper.as_ref(), &n[0]).await.unwrap();
+    assert!(faults
+        .describe(&n[0])
+        .await
+        .unwrap()
+        .contains("pause: group"));
+    faults.packet_loss(&n[1], 0.1).await.unwrap();
+    faults
+        .delay(&n[1], 7008, Duration::from_millis(50))
+        .await
+        .unwrap();
+    faults.limit_disk(&n[1], DISK, 1 << 20).await.unwrap();
+    faults.fill_disk(&n[1], DISK).await.unwrap();
+    let applied = faults.describe(&n[1]).await.unwrap();
+    for kind in ["partition", "packet_loss", "delay", "disk_full"] {
+        assert!(
+            applied.contains(&format!("{kind}: ")),
+            "{kind} not in {applied}"
+        );
+    }
     // As if the test ended here, healed or not; the checks stay in this test's report row.
     let check = ctx.finish_for_checks().await.unwrap();
     let all = check
@@ -72,10 +110,60 @@ async fn teardown_heals_what_a_test_left(ctx: TestContext) {
     );
     assert!(reaches(a, b).await, "the partition was healed at teardown");
     let probe = Faults::new(&check);
-    assert!(
-        !probe.describe(a).await.unwrap().contains("tbf"),
-        "the rate limit was removed"
+    for node in [a, b] {
+        let left = probe.describe(node).await.unwrap();
+        assert!(
+            left.is_empty(),
+            "left on {} after teardown: {left}",
+            node.name()
+        );
+    }
+    let mounts = format!("grep -c ' {DISK} ' /proc/self/mountinfo; true");
+    assert_eq!(
+        b.account().ssh_output(&mounts).await.unwrap().trim(),
+        "0",
+        "the limited disk was unmounted"
     );
+}
+
+/// The cheapest service to pause: a `sleep` on each of its nodes.
+struct Sleeper {
+    nodes: Vec<Node>,
+}
+
+impl Sleeper {
+    fn new(ctx: &TestContext, nodes: Vec<Node>) -> Arc<Self> {
+        let service = Arc::new(Self { nodes });
+        register(ctx, &service);
+        service
+    }
+
+    fn spec() -> ProcessSpec {
+        ProcessSpec::new("sleeper", "/mnt/sleeper").command("sleep 600")
+    }
+}
+
+#[async_trait]
+impl Service for Sleeper {
+    fn name(&self) -> &str {
+        "sleeper"
+    }
+
+    fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    fn process_spec(&self, _node: &Node) -> Option<ProcessSpec> {
+        Some(Self::spec())
+    }
+
+    async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
+        Self::spec().start(node).await
+    }
+
+    fn logs(&self) -> Vec<LogFile> {
+        Vec::new()
+    }
 }
 
 /// Sends `bytes` from `from` to `to` over TCP and returns how long the receiver took from the
@@ -186,4 +274,325 @@ async fn rate_limits_and_packet_loss_hold_on_real_traffic(ctx: TestContext) {
     println!(
         "rate limit: {free} ms free, {limited} ms at {rate}; loss: {all} then {some} of {count}"
     );
+}
+
+/// Where tests give a node a small disk (below the node's own `/mnt`).
+const DISK: &str = "/mnt/faults-disk";
+
+/// Whether `node`'s ZooKeeper answers `ruok` with `imok`, and if not, how it failed:
+/// `Err("refused…")` when nothing listens, `Err("accepted, no answer…")` when the connection is
+/// accepted but nothing comes back within `wait`.
+async fn zk_answers(node: &Node, wait: Duration) -> Result<(), String> {
+    let mut s = tokio::net::TcpStream::connect((node.address(), 2181))
+        .await
+        .map_err(|e| format!("refused: {e}"))?;
+    s.write_all(b"ruok").await.map_err(|e| e.to_string())?;
+    let mut answer = String::new();
+    match tokio::time::timeout(wait, s.read_to_string(&mut answer)).await {
+        Ok(Ok(_)) if answer == "imok" => Ok(()),
+        Ok(r) => Err(format!("answered {answer:?} ({r:?})")),
+        Err(_) => Err(format!("accepted, no answer within {wait:?}")),
+    }
+}
+
+/// The fault kinds whose `fault_start` events are in the test's `events.jsonl`, each followed
+/// by a `fault_heal` (the windows the report shades).
+fn windows(ctx: &TestContext) -> Vec<String> {
+    let events = std::fs::read_to_string(ctx.results_dir().join("events.jsonl")).unwrap();
+    let lines: Vec<serde_json::Value> = events
+        .lines()
+        .filter_map(|l| serde_json::from_str(l).ok())
+        .collect();
+    lines
+        .iter()
+        .enumerate()
+        .filter(|(_, e)| e["event"] == "fault_start")
+        .filter(|(i, _)| lines[*i..].iter().any(|e| e["event"] == "fault_heal"))
+        .map(|(_, e)| e["fault"].as_str().unwrap_or("").to_string())
+        .collect()
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(faults)]
+async fn a_paused_zookeeper_accepts_but_never_answers_until_healed(ctx: TestContext) {
+    let n = ctx.lease(1).await.unwrap();
+    let zk = ZookeeperService::new(&ctx, n.clone());
+    zk.start().await.unwrap();
+    let faults = Faults::new(&ctx);
+    // No answer within this long counts as none; a running ZooKeeper answers in milliseconds.
+    let patience = Duration::from_secs(3);
+    zk_answers(&n[0], patience).await.unwrap();
+
+    // The broken case: stopping the pid alone (the shell that started the JVM) pauses nothing.
+    let pid = zk.pids(&n[0]).await.unwrap()[0];
+    n[0].account().signal(pid, "STOP").await.unwrap();
+    let wrapper_only = zk_answers(&n[0], patience).await;
+    n[0].account().signal(pid, "CONT").await.unwrap();
+    wrapper_only.expect("a ZooKeeper whose wrapping shell alone is stopped still answers");
+
+    faults.pause(zk.as_ref(), &n[0]).await.unwrap();
+    let paused = faults.describe(&n[0]).await.unwrap();
+    let (stopped, of) = paused
+        .lines()
+        .find_map(|l| l.strip_prefix(&format!("pause: group {pid}: ")))
+        .and_then(|l| l.strip_suffix(" processes stopped"))
+        .and_then(|l| l.split_once(" of "))
+        .unwrap_or_else(|| panic!("no paused group {pid} in {paused:?}"));
+    assert!(stopped == of && of.parse::<u32>().unwrap() >= 2, "{paused}");
+    let answer = zk_answers(&n[0], patience).await;
+    assert!(
+        answer
+            .as_ref()
+            .is_err_and(|e| e.starts_with("accepted, no answer")),
+        "a paused ZooKeeper: {answer:?}"
+    );
+
+    faults.heal_all().await.unwrap();
+    ducttape_core::wait_until(
+        "ZooKeeper answers again",
+        Duration::from_secs(30),
+        Duration::from_millis(100),
+        || async { Ok::<_, String>(zk_answers(&n[0], patience).await.is_ok()) },
+    )
+    .await
+    .unwrap();
+    assert_eq!(faults.describe(&n[0]).await.unwrap(), "");
+    assert_eq!(windows(&ctx), [FaultKind::Pause.name()]);
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(faults)]
+async fn a_full_disk_refuses_writes_until_healed(ctx: TestContext) {
+    let n = ctx.lease(2).await.unwrap();
+    let faults = Faults::new(&ctx);
+    // A new file each time: rewriting one would first free its own blocks.
+    let write = format!("head -c 8192 /dev/zero 2>&1 > {DISK}/probe-$(date +%s%N); echo rc=$?");
+    // A node's real disk is never filled.
+    assert!(faults.fill_disk(&n[0], "/mnt").await.is_err());
+    assert!(
+        faults.fill_disk(&n[0], DISK).await.is_err(),
+        "not limited yet"
+    );
+    n[0].account()
+        .ssh(&format!("mkdir -p {DISK} && touch {DISK}/x"))
+        .await
+        .unwrap();
+    assert!(
+        faults.limit_disk(&n[0], DISK, 1 << 20).await.is_err(),
+        "a directory with files is not hidden under a mount"
+    );
+    n[0].account().remove(&format!("{DISK}/x")).await.unwrap();
+
+    faults.limit_disk(&n[0], DISK, 1 << 20).await.unwrap();
+    let before = n[0].account().ssh_output(&write).await.unwrap();
+    assert_eq!(before.trim(), "rc=0", "an empty limited disk takes writes");
+    faults.fill_disk(&n[0], DISK).await.unwrap();
+    let full = n[0].account().ssh_output(&write).await.unwrap();
+    assert!(
+        full.contains("No space left on device") && full.trim().ends_with("rc=1"),
+        "{full}"
+    );
+    // The limited disk is the node's own: neither another node nor the host sees it.
+    let mounted = format!("mountpoint -q {DISK}");
+    assert_eq!(n[1].account().ssh_status(&mounted).await.unwrap(), Some(1));
+    let host = std::fs::read_to_string("/proc/self/mountinfo").unwrap();
+    assert!(!host.contains("ducttape-disk"), "{host}");
+    assert!(faults
+        .describe(&n[0])
+        .await
+        .unwrap()
+        .starts_with("disk_full: "));
+
+    faults.heal_all().await.unwrap();
+    let after = n[0].account().ssh_output(&write).await.unwrap();
+    assert_eq!(after.trim(), "rc=0", "writes succeed once healed");
+    assert_eq!(faults.describe(&n[0]).await.unwrap(), "");
+    assert_eq!(windows(&ctx), [FaultKind::DiskFull.name()]);
+}
+
+/// A one-byte request and its answer from `from` to the echo server on `to:port`, on a new
+/// connection, in ms (timed on `from`, from the request's send to the answer's arrival).
+async fn round_trip_ms(from: &Node, to: &Node, port: u16) -> u64 {
+    let client = format!(
+        "python3 -c 'import socket, time\n\
+         s = socket.create_connection((\"{}\", {port}), timeout=30)\n\
+         t = time.monotonic(); s.sendall(b\"x\"); assert s.recv(1) == b\"x\"\n\
+         print(int((time.monotonic() - t) * 1000))'",
+        to.address()
+    );
+    let out = from.account().ssh_output(&client).await.unwrap();
+    out.trim().parse().unwrap()
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(faults)]
+async fn a_delay_holds_each_way_until_healed(ctx: TestContext) {
+    let n = ctx.lease(2).await.unwrap();
+    let port = 7007;
+    let echo = format!(
+        "python3 -c 'import socketserver\n\
+         class Echo(socketserver.BaseRequestHandler):\n    \
+           def handle(self):\n        \
+             while (b := self.request.recv(4096)): self.request.sendall(b)\n\
+         socketserver.ThreadingTCPServer((\"0.0.0.0\", {port}), Echo).serve_forever()'"
+    );
+    n[0].account()
+        .spawn(&echo, "/mnt/echo.log", "/mnt/echo.pid")
+        .await
+        .unwrap();
+    n[0].account()
+        .wait_for_port(port, Duration::from_secs(30))
+        .await
+        .unwrap();
+    let faults = Faults::new(&ctx);
+
+    // A request and its answer are each held for the delay: the round trip takes at least
+    // twice as long (a lower bound, robust to a busy machine); without the delay it is far
+    // quicker, so the check tells the two apart.
+    let delay = Duration::from_millis(300);
+    let at_least_ms = 2 * 300;
+    let free = round_trip_ms(&n[1], &n[0], port).await;
+    assert!(free < at_least_ms, "an undelayed round trip took {free} ms");
+    faults.delay(&n[0], port, delay).await.unwrap();
+    let described = faults.describe(&n[0]).await.unwrap();
+    assert!(
+        described.starts_with("delay: port 7007: +300 ms"),
+        "{described}"
+    );
+    let delayed = round_trip_ms(&n[1], &n[0], port).await;
+    assert!(
+        delayed >= at_least_ms,
+        "a round trip delayed {delay:?} each way took {delayed} ms"
+    );
+    assert!(faults.delay(&n[0], port, Duration::ZERO).await.is_err());
+
+    faults.heal_all().await.unwrap();
+    let healed = round_trip_ms(&n[1], &n[0], port).await;
+    assert!(
+        healed < at_least_ms,
+        "after healing a round trip took {healed} ms"
+    );
+    assert_eq!(faults.describe(&n[0]).await.unwrap(), "");
+    assert_eq!(windows(&ctx), [FaultKind::Delay.name()]);
+    ctx.record("round_trip_free_ms", free);
+    ctx.record("round_trip_delayed_ms", delayed);
+    println!(
+        "round trip: {free} ms free, {delayed} ms delayed {delay:?} each way, {healed} ms healed"
+    );
+}
+
+/// Kafka's `log.dirs` (`kafka/config.rs`).
+const KAFKA_DATA: &str = "/mnt/kafka/data";
+
+/// The cheapest Kafka cluster where leadership can move: a started ZooKeeper node and two
+/// brokers (3.9, ZooKeeper mode, a 6 s ZooKeeper session), built but not started, so a test
+/// can prepare their nodes first. Returns the ZooKeeper node (outside every fault: an
+/// observer) and the brokers.
+async fn two_brokers_built(ctx: &TestContext) -> (Node, Arc<KafkaService>) {
+    let mut n = ctx.lease(3).await.unwrap();
+    let brokers = n.split_off(1);
+    let zk = ZookeeperService::new(ctx, n.clone());
+    zk.start().await.unwrap();
+    let kafka = KafkaService::builder(brokers)
+        .version(KafkaVersion::V3_9)
+        .zookeeper(&zk)
+        .config("zookeeper.session.timeout.ms", 6000)
+        .build(ctx)
+        .unwrap();
+    (n.remove(0), kafka)
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_paused_leader_loses_leadership_and_rejoins_once_healed(ctx: TestContext) {
+    let (zk_node, kafka) = two_brokers_built(&ctx).await;
+    kafka.start().await.unwrap();
+    let faults = Faults::new(&ctx);
+    let topic = "paused";
+    kafka
+        .create_topic(&TopicSpec::new(topic).partitions(1).replication_factor(2))
+        .await
+        .unwrap();
+    let leader = wait_for_leader(&kafka, topic, 0).await.unwrap();
+    let in_sync = |want: usize| {
+        let kafka = kafka.clone();
+        async move {
+            ducttape_core::wait_until(
+                &format!("{want} replicas of {topic}-0 in sync"),
+                Duration::from_secs(60),
+                Duration::from_millis(500),
+                || async {
+                    let parts = kafka.describe_topic(topic).await?;
+                    Ok::<_, ServiceError>(parts.iter().any(|p| p.isr.len() == want))
+                },
+            )
+            .await
+        }
+    };
+    in_sync(2).await.unwrap();
+
+    // A stopped JVM keeps its sockets and its ZooKeeper session until the session times out:
+    // then the controller moves leadership to the other replica.
+    faults.pause(kafka.as_ref(), &leader).await.unwrap();
+    wait_for_leader_move(&kafka, &zk_node, topic, &leader)
+        .await
+        .unwrap();
+    faults.heal_all().await.unwrap();
+    // Continued, the old leader finds its session gone, registers again and catches up.
+    in_sync(2).await.unwrap();
+    assert_eq!(produce_acked(&kafka, topic, 10, 1).await.unwrap().len(), 10);
+    assert_eq!(windows(&ctx), [FaultKind::Pause.name()]);
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_broker_whose_disk_fills_takes_its_log_dir_offline_and_leadership_moves(
+    ctx: TestContext,
+) {
+    let (zk_node, kafka) = two_brokers_built(&ctx).await;
+    let brokers = kafka.brokers();
+    // After the services are built, so teardown unmounts the disks before cleaning them.
+    let faults = Faults::new(&ctx);
+    for b in &brokers {
+        faults.limit_disk(b, KAFKA_DATA, 64 << 20).await.unwrap();
+    }
+    kafka.start().await.unwrap();
+    let topic = "full";
+    kafka
+        .create_topic(&TopicSpec::new(topic).partitions(1).replication_factor(2))
+        .await
+        .unwrap();
+    let leader = wait_for_leader(&kafka, topic, 0).await.unwrap();
+    assert_eq!(produce_acked(&kafka, topic, 10, 1).await.unwrap().len(), 10);
+
+    faults.fill_disk(&leader, KAFKA_DATA).await.unwrap();
+    // The leader's next write fails with ENOSPC: its only log dir goes offline, it stops, and
+    // the other replica takes over; records are acknowledged again, by the new leader.
+    let acked = produce_acked(&kafka, topic, 10, 2).await.unwrap();
+    wait_for_leader_move(&kafka, &zk_node, topic, &leader)
+        .await
+        .unwrap();
+    assert_eq!(
+        acked.len(),
+        10,
+        "acknowledged after the disk filled: {acked:?}"
+    );
+    let said = leader
+        .account()
+        .ssh_output(&format!(
+            "grep -h -e 'Stopping serving logs in dir {KAFKA_DATA}' -e 'all log dirs' \
+             -e 'No space left on device' /mnt/kafka/server.log | head -n 5; true"
+        ))
+        .await
+        .unwrap();
+    assert!(
+        said.contains("Stopping serving logs in dir") && said.contains("No space left"),
+        "the leader's log: {said}"
+    );
+    println!("the leader with the full disk said:\n{said}");
 }

@@ -2,18 +2,20 @@
 //!
 //! `cargo run --release -p ducttape-benches --bin exec_vs_openssh -- [--cluster-file F] [--iterations N]`
 //!
-//! Prints the medians of running `true` three ways — OpenSSH with ControlMaster, our transport
-//! with an SSH exec per command ([`RemoteAccount::exec_only`]: the transport alone), and our
-//! transport with the long-lived shells (the design) — the ratios of ours to OpenSSH (goal for
-//! the shells: ≤ 1/4), and our fan-out throughput over all nodes (goal: ≥ 1,000 commands/s).
-//! It fails if a measurement did not take the path it claims (see
-//! [`RemoteAccount::transport_stats`]).
+//! Prints the medians of running `true` three ways — A: OpenSSH with ControlMaster, B: our
+//! transport with an SSH exec per command ([`RemoteAccount::exec_only`]: the transport alone),
+//! C: our transport with the long-lived shells (the design) — the ratios of ours to OpenSSH
+//! (goal for the shells: ≤ 1/4), and our fan-out throughput over all nodes (goal: ≥ 1,000
+//! commands/s), each with the host's load average beside it. The three ways take turns, one
+//! command each (A B C A B C …), so a change of load during the run weighs on all three alike
+//! instead of on whichever ran last. It fails if a measurement did not take the path it claims
+//! (see [`RemoteAccount::transport_stats`]).
 
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ducttape_benches::{cluster_from_args, median, time_each};
+use ducttape_benches::{cluster_from_args, load_note, median};
 use ducttape_core::cluster::local::openssh_command_with;
 use ducttape_core::cluster::NodeSpec;
 use ducttape_core::remote::{RemoteAccount, TransportStats};
@@ -60,24 +62,14 @@ fn check_path(
     }
 }
 
-/// Times `iterations` runs of `true` through `account`, after one to warm up, and fails unless
-/// each ran in a shell (`in_shell`) or as an SSH exec (otherwise).
-async fn time_true(
-    what: &str,
-    account: &RemoteAccount,
-    iterations: usize,
-    in_shell: bool,
-) -> Result<Vec<Duration>, Box<dyn std::error::Error>> {
-    account.ssh("true").await?;
-    let before = [account.transport_stats()];
-    let samples = time_each(iterations, || account.ssh("true")).await?;
-    let (shell, exec) = if in_shell {
-        (iterations, 0)
-    } else {
-        (0, iterations)
-    };
-    check_path(what, std::slice::from_ref(account), &before, shell, exec)?;
-    Ok(samples)
+/// Times one command: `f` once.
+async fn time_one<F, T, E>(f: F) -> Result<Duration, E>
+where
+    F: std::future::Future<Output = Result<T, E>>,
+{
+    let start = Instant::now();
+    f.await?;
+    Ok(start.elapsed())
 }
 
 fn arg_value(args: &[String], name: &str) -> Option<String> {
@@ -107,22 +99,43 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         )
         .into());
     }
-    let mut theirs = Vec::with_capacity(iterations);
-    for _ in 0..iterations {
+    let run_openssh = || -> Result<Duration, Box<dyn std::error::Error>> {
         let start = Instant::now();
         let status = openssh(node.spec(), &socket).arg("true").status()?;
-        theirs.push(start.elapsed());
+        let took = start.elapsed();
         if !status.success() {
             return Err(format!("ssh true failed on {}: {status}", node.name()).into());
         }
+        Ok(took)
+    };
+
+    // A: OpenSSH through the master; B: the transport alone (an SSH exec per command over a
+    // pooled russh connection); C: the design (commands in long-lived shells). One of each in
+    // turn, after one of each to warm up.
+    let account = node.account();
+    let exec = account.exec_only();
+    run_openssh()?;
+    exec.ssh("true").await?;
+    account.ssh("true").await?;
+    let before = [account.transport_stats()];
+    let mut theirs = Vec::with_capacity(iterations);
+    let mut ours_exec = Vec::with_capacity(iterations);
+    let mut ours_shell = Vec::with_capacity(iterations);
+    for _ in 0..iterations {
+        theirs.push(run_openssh()?);
+        ours_exec.push(time_one(exec.ssh("true")).await?);
+        ours_shell.push(time_one(account.ssh("true")).await?);
     }
     let _ = openssh(node.spec(), &socket).args(["-O", "exit"]).output();
-
-    // The transport alone (an SSH exec per command over a pooled russh connection), then the
-    // design (commands in long-lived shells).
-    let account = node.account();
-    let mut ours_exec = time_true("exec", &account.exec_only(), iterations, false).await?;
-    let mut ours_shell = time_true("shell", account, iterations, true).await?;
+    // B's commands as SSH execs, C's in shells: anything else would not measure what it claims
+    // (both share the account's counters).
+    check_path(
+        "exec (B) and shell (C), interleaved",
+        std::slice::from_ref(account),
+        &before,
+        iterations,
+        iterations,
+    )?;
 
     let fan_out = 3000;
     let accounts: Vec<RemoteAccount> = nodes.iter().map(|n| n.account().clone()).collect();
@@ -139,27 +152,35 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (exec_med, shell_med) = (median(&mut ours_exec), median(&mut ours_shell));
     let ratio = |d: Duration| d.as_secs_f64() / theirs_med.as_secs_f64();
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
-    println!("node {} ({} iterations each)", node.name(), iterations);
+    println!(
+        "node {} ({} iterations each, interleaved A B C A B C …)",
+        node.name(),
+        iterations
+    );
     println!("openssh+controlmaster median: {:8.3} ms", ms(theirs_med));
     println!(
-        "ducttape exec median:         {:8.3} ms  (ratio to openssh {:.3}: the transport alone)",
+        "ducttape exec median:         {:8.3} ms  (ratio to openssh {:.3}: the transport alone; {})",
         ms(exec_med),
-        ratio(exec_med)
+        ratio(exec_med),
+        load_note()
     );
     println!(
-        "ducttape shell median:        {:8.3} ms  (ratio to openssh {:.3}: the design)",
+        "ducttape shell median:        {:8.3} ms  (ratio to openssh {:.3}: the design; {})",
         ms(shell_med),
-        ratio(shell_med)
+        ratio(shell_med),
+        load_note()
     );
     let ratio = ratio(shell_med);
     println!(
-        "ratio shell/openssh:          {ratio:8.3}  (goal <= 0.25: {})",
-        if ratio <= 0.25 { "met" } else { "NOT met" }
+        "ratio shell/openssh:          {ratio:8.3}  (goal <= 0.25: {}; {})",
+        if ratio <= 0.25 { "met" } else { "NOT met" },
+        load_note()
     );
     println!(
-        "fan-out over {} nodes:         {rate:8.0} commands/s  (goal >= 1000: {})",
+        "fan-out over {} nodes:         {rate:8.0} commands/s  (goal >= 1000: {}; {})",
         nodes.len(),
-        if rate >= 1000.0 { "met" } else { "NOT met" }
+        if rate >= 1000.0 { "met" } else { "NOT met" },
+        load_note()
     );
     lease.release().await?;
     Ok(())

@@ -18,17 +18,20 @@
 //! - teardown ÷ bring-up (goal ≤ 0.3), for the default teardown and the clean one,
 //! - parallel ÷ sequential start (goal ≤ 0.5).
 //!
-//! It also reads the CPU each phase burned (the host's busy CPU from `/proc/stat`: the local
-//! cluster's nodes are processes of this host; the bench's own from `/proc/self/stat`) and
-//! prints the lowest topics ratio that CPU allows on this many cores: the cluster's work for
-//! the topics spread over every core, after the start and even squeezed into the start's
-//! idle CPU. A ratio over its goal with a floor over it too is the host's limit, not ours.
+//! It also reads the CPU each phase burned by the nodes' own processes (every process in the
+//! local cluster's PID namespaces, from `/proc/<pid>/stat`, with their reaped children: no other
+//! load of the host is in it), the bench's own (`/proc/self/stat`) and the rest of the host's,
+//! and prints the lowest topics ratio the nodes' CPU allows on this many cores: the cluster's
+//! work for the topics spread over every core, after the start and even squeezed into the
+//! start's idle CPU. A ratio over its goal with a floor over it too is the cores' limit, not
+//! ours. The load average is printed beside every ratio.
 //!
 //! `cargo run --release -p ducttape-benches --bin scenario_phases [-- --rounds N]` (default 2)
 
 use std::time::{Duration, Instant};
 
-use ducttape_benches::{follow_up_floor, median, rounds_from_args, CpuMark, CpuSpent};
+use ducttape_benches::{follow_up_floor, load_note, median, rounds_from_args, CpuMark, CpuSpent};
+use ducttape_core::cluster::Cluster;
 use ducttape_core::TestContext;
 use ducttape_services::{
     run_parallel, KafkaService, Service, ServiceError, ServiceExt, TopicSpec, ZookeeperService,
@@ -94,12 +97,13 @@ async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::
     if way == Way::Sequential {
         ctx.clean_shutdown();
     }
+    let cluster = Cluster::global()?;
     let mut nodes = ctx.lease(4).await?;
     let brokers = nodes.split_off(1);
     let zk = ZookeeperService::new(&ctx, nodes);
     let kafka = KafkaService::builder(brokers).zookeeper(&zk).build(&ctx)?;
 
-    let (t, mark) = (Instant::now(), CpuMark::now());
+    let (t, mark) = (Instant::now(), CpuMark::now(&cluster));
     match way {
         Way::Sequential => {
             zk.start().await?;
@@ -109,10 +113,10 @@ async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::
         }
         Way::Parallel => run_parallel(&[zk.as_ref(), kafka.as_ref()]).await?,
     }
-    let (start, start_cpu) = (t.elapsed(), mark.spent());
-    let (t, mark) = (Instant::now(), CpuMark::now());
+    let (start, start_cpu) = (t.elapsed(), mark.spent(&cluster));
+    let (t, mark) = (Instant::now(), CpuMark::now(&cluster));
     topics_and_checks(&kafka).await?;
-    let (topics, topics_cpu) = (t.elapsed(), mark.spent());
+    let (topics, topics_cpu) = (t.elapsed(), mark.spent(&cluster));
     let t = Instant::now();
     ctx.finish().await;
     let teardown = t.elapsed();
@@ -124,11 +128,14 @@ async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::
     );
     if let (Some(s), Some(t)) = (start_cpu, topics_cpu) {
         println!(
-            "        CPU: start {:.2} s (bench {:.2} s), topics+checks {:.2} s (bench {:.2} s)",
-            s.host.as_secs_f64(),
+            "        CPU of the nodes: start {:.2} s, topics+checks {:.2} s; meanwhile the bench {:.2} s \
+             and {:.2} s, the rest of the host {:.2} s and {:.2} s",
+            s.nodes.as_secs_f64(),
+            t.nodes.as_secs_f64(),
             s.own.as_secs_f64(),
-            t.host.as_secs_f64(),
-            t.own.as_secs_f64()
+            t.own.as_secs_f64(),
+            s.others().as_secs_f64(),
+            t.others().as_secs_f64(),
         );
     }
     Ok(Phases {
@@ -140,38 +147,43 @@ async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::
     })
 }
 
-/// What the topics' ratio cannot go below on this host, from the CPU the parallel rounds
-/// burned: the cluster's work for topics and checks (the host's busy CPU less the bench's
-/// own) spread over every core, first as the phase runs (after the start), then as if all of
-/// it could fill the start's idle CPU — a bound no scheduling of the same work can beat.
+/// What the topics' ratio cannot go below on these cores, from the CPU the nodes' own
+/// processes burned in the parallel rounds: the cluster's work for topics and checks spread
+/// over every core, first as the phase runs (after the start), then as if all of it could fill
+/// the start's idle CPU (the cores less what the nodes burned in the start) — a bound no
+/// scheduling of the same work can beat. Other load on the host is in neither number.
 fn cpu_floor(par: &[Phases], par_start: f64) {
     let spent: Vec<(CpuSpent, CpuSpent)> = par
         .iter()
         .filter_map(|p| Some((p.start_cpu?, p.topics_cpu?)))
         .collect();
     if spent.is_empty() {
+        println!(
+            "  no CPU floor: the nodes' processes are not readable here (not the local cluster)"
+        );
         return;
     }
     let med = |f: &dyn Fn(&(CpuSpent, CpuSpent)) -> Duration| {
         median(&mut spent.iter().map(f).collect::<Vec<_>>()).as_secs_f64()
     };
-    let start_host = med(&|s| s.0.host);
-    let topics_host = med(&|s| s.1.host);
-    let topics_own = med(&|s| s.1.own);
-    let cluster = (topics_host - topics_own).max(0.0);
+    let start_nodes = med(&|s| s.0.nodes);
+    let cluster = med(&|s| s.1.nodes);
+    let (topics_own, topics_others) = (med(&|s| s.1.own), med(&|s| s.1.others()));
     let cores = std::thread::available_parallelism().map_or(1, usize::from) as f64;
-    let idle = (cores * par_start - start_host).max(0.0);
-    let (after, overlapped) = follow_up_floor(cluster, par_start, start_host, cores);
+    let idle = (cores * par_start - start_nodes).max(0.0);
+    let (after, overlapped) = follow_up_floor(cluster, par_start, start_nodes, cores);
     println!(
-        "CPU (medians): start {start_host:.2} s of {:.2} s on {cores} cores ({idle:.2} s idle); \
-         topics and checks {topics_host:.2} s, of which the bench's own {topics_own:.2} s",
+        "  CPU of the nodes (medians): start {start_nodes:.2} s of {:.2} s on {cores} cores ({idle:.2} s \
+         left idle by them); topics and checks {cluster:.2} s (meanwhile the bench {topics_own:.2} s, \
+         the rest of the host {topics_others:.2} s)",
         cores * par_start
     );
     println!(
-        "  the cluster's {cluster:.2} CPU-s for the topics take >= {:.2} s on {cores} cores: \
+        "  the nodes' {cluster:.2} CPU-s for the topics take >= {:.2} s on {cores} cores: \
          topics+checks / start >= {after:.2} after the start, >= {overlapped:.2} even \
-         overlapped with its idle CPU",
+         overlapped with its idle CPU ({})",
         cluster / cores,
+        load_note()
     );
 }
 
@@ -200,7 +212,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let bring_up = med(&par, |p| p.start + p.topics);
     let (fast_td, clean_td) = (med(&par, |p| p.teardown), med(&seq, |p| p.teardown));
 
-    println!("\nmedians over {rounds} round(s), ZooKeeper + 3 brokers + 2 topics:");
+    println!(
+        "\nmedians over {rounds} round(s), ZooKeeper + 3 brokers + 2 topics ({}):",
+        load_note()
+    );
     println!("  brokers' own start (parallel):  {par_start:6.2} s");
     println!("  topics and checks:              {topics:6.2} s");
     println!("  bring-up:                       {bring_up:6.2} s");
@@ -209,21 +224,27 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("  sequential start:               {seq_start:6.2} s");
     let r = topics / par_start;
     println!(
-        "ratio topics+checks / brokers' start: {r:.2}  (goal <= {TOPICS_GOAL}: {})",
-        verdict(r, TOPICS_GOAL)
+        "ratio topics+checks / brokers' start: {r:.2}  (goal <= {TOPICS_GOAL}: {}; {})",
+        verdict(r, TOPICS_GOAL),
+        load_note()
     );
     cpu_floor(&par, par_start);
     let r = fast_td / bring_up;
     println!(
-        "ratio teardown / bring-up:            {r:.2}  (goal <= {TEARDOWN_GOAL}: {})",
-        verdict(r, TEARDOWN_GOAL)
+        "ratio teardown / bring-up:            {r:.2}  (goal <= {TEARDOWN_GOAL}: {}; {})",
+        verdict(r, TEARDOWN_GOAL),
+        load_note()
     );
     let r = clean_td / bring_up;
-    println!("ratio clean teardown / bring-up:      {r:.2}  (for comparison: graceful stops)");
+    println!(
+        "ratio clean teardown / bring-up:      {r:.2}  (for comparison: graceful stops; {})",
+        load_note()
+    );
     let r = par_start / seq_start;
     println!(
-        "ratio parallel / sequential start:    {r:.2}  (goal <= {PARALLEL_GOAL}: {})",
-        verdict(r, PARALLEL_GOAL)
+        "ratio parallel / sequential start:    {r:.2}  (goal <= {PARALLEL_GOAL}: {}; {})",
+        verdict(r, PARALLEL_GOAL),
+        load_note()
     );
     Ok(())
 }

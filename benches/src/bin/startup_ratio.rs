@@ -1,9 +1,12 @@
 //! Parallel start-up against sequential, measured in the same run: ZooKeeper plus 3 brokers
 //! started one after another (ZooKeeper, then each broker alone, as a hand-written script would)
 //! and all at once (`run_parallel`: brokers start while ZooKeeper comes up and retry their
-//! connection). Prints the medians and parallel ÷ sequential (goal ≤ 0.5), and the host's busy
-//! CPU over the sequential start, from which the lowest ratio this host allows follows: the
-//! same CPU work spread over every core.
+//! connection). Prints the medians and parallel ÷ sequential (goal ≤ 0.5), and the CPU the
+//! nodes' own processes burned over the sequential start (every process in the local cluster's
+//! PID namespaces, with their reaped children: no other load of the host is in it), from which
+//! the lowest ratio these cores allow follows: the same CPU work spread over every core. The
+//! rest of the host's CPU over the same start is printed beside it, and the load average
+//! beside every ratio.
 //!
 //! Also the bring-up of kafkatest's benchmark set-up, ZooKeeper + 3 brokers + 2 topics (6
 //! partitions, RF 1 and RF 3), twice in the same run: with control operations through the
@@ -15,7 +18,8 @@
 
 use std::time::{Duration, Instant};
 
-use ducttape_benches::{host_busy_cpu, median, rounds_from_args};
+use ducttape_benches::{load_note, median, parallel_floor, rounds_from_args, CpuMark};
+use ducttape_core::cluster::Cluster;
 use ducttape_core::TestContext;
 use ducttape_services::kafka::Control;
 use ducttape_services::{
@@ -63,6 +67,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().collect();
     let rounds = rounds_from_args(&args, 3)?;
     let ctx = TestContext::new("benches::startup_ratio")?;
+    let cluster = Cluster::global()?;
+    println!("at the start: {}", load_note());
     let mut nodes = ctx.lease(4).await?;
     let brokers = nodes.split_off(1);
     let (mut sequential, mut parallel) = (Vec::new(), Vec::new());
@@ -80,23 +86,19 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .control(Control::Cli)
             .build(&ctx)?;
 
-        let (t, cpu) = (Instant::now(), host_busy_cpu());
+        let (t, mark) = (Instant::now(), CpuMark::now(&cluster));
         zk.start().await?;
         for broker in kafka.nodes() {
             kafka.start_node(broker).await?;
         }
         sequential.push(t.elapsed());
-        if let (Some(before), Some(after)) = (cpu, host_busy_cpu()) {
-            sequential_cpu.push(after.saturating_sub(before));
-        }
+        sequential_cpu.extend(mark.spent(&cluster));
         down(&zk, &kafka).await?;
 
-        let cpu = host_busy_cpu();
+        let mark = CpuMark::now(&cluster);
         let (start, topics) = bring_up(&zk, &kafka).await?;
-        if let (Some(before), Some(after)) = (cpu, host_busy_cpu()) {
-            // The topics' share is small; counted with the start, it only raises the floor.
-            parallel_cpu.push(after.saturating_sub(before));
-        }
+        // The topics' share is small; counted with the start it is only shown, not used.
+        parallel_cpu.extend(mark.spent(&cluster));
         parallel.push(start);
         client_start.push(start);
         client_topics.push(topics);
@@ -108,13 +110,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         down(&zk, &kafka_cli).await?;
         println!(
             "round {}: sequential {:.2} s, parallel {:.2} s (+ topics {:.2} s); \
-             CLI: parallel {:.2} s + topics {:.2} s",
+             CLI: parallel {:.2} s + topics {:.2} s; {}",
             round + 1,
             secs(sequential[round]),
             secs(parallel[round]),
             secs(client_topics[round]),
             secs(cli_start[round]),
             secs(cli_topics[round]),
+            load_note(),
         );
     }
     let (seq, par) = (median(&mut sequential), median(&mut parallel));
@@ -128,27 +131,41 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         secs(par)
     );
     println!(
-        "ratio parallel/sequential: {ratio:.2}  (goal <= {GOAL}: {})",
-        if ratio <= GOAL { "met" } else { "NOT met" }
+        "ratio parallel/sequential: {ratio:.2}  (goal <= {GOAL}: {}; {})",
+        if ratio <= GOAL { "met" } else { "NOT met" },
+        load_note()
     );
-    // What no parallel start can beat on this host: the sequential start's own CPU work spread
-    // over every core. A sequential start that already keeps the cores busy leaves a parallel
-    // one little to gain, whatever the framework does.
+    // What no parallel start can beat on these cores: the sequential start's own CPU work —
+    // what the nodes' processes burned — spread over every core. A sequential start that
+    // already keeps the cores busy leaves a parallel one little to gain, whatever the
+    // framework does.
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
-    if !sequential_cpu.is_empty() && !parallel_cpu.is_empty() {
-        let (seq_cpu, par_cpu) = (median(&mut sequential_cpu), median(&mut parallel_cpu));
-        let busy = secs(seq_cpu) / secs(seq);
+    let med = |spent: &[ducttape_benches::CpuSpent],
+               f: fn(&ducttape_benches::CpuSpent) -> Duration| {
+        median(&mut spent.iter().map(f).collect::<Vec<_>>())
+    };
+    if sequential_cpu.is_empty() {
         println!(
-            "CPU burned by the host (median): sequential start {:.2} s, {busy:.2} of {cores} cores busy \
-             on average; parallel start + topics {:.2} s",
-            secs(seq_cpu),
-            secs(par_cpu),
+            "no CPU floor: the nodes' processes are not readable here (not the local cluster)"
+        );
+    } else {
+        let seq_nodes = med(&sequential_cpu, |c| c.nodes);
+        let busy = secs(seq_nodes) / secs(seq);
+        let floor = parallel_floor(secs(seq_nodes), secs(seq), cores as f64);
+        println!(
+            "CPU of the nodes' own processes (median): sequential start {:.2} s, {busy:.2} of {cores} cores \
+             busy on average; parallel start + topics {:.2} s. Meanwhile the bench {:.2} s, the rest \
+             of the host {:.2} s",
+            secs(seq_nodes),
+            secs(med(&parallel_cpu, |c| c.nodes)),
+            secs(med(&sequential_cpu, |c| c.own)),
+            secs(med(&sequential_cpu, |c| c.others())),
         );
         println!(
-            "the same CPU work on {cores} cores takes ≈ {:.2} s at least: parallel/sequential ≈ {:.2} at best here \
-             (an estimate: the whole host's CPU, medians of separate rounds)",
-            secs(seq_cpu) / cores as f64,
-            busy / cores as f64,
+            "the nodes' CPU work on {cores} cores takes >= {:.2} s: parallel/sequential >= {floor:.2} here \
+             (medians of separate rounds; {})",
+            secs(seq_nodes) / cores as f64,
+            load_note()
         );
     }
     for (what, start, topics) in [
@@ -158,13 +175,14 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         let (s, t) = (median(start), median(topics));
         let share = secs(t) / secs(s);
         println!(
-            "bring-up, ZooKeeper + 3 brokers + 2 topics, {what}: {:.2} s (start {:.2} s, topics {:.2} s = {:.0}% of the start; goal <= {:.0}%: {})",
+            "bring-up, ZooKeeper + 3 brokers + 2 topics, {what}: {:.2} s (start {:.2} s, topics {:.2} s = {:.0}% of the start; goal <= {:.0}%: {}; {})",
             secs(s + t),
             secs(s),
             secs(t),
             share * 100.0,
             TOPICS_GOAL * 100.0,
-            if share <= TOPICS_GOAL { "met" } else { "NOT met" }
+            if share <= TOPICS_GOAL { "met" } else { "NOT met" },
+            load_note()
         );
     }
     ctx.finish().await;

@@ -1,21 +1,23 @@
 //! `ducttape-report`: compares runs, saves baselines, rewrites a run's HTML report.
 //!
 //! ```text
-//! ducttape-report compare <run-a> <run-b>          # every number both have, and its change
+//! ducttape-report compare <run-a> <run-b>          # statuses, missing numbers, every number's change
 //! ducttape-report compare --baseline main [<run>]  # a run (default latest) against a baseline
+//! ducttape-report compare --subset <run-a> <run-b> # run-b ran only some tests: absent ones are no regression
 //! ducttape-report compare --save-baseline main [<run>]
 //! ducttape-report html <run> [--baseline main]     # rewrite the run's report.html
 //! ```
 //!
 //! Runs are named by id (`2026-11-30--135203-23134`), `latest`, or path. Exit status: 0 when
-//! nothing regressed, 1 on a regression beyond the noise band, 2 when the inputs cannot be
-//! compared (a missing run, nothing in common, an older results format).
+//! nothing regressed; 1 on a regression — a test whose status got worse, a test or a number
+//! the new run lacks, a number beyond its noise band (see [`compare`]); 2 when the inputs
+//! cannot be compared (a missing run, nothing in common, an older results format).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Arg, ArgMatches, Command};
-use ducttape_core::context::compare::{self, CompareError, Noise, Verdict};
+use ducttape_core::context::compare::{self, CompareError, Noise};
 use ducttape_core::context::{report, results};
 
 fn cli() -> Command {
@@ -32,7 +34,7 @@ fn cli() -> Command {
         .subcommand_required(true)
         .subcommand(
             Command::new("compare")
-                .about("Print every number two runs (or a baseline and a run) both have, with its change; exit 1 on a regression")
+                .about("Print what got worse from one run (or a baseline) to another: statuses, missing tests and numbers, every number's change; exit 1 on a regression")
                 .arg(Arg::new("runs").num_args(0..=2).value_name("RUN").help("run ids, paths or `latest`: old then new"))
                 .arg(baseline.clone())
                 .arg(
@@ -40,6 +42,12 @@ fn cli() -> Command {
                         .long("save-baseline")
                         .value_name("NAME")
                         .help("add the (new) run's numbers to baseline NAME"),
+                )
+                .arg(
+                    Arg::new("subset")
+                        .long("subset")
+                        .action(clap::ArgAction::SetTrue)
+                        .help("the new run ran only some of the tests: list the tests it lacks, but as no regression"),
                 )
                 .arg(
                     Arg::new("noise")
@@ -93,8 +101,8 @@ fn run(m: &ArgMatches) -> Result<bool, CompareError> {
                 }
                 (None, [a, b]) => {
                     let dir = compare::resolve_run(&root, a)?;
-                    let numbers = compare::numbers_of_run(&dir)?;
-                    (Some((dir.display().to_string(), vec![numbers])), b.as_str())
+                    let sample = compare::sample_of_run(&dir)?;
+                    (Some((dir.display().to_string(), vec![sample])), b.as_str())
                 }
                 (None, [] | [_]) if save.is_some() => {
                     (None, runs.first().map_or("latest", |s| s.as_str()))
@@ -106,22 +114,25 @@ fn run(m: &ArgMatches) -> Result<bool, CompareError> {
                 }
             };
             let new_dir = compare::resolve_run(&root, new_spec)?;
-            let new = compare::numbers_of_run(&new_dir)?;
+            let new = compare::sample_of_run(&new_dir)?;
             let new_name = new_dir.display().to_string();
             let mut regressed = false;
             if let Some((old_name, samples)) = old {
-                let rows = compare::compare(&samples, &new, noise, (&old_name, &new_name))?;
+                let mut c = compare::compare(&samples, &new, noise, (&old_name, &new_name))?;
+                if m.get_flag("subset") {
+                    c = c.of_subset();
+                }
                 out(&format!("old: {old_name}\nnew: {new_name}\n\n"));
-                out(&compare::text_table(&rows));
-                let worse = rows.iter().filter(|r| r.verdict == Verdict::Worse).count();
-                out(&format!(
-                    "\n{} numbers compared: {worse} regressed, {} better, {} changed, {} within noise\n",
-                    rows.len(),
-                    rows.iter().filter(|r| r.verdict == Verdict::Better).count(),
-                    rows.iter().filter(|r| r.verdict == Verdict::Changed).count(),
-                    rows.iter().filter(|r| r.verdict == Verdict::Same).count(),
-                ));
-                regressed = worse > 0;
+                out(&compare::text_report(&c));
+                out(&format!("\n{}\n", c.summary()));
+                regressed = c.regressed();
+                if regressed {
+                    let (tests, missing, numbers) = c.regressions();
+                    out(&format!(
+                        "REGRESSED: {tests} tests got worse or are missing, {missing} numbers \
+                         missing, {numbers} numbers beyond their noise band\n"
+                    ));
+                }
             }
             if let Some(name) = save {
                 let run_id = new_dir
@@ -130,8 +141,9 @@ fn run(m: &ArgMatches) -> Result<bool, CompareError> {
                     .unwrap_or_default();
                 let path = compare::save_baseline(&root, name, &run_id, &new)?;
                 out(&format!(
-                    "saved {} numbers of {new_name} to baseline {name} ({})\n",
-                    new.len(),
+                    "saved {} numbers and {} test statuses of {new_name} to baseline {name} ({})\n",
+                    new.numbers.len(),
+                    new.statuses.len(),
                     path.display()
                 ));
             }

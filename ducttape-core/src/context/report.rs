@@ -4,7 +4,6 @@
 //! file replaced atomically), so it is complete when the last test ends, whichever binary ran
 //! it.
 
-use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
@@ -185,7 +184,7 @@ fn junit(tests: &[(PathBuf, Value)]) -> String {
 }
 
 /// The baseline a report compares with: its name and samples (see [`compare`](super::compare)).
-pub type Baseline<'a> = (&'a str, &'a [BTreeMap<String, f64>]);
+pub type Baseline<'a> = (&'a str, &'a [compare::Sample]);
 
 fn rel_dir(run_dir: &Path, summary_path: &Path) -> PathBuf {
     summary_path
@@ -243,22 +242,61 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
     }
     h.push_str("</table>");
     if let Some((name, samples)) = baseline {
-        let new: BTreeMap<String, f64> = tests
-            .iter()
-            .flat_map(|(_, s)| metrics::of_summary(s))
-            .collect();
+        let new = compare::Sample::of_summaries(tests.iter().map(|(_, s)| s));
         let _ = write!(
             h,
             "<h2 id=\"comparison\">Compared with baseline {}</h2>",
             escape(name)
         );
+        // The report is rewritten as tests end: tests still to come are not regressions here
+        // (`ducttape-report compare` is the gate, and says which are missing).
         match compare::compare(samples, &new, compare::Noise::default(), (name, &run)) {
-            Ok(rows) => h.push_str(&comparison_table(&rows)),
+            Ok(c) => h.push_str(&comparison_tables(&c.of_subset())),
             Err(e) => {
                 let _ = write!(h, "<p class=\"error\">{}</p>", escape(&e.to_string()));
             }
         }
     }
+    h
+}
+
+fn comparison_tables(c: &compare::Comparison) -> String {
+    let mut h = format!("<p id=\"comparison-summary\">{}</p>", escape(&c.summary()));
+    if !c.tests.is_empty() {
+        h.push_str(
+            "<table class=\"comparison-tests\"><tr><th>test</th><th>baseline</th>\
+             <th>this run</th><th></th></tr>",
+        );
+        for t in &c.tests {
+            let class = if t.verdict.regressed() { "Worse" } else { "" };
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td class=\"{class}\">{}</td></tr>",
+                escape(&t.test),
+                escape(t.old.as_deref().unwrap_or("-")),
+                escape(t.new.as_deref().unwrap_or("-")),
+                t.verdict.as_str()
+            );
+        }
+        h.push_str("</table>");
+    }
+    if !c.missing.is_empty() {
+        h.push_str(
+            "<table class=\"comparison-missing\"><tr><th>number missing from this run</th>\
+             <th>baseline</th><th>unit</th><th></th></tr>",
+        );
+        for m in &c.missing {
+            let _ = write!(
+                h,
+                "<tr><td>{}</td><td class=\"num\">{}</td><td>{}</td><td class=\"Worse\">REGRESSION</td></tr>",
+                escape(&m.name),
+                compare::fmt_num(m.old),
+                m.unit
+            );
+        }
+        h.push_str("</table>");
+    }
+    h.push_str(&comparison_table(&c.rows));
     h
 }
 

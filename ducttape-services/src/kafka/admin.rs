@@ -625,46 +625,73 @@ impl KafkaAdmin {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
-        let mut topics = Vec::with_capacity(specs.len());
-        for spec in specs {
-            let number = |n: u32, what: &str| {
-                i32::try_from(n).map_err(|_| AdminError::Kafka {
-                    operation: OP,
-                    subject: format!("{} ({what} {n} is out of range)", spec.name),
-                    bootstrap: self.bootstrap.clone(),
-                    broker: None,
-                    code: KafkaCode(RDKafkaErrorCode::InvalidRequest),
-                })
-            };
-            let mut topic = NewTopic::new(
-                &spec.name,
-                number(spec.partitions, "partitions")?,
-                TopicReplication::Fixed(number(spec.replication_factor, "replication factor")?),
-            );
-            for (k, v) in &spec.configs {
-                topic = topic.set(k, v);
-            }
-            topics.push(topic);
-        }
         let started = std::time::Instant::now();
-        let results = tokio::time::timeout(
-            self.timeout + Duration::from_secs(5),
-            self.client.create_topics(&topics, &self.options()),
-        )
-        .await
-        .map_err(|_| self.no_answer(OP, &names(), "no result".into()));
-        let refused = results.and_then(|results| match results {
-            Ok(results) if results.len() == specs.len() => Ok(results
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut pending: Vec<&TopicSpec> = specs.iter().collect();
+        let mut refused = Ok(Vec::new());
+        // NOT_CONTROLLER is Kafka saying "ask again": the broker asked is not the controller
+        // (just after a start, or a controller move). Java's AdminClient retries it; librdkafka
+        // does not, so the topics it names are asked for again until the call's timeout.
+        while !pending.is_empty() {
+            let topics = pending
+                .iter()
+                .map(|spec| self.new_topic(OP, spec))
+                .collect::<Result<Vec<_>, _>>()?;
+            let subject = pending
+                .iter()
+                .map(|s| s.name.as_str())
+                .collect::<Vec<_>>()
+                .join(", ");
+            let results = tokio::time::timeout(
+                self.timeout + Duration::from_secs(5),
+                self.client.create_topics(&topics, &self.options()),
+            )
+            .await
+            .map_err(|_| self.no_answer(OP, &subject, "no result".into()));
+            let all_not_controller = |code| {
+                pending
+                    .iter()
+                    .map(|s| (s.name.clone(), code))
+                    .collect::<Vec<_>>()
+            };
+            let answer = results.and_then(|results| match results {
+                Ok(results) if results.len() == topics.len() => Ok(results
+                    .into_iter()
+                    .filter_map(Result::err)
+                    .collect::<Vec<_>>()),
+                Ok(results) => {
+                    let detail = format!("{} results for {} topics", results.len(), topics.len());
+                    Err(self.no_answer(OP, &subject, detail))
+                }
+                Err(KafkaError::AdminOp(RDKafkaErrorCode::NotController)) => {
+                    Ok(all_not_controller(RDKafkaErrorCode::NotController))
+                }
+                Err(KafkaError::AdminOp(code)) => Err(self.refused(OP, &subject, None, code)),
+                Err(e) => Err(self.no_answer(OP, &subject, e.to_string())),
+            });
+            let answer = match answer {
+                Ok(answer) => answer,
+                Err(e) => {
+                    refused = Err(e);
+                    break;
+                }
+            };
+            let (again, final_): (Vec<_>, Vec<_>) = answer
                 .into_iter()
-                .filter_map(Result::err)
-                .collect::<Vec<_>>()),
-            Ok(results) => {
-                let detail = format!("{} results for {} topics", results.len(), specs.len());
-                Err(self.no_answer(OP, &names(), detail))
+                .partition(|(_, code)| *code == RDKafkaErrorCode::NotController);
+            if let Ok(r) = refused.as_mut() {
+                r.extend(final_);
             }
-            Err(KafkaError::AdminOp(code)) => Err(self.refused(OP, &names(), None, code)),
-            Err(e) => Err(self.no_answer(OP, &names(), e.to_string())),
-        });
+            if again.is_empty() || tokio::time::Instant::now() >= deadline {
+                if let Ok(r) = refused.as_mut() {
+                    r.extend(again);
+                }
+                break;
+            }
+            tracing::debug!(topics = %subject, "NOT_CONTROLLER: asking again");
+            pending.retain(|s| again.iter().any(|(t, _)| *t == s.name));
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
         let refused = self.explained(refused).await?;
         let created = started.elapsed();
         // The ones Kafka accepted are waited for even when another was refused: they exist
@@ -682,6 +709,32 @@ impl KafkaAdmin {
         waited?;
         tracing::debug!(topics = %names(), ?created, every_broker_shows_them = ?started.elapsed(), "topics created");
         Ok(())
+    }
+
+    /// The request's form of `spec` (its numbers checked to fit Kafka's `INT32`).
+    fn new_topic<'a>(
+        &self,
+        operation: &'static str,
+        spec: &'a TopicSpec,
+    ) -> Result<NewTopic<'a>, AdminError> {
+        let number = |n: u32, what: &str| {
+            i32::try_from(n).map_err(|_| AdminError::Kafka {
+                operation,
+                subject: format!("{} ({what} {n} is out of range)", spec.name),
+                bootstrap: self.bootstrap.clone(),
+                broker: None,
+                code: KafkaCode(RDKafkaErrorCode::InvalidRequest),
+            })
+        };
+        let mut topic = NewTopic::new(
+            &spec.name,
+            number(spec.partitions, "partitions")?,
+            TopicReplication::Fixed(number(spec.replication_factor, "replication factor")?),
+        );
+        for (k, v) in &spec.configs {
+            topic = topic.set(k, v);
+        }
+        Ok(topic)
     }
 
     fn one_result(

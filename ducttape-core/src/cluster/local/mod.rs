@@ -318,6 +318,16 @@ impl LocalCluster {
         &self.dir
     }
 
+    /// Every process of node `index` (0 is worker1) as host pids: whatever runs in the node's
+    /// PID namespace — its init, sshd and its sessions, the services — zombies included (their
+    /// CPU times are still readable until they are reaped). For measuring what the node itself
+    /// burns, e.g. summing `/proc/<pid>/stat` (the node's init reaps its orphans, so the CPU of
+    /// a process that exited is in its reaper's `cutime`/`cstime`).
+    pub fn node_pids(&self, index: usize) -> Result<Vec<u32>, LocalClusterError> {
+        let (_, pid_ns) = self.node(index)?;
+        Ok(procs::pids_in(pid_ns))
+    }
+
     /// Kills the sshd of node `index` (0 is worker1) — the listener and every session, so open
     /// connections drop too — and keeps it down until [`start_sshd`](Self::start_sshd). The node
     /// itself stays: its namespaces, its init and the processes its sessions started.

@@ -82,3 +82,15 @@ pub(super) fn kill_hard(pid: i32) -> bool {
         }
     }
 }
+
+/// Every process in the PID namespace `pid_ns`, zombies included, as host pids.
+pub(super) fn pids_in(pid_ns: &str) -> Vec<u32> {
+    let Ok(entries) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    entries
+        .flatten()
+        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| namespace_of(pid, "pid").as_deref() == Some(pid_ns))
+        .collect()
+}
