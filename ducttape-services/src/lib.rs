@@ -51,6 +51,7 @@ pub mod verifiable;
 pub mod zookeeper;
 
 pub use connect::{ConnectClient, ConnectDistributedService};
+pub use ducttape_core::remote::StopOutcome;
 pub use error::{Error, ResultExt, ServiceError};
 pub use install::{Install, JavaCommand, KafkaVersion, CDS_ARCHIVE, CDS_ENV, JVM_PERFORMANCE_OPTS};
 pub use kafka::{KafkaService, TopicSpec};

@@ -402,7 +402,11 @@ pub fn pixy_builder(
         .long_polling_timeout(Duration::from_secs(2))
 }
 
-/// Asserts that no JVM runs on `nodes` (after teardown, nothing a test started may be left).
+/// Asserts that no JVM runs on `nodes` now, while the test holds them (a build that was
+/// refused started nothing). Not for after teardown: the nodes' cleanup kills everything
+/// anyway, so a check there could not fail — the test context itself checks what each
+/// service's stop achieved, before that cleanup, for every test (see
+/// [`ducttape_core::context`]).
 pub async fn assert_no_jvm(nodes: &[Node]) {
     for node in nodes {
         let java = node

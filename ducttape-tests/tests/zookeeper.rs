@@ -7,10 +7,9 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ducttape_core::cluster::Cluster;
 use ducttape_core::wait_until;
 use ducttape_services::{Service, ServiceError, ServiceExt, ZookeeperService};
-use ducttape_tests::{assert_no_jvm, ctx, TestContext};
+use ducttape_tests::{ctx, TestContext};
 use rstest::rstest;
 use serial_test::serial;
 
@@ -204,10 +203,5 @@ async fn ensemble_serves_a_client_through_rolling_bounces(ctx: TestContext) {
         run.ok.len(),
         run.failed
     );
-
-    let all = Cluster::global().unwrap().specs().len();
-    // Teardown stopped everything: nothing of ours runs on any node.
-    let check = ctx.finish_for_checks().await.unwrap();
-    let every = check.lease(all).await.unwrap();
-    assert_no_jvm(&every).await;
+    // Nothing of ours left running: the context's teardown checks what the stops achieved.
 }
