@@ -6,7 +6,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use ducttape_core::wait_until;
-use ducttape_services::{KafkaService, KafkaVersion, Service, TopicSpec};
+use ducttape_services::{KafkaService, KafkaVersion, Service, StopOutcome, TopicSpec};
 use ducttape_tests::{
     consume_values, create_replicated_topic, ctx, produce_acked, start_kafka, Mode, TestContext,
 };
@@ -69,13 +69,20 @@ async fn replicated_topic_survives_leader_bounces(
         .leader
         .unwrap();
     let node = kafka.node_by_id(leader).unwrap().clone();
-    kafka.stop_node(&node, true).await.unwrap();
+    // Clean: the broker exited on SIGTERM (a kill after the grace would not be clean).
+    assert_eq!(
+        kafka.stop_node(&node, true).await.unwrap(),
+        StopOutcome::Exited
+    );
     let after_clean = leader_other_than(kafka, topic, leader).await;
     kafka.start_node(&node).await.unwrap();
 
     // Hard bounce (SIGKILL) of the new leader.
     let node = kafka.node_by_id(after_clean).unwrap().clone();
-    kafka.stop_node(&node, false).await.unwrap();
+    assert_eq!(
+        kafka.stop_node(&node, false).await.unwrap(),
+        StopOutcome::Killed
+    );
     let after_hard = leader_other_than(kafka, topic, after_clean).await;
     kafka.start_node(&node).await.unwrap();
 
