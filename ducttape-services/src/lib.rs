@@ -52,6 +52,7 @@ pub mod verifiable;
 pub mod zookeeper;
 
 pub use connect::{ConnectClient, ConnectDistributedService};
+pub use ducttape_core::remote::StopOutcome;
 pub use error::{Error, ResultExt, ServiceError};
 pub use install::{
     Install, JavaCommand, KafkaVersion, KafkaVersionError, CDS_ARCHIVE, CDS_ENV, DEFAULT_RELEASES,

@@ -16,6 +16,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::{Teardown, TestContext};
+use ducttape_core::remote::{NodeProcess, StopOutcome};
 use futures::future::{join_all, BoxFuture};
 use tracing::Instrument;
 
@@ -77,17 +78,17 @@ impl ProcessFiles {
     }
 
     /// Stops the process on `node`: SIGTERM and up to `grace` when `clean`, else SIGKILL.
+    /// Returns how it ended.
     pub async fn stop(
         &self,
         node: &Node,
         clean: bool,
         grace: Duration,
-    ) -> Result<(), ServiceError> {
+    ) -> Result<StopOutcome, ServiceError> {
         node.account()
             .stop(&self.pidfile, clean, grace)
             .await
             .ctx(&self.service)
-            .map(drop)
     }
 
     /// Kills the process on `node` and removes its directory.
@@ -163,10 +164,12 @@ pub trait Service: Send + Sync + 'static {
     }
 
     /// Stops the service on `node`: gracefully (SIGTERM, then SIGKILL after a grace period)
-    /// when `clean`, else SIGKILL at once. Default: the declared process's
-    /// ([`ProcessSpec::stop`]).
-    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
-        declared(self, node)?.stop(node, clean).await.map(drop)
+    /// when `clean`, else SIGKILL at once. Returns how its process ended: [`StopOutcome::Exited`]
+    /// on SIGTERM within the grace, [`StopOutcome::Killed`] by SIGKILL (at once when not
+    /// `clean`, after the grace when it ignored SIGTERM), [`StopOutcome::NotRunning`].
+    /// Default: the declared process's ([`ProcessSpec::stop`]).
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<StopOutcome, ServiceError> {
+        declared(self, node)?.stop(node, clean).await
     }
 
     /// Removes what the service left on `node` (data, configs, logs). Default: kills the
@@ -260,7 +263,10 @@ pub trait ServiceExt: Service {
             service = self.name(),
             workload = self.is_workload()
         );
-        fan_out(self, "stop", |n| Box::pin(self.stop_node(n, true))).await
+        fan_out(self, "stop", |n| {
+            Box::pin(async move { self.stop_node(n, true).await.map(drop) })
+        })
+        .await
     }
 
     /// Kills every node's processes at once.
@@ -270,7 +276,10 @@ pub trait ServiceExt: Service {
             service = self.name(),
             workload = self.is_workload()
         );
-        fan_out(self, "kill", |n| Box::pin(self.stop_node(n, false))).await
+        fan_out(self, "kill", |n| {
+            Box::pin(async move { self.stop_node(n, false).await.map(drop) })
+        })
+        .await
     }
 
     /// Cleans every node, in parallel.
@@ -286,8 +295,11 @@ pub trait ServiceExt: Service {
         waited.and(stopped)
     }
 
-    /// Stops one node (`clean`: SIGTERM first; else SIGKILL) and starts it again.
-    async fn restart_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+    /// Stops one node (`clean`: SIGTERM first; else SIGKILL) and starts it again. Returns how
+    /// the process ended (see [`Service::stop_node`]): a clean bounce whose process ignored
+    /// SIGTERM and was killed after its grace returns [`StopOutcome::Killed`], not
+    /// [`StopOutcome::Exited`] — a scenario about clean bounces asserts `Exited`.
+    async fn restart_node(&self, node: &Node, clean: bool) -> Result<StopOutcome, ServiceError> {
         tracing::info!(
             service = self.name(),
             node = node.name(),
@@ -301,14 +313,15 @@ pub trait ServiceExt: Service {
             clean
         );
         let restarted = match self.stop_node(node, clean).await {
-            Ok(()) => self.start_node(node).await,
+            Ok(ended) => self.start_node(node).await.map(|()| ended),
             Err(e) => Err(e),
         };
         ducttape_core::event!(
             "node_restarted",
             service = self.name(),
             node = node.name(),
-            ok = restarted.is_ok()
+            ok = restarted.is_ok(),
+            ended = restarted.as_ref().map_or("", |ended| ended.as_str())
         );
         restarted
     }
@@ -354,6 +367,33 @@ impl<S: Service> Teardown for Registered<S> {
 
     fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
         Box::pin(async move { self.0.kill().await.map_err(|e| e.to_string()) })
+    }
+
+    /// What [`Service::pids`] still reports on each node, with the rest of each process's
+    /// group (a JVM under the shell that started it).
+    fn left_running(self: Arc<Self>) -> BoxFuture<'static, Result<Vec<NodeProcess>, String>> {
+        Box::pin(async move {
+            let checks = self.0.nodes().iter().map(|node| async {
+                let pids = self.0.pids(node).await.map_err(|e| e.to_string())?;
+                node.account()
+                    .processes_of(&pids)
+                    .await
+                    .map_err(|e| e.to_string())
+            });
+            let mut left = Vec::new();
+            let mut errors = Vec::new();
+            for checked in join_all(checks).await {
+                match checked {
+                    Ok(mut processes) => left.append(&mut processes),
+                    Err(e) => errors.push(e),
+                }
+            }
+            if errors.is_empty() {
+                Ok(left)
+            } else {
+                Err(errors.join("; "))
+            }
+        })
     }
 
     fn collect_logs(

@@ -23,11 +23,12 @@ pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
 use ducttape_services::kafka::{KafkaBuilder, SecurityConfig};
 use ducttape_services::kafka_pixy::KafkaPixyBuilder;
+use ducttape_services::perf::ToolOutput;
 use ducttape_services::verifiable::{
     acknowledged_on, acknowledged_so_far, check_delivery_of, DeliveryReport,
     VerifiableConsumerService, VerifiableProducerService,
 };
-use ducttape_services::verifiable::{parse_events, VerifiableEvent};
+use ducttape_services::verifiable::{VerifiableEvent, VerifiableOutput};
 use ducttape_services::{
     KafkaPixyService, KafkaService, KafkaVersion, ServiceError, ServiceExt, ZookeeperService,
 };
@@ -172,12 +173,17 @@ pub async fn produce_acked(
             "--producer.config",
         )
         .await?;
-    let events = parse_events(&out).map_err(|e| ServiceError::MalformedOutput {
-        service: "verifiable-producer".into(),
-        node: kafka.brokers()[0].name().to_string(),
-        lines: vec![e.to_string()],
-    })?;
-    Ok(events
+    // Malformed events, or fewer acknowledgements read than the tool counted, fail it.
+    let output = VerifiableOutput::parse(&out);
+    if !output.malformed.is_empty() {
+        return Err(ServiceError::MalformedOutput {
+            service: "verifiable-producer".into(),
+            node: kafka.brokers()[0].name().to_string(),
+            lines: output.malformed,
+        });
+    }
+    Ok(output
+        .events
         .into_iter()
         .filter_map(|event| match event {
             VerifiableEvent::ProducerSendSuccess { record, .. } => record.value,
@@ -428,7 +434,11 @@ pub fn pixy_builder(
         .long_polling_timeout(Duration::from_secs(2))
 }
 
-/// Asserts that no JVM runs on `nodes` (after teardown, nothing a test started may be left).
+/// Asserts that no JVM runs on `nodes` now, while the test holds them (a build that was
+/// refused started nothing). Not for after teardown: the nodes' cleanup kills everything
+/// anyway, so a check there could not fail — the test context itself checks what each
+/// service's stop achieved, before that cleanup, for every test (see
+/// [`ducttape_core::context`]).
 pub async fn assert_no_jvm(nodes: &[Node]) {
     for node in nodes {
         let java = node

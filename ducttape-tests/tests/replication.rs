@@ -14,7 +14,7 @@ use ducttape_services::verifiable::{
     check_delivery, VerifiableConsumer, VerifiableConsumerService, VerifiableProducer,
     VerifiableProducerService,
 };
-use ducttape_services::{KafkaVersion, Service, ServiceError, ServiceExt, TopicSpec};
+use ducttape_services::{KafkaVersion, Service, ServiceError, ServiceExt, StopOutcome, TopicSpec};
 use ducttape_tests::{
     create_replicated_topic, ctx, start_kafka, stop_and_report, wait_for_leader,
     wait_for_leader_move, wait_for_more_acks, wait_for_more_acks_on, KafkaCluster, Mode, Node,
@@ -102,7 +102,15 @@ async fn replication_survives_leader_bounces(
     let mut acked = 0;
     for _ in 0..2 {
         let leader = wait_for_leader(kafka, "replicated", 0).await.unwrap();
-        kafka.bounce(&leader, clean).await.unwrap();
+        let ended = kafka.bounce(&leader, clean).await.unwrap();
+        // A clean bounce is a controlled shutdown that ended on SIGTERM, not a kill after
+        // the grace.
+        let expected = if clean {
+            StopOutcome::Exited
+        } else {
+            StopOutcome::Killed
+        };
+        assert_eq!(ended, expected, "bouncing {}", leader.name());
         // The producer goes on after every bounce, on the bounced leader's partition itself.
         acked = wait_for_more_acks_on(&w.producer, 0, 100, RESUME)
             .await

@@ -283,6 +283,69 @@ async fn control_client_and_fixtures_over(ctx: TestContext, #[case] security: Se
     .await;
 }
 
+/// The control client as a user the authorizer gives nothing: it is let in (authenticated;
+/// listing the brokers needs no ACL), and Kafka's authorization errors come back as a typed
+/// refusal (`Rejection::Authorization`) — describing a topic, creating one — while the admin
+/// user on the same listener does both (so the refusals are the ACLs, not a broken cluster).
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn control_client_without_acls_is_refused_for_authorization(ctx: TestContext) {
+    if ducttape_services::kafka::Control::from_env() == Ok(Control::Cli) {
+        ctx.skip("DUCTTAPE_KAFKA_CONTROL=cli: this test is about the control client");
+        return;
+    }
+    let security = SecurityConfig::new(SecurityProtocol::SaslSsl)
+        .mechanism("SCRAM-SHA-256")
+        .user("bob", "bob-secret")
+        .authorizer();
+    let cluster = start_secured_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT, security)
+        .await
+        .unwrap();
+    let kafka = &cluster.kafka;
+    let admin = kafka.admin().unwrap();
+    admin
+        .create_topic(&TopicSpec::new(TOPIC).partitions(1).replication_factor(1))
+        .await
+        .unwrap();
+    assert_eq!(admin.describe_topic(TOPIC).await.unwrap().len(), 1);
+
+    let bob = control_client_as(kafka, &kafka.client_security_as("bob"));
+    let brokers = bob.brokers().await.unwrap();
+    assert_eq!(brokers.len(), 1, "bob is let in: {brokers:?}");
+    let refused = bob.describe_topic(TOPIC).await.unwrap_err();
+    println!("bob describing {TOPIC}: {refused}");
+    assert_eq!(
+        refused.rejection(),
+        Some(Rejection::Authorization),
+        "{refused}"
+    );
+    assert!(
+        refused.to_string().contains("TOPIC_AUTHORIZATION_FAILED"),
+        "{refused}"
+    );
+    let refused = bob
+        .create_topic(&TopicSpec::new("bobs").partitions(1).replication_factor(1))
+        .await
+        .unwrap_err();
+    println!("bob creating a topic: {refused}");
+    assert_eq!(
+        refused.rejection(),
+        Some(Rejection::Authorization),
+        "{refused}"
+    );
+    assert!(
+        matches!(&refused, AdminError::Refused { detail, .. } if detail.contains("AUTHORIZATION_FAILED")),
+        "{refused}"
+    );
+    // The admin, over the same listener, gets through what bob was refused.
+    admin
+        .create_topic(&TopicSpec::new("bobs").partitions(1).replication_factor(1))
+        .await
+        .unwrap();
+    assert_eq!(admin.describe_topic("bobs").await.unwrap().len(), 1);
+}
+
 /// kafka-pixy in front of a SASL_SSL listener with PLAIN (ZooKeeper mode: pixy keeps its
 /// groups there), following the cluster's client security by itself (the run's CA, SASL PLAIN
 /// as `client`): records produced through it are read back by Kafka's console consumer (over

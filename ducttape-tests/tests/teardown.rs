@@ -5,8 +5,15 @@
 //! stop that fails on one node still fails the test (status `error`) while the other nodes are
 //! stopped and cleaned.
 //!
+//! What a stop achieved is checked, not taken on its word: a service whose stop returns `Ok`
+//! and leaves its JVM running makes the test an `error` naming node, pid and command line, and
+//! so does a process the test itself started and left running — the nodes' own cleanup, which
+//! kills everything anyway, is not allowed to hide either. And a clean bounce says how it
+//! ended: a process that ignores SIGTERM is killed after its grace, and the bounce says so.
+//!
 //! The services here are real processes on real nodes (a shell loop with a TERM trap and a
-//! stop script of its own, as services like kafka-pixy have), so their stops can fail for real.
+//! stop script of its own, as services like kafka-pixy have; a ZooKeeper JVM), so their stops
+//! can fail for real.
 
 use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
@@ -15,9 +22,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ducttape_core::cluster::Cluster;
-use ducttape_services::{register, LogFile, ProcessFiles, ResultExt, Service, ServiceError};
-use ducttape_tests::{Node, TestContext};
+use ducttape_services::{
+    register, KafkaVersion, LogFile, ProcessFiles, ProcessSpec, Readiness, ResultExt, Service,
+    ServiceError, ServiceExt, StopOutcome,
+};
+use ducttape_tests::{ctx, Node, TestContext};
 use futures::FutureExt;
+use rstest::rstest;
 use serial_test::serial;
 
 /// A loop that says where it runs, and says so again when SIGTERM ends it.
@@ -86,7 +97,7 @@ impl Service for Loops {
             })
     }
 
-    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<StopOutcome, ServiceError> {
         let signal = if clean { "TERM" } else { "KILL" };
         let account = node.account();
         account
@@ -96,7 +107,12 @@ impl Service for Loops {
         account
             .wait_exit(self.files.pidfile(), Duration::from_secs(10))
             .await
-            .ctx(&self.name)
+            .ctx(&self.name)?;
+        Ok(if clean {
+            StopOutcome::Exited
+        } else {
+            StopOutcome::Killed
+        })
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
@@ -269,4 +285,229 @@ async fn a_stop_failing_on_one_node_fails_the_test_and_the_rest_is_still_done() 
     for left in leftovers(&nodes, "/mnt/first /mnt/loops").await {
         assert!(left.ends_with(": 0"), "left on a node: {left}");
     }
+}
+
+/// One process on one node, declared ([`ProcessSpec`]): the hooks are the framework's own,
+/// except a stop that can be made a no-op returning `Ok`.
+struct Declared {
+    name: String,
+    nodes: Vec<Node>,
+    spec: ProcessSpec,
+    stop_does_nothing: bool,
+}
+
+impl Declared {
+    fn new(
+        ctx: &TestContext,
+        name: &str,
+        node: Node,
+        spec: ProcessSpec,
+        stop_does_nothing: bool,
+    ) -> Arc<Self> {
+        let service = Arc::new(Self {
+            name: name.into(),
+            nodes: vec![node],
+            spec,
+            stop_does_nothing,
+        });
+        register(ctx, &service);
+        service
+    }
+}
+
+#[async_trait]
+impl Service for Declared {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn nodes(&self) -> &[Node] {
+        &self.nodes
+    }
+
+    async fn start_node(&self, node: &Node) -> Result<(), ServiceError> {
+        self.spec.start(node).await
+    }
+
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<StopOutcome, ServiceError> {
+        if self.stop_does_nothing {
+            // The bug this file shows caught: "stopped", and nothing was done.
+            return Ok(StopOutcome::Exited);
+        }
+        self.spec.stop(node, clean).await
+    }
+
+    fn process_spec(&self, _: &Node) -> Option<ProcessSpec> {
+        Some(self.spec.clone())
+    }
+
+    fn logs(&self) -> Vec<LogFile> {
+        vec![LogFile::always("out.log", self.spec.log())]
+    }
+}
+
+/// A ZooKeeper JVM on its own, in `/mnt/declared`.
+fn zookeeper_jvm() -> ProcessSpec {
+    let version = KafkaVersion::DEFAULT;
+    ProcessSpec::new("declared", "/mnt/declared")
+        .requires(version.install())
+        .dir("/mnt/declared/data")
+        .file(
+            "/mnt/declared/zoo.cfg",
+            "dataDir=/mnt/declared/data\nclientPort=2181\nadmin.enableServer=false\n",
+        )
+        .java(
+            version
+                .java("org.apache.zookeeper.server.quorum.QuorumPeerMain")
+                .arg("/mnt/declared/zoo.cfg"),
+        )
+        .ready_when(Readiness::Port(2181))
+        .start_timeout(Duration::from_secs(90))
+}
+
+/// The JVMs running on `node` (zombies are not running), as `pid args` lines.
+async fn jvms_on(node: &Node) -> String {
+    let cluster = Cluster::global().unwrap();
+    let lease = cluster.lease(cluster.specs().len()).await.unwrap();
+    let same = lease
+        .nodes()
+        .iter()
+        .find(|n| n.name() == node.name())
+        .unwrap();
+    let out = same
+        .account()
+        .ssh_output(
+            "ps -eo stat=,pid=,args= | awk '$1 !~ /^Z/ && $3 ~ /java$/ { $1 = \"\"; print }'",
+        )
+        .await
+        .unwrap();
+    let left = lease.release().await.unwrap();
+    assert!(left.is_empty(), "the check itself left {left:?}");
+    out.trim().to_string()
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn a_stop_that_returns_ok_and_leaves_its_jvm_running_is_a_teardown_error() {
+    // The real stop: the JVM is gone when it returns, and the test passes.
+    let ctx = inner_ctx("jvm_stopped");
+    let node = ctx.lease(1).await.unwrap().remove(0);
+    let service = Declared::new(&ctx, "declared", node.clone(), zookeeper_jvm(), false);
+    service.start().await.unwrap();
+    let (dir, panic) = finish(ctx).await;
+    assert_eq!(panic, None);
+    assert_eq!(summary(&dir)["status"], "pass", "{}", summary(&dir));
+
+    // A stop that does nothing and says Ok: the JVM it leaves running is named, and the test
+    // is an error — though the test body passed and the nodes' cleanup kills the JVM anyway.
+    let ctx = inner_ctx("jvm_left_running");
+    let node = ctx.lease(1).await.unwrap().remove(0);
+    let service = Declared::new(&ctx, "declared", node.clone(), zookeeper_jvm(), true);
+    service.start().await.unwrap();
+    let shell = service.pids(&node).await.unwrap()[0];
+    let (dir, panic) = finish(ctx).await;
+    let panic = panic.expect("a stop that left its JVM running fails a passing test");
+    let s = summary(&dir);
+    assert_eq!(s["status"], "error", "{s}");
+    let message = s["message"].as_str().unwrap();
+    assert!(panic.contains(message), "{panic}");
+    assert!(
+        message.contains("killing declared returned Ok but left running")
+            && message.contains(&format!("{} pid {shell} (sh -c ", node.name()))
+            && message.contains(" (java ")
+            && message.contains("QuorumPeerMain /mnt/declared/zoo.cfg)"),
+        "names the node, the pids and the command lines: {message}"
+    );
+    // Its clean then killed it, so the nodes' cleanup found nothing more to report.
+    assert_eq!(s["teardown_problems"].as_array().unwrap().len(), 1, "{s}");
+    assert_eq!(jvms_on(&node).await, "", "no JVM left on {}", node.name());
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn a_process_the_test_left_running_is_a_teardown_error_one_ending_within_the_grace_is_not() {
+    let ctx = inner_ctx("test_left_running");
+    let node = ctx.lease(1).await.unwrap().remove(0);
+    let account = node.account();
+    // Started by the test itself, outside any service, and never stopped: one marked as the
+    // lease's (found by the marker), one whose environment was wiped (found by the local
+    // cluster's look at the node's PID namespace), and one that ends on its own a moment
+    // after the test (not counted: it was ending).
+    account
+        .ssh("nohup sleep 1000 >/dev/null 2>&1 & env -i setsid sleep 1001 >/dev/null 2>&1 < /dev/null & nohup sleep 1 >/dev/null 2>&1 &")
+        .await
+        .unwrap();
+    let (dir, panic) = finish(ctx).await;
+    let panic = panic.expect("a process left running fails a passing test");
+    let s = summary(&dir);
+    assert_eq!(s["status"], "error", "{s}");
+    let message = s["message"].as_str().unwrap();
+    assert!(panic.contains(message), "{panic}");
+    assert!(
+        message.contains("left running when the services were stopped and cleaned")
+            && message.contains(&format!("{} pid ", node.name()))
+            && message.contains("(sleep 1000)"),
+        "{message}"
+    );
+    let on_local = Cluster::global().unwrap().local().is_some();
+    assert_eq!(message.contains("(sleep 1001)"), on_local, "{message}");
+    assert!(
+        !message.contains("(sleep 1)"),
+        "ended within the grace: {message}"
+    );
+    let events = std::fs::read_to_string(dir.join("events.jsonl")).unwrap();
+    assert!(events.contains("\"left_running\""), "{events}");
+}
+
+/// A loop that ignores SIGTERM altogether.
+const DEAF: &str = "trap '' TERM; echo up; while :; do sleep 0.1; done";
+/// A loop that exits on SIGTERM.
+const HEARING: &str = "trap 'exit 0' TERM; echo up; while :; do sleep 0.1; done";
+
+fn looping(name: &str, program: &str) -> ProcessSpec {
+    ProcessSpec::new(name, &format!("/mnt/{name}"))
+        .command(format!("bash -c {}", ducttape_core::remote::quote(program)))
+        .ready_when(Readiness::LogLine("^up$".into()))
+        .stop_grace(Duration::from_secs(2))
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(context)]
+async fn a_clean_bounce_says_whether_the_process_exited_on_sigterm_or_was_killed(ctx: TestContext) {
+    let node = ctx.lease(1).await.unwrap().remove(0);
+    let hearing = Declared::new(
+        &ctx,
+        "hearing",
+        node.clone(),
+        looping("hearing", HEARING),
+        false,
+    );
+    hearing.start().await.unwrap();
+    assert_eq!(
+        hearing.restart_node(&node, true).await.unwrap(),
+        StopOutcome::Exited
+    );
+    assert_eq!(
+        hearing.restart_node(&node, false).await.unwrap(),
+        StopOutcome::Killed
+    );
+    hearing.stop().await.unwrap();
+    // A "clean" bounce of a process that ignores SIGTERM: it ran out its grace and was
+    // SIGKILLed, and the bounce says so instead of passing for clean.
+    let deaf = Declared::new(&ctx, "deaf", node.clone(), looping("deaf", DEAF), false);
+    deaf.start().await.unwrap();
+    let started = std::time::Instant::now();
+    assert_eq!(
+        deaf.restart_node(&node, true).await.unwrap(),
+        StopOutcome::Killed
+    );
+    assert!(
+        started.elapsed() >= Duration::from_secs(2),
+        "the grace was given"
+    );
+    assert!(
+        deaf.alive(&node).await.unwrap(),
+        "started again after the bounce"
+    );
 }

@@ -10,6 +10,14 @@
 //! (background jobs, `nohup`, `setsid`, double forks), and the cleanup kills every process that
 //! carries it; a local cluster also sweeps the node's whole PID namespace.
 //!
+//! Before it kills anything, the cleanup lists what it is about to kill: every process still
+//! running on a node when its lease ends was left running by someone (a service whose stop did
+//! not stop it, a process the test started and never stopped), and [`Lease::release`] returns
+//! them by node, pid and command line, so that the test context can make them a teardown
+//! error (see [`crate::context`]). Only processes that outlive a grace of
+//! [`LEFTOVER_GRACE`] count: a command abandoned a moment ago is being killed by the
+//! transport, a JVM may be finishing its exit. The transport's own shells are not listed.
+//!
 //! A node whose cleanup fails is *quarantined*: it is never leased again by this process (its
 //! node lock, for file-backed clusters, stays held so other processes leave it alone too), the
 //! failure is logged and returned by [`Lease::release`] (so the test that held it gets status
@@ -29,7 +37,11 @@ use tokio::time::Instant;
 use super::local::LocalCluster;
 use super::node::Node;
 use super::{json, vagrant, ClusterChoice, ClusterError, NodeSpec};
-use crate::remote::{RemoteAccount, RemoteError};
+use crate::remote::{NodeProcess, RemoteAccount, RemoteError};
+
+/// How long a process found running when its lease ends gets to end on its own before it
+/// counts as left running (see the module docs).
+pub const LEFTOVER_GRACE: Duration = Duration::from_secs(5);
 
 /// The default time a lease request waits for nodes.
 pub const DEFAULT_LEASE_TIMEOUT: Duration = Duration::from_secs(600);
@@ -100,6 +112,9 @@ pub struct CleanupError {
 pub struct ReleaseError {
     /// One per node that could not be cleaned.
     pub failures: Vec<CleanupError>,
+    /// The processes found running before the cleanup killed them, as
+    /// [`Lease::release`] returns them when it succeeds.
+    pub left_running: Vec<NodeProcess>,
 }
 
 fn kind_text(kind: &Option<String>) -> String {
@@ -468,12 +483,86 @@ impl Cluster {
         self.changed.notify_waiters();
     }
 
-    /// Kills what a lease left running on node `index`; an error says what could not be done.
-    async fn clean_node(&self, index: usize, account: &RemoteAccount) -> Result<(), String> {
+    /// Kills what a lease left running on node `index`; returns what that was (see
+    /// [`left_running`](Self::left_running)) and an error saying what could not be done.
+    async fn clean_node(
+        &self,
+        index: usize,
+        account: &RemoteAccount,
+    ) -> (Vec<NodeProcess>, Result<(), String>) {
+        // Unmarked first: the listing and the sweep below must not find their own commands.
+        let marker = account.take_lease_marker();
+        let left = self.left_running(index, account, marker.as_deref()).await;
+        (left, self.kill_all(index, account, marker).await)
+    }
+
+    /// The processes still running on node `index` that outlive [`LEFTOVER_GRACE`]: what the
+    /// sweep is about to kill. A listing that fails is logged (the sweep then says whether
+    /// the node can be cleaned at all).
+    async fn left_running(
+        &self,
+        index: usize,
+        account: &RemoteAccount,
+        marker: Option<&str>,
+    ) -> Vec<NodeProcess> {
+        let mut left = self.running(index, account, marker).await;
+        let deadline = Instant::now() + LEFTOVER_GRACE;
+        while !left.is_empty() && Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            let now = self.running(index, account, marker).await;
+            left.retain(|p| now.contains(p));
+        }
+        for process in &left {
+            tracing::warn!(%process, "left running when the lease ended");
+        }
+        left
+    }
+
+    /// What runs on node `index` now: the processes the lease's commands started (found by
+    /// its marker) and, on a local cluster, every other process of the node but its init,
+    /// sshd and the transport's shells.
+    async fn running(
+        &self,
+        index: usize,
+        account: &RemoteAccount,
+        marker: Option<&str>,
+    ) -> Vec<NodeProcess> {
+        let mut found = Vec::new();
+        if let Some(local) = self.local() {
+            match local.processes(index) {
+                Ok(processes) => found = processes,
+                Err(error) => {
+                    tracing::warn!(node = account.name(), %error, "cannot list processes")
+                }
+            }
+        }
+        if let Some(marker) = marker {
+            match account.lease_processes(marker).await {
+                Ok(marked) => {
+                    for process in marked {
+                        if !found.iter().any(|p| p.pid == process.pid) {
+                            found.push(process);
+                        }
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(node = account.name(), error = %brief(&e), "cannot list the lease's processes")
+                }
+            }
+        }
+        found
+    }
+
+    /// The sweep: kills what the account spawned, what the lease's commands started and, on
+    /// a local cluster, every other process of the node's PID namespace.
+    async fn kill_all(
+        &self,
+        index: usize,
+        account: &RemoteAccount,
+        marker: Option<String>,
+    ) -> Result<(), String> {
         let mut failed = Vec::new();
         let node = account.name();
-        // Unmarked first: the sweep below must not find its own commands.
-        let marker = account.take_lease_marker();
         let spawned = account.kill_spawned().await.map_err(|e| brief(&e));
         note_kills(node, "the processes it spawned", spawned, &mut failed);
         if let Some(marker) = marker {
@@ -573,9 +662,10 @@ impl Lease {
         &self.nodes
     }
 
-    /// Cleans the nodes and gives them back. A node that cannot be cleaned is quarantined
-    /// (see the module docs) and named in the error.
-    pub async fn release(mut self) -> Result<(), ReleaseError> {
+    /// Cleans the nodes and gives them back; returns the processes that were still running on
+    /// them (and were killed), see the module docs. A node that cannot be cleaned is
+    /// quarantined and named in the error.
+    pub async fn release(mut self) -> Result<Vec<NodeProcess>, ReleaseError> {
         self.released = true;
         let cluster = self.cluster.clone();
         let indices = std::mem::take(&mut self.indices);
@@ -592,7 +682,7 @@ async fn clean_and_free(
     indices: Vec<usize>,
     nodes: Vec<Node>,
     locks: Vec<Option<Flock<File>>>,
-) -> Result<(), ReleaseError> {
+) -> Result<Vec<NodeProcess>, ReleaseError> {
     let cleanups = indices
         .iter()
         .zip(&nodes)
@@ -600,8 +690,10 @@ async fn clean_and_free(
     let results = futures::future::join_all(cleanups).await;
     let mut clean = Vec::new();
     let mut failures = Vec::new();
+    let mut left_running = Vec::new();
     let mut locks = locks.into_iter();
-    for ((&i, node), result) in indices.iter().zip(&nodes).zip(results) {
+    for ((&i, node), (mut left, result)) in indices.iter().zip(&nodes).zip(results) {
+        left_running.append(&mut left);
         let lock = locks.next().flatten();
         match result {
             Ok(()) => {
@@ -622,9 +714,12 @@ async fn clean_and_free(
     cluster.free(&clean);
     tracing::info!(nodes = ?nodes.iter().map(Node::name).collect::<Vec<_>>(), "released");
     if failures.is_empty() {
-        Ok(())
+        Ok(left_running)
     } else {
-        Err(ReleaseError { failures })
+        Err(ReleaseError {
+            failures,
+            left_running,
+        })
     }
 }
 

@@ -22,6 +22,17 @@
 //! gets status `error` and fails with the teardown's problems; a test that had already failed
 //! keeps its own failure, with the problems in `summary.json`.
 //!
+//! So is a process left running. Right after a service's stop (or kill) returned `Ok`, and
+//! before its clean (which kills its process again), teardown asks the service which of its
+//! processes still run ([`Teardown::left_running`]): a stop that returned `Ok` without
+//! stopping is named with node, pid and command line. Then, when every service is stopped and
+//! cleaned, the nodes' cleanup lists whatever it is about to kill ([`Lease::release`]): a
+//! process a service started outside its own process group, or one the test itself started
+//! (`account.spawn`, `nohup … &`) and did not stop, is a problem too — what a test starts
+//! outside services it must stop itself. Only processes that outlive a grace
+//! ([`crate::cluster::lease::LEFTOVER_GRACE`]) count, so a JVM finishing its exit or a command
+//! the transport is killing does not; the transport's own shells are not counted.
+//!
 //! ```no_run
 //! # async fn demo() -> Result<(), Box<dyn std::error::Error>> {
 //! use ducttape_core::context::TestContext;
@@ -67,6 +78,7 @@ use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
 use crate::cluster::{Cluster, ClusterError, Lease, LeaseError, LeaseRequest, Node};
+use crate::remote::NodeProcess;
 
 /// The default per-test timeout (`DUCTTAPE_TEST_TIMEOUT` in seconds overrides it).
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -87,6 +99,13 @@ pub trait Teardown: Send + Sync + 'static {
     /// stop is quick anyway (healing faults).
     fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
         self.stop()
+    }
+    /// Its processes still running after [`stop`](Self::stop) or [`kill`](Self::kill)
+    /// returned `Ok`. Teardown asks right then, before [`clean`](Self::clean) (which may kill
+    /// them as well), and makes any a test error: a stop must stop. The default: none, for
+    /// things that run no processes of their own (faults).
+    fn left_running(self: Arc<Self>) -> BoxFuture<'static, Result<Vec<NodeProcess>, String>> {
+        Box::pin(async { Ok(Vec::new()) })
     }
     /// Copies its logs into `dest`; `all` is set when the test failed.
     fn collect_logs(
@@ -644,10 +663,10 @@ fn run_teardown_blocking(inner: &Arc<Inner>, status: Status) {
     let _ = rx.recv();
 }
 
-async fn with_step_timeout(
+async fn with_step_timeout<T>(
     what: String,
-    fut: BoxFuture<'static, Result<(), String>>,
-) -> Result<(), String> {
+    fut: BoxFuture<'static, Result<T, String>>,
+) -> Result<T, String> {
     match tokio::time::timeout(STEP_TIMEOUT, fut).await {
         Ok(r) => r,
         Err(_) => Err(format!("{what} did not finish within {STEP_TIMEOUT:?}")),
@@ -725,6 +744,31 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
             "service_stopped",
             json!({ "service": name, "ok": stopped.is_ok(), "clean": clean }),
         );
+        if stopped.is_ok() {
+            // What the service's own stop achieved, before its clean kills anything again.
+            let checked = with_step_timeout(
+                format!("checking what {name} left running"),
+                service.clone().left_running(),
+            )
+            .await;
+            match checked {
+                Ok(left) if left.is_empty() => {}
+                Ok(left) => {
+                    let list = left.iter().map(ToString::to_string).collect::<Vec<_>>();
+                    tracing::error!(service = %name, left = ?list, "stop returned Ok but left processes running");
+                    write_event(
+                        &inner,
+                        "left_running",
+                        json!({ "service": name, "processes": left }),
+                    );
+                    problems.push(format!(
+                        "{what} {name} returned Ok but left running: {}",
+                        list.join("; ")
+                    ));
+                }
+                Err(e) => problems.push(format!("checking what {name} left running: {e}")),
+            }
+        }
         let task = collect_and_clean(inner.clone(), name.clone(), service.clone(), failed)
             .instrument(tracing::Span::current());
         after_stop.push((name, tokio::spawn(task)));
@@ -754,8 +798,24 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
                 node.account().disconnect().await;
             }
         }
-        if let Err(e) = lease.release().await {
-            problems.push(format!("release nodes: {e}"));
+        let left = match lease.release().await {
+            Ok(left) => left,
+            Err(e) => {
+                problems.push(format!("release nodes: {e}"));
+                e.left_running
+            }
+        };
+        if !left.is_empty() {
+            let list = left.iter().map(ToString::to_string).collect::<Vec<_>>();
+            write_event(
+                &inner,
+                "left_running",
+                json!({ "service": Value::Null, "processes": left }),
+            );
+            problems.push(format!(
+                "left running when the services were stopped and cleaned (killed by the nodes' cleanup): {}",
+                list.join("; ")
+            ));
         }
     }
 

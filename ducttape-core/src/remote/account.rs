@@ -9,7 +9,7 @@ use tokio::time::Instant;
 use super::capture::Capture;
 use super::error::{tail, RemoteError};
 use super::logmon::LogMonitor;
-use super::process::{self, StopOutcome};
+use super::process::{self, NodeProcess, StopOutcome};
 use super::quote::quote;
 use super::transport::{Event, ExitStatus, Pool, Running, TransportError, TransportStats};
 use crate::cluster::NodeSpec;
@@ -426,6 +426,37 @@ impl RemoteAccount {
         let script = process::kill_marked_script(super::transport::LEASE_VAR, marker);
         let text = self.ssh_output(&script).await?;
         Ok(text.trim().parse().unwrap_or(0))
+    }
+
+    /// The live processes among `pids` and in the process groups they lead, with their
+    /// command lines: what is left of what [`spawn`](Self::spawn) started (zombies count as
+    /// gone).
+    ///
+    /// ```no_run
+    /// # async fn demo(account: ducttape_core::remote::RemoteAccount) -> Result<(), ducttape_core::remote::RemoteError> {
+    /// let pid = account.spawn("sleep 60", "/tmp/sleep.log", "/tmp/sleep.pid").await?;
+    /// let running = account.processes_of(&[pid]).await?; // the shell and its `sleep`
+    /// assert!(running.iter().any(|p| p.command == "sleep 60"));
+    /// # Ok(()) }
+    /// ```
+    pub async fn processes_of(&self, pids: &[u32]) -> Result<Vec<NodeProcess>, RemoteError> {
+        if pids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let text = self.ssh_output(&process::list_groups_script(pids)).await?;
+        Ok(process::parse_process_list(&self.inner.name, &text))
+    }
+
+    /// The live processes a command of the lease marked `marker` started, as
+    /// [`kill_lease_processes`](Self::kill_lease_processes) would find them, untouched. Run it
+    /// once the marking has ended, or it would find itself.
+    pub(crate) async fn lease_processes(
+        &self,
+        marker: &str,
+    ) -> Result<Vec<NodeProcess>, RemoteError> {
+        let script = process::list_marked_script(super::transport::LEASE_VAR, marker);
+        let text = self.ssh_output(&script).await?;
+        Ok(process::parse_process_list(&self.inner.name, &text))
     }
 
     /// Writes `bytes` to `path` on the node, creating parent directories.

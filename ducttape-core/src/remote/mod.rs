@@ -17,6 +17,6 @@ pub use account::{Output, RemoteAccount, DEFAULT_TIMEOUT};
 pub use capture::Capture;
 pub use error::RemoteError;
 pub use logmon::{LogMonitor, LogWaitError};
-pub use process::StopOutcome;
+pub use process::{NodeProcess, StopOutcome};
 pub use quote::{quote, quote_all};
 pub use transport::{ExitStatus, TransportError, TransportStats};

@@ -50,18 +50,103 @@ pub(crate) fn kill_marked_script(var: &str, value: &str) -> String {
     )
 }
 
+/// A process running on a node: the node, its pid there and its command line. What teardown
+/// names when it finds a process that should have been stopped (see
+/// [`crate::context`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct NodeProcess {
+    /// The node's name.
+    pub node: String,
+    /// Its pid on the node (as `ps` there shows it).
+    pub pid: u32,
+    /// Its command line, arguments joined by spaces.
+    pub command: String,
+}
+
+impl std::fmt::Display for NodeProcess {
+    /// `worker1 pid 4242 (java -cp … kafka.Kafka /mnt/kafka/server.properties)`, a long
+    /// command line shortened in its middle (a JVM's options), its end (the main class and
+    /// its arguments) kept.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        const HEAD: usize = 80;
+        const TAIL: usize = 160;
+        let chars: Vec<char> = self.command.chars().collect();
+        let command = if chars.len() > HEAD + TAIL + 3 {
+            let head: String = chars[..HEAD].iter().collect();
+            let tail: String = chars[chars.len() - TAIL..].iter().collect();
+            format!("{head} … {tail}")
+        } else {
+            self.command.clone()
+        };
+        write!(f, "{} pid {} ({command})", self.node, self.pid)
+    }
+}
+
+/// Parses what [`list_marked_script`] and [`list_groups_script`] print: `pid<TAB>command`
+/// lines; a line without a command (the process ended while being listed) is left out.
+pub(crate) fn parse_process_list(node: &str, text: &str) -> Vec<NodeProcess> {
+    text.lines()
+        .filter_map(|line| {
+            let (pid, command) = line.split_once('\t')?;
+            let (pid, command) = (pid.trim().parse().ok()?, command.trim());
+            (!command.is_empty()).then(|| NodeProcess {
+                node: node.to_string(),
+                pid,
+                command: command.to_string(),
+            })
+        })
+        .collect()
+}
+
+/// Prints `pid<TAB>command line` for each process in `pids` (a shell word list) — the rest of
+/// the script decides which — that is alive and not a zombie.
+const PRINT_LIVE: &str = r#"for q in $pids; do s=$(sed -n 's/.*) \(.\).*/\1/p' /proc/$q/stat 2>/dev/null); case "$s" in ''|Z|X) continue;; esac; printf '%s\t' "$q"; tr '\0\n\t' '   ' < /proc/$q/cmdline 2>/dev/null; echo; done"#;
+
+/// The script that lists (without touching them) the live processes whose environment holds
+/// `var=value`, as [`kill_marked_script`] would find them: `pid<TAB>command` lines.
+pub(crate) fn list_marked_script(var: &str, value: &str) -> String {
+    format!(
+        "pids=$(grep -lzx {entry} /proc/[0-9]*/environ 2>/dev/null | cut -d/ -f3)\n{PRINT_LIVE}",
+        entry = quote(&format!("{var}={value}")),
+    )
+}
+
+/// The script that lists the live processes among `pids` and in the process groups they lead
+/// (what [`spawn_script`] starts is a group whose leader may be a shell waiting for the real
+/// program): `pid<TAB>command` lines.
+pub(crate) fn list_groups_script(pids: &[u32]) -> String {
+    let set = pids
+        .iter()
+        .map(u32::to_string)
+        .collect::<Vec<_>>()
+        .join(" ");
+    format!(
+        "pids=$(cat /proc/[0-9]*/stat 2>/dev/null | awk -v set=' {set} ' '{{ pid = $1; sub(/^.*\\) /, \"\"); if (index(set, \" \" pid \" \") || index(set, \" \" $3 \" \")) print pid }}')\n{PRINT_LIVE}"
+    )
+}
+
 /// What [`RemoteAccount::stop`](super::RemoteAccount::stop) did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum StopOutcome {
     /// Nothing was running.
     NotRunning,
-    /// It exited after SIGTERM.
+    /// It exited after SIGTERM, within the grace.
     Exited,
-    /// It had to be SIGKILLed.
+    /// It had to be SIGKILLed: at once (a hard stop), or after the grace when it did not exit
+    /// on SIGTERM.
     Killed,
 }
 
 impl StopOutcome {
+    /// `not-running`, `exited` or `killed` (as events and summaries write it).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NotRunning => "not-running",
+            Self::Exited => "exited",
+            Self::Killed => "killed",
+        }
+    }
+
     pub(crate) fn parse(s: &str) -> Option<Self> {
         match s {
             "not-running" => Some(Self::NotRunning),
@@ -256,6 +341,88 @@ mod tests {
             ("h:80".into(), "/".into())
         );
         assert!(split_http_url("https://h").is_err());
+    }
+
+    #[test]
+    fn process_lists_parse_and_shorten_long_command_lines() {
+        let text = "12\tsleep 60 \n13\t\nx\tnot a pid\n14\tjava -cp /opt/kafka/libs/* kafka.Kafka /mnt/kafka/server.properties\n";
+        let list = parse_process_list("worker1", text);
+        assert_eq!(
+            list.iter()
+                .map(|p| (p.pid, p.command.as_str()))
+                .collect::<Vec<_>>(),
+            [
+                (12, "sleep 60"),
+                (
+                    14,
+                    "java -cp /opt/kafka/libs/* kafka.Kafka /mnt/kafka/server.properties"
+                )
+            ]
+        );
+        assert_eq!(list[0].to_string(), "worker1 pid 12 (sleep 60)");
+        let long = NodeProcess {
+            node: "worker2".into(),
+            pid: 7,
+            command: format!(
+                "java {} kafka.Kafka /mnt/kafka/server.properties",
+                "-Dx=y ".repeat(100)
+            ),
+        };
+        let shown = long.to_string();
+        assert!(shown.starts_with("worker2 pid 7 (java -Dx=y"), "{shown}");
+        assert!(
+            shown.ends_with("kafka.Kafka /mnt/kafka/server.properties)") && shown.contains(" … "),
+            "{shown}"
+        );
+        assert!(shown.len() < 300, "{shown}");
+    }
+
+    #[test]
+    fn the_listing_scripts_find_live_processes_of_a_group_and_by_marker() {
+        use std::process::{Command, Stdio};
+        // A group led by a shell whose child is the real program, as `spawn` starts it, marked
+        // in its environment as a lease's commands are.
+        let mut leader = Command::new("setsid")
+            .args(["sh", "-c", "sleep 30; true"])
+            .env("DT_TEST_MARK", "listing-test")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        let pid = leader.id();
+        let run = |script: String| {
+            let out = Command::new("bash").arg("-c").arg(script).output().unwrap();
+            parse_process_list("local", &String::from_utf8_lossy(&out.stdout))
+        };
+        let found = (0..100)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                run(list_groups_script(&[pid]))
+            })
+            .find(|l| l.len() == 2)
+            .unwrap();
+        assert!(
+            found
+                .iter()
+                .any(|p| p.pid == pid && p.command == "sh -c sleep 30; true"),
+            "{found:?}"
+        );
+        assert!(found.iter().any(|p| p.command == "sleep 30"), "{found:?}");
+        let marked = run(list_marked_script("DT_TEST_MARK", "listing-test"));
+        assert_eq!(marked.len(), 2, "{marked:?}");
+        assert!(run(list_marked_script("DT_TEST_MARK", "another")).is_empty());
+        Command::new("kill")
+            .args(["-KILL", "--", &format!("-{pid}")])
+            .status()
+            .unwrap();
+        leader.wait().unwrap();
+        // Killed and reaped (the `sleep` reparented to init, which reaps it): nothing listed.
+        let gone = (0..100)
+            .map(|_| {
+                std::thread::sleep(Duration::from_millis(20));
+                run(list_groups_script(&[pid]))
+            })
+            .find(Vec::is_empty);
+        assert!(gone.is_some());
     }
 
     #[test]

@@ -63,6 +63,10 @@ pub enum Rejection {
     /// The TLS handshake failed (`_SSL`): a broker certificate not trusted or not naming the
     /// broker, or a client certificate the broker would not take.
     Tls,
+    /// Kafka's authorizer denied the operation (`TOPIC_AUTHORIZATION_FAILED`,
+    /// `GROUP_AUTHORIZATION_FAILED`, `CLUSTER_AUTHORIZATION_FAILED`, …): the client was let in
+    /// (authenticated), but its user has no ACL allowing this.
+    Authorization,
 }
 
 impl Rejection {
@@ -72,6 +76,13 @@ impl Rejection {
                 Some(Rejection::Authentication)
             }
             RDKafkaErrorCode::SSL => Some(Rejection::Tls),
+            RDKafkaErrorCode::TopicAuthorizationFailed
+            | RDKafkaErrorCode::GroupAuthorizationFailed
+            | RDKafkaErrorCode::ClusterAuthorizationFailed
+            | RDKafkaErrorCode::TransactionalIdAuthorizationFailed
+            | RDKafkaErrorCode::DelegationTokenAuthorizationFailed => {
+                Some(Rejection::Authorization)
+            }
             _ => None,
         }
     }
@@ -82,6 +93,7 @@ impl fmt::Display for Rejection {
         f.write_str(match self {
             Rejection::Authentication => "SASL authentication failed",
             Rejection::Tls => "TLS handshake failed",
+            Rejection::Authorization => "not authorized (no ACL allows it)",
         })
     }
 }
@@ -166,8 +178,8 @@ pub enum AdminError {
         /// librdkafka's last word.
         detail: String,
     },
-    /// The brokers would not let the client in (see [`Rejection`]): no operation can succeed
-    /// with these settings.
+    /// The brokers would not let the client in, or Kafka's authorizer denied its user the
+    /// operation (see [`Rejection`]).
     #[error(
         "kafka admin: {operation} {subject}: {bootstrap} refused the client: {rejection}: {detail}"
     )]
@@ -180,7 +192,8 @@ pub enum AdminError {
         bootstrap: String,
         /// Why.
         rejection: Rejection,
-        /// librdkafka's words (the broker's reason, where it sends one).
+        /// librdkafka's words (the broker's reason, where it sends one), or Kafka's error
+        /// code for an authorization refusal.
         detail: String,
     },
     /// One broker was asked (see [`KafkaAdmin::describe_topic_at`]) and another answered.
@@ -439,12 +452,28 @@ impl KafkaAdmin {
             | RDKafkaErrorCode::MessageTimedOut => {
                 self.no_answer(operation, subject, KafkaCode(code).to_string())
             }
-            _ => AdminError::Kafka {
-                operation,
-                subject: subject.to_string(),
-                bootstrap: self.bootstrap.clone(),
-                broker,
-                code: KafkaCode(code),
+            _ => match Rejection::of(code) {
+                // An authorization error is Kafka's answer, typed as the refusal it is.
+                Some(rejection) => AdminError::Refused {
+                    operation,
+                    subject: subject.to_string(),
+                    bootstrap: self.bootstrap.clone(),
+                    rejection,
+                    detail: format!(
+                        "Kafka error {}{}",
+                        KafkaCode(code),
+                        broker
+                            .map(|b| format!(" (answered by broker {b})"))
+                            .unwrap_or_default()
+                    ),
+                },
+                None => AdminError::Kafka {
+                    operation,
+                    subject: subject.to_string(),
+                    bootstrap: self.bootstrap.clone(),
+                    broker,
+                    code: KafkaCode(code),
+                },
             },
         }
     }
@@ -1218,6 +1247,14 @@ mod tests {
             Some(Rejection::Authentication)
         );
         assert_eq!(Rejection::of(RDKafkaErrorCode::SSL), Some(Rejection::Tls));
+        assert_eq!(
+            Rejection::of(RDKafkaErrorCode::TopicAuthorizationFailed),
+            Some(Rejection::Authorization)
+        );
+        assert_eq!(
+            Rejection::of(RDKafkaErrorCode::ClusterAuthorizationFailed),
+            Some(Rejection::Authorization)
+        );
         // A dead broker or a slow one is not a refusal.
         assert_eq!(
             Rejection::of(RDKafkaErrorCode::BrokerTransportFailure),

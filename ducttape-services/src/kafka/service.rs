@@ -990,7 +990,10 @@ impl KafkaService {
     }
 
     /// Restarts `node`: SIGTERM and a controlled shutdown when `clean`, SIGKILL otherwise.
-    pub async fn bounce(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+    /// Returns how the broker ended: [`StopOutcome::Exited`] when it shut down on SIGTERM,
+    /// [`StopOutcome::Killed`] when it was SIGKILLed (at once, or after the grace when its
+    /// controlled shutdown did not finish) — a clean bounce is clean only when `Exited`.
+    pub async fn bounce(&self, node: &Node, clean: bool) -> Result<StopOutcome, ServiceError> {
         crate::service::ServiceExt::restart_node(self, node, clean).await
     }
 
@@ -1162,7 +1165,7 @@ impl Service for KafkaService {
         Ok(())
     }
 
-    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<StopOutcome, ServiceError> {
         let index = self.index(node)?;
         if clean && self.roles[index].1 == Role::Controller {
             // A broker's controlled shutdown goes through the controller: stopping both at
@@ -1183,7 +1186,7 @@ impl Service for KafkaService {
                 s.remove(node.name());
             }
         }
-        Ok(())
+        Ok(outcome)
     }
 
     fn process_spec(&self, _: &Node) -> Option<ProcessSpec> {

@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
-use ducttape_core::remote::quote;
+use ducttape_core::remote::{quote, StopOutcome};
 
 use crate::error::{ResultExt, ServiceError};
 use crate::process::ProcessSpec;
@@ -301,12 +301,12 @@ impl<O: ToolOutput> Service for ToolService<O> {
         self.collect(node, true).await
     }
 
-    async fn stop_node(&self, node: &Node, clean: bool) -> Result<(), ServiceError> {
+    async fn stop_node(&self, node: &Node, clean: bool) -> Result<StopOutcome, ServiceError> {
         // Only our own stop is an expected end: a worker that ended before it (and after its
         // start) must have exited 0 with its result.
         let ended_on_its_own = self.set_running(node, false) && self.pids(node).await?.is_empty();
-        self.spec(node).stop(node, clean).await?;
-        self.collect(node, ended_on_its_own).await
+        let ended = self.spec(node).stop(node, clean).await?;
+        self.collect(node, ended_on_its_own).await.map(|()| ended)
     }
 
     fn process_spec(&self, node: &Node) -> Option<ProcessSpec> {

@@ -37,6 +37,9 @@ impl ToolOutput for VerifiableOutput {
                 Err(e) => out.malformed.push(e.to_string()),
             }
         }
+        if let Some(mismatch) = out.unread_acknowledgements() {
+            out.malformed.push(mismatch);
+        }
         out
     }
 
@@ -46,6 +49,32 @@ impl ToolOutput for VerifiableOutput {
                 .events
                 .iter()
                 .any(|e| matches!(e, VerifiableEvent::ShutdownComplete { .. }))
+    }
+}
+
+impl VerifiableOutput {
+    /// The producer's own count of acknowledged records (its `tool_data`, printed when it
+    /// ends) against the `producer_send_success` events read: `None` when they agree (or
+    /// the producer has not ended), else what is wrong. An acknowledgement that was printed
+    /// but not read — an event glued behind other output on one line is no JSON line — would
+    /// otherwise be dropped without a word, and the record it acknowledged never checked.
+    fn unread_acknowledgements(&self) -> Option<String> {
+        let acked = self.events.iter().find_map(|e| match e {
+            VerifiableEvent::ToolData { acked, .. } => Some(*acked),
+            _ => None,
+        })?;
+        let read = self
+            .events
+            .iter()
+            .filter(|e| matches!(e, VerifiableEvent::ProducerSendSuccess { .. }))
+            .count() as u64;
+        (read != acked).then(|| {
+            format!(
+                "the producer's tool_data counts {acked} acknowledged records, but {read} \
+                 producer_send_success events were read (an event glued behind other output \
+                 on its line is not read)"
+            )
+        })
     }
 }
 
@@ -340,6 +369,46 @@ mod tests {
             "worker1".into(),
             VerifiableOutput::parse(text),
         )
+    }
+
+    #[test]
+    fn an_acknowledgement_glued_behind_other_output_fails_the_check() {
+        let clean = VerifiableOutput::parse(PRODUCER);
+        assert!(clean.malformed.is_empty(), "{:?}", clean.malformed);
+        // The captured run, with one acknowledgement printed right behind a log line of the
+        // same JVM (no newline between them, as two threads writing stdout can leave it).
+        let log = "[2026-11-29 16:36:02,011] WARN [Producer clientId=producer-1] \
+                   Got error produce response with correlation id 5 on topic-partition verif-0, \
+                   retrying (2147483646 attempts left). Error: NOT_LEADER_OR_FOLLOWER \
+                   (org.apache.kafka.clients.producer.internals.Sender)";
+        let mut lines: Vec<String> = PRODUCER.lines().map(str::to_string).collect();
+        let ack = lines
+            .iter()
+            .rposition(|l| l.contains("producer_send_success"))
+            .unwrap();
+        lines[ack] = format!("{log}{}", lines[ack]);
+        let glued = lines.join("\n");
+        let output = VerifiableOutput::parse(&glued);
+        assert_eq!(output.malformed.len(), 1, "{:?}", output.malformed);
+        assert!(
+            output.malformed[0].contains("counts 200 acknowledged records, but 199"),
+            "{:?}",
+            output.malformed
+        );
+        let err = delivery_report(&[worker(&glued)], &[worker(CONSUMER)])
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("worker1") && err.contains("tool_data"),
+            "{err}"
+        );
+        // The glued line itself is no event: only the count tells it was there.
+        let read = output
+            .events
+            .iter()
+            .filter(|e| matches!(e, VerifiableEvent::ProducerSendSuccess { .. }))
+            .count();
+        assert_eq!(read, 199);
     }
 
     #[test]

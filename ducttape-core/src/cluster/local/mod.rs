@@ -56,6 +56,7 @@ pub use error::LocalClusterError;
 pub use options::LocalClusterOptions;
 
 use crate::cluster::{NodeSpec, SshConfig};
+use crate::remote::NodeProcess;
 use cmd::{find_binary, io_error};
 use holder::{HolderArgs, Spawner};
 use net::{Attachment, NetTools};
@@ -376,6 +377,29 @@ impl LocalCluster {
                 "sshd not accepting connections on {address} within {NODE_ACTION_TIMEOUT:?}"
             ))
         })
+    }
+
+    /// The processes running on node `index` that [`kill_strays`](Self::kill_strays) would
+    /// kill, untouched — except the transport's own shells, which are the node's plumbing
+    /// rather than anything a test started: pid inside the node and command line.
+    pub fn processes(&self, index: usize) -> Result<Vec<NodeProcess>, LocalClusterError> {
+        let (node, pid_ns) = self.node(index)?;
+        Ok(procs::members(pid_ns)
+            .into_iter()
+            .filter(|m| !m.is_infrastructure())
+            .filter_map(|m| {
+                let argv = procs::command_line(m.pid);
+                // Gone meanwhile, or one of the transport's shells.
+                if argv.is_empty() || crate::remote::transport::is_transport_shell(&argv) {
+                    return None;
+                }
+                Some(NodeProcess {
+                    node: node.layout.name.clone(),
+                    pid: u32::try_from(m.ns_pid).ok()?,
+                    command: argv.join(" "),
+                })
+            })
+            .collect())
     }
 
     /// SIGKILLs every process of node `index` except its init and its sshd processes (command

@@ -71,6 +71,19 @@ fn read_member(pid: u32) -> Option<Member> {
     })
 }
 
+/// The argument vector of host pid `pid` (`/proc/<pid>/cmdline`); empty for a process that is
+/// gone or has none (a kernel thread).
+pub(super) fn command_line(pid: i32) -> Vec<String> {
+    fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            raw.split(|b| *b == 0)
+                .filter(|arg| !arg.is_empty())
+                .map(|arg| String::from_utf8_lossy(arg).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// SIGKILLs `pid`; `false` when it was already gone.
 pub(super) fn kill_hard(pid: i32) -> bool {
     match kill(Pid::from_raw(pid), Signal::SIGKILL) {

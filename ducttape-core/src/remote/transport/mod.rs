@@ -34,6 +34,7 @@ use russh::{ChannelMsg, Sig};
 use tokio::net::TcpStream;
 use tokio::sync::{mpsc, oneshot, Mutex, Semaphore};
 
+pub(crate) use self::shell::is_transport_shell;
 use self::shell::{Outcome, Shell};
 use crate::cluster::SshConfig;
 

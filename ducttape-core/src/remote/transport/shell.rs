@@ -357,6 +357,18 @@ fn new_marker() -> Vec<u8> {
 /// The word after the exit status in an end marker when processes were left behind.
 const LEFT_BEHIND: &str = "left";
 
+/// How the script of [`server_command`] begins: what tells one of these shells (and the
+/// subshells it forks per command) apart from the processes the commands start.
+const SCRIPT_START: &str = "exec 3>&2 2>/dev/null; set -m; __dt_m=";
+
+/// Whether a process with this argument vector is one of the transport's long-lived shells
+/// (or a subshell it forked for a command): part of the node's plumbing, not something a
+/// test or service left running.
+pub(crate) fn is_transport_shell(argv: &[String]) -> bool {
+    matches!(argv, [_, norc, noprofile, c, script, ..]
+        if norc == "--norc" && noprofile == "--noprofile" && c == "-c" && script.starts_with(SCRIPT_START))
+}
+
 /// The exec request that starts a shell speaking the protocol of the module docs.
 fn server_command(marker: &[u8]) -> String {
     // The marker's first byte is 0x1e, spelled `\x1e` inside bash's $'…'. `kill -0` on the
@@ -364,7 +376,7 @@ fn server_command(marker: &[u8]) -> String {
     // the shell's stderr, /dev/null.
     let rest = String::from_utf8_lossy(marker.get(1..).unwrap_or_default());
     let script = format!(
-        r#"exec 3>&2 2>/dev/null; set -m; __dt_m=$'\x1e{rest}'
+        r#"{SCRIPT_START}$'\x1e{rest}'
 while IFS= read -r -d '' __dt_c; do
   ( printf '%sS%d\n' "$__dt_m" "$BASHPID"; printf '%sS\n' "$__dt_m" >&2; eval "$__dt_c" ) </dev/null 2>&3 3>&- &
   wait "$!"; __dt_r=$?
@@ -378,6 +390,41 @@ done"#
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_shell_is_told_apart_by_its_arguments() {
+        use std::process::{Command, Stdio};
+        let mut child = Command::new("sh")
+            .arg("-c")
+            .arg(server_command(&new_marker()))
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap();
+        // `sh -c 'exec bash …'` becomes the shell under the same pid, as under sshd.
+        let argv = (0..200)
+            .find_map(|_| {
+                let raw = std::fs::read(format!("/proc/{}/cmdline", child.id())).unwrap();
+                let argv: Vec<String> = raw
+                    .split(|b| *b == 0)
+                    .filter(|a| !a.is_empty())
+                    .map(|a| String::from_utf8_lossy(a).into_owned())
+                    .collect();
+                if argv.first().is_some_and(|a| a == "bash") {
+                    return Some(argv);
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+                None
+            })
+            .unwrap();
+        assert!(is_transport_shell(&argv), "{argv:?}");
+        drop(child.stdin.take());
+        child.wait().unwrap();
+        let java = ["java", "-cp", "/opt/kafka/libs/*", "kafka.Kafka"].map(String::from);
+        assert!(!is_transport_shell(&java));
+        let other_bash = ["bash", "--norc", "--noprofile", "-c", "sleep 60"].map(String::from);
+        assert!(!is_transport_shell(&other_bash));
+    }
 
     /// Runs `commands` through the shell script in a local bash; returns the state of each.
     fn run_locally(commands: &[&str]) -> Vec<(Vec<Event>, Vec<Event>, CommandRun)> {
