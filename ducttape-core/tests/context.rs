@@ -70,7 +70,14 @@ async fn panicking_test_leaves_no_process_behind() {
         })
     });
     assert!(panic.is_some());
-    assert_eq!(summary(&dir)["status"], "fail");
+    let s = summary(&dir);
+    assert_eq!(s["status"], "fail");
+    // Why it failed, with the place: the summary (and the report, JUnit) say so.
+    let message = s["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("deliberate failure") && message.contains("context.rs"),
+        "{s}"
+    );
     assert_eq!(sleeps_left("[s]leep 5151").await.trim(), "");
 }
 

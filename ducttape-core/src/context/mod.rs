@@ -47,6 +47,7 @@
 pub mod compare;
 pub(crate) mod log;
 pub mod metrics;
+mod panic_note;
 pub mod phases;
 pub mod plots;
 pub mod report;
@@ -202,6 +203,8 @@ struct Inner {
     results: Mutex<Map<String, Value>>,
     /// Why the test cannot run here, if it said so.
     skipped: Mutex<Option<String>>,
+    /// Why the test failed: its panic's message and place, when it panicked on its own thread.
+    failure: Mutex<Option<String>>,
     /// `test.log` and `events.jsonl`.
     log: Arc<log::TestLog>,
     /// Set for the checks a test makes after its teardown: they go on in the same results
@@ -264,6 +267,7 @@ impl TestContext {
 
     fn start(name: &str, timeout: Duration, place: Place<'_>) -> Result<Self, ContextError> {
         log::init();
+        panic_note::install();
         let results_err = |source| ContextError::Results {
             test: name.to_string(),
             source,
@@ -298,6 +302,7 @@ impl TestContext {
             clean_shutdown: AtomicBool::new(false),
             results: Mutex::new(Map::new()),
             skipped: Mutex::new(None),
+            failure: Mutex::new(None),
             log: test_log,
             continues,
             done: Mutex::new(Done::default()),
@@ -484,14 +489,22 @@ impl TestContext {
         write_event(&self.inner, kind, data);
     }
 
+    /// `Fail` (keeping the panic's message for the summary) while this thread unwinds, else
+    /// `Pass`.
+    fn status_now(&self) -> Status {
+        if !std::thread::panicking() {
+            return Status::Pass;
+        }
+        if let (Some(message), Ok(mut failure)) = (panic_note::take(), self.inner.failure.lock()) {
+            *failure = Some(message);
+        }
+        Status::Fail
+    }
+
     /// Tears down now (as if the test passed, unless it is panicking) and waits for it.
     pub async fn finish(mut self) {
         self.finished = true;
-        let status = if std::thread::panicking() {
-            Status::Fail
-        } else {
-            Status::Pass
-        };
+        let status = self.status_now();
         if claim_teardown(&self.inner) {
             teardown(self.inner.clone(), status).await;
         } else {
@@ -603,11 +616,7 @@ enum Place<'a> {
 impl Drop for TestContext {
     fn drop(&mut self) {
         if !self.finished {
-            let status = if std::thread::panicking() {
-                Status::Fail
-            } else {
-                Status::Pass
-            };
+            let status = self.status_now();
             run_teardown_blocking(&self.inner, status);
             self.check_outcome();
         }
@@ -828,6 +837,10 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
             Some(format!("teardown failed: {}", problems.join("; "))),
         ),
         (Status::Pass, Some(reason)) => (Status::Skipped, Some(reason)),
+        (Status::Fail, _) => (
+            Status::Fail,
+            inner.failure.lock().ok().and_then(|f| f.clone()),
+        ),
         (status, _) => (status, None),
     };
     if let (Status::Error, Some(message)) = (status, &message) {
