@@ -430,6 +430,11 @@ async fn wait_for_port_and_http() {
             .unwrap(),
         200
     );
+    // What the test started outside services it stops itself (teardown fails a test that
+    // leaves a process running).
+    a.stop("/mnt/http.pid", false, Duration::ZERO)
+        .await
+        .unwrap();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
