@@ -482,6 +482,12 @@ async fn a_delay_holds_each_way_until_healed(ctx: TestContext) {
     println!(
         "round trip: {free} ms free, {delayed} ms delayed {delay:?} each way, {healed} ms healed"
     );
+    // What the test started outside services it stops itself (teardown fails a test that
+    // leaves a process running).
+    n[0].account()
+        .stop("/mnt/echo.pid", false, Duration::ZERO)
+        .await
+        .unwrap();
 }
 
 /// Kafka's `log.dirs` (`kafka/config.rs`).
