@@ -54,6 +54,8 @@ use serial_test::serial;
 const RESUME: Duration = Duration::from_secs(120);
 /// Records producer-3 sends through the isolated leader, and producer-2 after the heal.
 const BATCH: i64 = 500;
+/// How long the isolated leader is given to acknowledge records alone.
+const WINDOW: Duration = Duration::from_secs(20);
 
 /// Producer and topic settings of the runs; everything else is the same.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -122,6 +124,29 @@ async fn acks_of(producer: &VerifiableProducerService) -> Vec<Ack> {
         }));
     }
     acks
+}
+
+/// Waits until `producer` has had `count` records acknowledged in all (a producer with a
+/// fixed number of records, which may have had some before the call).
+async fn wait_for_all_acks(
+    producer: &VerifiableProducerService,
+    count: u64,
+    timeout: Duration,
+) -> Result<u64, ServiceError> {
+    ducttape_core::wait_until(
+        &format!("{} has {count} acknowledgements", producer.name()),
+        timeout,
+        Duration::from_millis(500),
+        || async {
+            let acked = acknowledged_so_far(producer).await?;
+            Ok::<_, ServiceError>((acked >= count).then_some(acked))
+        },
+    )
+    .await
+    .map_err(|e| ServiceError::Usage {
+        service: producer.name().to_string(),
+        detail: e.to_string(),
+    })
 }
 
 /// When `producer` printed `startup_complete` (it sends right after), once it has.
@@ -293,10 +318,13 @@ async fn run_the_workload(
     through.start().await.unwrap();
     let through_started_ms = started_at(&through).await.unwrap();
     // A while under the new leader, so the old one acknowledges (or holds) records alone:
-    // with acks=1 they come; with acks=all they cannot.
-    let acked_alone = wait_for_more_acks(&producer, 1000, Duration::from_secs(20))
-        .await
-        .is_ok();
+    // with acks=1 producer-1's next 1,000 and all of producer-3's come; with acks=all they
+    // cannot, and both waits give up after the same 20 s.
+    let (acked_alone, _) = tokio::join!(
+        wait_for_more_acks(&producer, 1000, WINDOW),
+        wait_for_all_acks(&through, BATCH as u64, WINDOW),
+    );
+    let acked_alone = acked_alone.is_ok();
     let healed_ms = now_ms();
     faults.heal_all().await.unwrap();
     wait_for_rejoin(kafka, &client, topic, &leader)
