@@ -17,9 +17,10 @@
 //! - producer-1 (values `1.<n>`) sends 500 records/s from the start until after the heal; the
 //!   records it had acknowledged before the fault are on every replica first (the high
 //!   watermark is past them), so none of them may be lost;
-//! - producer-3 (values `3.<n>`) starts once the leadership has moved, bootstrapped at the
-//!   isolated leader (so it takes that broker's stale view of who leads), and sends its 500
-//!   records at once: records sent during the isolation, through the isolated leader;
+//! - producer-3 (values `3.<n>`) starts once the leadership has moved, on a node of its own
+//!   that the fault puts on the isolated leader's side (it reaches no other broker), and sends
+//!   its 500 records at once: records sent during the isolation, by a client that only the
+//!   isolated leader can answer;
 //! - producer-2 (values `2.<n>`) sends 500 more once the old leader is back in the ISR (a
 //!   follower again: until then it may still take records as leader, and lose them);
 //! - one verifiable consumer reads throughout, until it has read everything the partition
@@ -52,7 +53,7 @@ use serial_test::serial;
 
 /// How long the first acknowledgements may take.
 const RESUME: Duration = Duration::from_secs(120);
-/// Records producer-3 sends through the isolated leader, and producer-2 after the heal.
+/// Records producer-3 sends during the isolation, and producer-2 after the heal.
 const BATCH: i64 = 500;
 /// How long the isolated leader is given to acknowledge records alone.
 const WINDOW: Duration = Duration::from_secs(20);
@@ -252,7 +253,10 @@ async fn run_the_workload(
         )
         .await
         .unwrap();
-    let client = ctx.lease(1).await.unwrap().remove(0);
+    let mut clients = ctx.lease(2).await.unwrap();
+    // Producer-3's node: with the fault, it reaches the isolated leader only.
+    let minority = clients.remove(1);
+    let client = clients.remove(0);
     let producer_for = |phase: u32| {
         VerifiableProducer::new(topic)
             .value_prefix(phase)
@@ -307,14 +311,28 @@ async fn run_the_workload(
         wait_for_leader_move(kafka, &client, topic, &leader)
             .await
             .expect("leadership moved away from the isolated broker");
+        // Producer-3's node is on the isolated leader's side: it reaches no other broker
+        // (else its client may ask them who leads, and go to the new leader).
+        let other_brokers: Vec<Node> = kafka
+            .brokers()
+            .into_iter()
+            .filter(|n| n.name() != leader.name())
+            .collect();
+        faults
+            .partition(std::slice::from_ref(&minority), &other_brokers)
+            .await
+            .unwrap();
     }
     let moved_ms = now_ms();
-    // Records sent during the isolation, through the isolated leader.
+    // Records sent during the isolation, by a client that reaches the isolated leader only.
     let through = producer_for(3)
         .bootstrap_servers(&format!("{}:{BROKER_PORT}", leader.address()))
+        // Unreachable brokers are given up on quickly, not after the default 10 s.
+        .prop("socket.connection.setup.timeout.ms", 1000)
+        .prop("socket.connection.setup.timeout.max.ms", 1000)
         .max_messages(BATCH)
         .throughput(-1)
-        .build(ctx, kafka, vec![client.clone()]);
+        .build(ctx, kafka, vec![minority.clone()]);
     through.start().await.unwrap();
     let through_started_ms = started_at(&through).await.unwrap();
     // A while under the new leader, so the old one acknowledges (or holds) records alone:
@@ -478,8 +496,8 @@ async fn safe_config_loses_nothing_under_the_same_fault(ctx: TestContext, #[case
             .map(|a| &a.value)
             .collect::<Vec<_>>()
     );
-    // Not "nothing tried": producer-3 sent its records during the isolation, through the
-    // isolated leader, and every one of them was acknowledged after the heal.
+    // Not "nothing tried": producer-3 sent its records during the isolation, reaching only
+    // the isolated leader, and every one of them was acknowledged after the heal.
     let after_heal = run
         .through
         .iter()
