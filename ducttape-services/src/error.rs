@@ -154,6 +154,20 @@ pub enum ServiceError {
         /// What is wrong.
         detail: String,
     },
+    /// A consumer stopped reading while its partitions held records it had not read: its own
+    /// failure, not a timeout, named with where it stands against Kafka's end offsets and the
+    /// delivery report as far as it got (the losses are not hidden behind the stall).
+    #[error("{service}: read nothing for {stalled_for:?} while Kafka holds more: {behind}\ndelivery so far: {report}")]
+    ConsumerStalled {
+        /// The consumer service.
+        service: String,
+        /// How long it had read nothing.
+        stalled_for: Duration,
+        /// Each partition it is behind in: `topic-partition: next offset N, end offset M`.
+        behind: String,
+        /// The delivery report when it was given up on.
+        report: String,
+    },
     /// A Kafka control operation (topics, metadata, groups) failed: it names the brokers asked,
     /// the topic or group, and Kafka's error code.
     #[error(transparent)]

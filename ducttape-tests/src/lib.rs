@@ -16,6 +16,7 @@
 //! }
 //! ```
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,7 +31,8 @@ use ducttape_services::verifiable::{
 };
 use ducttape_services::verifiable::{VerifiableEvent, VerifiableOutput};
 use ducttape_services::{
-    KafkaPixyService, KafkaService, KafkaVersion, ServiceError, ServiceExt, ZookeeperService,
+    KafkaPixyService, KafkaService, KafkaVersion, Service, ServiceError, ServiceExt,
+    ZookeeperService,
 };
 use rstest::fixture;
 
@@ -351,7 +353,7 @@ pub async fn stop_and_report(
     for producer in producers {
         producer.stop().await?;
     }
-    ducttape_core::wait_until(
+    let waited = ducttape_core::wait_until(
         "the consumer has read as far as the producers got",
         timeout,
         Duration::from_secs(1),
@@ -359,13 +361,94 @@ pub async fn stop_and_report(
             Ok::<_, ServiceError>(check_delivery_of(producers, &[consumer]).await?.caught_up)
         },
     )
-    .await
-    .map_err(|e| ServiceError::Usage {
-        service: "verifiable-consumer".into(),
-        detail: e.to_string(),
-    })?;
+    .await;
+    if let Err(e) = waited {
+        // The report as far as it got: a timeout must not hide the losses it would show.
+        let so_far = match check_delivery_of(producers, &[consumer]).await {
+            Ok(report) => report.to_string(),
+            Err(e) => format!("(no report: {e})"),
+        };
+        return Err(ServiceError::Usage {
+            service: "verifiable-consumer".into(),
+            detail: format!("{e}\ndelivery so far: {so_far}"),
+        });
+    }
     consumer.stop().await?;
     check_delivery_of(producers, &[consumer]).await
+}
+
+/// How long [`read_to_the_end`] lets a consumer read nothing while Kafka holds records it has
+/// not read, before it calls the consumer stalled.
+pub const STALL: Duration = Duration::from_secs(60);
+
+/// Stops `producers` (which fails for one that had died on its own), waits until `consumer`
+/// has read everything `topic` holds, stops it and returns the delivery report.
+///
+/// "Everything" is what Kafka says the topic holds: each partition read up to its end offset
+/// ([`KafkaService::end_offsets`]), or the last acknowledgement consumed. Acknowledgements
+/// at offsets a truncated log no longer has are not waited for: they are in the report, lost.
+/// The verdict always comes: a consumer that reads nothing for `stall` while a partition holds
+/// records past its position is [`ServiceError::ConsumerStalled`], naming its position, the
+/// end offset and the report so far.
+pub async fn read_to_the_end(
+    kafka: &KafkaService,
+    topic: &str,
+    producers: &[&VerifiableProducerService],
+    consumer: &VerifiableConsumerService,
+    stall: Duration,
+) -> Result<DeliveryReport, ServiceError> {
+    for producer in producers {
+        producer.stop().await?;
+    }
+    let mut consumed = None;
+    let mut progress = tokio::time::Instant::now();
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
+    loop {
+        tick.tick().await;
+        let report = check_delivery_of(producers, &[consumer]).await?;
+        let ends = kafka.end_offsets(topic).await;
+        let behind = ends.as_ref().ok().map(|ends| behind(&report, topic, ends));
+        if report.caught_up || behind.as_ref().is_some_and(Vec::is_empty) {
+            break;
+        }
+        if consumed != Some(report.consumed) {
+            consumed = Some(report.consumed);
+            progress = tokio::time::Instant::now();
+        } else if progress.elapsed() >= stall {
+            let behind = match (behind, ends) {
+                (Some(behind), _) => behind.join("; "),
+                (None, Err(e)) => format!("end offsets unknown: {e}"),
+                (None, Ok(_)) => String::new(),
+            };
+            return Err(ServiceError::ConsumerStalled {
+                service: consumer.name().to_string(),
+                stalled_for: progress.elapsed(),
+                behind,
+                report: report.to_string(),
+            });
+        }
+    }
+    consumer.stop().await?;
+    check_delivery_of(producers, &[consumer]).await
+}
+
+/// The partitions of `topic` that `report`'s consumers have not read to `ends` (end offsets by
+/// partition), as `topic-p: next offset N, end offset M`.
+fn behind(report: &DeliveryReport, topic: &str, ends: &BTreeMap<u32, i64>) -> Vec<String> {
+    ends.iter()
+        .filter_map(|(&partition, &end)| {
+            let last = report
+                .last_consumed
+                .iter()
+                .find(|(tp, _)| tp.topic == topic && u32::try_from(tp.partition) == Ok(partition))
+                .map(|&(_, last)| last);
+            let next = last.map_or(0, |last| last + 1);
+            (next < end).then(|| match last {
+                Some(_) => format!("{topic}-{partition}: next offset {next}, end offset {end}"),
+                None => format!("{topic}-{partition}: nothing read, end offset {end}"),
+            })
+        })
+        .collect()
 }
 
 /// Records `report` under `delivery` in the test's summary: acknowledged, consumed, lost and

@@ -1035,6 +1035,52 @@ impl KafkaAdmin {
         }
         Ok(out)
     }
+
+    /// The end offset of each partition of `topic` as its leader answers a consumer (`ListOffsets`
+    /// for the latest offset, read-uncommitted): the high watermark, one past the last record a
+    /// consumer can read. What a consumer that has read everything must have reached.
+    pub async fn end_offsets(&self, topic: &str) -> Result<BTreeMap<u32, i64>, AdminError> {
+        const OP: &str = "end offsets of topic";
+        let partitions = self.describe_topic(topic).await?;
+        let mut config = self.config.clone();
+        config.remove("allow.auto.create.topics");
+        // librdkafka's consumers default to read_committed, which answers the last stable offset.
+        config.insert("isolation.level".into(), "read_uncommitted".into());
+        config.insert("group.id".into(), "ducttape-end-offsets".into());
+        config.insert("enable.auto.commit".into(), "false".into());
+        let consumer: BaseConsumer =
+            client_config(&config)
+                .create()
+                .map_err(|source| AdminError::Client {
+                    bootstrap: self.bootstrap.clone(),
+                    source,
+                })?;
+        let consumer = Arc::new(consumer);
+        let mut out = BTreeMap::new();
+        for p in partitions {
+            let (c, t) = (consumer.clone(), topic.to_string());
+            let number = i32::try_from(p.partition).unwrap_or(i32::MAX);
+            let subject = format!("{topic}-{}", p.partition);
+            let answer = self
+                .blocking(OP, &subject, move |_, timeout| {
+                    c.fetch_watermarks(&t, number, timeout)
+                })
+                .await?;
+            match answer {
+                Ok((_, high)) => {
+                    out.insert(p.partition, high);
+                }
+                Err(e) => {
+                    let e = match e.rdkafka_error_code() {
+                        Some(code) => self.refused(OP, &subject, None, code),
+                        None => self.no_answer(OP, &subject, e.to_string()),
+                    };
+                    return self.explained(Err(e)).await;
+                }
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// librdkafka's `rd_kafka_controllerid`, which `rdkafka` does not wrap.

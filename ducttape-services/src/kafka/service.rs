@@ -989,6 +989,12 @@ impl KafkaService {
         Ok(self.admin()?.committed_offsets(group, topic).await?)
     }
 
+    /// The end offset (high watermark) of each partition of `topic`, as its leader answers a
+    /// consumer: one past the last record a consumer can read ([`KafkaAdmin::end_offsets`]).
+    pub async fn end_offsets(&self, topic: &str) -> Result<BTreeMap<u32, i64>, ServiceError> {
+        Ok(self.admin()?.end_offsets(topic).await?)
+    }
+
     /// Restarts `node`: SIGTERM and a controlled shutdown when `clean`, SIGKILL otherwise.
     /// Returns how the broker ended: [`StopOutcome::Exited`] when it shut down on SIGTERM,
     /// [`StopOutcome::Killed`] when it was SIGKILLed (at once, or after the grace when its

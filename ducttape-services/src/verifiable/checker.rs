@@ -111,6 +111,11 @@ pub struct DeliveryReport {
     /// the report's acknowledged-vs-consumed plot.
     #[serde(default)]
     pub timeline: Vec<DeliveryPoint>,
+    /// The highest offset consumed in each partition consumed from: how far the consumers
+    /// got, to compare with the partition's end offset in Kafka (acknowledgements can name
+    /// offsets a truncated log no longer has).
+    #[serde(default)]
+    pub last_consumed: Vec<(TopicPartition, i64)>,
 }
 
 /// Acknowledged and consumed records up to a moment (see [`DeliveryReport::timeline`]).
@@ -484,6 +489,9 @@ impl DeliveryChecker {
         };
         for (tp, log) in &self.partitions {
             let runs = coverage(&log.consumed);
+            if let Some(run) = runs.last() {
+                report.last_consumed.push((tp.clone(), run.last));
+            }
             report.acked += log.acked.values().map(|v| v.len() as u64).sum::<u64>();
             if let Some(last) = log.last_acked {
                 report.caught_up &= runs.iter().any(|r| r.first <= last && last <= r.last);
@@ -667,6 +675,7 @@ mod tests {
                     consumed: 200,
                     caught_up: true,
                     timeline: report.timeline.clone(),
+                    last_consumed: vec![(TopicPartition::new("verif", 0), 199)],
                     ..DeliveryReport::default()
                 }
             );
@@ -832,6 +841,15 @@ mod tests {
         let gap_but_caught_up =
             report_with(|_, real| vec![consumed(real, 0, 99), consumed(real, 150, 199)]);
         assert!(gap_but_caught_up.caught_up && !gap_but_caught_up.is_clean());
+        // How far the consumer got, whatever was acknowledged.
+        assert_eq!(
+            behind.last_consumed,
+            [(TopicPartition::new("verif", 0), 150)]
+        );
+        assert_eq!(
+            gap_but_caught_up.last_consumed,
+            [(TopicPartition::new("verif", 0), 199)]
+        );
     }
 
     #[test]

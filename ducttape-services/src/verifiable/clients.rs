@@ -92,6 +92,7 @@ pub struct VerifiableProducer {
     throughput: i64,
     acks: String,
     value_prefix: Option<u32>,
+    bootstrap: Option<String>,
     options: ClientOptions,
 }
 
@@ -110,6 +111,7 @@ impl VerifiableProducer {
             throughput: 1000,
             acks: "-1".into(),
             value_prefix: None,
+            bootstrap: None,
             options: ClientOptions::new("verifiable-producer"),
         }
     }
@@ -138,6 +140,13 @@ impl VerifiableProducer {
         self
     }
 
+    /// Bootstraps from `servers` (`host:port,…`) instead of every broker: a producer that
+    /// first asks a broker cut off from the others takes that broker's stale view of who leads.
+    pub fn bootstrap_servers(mut self, servers: &str) -> Self {
+        self.bootstrap = Some(servers.into());
+        self
+    }
+
     /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
     pub fn build(
         self,
@@ -149,7 +158,9 @@ impl VerifiableProducer {
             "--topic".to_string(),
             self.topic.clone(),
             "--bootstrap-server".into(),
-            kafka.bootstrap_servers(),
+            self.bootstrap
+                .clone()
+                .unwrap_or_else(|| kafka.bootstrap_servers()),
             "--max-messages".into(),
             self.max_messages.to_string(),
             "--throughput".into(),
