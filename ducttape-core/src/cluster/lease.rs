@@ -509,8 +509,14 @@ impl Cluster {
         let deadline = Instant::now() + LEFTOVER_GRACE;
         while !left.is_empty() && Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(100)).await;
+            // By pid, keeping the newest command line: a process caught between fork and
+            // exec (`env -i setsid sleep 1001` a moment before it is `sleep 1001`) is the
+            // same process under another name.
             let now = self.running(index, account, marker).await;
-            left.retain(|p| now.contains(p));
+            left = now
+                .into_iter()
+                .filter(|p| left.iter().any(|l| l.node == p.node && l.pid == p.pid))
+                .collect();
         }
         for process in &left {
             tracing::warn!(%process, "left running when the lease ended");
