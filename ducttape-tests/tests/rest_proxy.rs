@@ -13,7 +13,7 @@ use std::time::Duration;
 use ducttape_services::kafka_pixy::{Partitioner, PixyClient, RestRecord};
 use ducttape_services::{
     KafkaPixyService, KafkaService, KafkaVersion, RestError, Service, ServiceError, ServiceExt,
-    TopicSpec, ZookeeperService,
+    StopOutcome, TopicSpec, ZookeeperService,
 };
 use ducttape_tests::{consume_printed, ctx, pixy_builder, start_kafka, Mode, TestContext};
 use futures::StreamExt;
@@ -353,9 +353,15 @@ async fn records_cross_the_proxy_both_ways_byte_for_byte(ctx: TestContext, #[cas
     let records: Vec<Rec> = (0..RECORDS).map(|i| Rec::numbered("pixy", i)).collect();
     let (first, second) = records.split_at(RECORDS / 2);
     let mut acked = produce_through(&client, "via-pixy", first).await;
-    pixy.restart_node(&node, mode == Mode::Zookeeper)
-        .await
-        .unwrap();
+    let clean = mode == Mode::Zookeeper;
+    let ended = pixy.restart_node(&node, clean).await.unwrap();
+    // A clean bounce ended on SIGTERM, not in a kill after the grace.
+    let expected = if clean {
+        StopOutcome::Exited
+    } else {
+        StopOutcome::Killed
+    };
+    assert_eq!(ended, expected, "bouncing pixy on {}", node.name());
     acked.extend(produce_through(&client, "via-pixy", second).await);
     assert_eq!(acked.len(), RECORDS);
     assert_read_natively(&kafka, "via-pixy", &acked).await;
