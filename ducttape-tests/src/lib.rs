@@ -22,7 +22,7 @@ use std::time::Duration;
 
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
-use ducttape_services::kafka::{KafkaBuilder, SecurityConfig};
+use ducttape_services::kafka::{KafkaBuilder, PartitionInfo, SecurityConfig};
 use ducttape_services::kafka_pixy::KafkaPixyBuilder;
 use ducttape_services::perf::ToolOutput;
 use ducttape_services::verifiable::{
@@ -475,26 +475,62 @@ pub async fn wait_for_leader_move(
     topic: &str,
     old: &Node,
 ) -> Result<(), ServiceError> {
+    let what = format!("{topic}-0 is led by a broker other than {}", old.name());
+    until_the_others_see(
+        kafka,
+        observer,
+        topic,
+        old,
+        &what,
+        Duration::from_secs(90),
+        |p, old_id| p.leader.is_some_and(|id| id != old_id),
+    )
+    .await
+}
+
+/// Waits (up to 120 s) until the brokers other than `old`, each asked alone, list `old` in the
+/// ISR of partition 0 of `topic`: it is a follower again, caught up with the leader.
+pub async fn wait_for_rejoin(
+    kafka: &KafkaService,
+    observer: &Node,
+    topic: &str,
+    old: &Node,
+) -> Result<(), ServiceError> {
+    let what = format!("{} is back in the ISR of {topic}-0", old.name());
+    until_the_others_see(
+        kafka,
+        observer,
+        topic,
+        old,
+        &what,
+        Duration::from_secs(120),
+        |p, old_id| p.isr.contains(&old_id),
+    )
+    .await
+}
+
+/// Waits until partition 0 of `topic`, as the brokers other than `old` describe it (the old
+/// one, cut off, still answers with its stale view), satisfies `seen(partition, old's id)`.
+async fn until_the_others_see(
+    kafka: &KafkaService,
+    observer: &Node,
+    topic: &str,
+    old: &Node,
+    what: &str,
+    timeout: Duration,
+    seen: impl Fn(&PartitionInfo, u32) -> bool,
+) -> Result<(), ServiceError> {
     let old_id = kafka.id_of(old)?;
-    // Ask the other brokers: the old leader, cut off, still answers with its stale view.
     let others: Vec<Node> = kafka
         .brokers()
         .into_iter()
         .filter(|n| n.name() != old.name())
         .collect();
-    ducttape_core::wait_until(
-        &format!("{topic}-0 is led by a broker other than {}", old.name()),
-        Duration::from_secs(90),
-        Duration::from_millis(500),
-        || async {
-            let parts = kafka.describe_topic_from(observer, topic, &others).await?;
-            let now = parts
-                .iter()
-                .find(|p| p.partition == 0)
-                .and_then(|p| p.leader);
-            Ok::<_, ServiceError>(now.is_some_and(|id| id != old_id))
-        },
-    )
+    ducttape_core::wait_until(what, timeout, Duration::from_millis(500), || async {
+        let parts = kafka.describe_topic_from(observer, topic, &others).await?;
+        let zero = parts.iter().find(|p| p.partition == 0);
+        Ok::<_, ServiceError>(zero.is_some_and(|p| seen(p, old_id)).then_some(()))
+    })
     .await
     .map_err(|e| ServiceError::Usage {
         service: "kafka".into(),

@@ -46,7 +46,7 @@ use ducttape_services::verifiable::{
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceError, ServiceExt, TopicSpec};
 use ducttape_tests::{
     ctx, read_to_the_end, start_kafka, wait_for_leader, wait_for_leader_move, wait_for_more_acks,
-    Mode, Node, TestContext, STALL,
+    wait_for_rejoin, Mode, Node, TestContext, STALL,
 };
 use rstest::rstest;
 use serial_test::serial;
@@ -189,37 +189,6 @@ async fn wait_for_high_watermark(
         || async {
             let ends = kafka.end_offsets(topic).await?;
             Ok::<_, ServiceError>(ends.get(&0).is_some_and(|&end| end >= offset))
-        },
-    )
-    .await
-    .map_err(|e| ServiceError::Usage {
-        service: "kafka".into(),
-        detail: e.to_string(),
-    })
-}
-
-/// Waits until the brokers other than `old`, each asked alone, list `old` in the ISR of
-/// partition 0 of `topic`: it is a follower again, caught up with the leader.
-async fn wait_for_rejoin(
-    kafka: &KafkaService,
-    observer: &Node,
-    topic: &str,
-    old: &Node,
-) -> Result<(), ServiceError> {
-    let old_id = kafka.id_of(old)?;
-    let others: Vec<Node> = kafka
-        .brokers()
-        .into_iter()
-        .filter(|n| n.name() != old.name())
-        .collect();
-    ducttape_core::wait_until(
-        &format!("{} is back in the ISR of {topic}-0", old.name()),
-        Duration::from_secs(120),
-        Duration::from_millis(500),
-        || async {
-            let parts = kafka.describe_topic_from(observer, topic, &others).await?;
-            let isr = parts.iter().find(|p| p.partition == 0).map(|p| &p.isr);
-            Ok::<_, ServiceError>(isr.is_some_and(|isr| isr.contains(&old_id)))
         },
     )
     .await

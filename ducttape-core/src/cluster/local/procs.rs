@@ -41,13 +41,8 @@ pub(super) fn namespace_of(pid: u32, which: &str) -> Option<String> {
 
 /// The live (not yet exited) processes in the PID namespace `pid_ns`.
 pub(super) fn members(pid_ns: &str) -> Vec<Member> {
-    let Ok(entries) = fs::read_dir("/proc") else {
-        return Vec::new();
-    };
-    entries
-        .flatten()
-        .filter_map(|entry| entry.file_name().to_str()?.parse::<u32>().ok())
-        .filter(|&pid| namespace_of(pid, "pid").as_deref() == Some(pid_ns))
+    pids_in(pid_ns)
+        .into_iter()
         .filter_map(read_member)
         .collect()
 }
