@@ -974,18 +974,8 @@ impl KafkaAdmin {
     ) -> Result<BTreeMap<u32, Option<i64>>, AdminError> {
         const OP: &str = "committed offsets of group";
         let partitions = self.describe_topic(topic).await?;
-        let mut config = self.config.clone();
-        config.remove("allow.auto.create.topics");
-        config.insert("group.id".into(), group.to_string());
-        config.insert("enable.auto.commit".into(), "false".into());
         let subject = format!("{group} on {topic}");
-        let consumer: BaseConsumer =
-            client_config(&config)
-                .create()
-                .map_err(|source| AdminError::Client {
-                    bootstrap: self.bootstrap.clone(),
-                    source,
-                })?;
+        let consumer = self.consumer(group, &[])?;
         let mut tpl = TopicPartitionList::new();
         for p in &partitions {
             tpl.add_partition(topic, i32::try_from(p.partition).unwrap_or(i32::MAX));
@@ -1042,19 +1032,11 @@ impl KafkaAdmin {
     pub async fn end_offsets(&self, topic: &str) -> Result<BTreeMap<u32, i64>, AdminError> {
         const OP: &str = "end offsets of topic";
         let partitions = self.describe_topic(topic).await?;
-        let mut config = self.config.clone();
-        config.remove("allow.auto.create.topics");
         // librdkafka's consumers default to read_committed, which answers the last stable offset.
-        config.insert("isolation.level".into(), "read_uncommitted".into());
-        config.insert("group.id".into(), "ducttape-end-offsets".into());
-        config.insert("enable.auto.commit".into(), "false".into());
-        let consumer: BaseConsumer =
-            client_config(&config)
-                .create()
-                .map_err(|source| AdminError::Client {
-                    bootstrap: self.bootstrap.clone(),
-                    source,
-                })?;
+        let consumer = self.consumer(
+            "ducttape-end-offsets",
+            &[("isolation.level", "read_uncommitted")],
+        )?;
         let consumer = Arc::new(consumer);
         let mut out = BTreeMap::new();
         for p in partitions {
@@ -1216,6 +1198,26 @@ fn coordinator_busy(code: RDKafkaErrorCode) -> bool {
             | RDKafkaErrorCode::CoordinatorNotAvailable
             | RDKafkaErrorCode::CoordinatorLoadInProgress
     )
+}
+
+impl KafkaAdmin {
+    /// A consumer of this client's settings in `group`, committing nothing by itself and
+    /// creating no topic, with `extra` settings on top: for reading offsets, never records.
+    fn consumer(&self, group: &str, extra: &[(&str, &str)]) -> Result<BaseConsumer, AdminError> {
+        let mut config = self.config.clone();
+        config.remove("allow.auto.create.topics");
+        config.insert("group.id".into(), group.to_string());
+        config.insert("enable.auto.commit".into(), "false".into());
+        for (k, v) in extra {
+            config.insert((*k).into(), (*v).into());
+        }
+        client_config(&config)
+            .create()
+            .map_err(|source| AdminError::Client {
+                bootstrap: self.bootstrap.clone(),
+                source,
+            })
+    }
 }
 
 fn client_config(settings: &BTreeMap<String, String>) -> ClientConfig {
