@@ -184,11 +184,21 @@ pub async fn produce_acked(
             lines: output.malformed,
         });
     }
+    // Refused sends are logged with Kafka's words, so a test asserting on the count says why.
     Ok(output
         .events
         .into_iter()
         .filter_map(|event| match event {
             VerifiableEvent::ProducerSendSuccess { record, .. } => record.value,
+            VerifiableEvent::ProducerSendError {
+                value,
+                exception,
+                message,
+                ..
+            } => {
+                tracing::warn!(topic, ?value, %exception, ?message, "verifiable producer: send refused");
+                None
+            }
             _ => None,
         })
         .collect())
