@@ -109,17 +109,44 @@ fn tail_text(stdout: &str, stderr: &str) -> String {
     s
 }
 
-/// The last [`TAIL_LINES`] lines of `bytes`, as text.
+/// At most this many bytes of an output's end are kept in an error: a command's output can
+/// be hundreds of megabytes with no line break (a `tar` stream that timed out).
+const TAIL_BYTES: usize = 4096;
+
+/// The last [`TAIL_LINES`] lines of `bytes`, as text, from at most its last [`TAIL_BYTES`]
+/// bytes; binary output (a NUL in that end) is named by its size, not copied.
 pub(crate) fn tail(bytes: &[u8]) -> String {
-    let text = String::from_utf8_lossy(bytes);
+    let from = bytes.len().saturating_sub(TAIL_BYTES);
+    let end = &bytes[from..];
+    if end.contains(&0) {
+        return format!("({} bytes of binary output)", bytes.len());
+    }
+    let text = String::from_utf8_lossy(end);
     let lines: Vec<&str> = text.lines().collect();
     let start = lines.len().saturating_sub(TAIL_LINES);
-    lines[start..].join("\n")
+    let kept = lines[start..].join("\n");
+    if from > 0 && start == 0 {
+        format!("…{kept}")
+    } else {
+        kept
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn tail_is_bounded_for_long_lines_and_binary_output() {
+        let long = "x".repeat(10 * TAIL_BYTES);
+        let kept = tail(long.as_bytes());
+        assert!(kept.len() <= TAIL_BYTES + 4, "{} bytes kept", kept.len());
+        assert!(kept.starts_with('…'), "{kept}");
+        let mut binary = vec![b'a'; 100_000];
+        binary.extend_from_slice(&[0, 1, 2, 0xff]);
+        assert_eq!(tail(&binary), "(100004 bytes of binary output)");
+        assert_eq!(tail(b"one\ntwo\n"), "one\ntwo");
+    }
 
     #[test]
     fn command_error_names_node_command_status_and_tail() {
