@@ -198,7 +198,7 @@ pub trait Service: Send + Sync + 'static {
 
     /// Whether the service is the test's workload (a perf or verifiable client) rather than
     /// a system under test: its start ends the test's bring-up phase (see
-    /// [`ducttape_core::context::phases`]).
+    /// [`ducttape_core::report::phases`]).
     fn is_workload(&self) -> bool {
         false
     }

@@ -742,7 +742,7 @@ impl Drop for Lease {
         match crate::remote::transport::io_runtime() {
             Ok(rt) => {
                 // A failure is logged and quarantines the node; there is no caller to tell.
-                rt.spawn(crate::context::log::follow_current_test(async move {
+                rt.spawn(crate::log::follow_current_test(async move {
                     let _ = clean_and_free(cluster, indices, nodes, locks).await;
                 }));
             }

@@ -44,20 +44,13 @@
 //! # Ok(()) }
 //! ```
 
-pub mod compare;
-pub(crate) mod log;
-pub mod metrics;
 mod panic_note;
-pub mod phases;
-pub mod plots;
-pub mod report;
-pub mod results;
 
-pub use log::EVENT_TARGET;
+pub use crate::log::EVENT_TARGET;
 
 /// Writes an event to the current test's `events.jsonl` (and its `test.log`), from anywhere
 /// inside the test (a service task, a fault injector): `kind`, then `tracing` fields. Reports
-/// draw them on the test's time axis (see [`report`]).
+/// draw them on the test's time axis (see [`crate::report`]).
 ///
 /// ```
 /// ducttape_core::event!("fault_start", fault = "partition", nodes = "worker1|worker2");
@@ -79,7 +72,10 @@ use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
 use crate::cluster::{Cluster, ClusterError, Lease, LeaseError, LeaseRequest, Node};
+use crate::log;
 use crate::remote::NodeProcess;
+use crate::report::{self, data, phases};
+use crate::results;
 
 /// The default per-test timeout (`DUCTTAPE_TEST_TIMEOUT` in seconds overrides it).
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -471,7 +467,7 @@ impl TestContext {
     }
 
     /// Marks the end of bring-up: what follows is the test's workload, in the phase timings of
-    /// `summary.json` and the report (see [`phases`]). Tests whose workload is a perf or
+    /// `summary.json` and the report (see [`phases`](crate::report::phases)). Tests whose workload is a perf or
     /// verifiable client need not call it: starting one marks it.
     ///
     /// ```no_run
@@ -578,7 +574,7 @@ impl ContextBuilder {
     }
 
     /// Writes the results under `root/<run-id>/` instead of the run's results root (see
-    /// [`results`]), with a run report of their own there.
+    /// [`crate::results`]), with a run report of their own there.
     pub fn results_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.results_root = Some(root.into());
         self
@@ -689,7 +685,7 @@ async fn collect_and_clean(
     name: String,
     service: Arc<dyn Teardown>,
     failed: bool,
-) -> (Value, Vec<String>) {
+) -> (data::ServiceSummary, Vec<String>) {
     let mut problems = Vec::new();
     let dest = inner.dir.join(&name);
     let collected = with_step_timeout(
@@ -712,7 +708,10 @@ async fn collect_and_clean(
         problems.push(format!("clean {name}: {e}"));
     }
     (
-        json!({ "name": name, "results": service.results() }),
+        data::ServiceSummary {
+            name,
+            results: service.results(),
+        },
         problems,
     )
 }
@@ -791,7 +790,10 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
             }
             Err(e) => {
                 problems.push(format!("logs and clean {name}: {e}"));
-                service_summaries.push(json!({ "name": name, "results": Value::Null }));
+                service_summaries.push(data::ServiceSummary {
+                    name,
+                    results: Value::Null,
+                });
             }
         }
     }
@@ -847,32 +849,31 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
         tracing::error!(%message, "test error");
     }
     let path = inner.dir.join("summary.json");
-    let events = phases::read_events(&inner.dir.join("events.jsonl"));
-    let mut summary = json!({
-        "format": results::FORMAT,
-        "test": inner.name,
-        "status": status.as_str(),
-        "message": message,
-        "started": inner.started_at.to_rfc3339(),
-        "duration_secs": inner.started.elapsed().as_secs_f64(),
-        "phases": phases::Phases::of(&events, chrono::Utc::now()),
-        "services": service_summaries,
-        "results": Value::Object(inner.results.lock().map(|r| r.clone()).unwrap_or_default()),
-        "teardown_problems": problems,
-    });
+    let events = data::read_events(&inner.dir.join("events.jsonl"));
+    let mut summary = data::Summary {
+        format: data::FORMAT,
+        test: inner.name.clone(),
+        status: status.as_str().to_string(),
+        message: message.clone(),
+        started: Some(inner.started_at.to_rfc3339()),
+        duration_secs: inner.started.elapsed().as_secs_f64(),
+        phases: phases::Phases::of(&events, chrono::Utc::now()),
+        services: service_summaries,
+        results: inner.results.lock().map(|r| r.clone()).unwrap_or_default(),
+        teardown_problems: problems,
+    };
     if inner.continues {
-        let before = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        if let Some(before) = before {
-            summary = results::merge_checks(before, summary);
+        match data::Summary::read(&path) {
+            Ok(before) => summary = before.merge_checks(summary),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the summary the checks continue")
+            }
         }
     }
-
-    if let Err(e) = std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&summary).unwrap_or_default(),
-    ) {
+    let written = serde_json::to_vec_pretty(&summary)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| crate::files::write_atomically(&path, &bytes, 0o644));
+    if let Err(e) = written {
         tracing::error!(path = %path.display(), error = %e, "cannot write summary");
     }
     write_event(

@@ -498,7 +498,7 @@ impl Pool {
             && stdin.is_none()
             && !command.contains('\0')
             && !self.no_shell.load(Ordering::Relaxed);
-        io_runtime()?.spawn(crate::context::log::follow_current_test(async move {
+        io_runtime()?.spawn(crate::log::follow_current_test(async move {
             let result = async {
                 let _permit = pool
                     .in_flight
