@@ -199,3 +199,163 @@ pub fn test_page(run_dir: &Path, summary_path: &Path, summary: &Value) -> String
     }
     h
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    /// A run directory with one test `t` of `summary`, `events` and `log` lines; returns the
+    /// test's page and the run report.
+    fn pages(summary: Value, events: &[Value], log: &str) -> (String, String) {
+        let run = tempfile::tempdir().unwrap();
+        let dir = run.path().join("t");
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("summary.json"), summary.to_string()).unwrap();
+        let lines: Vec<String> = events.iter().map(Value::to_string).collect();
+        std::fs::write(dir.join("events.jsonl"), lines.join("\n")).unwrap();
+        std::fs::write(dir.join("test.log"), log).unwrap();
+        crate::report::write_all(run.path(), None).unwrap();
+        (
+            std::fs::read_to_string(dir.join("report.html")).unwrap(),
+            std::fs::read_to_string(run.path().join("report.html")).unwrap(),
+        )
+    }
+
+    fn ev(secs: u32, e: Value) -> Value {
+        let mut e = e;
+        e["ts"] = format!("2026-01-01T00:00:{secs:02}Z").into();
+        e
+    }
+
+    /// The points of every data line in `svg`: `<polyline>`s drawn 2 wide (axes and ticks
+    /// are 1 wide), of three points or more (the legend's sample has two).
+    fn polylines(svg: &str) -> Vec<Vec<(f64, f64)>> {
+        svg.split("<polyline")
+            .skip(1)
+            .filter(|p| {
+                p.split("/>")
+                    .next()
+                    .is_some_and(|p| p.contains("stroke-width=\"2\""))
+            })
+            .filter_map(|p| {
+                let pts = p.split("points=\"").nth(1)?.split('"').next()?;
+                Some(
+                    pts.split_whitespace()
+                        .filter_map(|xy| {
+                            let (x, y) = xy.split_once(',')?;
+                            Some((x.parse().ok()?, y.parse().ok()?))
+                        })
+                        .collect::<Vec<(f64, f64)>>(),
+                )
+            })
+            .filter(|l| l.len() > 2)
+            .collect()
+    }
+
+    fn figure<'a>(page: &'a str, name: &str) -> &'a str {
+        let start = page
+            .find(&format!("id=\"plot-{name}\""))
+            .unwrap_or_else(|| panic!("no plot {name}: {page}"));
+        let end = page[start..].find("</figure>").unwrap() + start;
+        &page[start..end]
+    }
+
+    #[test]
+    fn a_stall_in_the_delivery_counts_draws_flat_then_a_jump_never_a_slope() {
+        // Acknowledgements stall for 26 s (no change, so no point), then arrive in a burst.
+        let t0 = chrono::DateTime::parse_from_rfc3339("2026-01-01T00:00:00Z")
+            .unwrap()
+            .timestamp_millis();
+        let point = |s: i64, acked: u64, consumed: u64| json!({"ts_ms": t0 + s * 1000, "acked": acked, "consumed": consumed});
+        let summary = json!({"format": 2, "test": "t", "status": "pass", "message": null,
+            "started": "2026-01-01T00:00:00Z", "duration_secs": 50.0, "services": [],
+            "results": {"delivery": {"acked": 1000, "consumed": 1000, "lost_acknowledged": 0,
+                "duplicated": 0, "delivery_timeline": [
+                    point(9, 90, 80), point(10, 100, 100), point(36, 1000, 1000)]}}});
+        let (page, _) = pages(summary, &[ev(0, json!({"event": "test_started"}))], "");
+        let lines = polylines(figure(&page, "delivery"));
+        assert_eq!(lines.len(), 2, "acked and consumed: {lines:?}");
+        for line in &lines {
+            let slopes: Vec<_> = line
+                .windows(2)
+                .filter(|w| w[0].0 != w[1].0 && w[0].1 != w[1].1)
+                .collect();
+            assert!(
+                slopes.is_empty(),
+                "a count drawn as a slope: {slopes:?} in {line:?}"
+            );
+            // Flat across the stall: the longest horizontal run is the 26 s, not 1 s.
+            let widest = line
+                .windows(2)
+                .filter(|w| w[0].1 == w[1].1)
+                .map(|w| w[1].0 - w[0].0)
+                .fold(0.0, f64::max);
+            let first_second = line[2].0 - line[0].0;
+            assert!(widest > 20.0 * first_second, "{line:?}");
+        }
+    }
+
+    #[test]
+    fn a_failed_tests_page_opens_with_why_and_the_log_before_teardown() {
+        let summary = json!({"format": 2, "test": "t", "status": "fail",
+            "message": "panicked at ducttape-tests/tests/loss.rs:405:66:\ntimed out after 119 s waiting until the consumer has read as far as the producers got",
+            "started": "2026-01-01T00:00:00Z", "duration_secs": 130.0, "services": [],
+            "results": {}});
+        let log = "2026-01-01T00:00:01Z INFO producer started\n\
+                   2026-01-01T00:01:59Z WARN consumer stuck at offset 17\n\
+                   2026-01-01T00:02:00Z INFO ducttape::event: event=\"teardown_started\"\n\
+                   2026-01-01T00:02:05Z INFO stopping kafka\n";
+        let events = [
+            ev(0, json!({"event": "test_started"})),
+            ev(
+                5,
+                json!({"event": "fault_start", "fault": "partition", "nodes": "w1", "detail": "w1 from w2"}),
+            ),
+            ev(31, json!({"event": "fault_heal", "nodes": "w1"})),
+        ];
+        let (page, run) = pages(summary, &events, log);
+        let why = page.find("id=\"why\"").expect("a why section");
+        let first_plot = page.find("<figure").unwrap_or(page.len());
+        let status = page.find("status <b").unwrap();
+        assert!(why < first_plot && why < status, "why comes first: {page}");
+        let section = &page[why..page[why..].find("</section>").unwrap() + why];
+        assert!(
+            section.contains("timed out after 119 s waiting until the consumer"),
+            "{section}"
+        );
+        assert!(
+            section.contains("<code>ducttape-tests/tests/loss.rs:405:66</code>"),
+            "{section}"
+        );
+        assert!(section.contains("consumer stuck at offset 17"), "{section}");
+        assert!(
+            !section.contains("stopping kafka"),
+            "teardown is not why: {section}"
+        );
+        assert!(
+            run.contains("timed out after 119 s waiting until the consumer has read as far as the producers got (at ducttape-tests/tests/loss.rs:405:66)"),
+            "{run}"
+        );
+        // The fault is drawn as what it is, a window; no empty plot beside it.
+        assert!(figure(&page, "windows").contains("partition w1"), "{page}");
+        assert_eq!(page.matches("<figure").count(), 1, "{page}");
+    }
+
+    #[test]
+    fn no_plot_is_drawn_without_data() {
+        let summary = json!({"format": 2, "test": "t", "status": "fail", "message": null,
+            "started": "2026-01-01T00:00:00Z", "duration_secs": 12.0,
+            "services": [{"name": "kafka", "results": null}], "results": {}});
+        let events = [
+            ev(0, json!({"event": "test_started"})),
+            ev(3, json!({"event": "service_ready", "service": "kafka"})),
+            ev(10, json!({"event": "teardown_started"})),
+            ev(12, json!({"event": "test_finished"})),
+        ];
+        let (page, _) = pages(summary, &events, "no log worth showing\n");
+        assert!(!page.contains("<figure"), "a plot without data: {page}");
+        assert!(!page.contains("<svg"), "{page}");
+        assert!(page.contains("no panic message was caught"), "{page}");
+    }
+}

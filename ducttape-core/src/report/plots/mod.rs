@@ -277,3 +277,53 @@ fn fault_windows(input: &PlotInput<'_>) -> Option<Chart> {
             title: "fault and bounce windows".into(),
         })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_hold_their_value_and_samples_break_at_a_gap() {
+        let points = vec![(1.0, 1.0), (2.0, 2.0), (3.0, 3.0), (30.0, 4.0), (31.0, 5.0)];
+        let line = |shape| Line {
+            label: "x".into(),
+            points: points.clone(),
+            shape,
+        };
+        assert_eq!(line(Shape::Joined).segments(), vec![points.clone()]);
+        assert_eq!(
+            line(Shape::Steps).segments(),
+            vec![vec![
+                (1.0, 1.0),
+                (2.0, 1.0),
+                (2.0, 2.0),
+                (3.0, 2.0),
+                (3.0, 3.0),
+                (30.0, 3.0),
+                (30.0, 4.0),
+                (31.0, 4.0),
+                (31.0, 5.0)
+            ]]
+        );
+        assert_eq!(
+            line(Shape::Sampled { max_gap: 5.0 }).segments(),
+            vec![points[..3].to_vec(), points[3..].to_vec()]
+        );
+        // Drawn: one polyline per stretch (and the legend's sample), two wide.
+        let wide = |svg: &str| {
+            svg.split("<polyline")
+                .skip(1)
+                .filter(|p| {
+                    p.split("/>")
+                        .next()
+                        .is_some_and(|p| p.contains("stroke-width=\"2\""))
+                })
+                .count()
+        };
+        let sampled = [line(Shape::Sampled { max_gap: 5.0 })];
+        let svg = svg_plot("x", "", &sampled, &[], &[], 40.0).unwrap();
+        assert_eq!(wide(&svg), 3, "{svg}");
+        let svg = svg_plot("x", "", &[line(Shape::Joined)], &[], &[], 40.0).unwrap();
+        assert_eq!(wide(&svg), 2, "{svg}");
+    }
+}
