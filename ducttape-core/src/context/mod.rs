@@ -467,7 +467,7 @@ impl TestContext {
     }
 
     /// Marks the end of bring-up: what follows is the test's workload, in the phase timings of
-    /// `summary.json` and the report (see [`phases`](crate::report::phases)). Tests whose workload is a perf or
+    /// `summary.json` and the report (see [`phases`]). Tests whose workload is a perf or
     /// verifiable client need not call it: starting one marks it.
     ///
     /// ```no_run
