@@ -90,18 +90,20 @@ pub trait Teardown: Send + Sync + 'static {
     fn name(&self) -> String;
     /// Stops it (gracefully, then forcefully). Teardown calls it when the test asked for
     /// [`TestContext::clean_shutdown`].
-    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>>;
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>>;
     /// Stops it as fast as it can (SIGKILL): teardown calls it unless the test asked for
     /// [`TestContext::clean_shutdown`]. The default is [`stop`](Self::stop), for things whose
     /// stop is quick anyway (healing faults).
-    fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         self.stop()
     }
     /// Its processes still running after [`stop`](Self::stop) or [`kill`](Self::kill)
     /// returned `Ok`. Teardown asks right then, before [`clean`](Self::clean) (which may kill
     /// them as well), and makes any a test error: a stop must stop. The default: none, for
     /// things that run no processes of their own (faults).
-    fn left_running(self: Arc<Self>) -> BoxFuture<'static, Result<Vec<NodeProcess>, String>> {
+    fn left_running(
+        self: Arc<Self>,
+    ) -> BoxFuture<'static, Result<Vec<NodeProcess>, TeardownError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
     /// Copies its logs into `dest`; `all` is set when the test failed.
@@ -109,12 +111,49 @@ pub trait Teardown: Send + Sync + 'static {
         self: Arc<Self>,
         dest: PathBuf,
         all: bool,
-    ) -> BoxFuture<'static, Result<(), String>>;
+    ) -> BoxFuture<'static, Result<(), TeardownError>>;
     /// Removes what it left on its nodes.
-    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>>;
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>>;
     /// Numbers it produced, for `summary.json`.
     fn results(&self) -> Value {
         Value::Null
+    }
+}
+
+/// Why a teardown step (stopping a service, collecting its logs, cleaning its nodes) failed.
+/// Teardown makes it a test error; its message goes into `summary.json`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TeardownError {
+    /// What the service (or whatever was registered) said.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The step failed on several nodes, each for its own reason.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<TeardownError>),
+    /// The step did not finish in time.
+    #[error("{what} did not finish within {limit:?}")]
+    TimedOut {
+        /// The step.
+        what: String,
+        /// How long it was given.
+        limit: Duration,
+    },
+}
+
+impl TeardownError {
+    /// Wraps what a service's operation returned: `.map_err(TeardownError::new)`.
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        TeardownError::Failed(error.into())
+    }
+
+    /// `Ok` when `errors` is empty, else all of them (one alone as itself).
+    pub fn all(mut errors: Vec<TeardownError>) -> Result<(), TeardownError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(TeardownError::Several(errors)),
+        }
     }
 }
 
@@ -670,11 +709,14 @@ fn run_teardown_blocking(inner: &Arc<Inner>, status: Status) {
 
 async fn with_step_timeout<T>(
     what: String,
-    fut: BoxFuture<'static, Result<T, String>>,
-) -> Result<T, String> {
+    fut: BoxFuture<'static, Result<T, TeardownError>>,
+) -> Result<T, TeardownError> {
     match tokio::time::timeout(STEP_TIMEOUT, fut).await {
         Ok(r) => r,
-        Err(_) => Err(format!("{what} did not finish within {STEP_TIMEOUT:?}")),
+        Err(_) => Err(TeardownError::TimedOut {
+            what,
+            limit: STEP_TIMEOUT,
+        }),
     }
 }
 

@@ -8,7 +8,7 @@
 //! in this module checks that), and the context calls it only once a test's `summary.json` is
 //! written, to rewrite the pages ([`write_test_page`], [`write_run_report`]; each file is
 //! replaced atomically), so the report is complete when the last test ends, whichever binary
-//! ran it. `ducttape-report rewrite` does the same for a whole run afterwards.
+//! ran it. `ducttape-report html <run>` does the same for a whole run afterwards.
 //!
 //! | module | holds |
 //! |---|---|
