@@ -764,8 +764,9 @@ async fn teardown(inner: Arc<Inner>, status: Status) {
 }
 
 async fn teardown_steps(inner: Arc<Inner>, status: Status) {
-    tracing::info!(status = status.as_str(), "teardown");
+    // The event first: the report's log tail ends where this event's time says teardown began.
     write_event(&inner, "teardown_started", json!({}));
+    tracing::info!(status = status.as_str(), "teardown");
     let services: Vec<(String, Arc<dyn Teardown>)> =
         inner.services.lock().map(|s| s.clone()).unwrap_or_default();
     let mut problems = Vec::new();

@@ -4,39 +4,59 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use chrono::{DateTime, SubsecRound as _, Utc};
 use serde_json::Value;
 
 use super::html::{escape, rel_dir, secs, STYLE};
 use super::plots::{PlotInput, PLOTS};
 use super::{data, fmt_num, metrics};
 
-/// How many lines of `test.log` a failed test's page shows.
+/// How many entries of `test.log` a failed test's page shows.
 const LOG_TAIL_LINES: usize = 40;
 
-/// The end of a failed test's `test.log`: the last lines before its teardown began (what the
-/// test was doing when it failed, not its services being stopped), each cut to a readable
-/// length.
-fn log_tail(dir: &Path) -> Option<String> {
+/// The end of a failed test's `test.log`: its last entries at `INFO` or above (an entry is a
+/// line starting with its time, and the lines after it that do not) from before its teardown
+/// began at `teardown` (what the test was doing when it failed, not its services being
+/// stopped), each cut to a readable length.
+fn log_tail(dir: &Path, teardown: Option<DateTime<Utc>>) -> Option<String> {
     let text = std::fs::read_to_string(dir.join("test.log")).ok()?;
-    let lines: Vec<&str> = text.lines().collect();
-    let end = lines
+    let mut entries: Vec<(Option<DateTime<Utc>>, String)> = Vec::new();
+    for line in text.lines() {
+        let ts = line
+            .split_whitespace()
+            .next()
+            .and_then(|t| DateTime::parse_from_rfc3339(t).ok())
+            .map(|t| t.with_timezone(&Utc));
+        match (ts, entries.last_mut()) {
+            (None, Some((_, entry))) => {
+                entry.push('\n');
+                entry.push_str(line);
+            }
+            _ => entries.push((ts, line.to_string())),
+        }
+    }
+    let before = |ts: &Option<DateTime<Utc>>| match (ts, teardown) {
+        // The log's times are in ms: the line of teardown's start has its ms, not its µs.
+        (Some(ts), Some(teardown)) => *ts < teardown.trunc_subsecs(3),
+        _ => true,
+    };
+    let quiet = |e: &str| matches!(e.split_whitespace().nth(1), Some("DEBUG" | "TRACE"));
+    let kept: Vec<String> = entries
         .iter()
-        .position(|l| l.contains("event=\"teardown_started\""))
-        .unwrap_or(lines.len());
-    let from = end.saturating_sub(LOG_TAIL_LINES);
-    let tail: Vec<String> = lines[from..end]
-        .iter()
-        .map(|l| match l.char_indices().nth(400) {
-            Some((cut, _)) => format!("{}…", &l[..cut]),
-            None => l.to_string(),
+        .take_while(|(ts, _)| before(ts))
+        .filter(|(_, e)| !quiet(e))
+        .map(|(_, e)| match e.char_indices().nth(400) {
+            Some((cut, _)) => format!("{}…", &e[..cut]),
+            None => e.clone(),
         })
         .collect();
+    let tail = &kept[kept.len().saturating_sub(LOG_TAIL_LINES)..];
     (!tail.is_empty()).then(|| tail.join("\n"))
 }
 
 /// The first section of a page of a test that did not pass: why, where, and the log it points
 /// at.
-fn why(summary: &data::Summary, dir: &Path) -> String {
+fn why(summary: &data::Summary, dir: &Path, events: &[Value]) -> String {
     let heading = match summary.status.as_str() {
         "fail" => "Why it failed",
         "timeout" => "Why it timed out",
@@ -68,7 +88,11 @@ fn why(summary: &data::Summary, dir: &Path) -> String {
              (a panic in another thread or task); the log below ends where it failed</p>",
         ),
     }
-    if let Some(tail) = log_tail(dir) {
+    let teardown = events
+        .iter()
+        .find(|e| e["event"] == "teardown_started")
+        .and_then(data::event_time);
+    if let Some(tail) = log_tail(dir, teardown) {
         let _ = write!(
             h,
             "<h3>the end of <a href=\"test.log\">test.log</a> before teardown</h3>\
@@ -97,7 +121,7 @@ pub fn test_page(run_dir: &Path, summary_path: &Path, summary: &Value) -> String
     );
     let typed = serde_json::from_value::<data::Summary>(summary.clone());
     if let Ok(s) = &typed {
-        h.push_str(&why(s, dir));
+        h.push_str(&why(s, dir, &events));
     }
     let _ = write!(
         h,
@@ -303,8 +327,9 @@ mod tests {
             "started": "2026-01-01T00:00:00Z", "duration_secs": 130.0, "services": [],
             "results": {}});
         let log = "2026-01-01T00:00:01Z INFO producer started\n\
+                   2026-01-01T00:01:58Z DEBUG ssh node=w1 command=while :; do\n  sleep 1\ndone\n\
                    2026-01-01T00:01:59Z WARN consumer stuck at offset 17\n\
-                   2026-01-01T00:02:00Z INFO ducttape::event: event=\"teardown_started\"\n\
+                   2026-01-01T00:02:00Z INFO ducttape_core::context: teardown\n\
                    2026-01-01T00:02:05Z INFO stopping kafka\n";
         let events = [
             ev(0, json!({"event": "test_started"})),
@@ -313,6 +338,7 @@ mod tests {
                 json!({"event": "fault_start", "fault": "partition", "nodes": "w1", "detail": "w1 from w2"}),
             ),
             ev(31, json!({"event": "fault_heal", "nodes": "w1"})),
+            json!({"ts": "2026-01-01T00:02:00.000300Z", "event": "teardown_started"}),
         ];
         let (page, run) = pages(summary, &events, log);
         let why = page.find("id=\"why\"").expect("a why section");

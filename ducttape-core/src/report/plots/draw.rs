@@ -172,7 +172,7 @@ pub fn svg_windows(title: &str, spans: &[Span], x_max: f64) -> Result<String, Pl
     let n = rows.len().max(1);
     let mut svg = String::new();
     {
-        let height = 80 + 26 * n as u32;
+        let height = 110 + 30 * n as u32;
         let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
         let e = |e: DrawingAreaErrorKind<_>| PlotError::of(title, e);
         root.fill(&WHITE).map_err(e)?;
