@@ -498,8 +498,8 @@ impl RemoteAccount {
     /// in `remote`, which is created).
     pub async fn copy_to(&self, local: &Path, remote: &str) -> Result<(), RemoteError> {
         if local.is_dir() {
-            let archive = process::local_tar_create(local).await.map_err(|detail| {
-                self.local_error(format!("archiving {}", local.display()), detail)
+            let archive = process::local_tar_create(local).await.map_err(|e| {
+                self.local_error(format!("archiving {}", local.display()), e.to_string())
             })?;
             let command = format!("mkdir -p {r} && tar -C {r} -xf -", r = quote(remote));
             self.ssh_with(&command, Some(archive), self.timeout)
@@ -523,7 +523,9 @@ impl RemoteAccount {
         let out = self.ssh_with(&command, None, self.timeout).await?;
         let (kind, body) = out.stdout.split_at(out.stdout.len().min(2));
         let result = match kind {
-            b"D\n" => process::local_tar_extract(local, body.to_vec()).await,
+            b"D\n" => process::local_tar_extract(local, body.to_vec())
+                .await
+                .map_err(|e| e.to_string()),
             _ => write_local_file(local, body)
                 .await
                 .map_err(|e| e.to_string()),

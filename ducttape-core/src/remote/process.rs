@@ -193,7 +193,7 @@ pub(crate) fn stop_script(pidfile: &str, clean: bool, grace: Duration) -> String
 async fn run_local(
     mut cmd: tokio::process::Command,
     stdin: Option<Vec<u8>>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, LocalCommandError> {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -202,36 +202,76 @@ async fn run_local(
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let command = format!("{cmd:?}");
+    let io = |source| LocalCommandError::Io {
+        command: command.clone(),
+        source,
+    };
+    let mut child = cmd.spawn().map_err(io)?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(&data).await.map_err(|e| e.to_string())?;
+        pipe.write_all(&data).await.map_err(io)?;
     }
-    let out = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().await.map_err(io)?;
     if out.status.success() {
         Ok(out.stdout)
     } else {
-        Err(format!(
-            "{cmd:?} failed with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(LocalCommandError::Failed {
+            command,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
+/// A command run on this (the test's) side failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LocalCommandError {
+    /// It could not be started, fed or waited for.
+    #[error("cannot run {command}: {source}")]
+    Io {
+        /// The command.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It exited unsuccessfully.
+    #[error("{command} failed with {status}: {stderr}")]
+    Failed {
+        /// The command.
+        command: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// What it said.
+        stderr: String,
+    },
+    /// Its directory could not be made.
+    #[error("cannot create {dir}: {source}")]
+    Dir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// A tar archive of the contents of the local directory `dir`.
-pub(crate) async fn local_tar_create(dir: &Path) -> Result<Vec<u8>, String> {
+pub(crate) async fn local_tar_create(dir: &Path) -> Result<Vec<u8>, LocalCommandError> {
     let mut cmd = tokio::process::Command::new("tar");
     cmd.arg("-C").arg(dir).args(["-cf", "-", "."]);
     run_local(cmd, None).await
 }
 
 /// Unpacks `archive` into the local directory `dir` (created).
-pub(crate) async fn local_tar_extract(dir: &Path, archive: Vec<u8>) -> Result<(), String> {
+pub(crate) async fn local_tar_extract(
+    dir: &Path,
+    archive: Vec<u8>,
+) -> Result<(), LocalCommandError> {
     tokio::fs::create_dir_all(dir)
         .await
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        .map_err(|source| LocalCommandError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     let mut cmd = tokio::process::Command::new("tar");
     cmd.arg("-C").arg(dir).args(["-xf", "-"]);
     run_local(cmd, Some(archive)).await.map(drop)
