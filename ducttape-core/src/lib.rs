@@ -21,7 +21,11 @@
 pub mod cluster;
 pub mod context;
 pub mod errors;
+pub mod files;
+pub(crate) mod log;
 pub mod remote;
+pub mod report;
+pub mod results;
 pub mod wait;
 
 pub use context::TestContext;

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ducttape_core::cluster::{Cluster, Node};
-use ducttape_core::context::Teardown;
+use ducttape_core::context::{Teardown, TeardownError};
 use ducttape_core::TestContext;
 use futures::future::BoxFuture;
 use serial_test::serial;
@@ -154,10 +154,13 @@ const LOG_GONE: &str = "cat /mnt/broken/no-such.log";
 const DIR_NOT_EMPTY: &str = "mkdir -p /mnt/broken/busy && rmdir /mnt/broken";
 
 impl Broken {
-    fn ssh(self: Arc<Self>, command: &'static str) -> BoxFuture<'static, Result<(), String>> {
+    fn ssh(
+        self: Arc<Self>,
+        command: &'static str,
+    ) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async move {
             let account = self.node.account();
-            account.ssh(command).await.map_err(|e| e.to_string())
+            account.ssh(command).await.map_err(TeardownError::new)
         })
     }
 }
@@ -167,7 +170,7 @@ impl Teardown for Broken {
         self.name.to_string()
     }
 
-    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         let command = self.stop;
         self.ssh(command)
     }
@@ -176,12 +179,12 @@ impl Teardown for Broken {
         self: Arc<Self>,
         _dest: PathBuf,
         _all: bool,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    ) -> BoxFuture<'static, Result<(), TeardownError>> {
         let command = self.logs;
         self.ssh(command)
     }
 
-    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         let command = self.clean;
         self.ssh(command)
     }
@@ -355,7 +358,7 @@ impl Teardown for Named {
         self.0.to_string()
     }
 
-    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
 
@@ -363,14 +366,14 @@ impl Teardown for Named {
         self: Arc<Self>,
         dest: PathBuf,
         _all: bool,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    ) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async move {
-            std::fs::create_dir_all(&dest).map_err(|e| e.to_string())?;
-            std::fs::write(dest.join("log"), self.1).map_err(|e| e.to_string())
+            std::fs::create_dir_all(&dest).map_err(TeardownError::new)?;
+            std::fs::write(dest.join("log"), self.1).map_err(TeardownError::new)
         })
     }
 
-    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
 }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
 
-use ducttape_core::context::Teardown;
+use ducttape_core::context::{Teardown, TeardownError};
 use ducttape_core::TestContext;
 
 /// What `./build.sh --no-chromium` (or `DUCTTAPE_CHROMIUM=0 ./build.sh`) leaves in `/opt`.
@@ -142,17 +142,17 @@ impl Teardown for Worker {
     fn name(&self) -> String {
         "producer".into()
     }
-    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
     fn collect_logs(
         self: Arc<Self>,
         _: PathBuf,
         _: bool,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    ) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
-    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
     fn results(&self) -> Value {
@@ -214,9 +214,14 @@ async fn a_generated_report_renders_in_chromium_with_its_plots() {
     );
 
     let page = dump_dom(&chromium, &dir.join("report.html"));
-    let plots = page.matches("<figure class=\"plot\"><svg").count();
-    // records/s, MB/s, latency.
-    assert_eq!(plots, 3, "{page}");
+    let plots = page.matches("<figure class=\"plot\" id=\"plot-").count();
+    // records/s, MB/s, latency, and the fault's window.
+    assert_eq!(plots, 4, "{page}");
+    let windows = page.find("id=\"plot-windows\"").expect("the windows plot");
+    assert!(
+        page[windows..].contains("partition worker1|worker2"),
+        "the fault's window is labelled: {page}"
+    );
     // One line per worker in each throughput plot, avg and max per worker in the latency plot,
     // plus the legend's samples.
     assert!(page.matches("<polyline").count() >= 2 + 2 + 4, "{page}");

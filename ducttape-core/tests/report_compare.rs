@@ -11,7 +11,7 @@ use std::process::{Command, Output};
 use std::sync::Arc;
 use std::time::Duration;
 
-use ducttape_core::context::Teardown;
+use ducttape_core::context::{Teardown, TeardownError};
 use ducttape_core::TestContext;
 use futures::future::BoxFuture;
 use serde_json::{json, Value};
@@ -216,17 +216,17 @@ impl Teardown for WontStop {
     fn name(&self) -> String {
         "wont-stop".into()
     }
-    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async { Err("still running".to_string()) })
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
+        Box::pin(async { Err(TeardownError::new("still running")) })
     }
     fn collect_logs(
         self: Arc<Self>,
         _: PathBuf,
         _: bool,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    ) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
-    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
 }

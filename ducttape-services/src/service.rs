@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ducttape_core::cluster::Node;
-use ducttape_core::context::{Teardown, TestContext};
+use ducttape_core::context::{Teardown, TeardownError, TestContext};
 use ducttape_core::remote::{NodeProcess, StopOutcome};
 use futures::future::{join_all, BoxFuture};
 use tracing::Instrument;
@@ -198,7 +198,7 @@ pub trait Service: Send + Sync + 'static {
 
     /// Whether the service is the test's workload (a perf or verifiable client) rather than
     /// a system under test: its start ends the test's bring-up phase (see
-    /// [`ducttape_core::context::phases`]).
+    /// [`ducttape_core::report::phases`]).
     fn is_workload(&self) -> bool {
         false
     }
@@ -361,24 +361,26 @@ impl<S: Service> Teardown for Registered<S> {
         self.0.name().to_string()
     }
 
-    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async move { self.0.stop().await.map_err(|e| e.to_string()) })
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
+        Box::pin(async move { self.0.stop().await.map_err(TeardownError::new) })
     }
 
-    fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async move { self.0.kill().await.map_err(|e| e.to_string()) })
+    fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
+        Box::pin(async move { self.0.kill().await.map_err(TeardownError::new) })
     }
 
     /// What [`Service::pids`] still reports on each node, with the rest of each process's
     /// group (a JVM under the shell that started it).
-    fn left_running(self: Arc<Self>) -> BoxFuture<'static, Result<Vec<NodeProcess>, String>> {
+    fn left_running(
+        self: Arc<Self>,
+    ) -> BoxFuture<'static, Result<Vec<NodeProcess>, TeardownError>> {
         Box::pin(async move {
             let checks = self.0.nodes().iter().map(|node| async {
-                let pids = self.0.pids(node).await.map_err(|e| e.to_string())?;
+                let pids = self.0.pids(node).await.map_err(TeardownError::new)?;
                 node.account()
                     .processes_of(&pids)
                     .await
-                    .map_err(|e| e.to_string())
+                    .map_err(TeardownError::new)
             });
             let mut left = Vec::new();
             let mut errors = Vec::new();
@@ -388,11 +390,7 @@ impl<S: Service> Teardown for Registered<S> {
                     Err(e) => errors.push(e),
                 }
             }
-            if errors.is_empty() {
-                Ok(left)
-            } else {
-                Err(errors.join("; "))
-            }
+            TeardownError::all(errors).map(|()| left)
         })
     }
 
@@ -400,7 +398,7 @@ impl<S: Service> Teardown for Registered<S> {
         self: Arc<Self>,
         dest: PathBuf,
         all: bool,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    ) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async move {
             let logs: Vec<LogFile> = self
                 .0
@@ -418,28 +416,24 @@ impl<S: Service> Teardown for Registered<S> {
                                 .account()
                                 .copy_from(&log.path, &dest)
                                 .await
-                                .map_err(|e| e.to_string()),
+                                .map_err(TeardownError::new),
                             Ok(false) => Ok(()),
-                            Err(e) => Err(e.to_string()),
+                            Err(e) => Err(TeardownError::new(e)),
                         }
                     }
                 })
             });
-            let errors: Vec<String> = join_all(copies)
+            let errors: Vec<TeardownError> = join_all(copies)
                 .await
                 .into_iter()
                 .filter_map(Result::err)
                 .collect();
-            if errors.is_empty() {
-                Ok(())
-            } else {
-                Err(errors.join("; "))
-            }
+            TeardownError::all(errors)
         })
     }
 
-    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async move { self.0.clean().await.map_err(|e| e.to_string()) })
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
+        Box::pin(async move { self.0.clean().await.map_err(TeardownError::new) })
     }
 
     fn results(&self) -> serde_json::Value {

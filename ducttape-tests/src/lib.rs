@@ -464,15 +464,16 @@ fn behind(report: &DeliveryReport, topic: &str, ends: &BTreeMap<u32, i64>) -> Ve
 /// Records `report` under `delivery` in the test's summary: acknowledged, consumed, lost and
 /// duplicated counts, and the acknowledged-vs-consumed timeline the report plots.
 pub fn record_delivery(ctx: &TestContext, report: &DeliveryReport) {
+    let delivery = ducttape_core::report::data::Delivery {
+        acked: report.acked,
+        consumed: report.consumed,
+        lost_acknowledged: report.lost_acknowledged() as u64,
+        duplicated: report.duplicates.len() as u64,
+        delivery_timeline: report.timeline.clone(),
+    };
     ctx.record(
         "delivery",
-        serde_json::json!({
-            "acked": report.acked,
-            "consumed": report.consumed,
-            "lost_acknowledged": report.lost_acknowledged() as u64,
-            "duplicated": report.duplicates.len() as u64,
-            "delivery_timeline": report.timeline,
-        }),
+        serde_json::to_value(delivery).unwrap_or_default(),
     );
 }
 

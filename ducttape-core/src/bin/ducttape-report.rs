@@ -17,8 +17,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Arg, ArgMatches, Command};
-use ducttape_core::context::compare::{self, CompareError, Noise};
-use ducttape_core::context::{report, results};
+use ducttape_core::report::compare::{self, CompareError, Noise};
+use ducttape_core::{report, results};
 
 fn cli() -> Command {
     let results = Arg::new("results")

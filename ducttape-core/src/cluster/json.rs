@@ -38,10 +38,8 @@ use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::fs;
-use std::io::{self, Write as _};
-use std::os::unix::fs::OpenOptionsExt as _;
+use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use serde_json::{Map, Value};
@@ -345,12 +343,11 @@ pub fn write(path: &Path, nodes: &[NodeSpec]) -> Result<(), ClusterFileError> {
         source: io::Error::other(e),
     })?;
     text.push('\n');
-    write_atomically(path, text.as_bytes(), if secret { 0o600 } else { 0o644 }).map_err(|source| {
-        ClusterFileError::Write {
+    crate::files::write_atomically(path, text.as_bytes(), if secret { 0o600 } else { 0o644 })
+        .map_err(|source| ClusterFileError::Write {
             path: path.to_path_buf(),
             source,
-        }
-    })
+        })
 }
 
 fn node_json(node: &NodeSpec) -> Value {
@@ -389,38 +386,6 @@ fn node_json(node: &NodeSpec) -> Value {
         entry.insert("node_type".to_string(), Value::from(kind.clone()));
     }
     Value::Object(entry)
-}
-
-fn write_atomically(path: &Path, bytes: &[u8], mode: u32) -> io::Result<()> {
-    // Distinct temporary names, so concurrent writers in this process do not share one.
-    static SEQ: AtomicU64 = AtomicU64::new(0);
-    let name = path
-        .file_name()
-        .ok_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "the path has no file name"))?;
-    let dir = path.parent().unwrap_or(Path::new(""));
-    if !dir.as_os_str().is_empty() {
-        fs::create_dir_all(dir)?;
-    }
-    let tmp = dir.join(format!(
-        ".{}.{}-{}.tmp",
-        name.to_string_lossy(),
-        std::process::id(),
-        SEQ.fetch_add(1, Ordering::Relaxed)
-    ));
-    let result = (|| {
-        let mut file = fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(mode)
-            .open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        fs::rename(&tmp, path)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp);
-    }
-    result
 }
 
 /// The first pair of nodes with the same host name, as indices.

@@ -505,19 +505,33 @@ impl Cluster {
         account: &RemoteAccount,
         marker: Option<&str>,
     ) -> Vec<NodeProcess> {
-        let mut left = self.running(index, account, marker).await;
-        let deadline = Instant::now() + LEFTOVER_GRACE;
-        while !left.is_empty() && Instant::now() < deadline {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            // By pid, keeping the newest command line: a process caught between fork and
-            // exec (`env -i setsid sleep 1001` a moment before it is `sleep 1001`) is the
-            // same process under another name.
-            let now = self.running(index, account, marker).await;
-            left = now
-                .into_iter()
-                .filter(|p| left.iter().any(|l| l.node == p.node && l.pid == p.pid))
-                .collect();
+        let first = self.running(index, account, marker).await;
+        if first.is_empty() {
+            return first;
         }
+        let left = std::sync::Mutex::new(first);
+        let still = &left;
+        let poll = Duration::from_millis(100);
+        // Whether they all ended is in `left`; a wait that times out leaves the survivors.
+        let _ = crate::wait_until(
+            "what was running when the lease ended exits",
+            LEFTOVER_GRACE + poll,
+            poll,
+            move || async move {
+                let now = self.running(index, account, marker).await;
+                let mut left = still.lock().map_err(|_| "a poisoned lock")?;
+                // By pid, keeping the newest command line: a process caught between fork and
+                // exec (`env -i setsid sleep 1001` a moment before it is `sleep 1001`) is the
+                // same process under another name.
+                *left = now
+                    .into_iter()
+                    .filter(|p| left.iter().any(|l| l.node == p.node && l.pid == p.pid))
+                    .collect();
+                Ok::<_, &str>(left.is_empty())
+            },
+        )
+        .await;
+        let left = left.into_inner().unwrap_or_default();
         for process in &left {
             tracing::warn!(%process, "left running when the lease ended");
         }
@@ -742,7 +756,7 @@ impl Drop for Lease {
         match crate::remote::transport::io_runtime() {
             Ok(rt) => {
                 // A failure is logged and quarantines the node; there is no caller to tell.
-                rt.spawn(crate::context::log::follow_current_test(async move {
+                rt.spawn(crate::log::follow_current_test(async move {
                     let _ = clean_and_free(cluster, indices, nodes, locks).await;
                 }));
             }

@@ -44,20 +44,13 @@
 //! # Ok(()) }
 //! ```
 
-pub mod compare;
-pub(crate) mod log;
-pub mod metrics;
 mod panic_note;
-pub mod phases;
-pub mod plots;
-pub mod report;
-pub mod results;
 
-pub use log::EVENT_TARGET;
+pub use crate::log::EVENT_TARGET;
 
 /// Writes an event to the current test's `events.jsonl` (and its `test.log`), from anywhere
 /// inside the test (a service task, a fault injector): `kind`, then `tracing` fields. Reports
-/// draw them on the test's time axis (see [`report`]).
+/// draw them on the test's time axis (see [`crate::report`]).
 ///
 /// ```
 /// ducttape_core::event!("fault_start", fault = "partition", nodes = "worker1|worker2");
@@ -79,7 +72,10 @@ use serde_json::{json, Map, Value};
 use tracing::Instrument;
 
 use crate::cluster::{Cluster, ClusterError, Lease, LeaseError, LeaseRequest, Node};
+use crate::log;
 use crate::remote::NodeProcess;
+use crate::report::{self, data, phases};
+use crate::results;
 
 /// The default per-test timeout (`DUCTTAPE_TEST_TIMEOUT` in seconds overrides it).
 pub const DEFAULT_TEST_TIMEOUT: Duration = Duration::from_secs(30 * 60);
@@ -94,18 +90,20 @@ pub trait Teardown: Send + Sync + 'static {
     fn name(&self) -> String;
     /// Stops it (gracefully, then forcefully). Teardown calls it when the test asked for
     /// [`TestContext::clean_shutdown`].
-    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>>;
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>>;
     /// Stops it as fast as it can (SIGKILL): teardown calls it unless the test asked for
     /// [`TestContext::clean_shutdown`]. The default is [`stop`](Self::stop), for things whose
     /// stop is quick anyway (healing faults).
-    fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn kill(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         self.stop()
     }
     /// Its processes still running after [`stop`](Self::stop) or [`kill`](Self::kill)
     /// returned `Ok`. Teardown asks right then, before [`clean`](Self::clean) (which may kill
     /// them as well), and makes any a test error: a stop must stop. The default: none, for
     /// things that run no processes of their own (faults).
-    fn left_running(self: Arc<Self>) -> BoxFuture<'static, Result<Vec<NodeProcess>, String>> {
+    fn left_running(
+        self: Arc<Self>,
+    ) -> BoxFuture<'static, Result<Vec<NodeProcess>, TeardownError>> {
         Box::pin(async { Ok(Vec::new()) })
     }
     /// Copies its logs into `dest`; `all` is set when the test failed.
@@ -113,12 +111,49 @@ pub trait Teardown: Send + Sync + 'static {
         self: Arc<Self>,
         dest: PathBuf,
         all: bool,
-    ) -> BoxFuture<'static, Result<(), String>>;
+    ) -> BoxFuture<'static, Result<(), TeardownError>>;
     /// Removes what it left on its nodes.
-    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>>;
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>>;
     /// Numbers it produced, for `summary.json`.
     fn results(&self) -> Value {
         Value::Null
+    }
+}
+
+/// Why a teardown step (stopping a service, collecting its logs, cleaning its nodes) failed.
+/// Teardown makes it a test error; its message goes into `summary.json`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum TeardownError {
+    /// What the service (or whatever was registered) said.
+    #[error(transparent)]
+    Failed(Box<dyn std::error::Error + Send + Sync + 'static>),
+    /// The step failed on several nodes, each for its own reason.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<TeardownError>),
+    /// The step did not finish in time.
+    #[error("{what} did not finish within {limit:?}")]
+    TimedOut {
+        /// The step.
+        what: String,
+        /// How long it was given.
+        limit: Duration,
+    },
+}
+
+impl TeardownError {
+    /// Wraps what a service's operation returned: `.map_err(TeardownError::new)`.
+    pub fn new(error: impl Into<Box<dyn std::error::Error + Send + Sync + 'static>>) -> Self {
+        TeardownError::Failed(error.into())
+    }
+
+    /// `Ok` when `errors` is empty, else all of them (one alone as itself).
+    pub fn all(mut errors: Vec<TeardownError>) -> Result<(), TeardownError> {
+        match errors.len() {
+            0 => Ok(()),
+            1 => Err(errors.remove(0)),
+            _ => Err(TeardownError::Several(errors)),
+        }
     }
 }
 
@@ -578,7 +613,7 @@ impl ContextBuilder {
     }
 
     /// Writes the results under `root/<run-id>/` instead of the run's results root (see
-    /// [`results`]), with a run report of their own there.
+    /// [`crate::results`]), with a run report of their own there.
     pub fn results_root(mut self, root: impl Into<PathBuf>) -> Self {
         self.results_root = Some(root.into());
         self
@@ -674,11 +709,14 @@ fn run_teardown_blocking(inner: &Arc<Inner>, status: Status) {
 
 async fn with_step_timeout<T>(
     what: String,
-    fut: BoxFuture<'static, Result<T, String>>,
-) -> Result<T, String> {
+    fut: BoxFuture<'static, Result<T, TeardownError>>,
+) -> Result<T, TeardownError> {
     match tokio::time::timeout(STEP_TIMEOUT, fut).await {
         Ok(r) => r,
-        Err(_) => Err(format!("{what} did not finish within {STEP_TIMEOUT:?}")),
+        Err(_) => Err(TeardownError::TimedOut {
+            what,
+            limit: STEP_TIMEOUT,
+        }),
     }
 }
 
@@ -689,7 +727,7 @@ async fn collect_and_clean(
     name: String,
     service: Arc<dyn Teardown>,
     failed: bool,
-) -> (Value, Vec<String>) {
+) -> (data::ServiceSummary, Vec<String>) {
     let mut problems = Vec::new();
     let dest = inner.dir.join(&name);
     let collected = with_step_timeout(
@@ -712,7 +750,10 @@ async fn collect_and_clean(
         problems.push(format!("clean {name}: {e}"));
     }
     (
-        json!({ "name": name, "results": service.results() }),
+        data::ServiceSummary {
+            name,
+            results: service.results(),
+        },
         problems,
     )
 }
@@ -723,8 +764,9 @@ async fn teardown(inner: Arc<Inner>, status: Status) {
 }
 
 async fn teardown_steps(inner: Arc<Inner>, status: Status) {
-    tracing::info!(status = status.as_str(), "teardown");
+    // The event first: the report's log tail ends where this event's time says teardown began.
     write_event(&inner, "teardown_started", json!({}));
+    tracing::info!(status = status.as_str(), "teardown");
     let services: Vec<(String, Arc<dyn Teardown>)> =
         inner.services.lock().map(|s| s.clone()).unwrap_or_default();
     let mut problems = Vec::new();
@@ -791,7 +833,10 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
             }
             Err(e) => {
                 problems.push(format!("logs and clean {name}: {e}"));
-                service_summaries.push(json!({ "name": name, "results": Value::Null }));
+                service_summaries.push(data::ServiceSummary {
+                    name,
+                    results: Value::Null,
+                });
             }
         }
     }
@@ -847,32 +892,31 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
         tracing::error!(%message, "test error");
     }
     let path = inner.dir.join("summary.json");
-    let events = phases::read_events(&inner.dir.join("events.jsonl"));
-    let mut summary = json!({
-        "format": results::FORMAT,
-        "test": inner.name,
-        "status": status.as_str(),
-        "message": message,
-        "started": inner.started_at.to_rfc3339(),
-        "duration_secs": inner.started.elapsed().as_secs_f64(),
-        "phases": phases::Phases::of(&events, chrono::Utc::now()),
-        "services": service_summaries,
-        "results": Value::Object(inner.results.lock().map(|r| r.clone()).unwrap_or_default()),
-        "teardown_problems": problems,
-    });
+    let events = data::read_events(&inner.dir.join("events.jsonl"));
+    let mut summary = data::Summary {
+        format: data::FORMAT,
+        test: inner.name.clone(),
+        status: status.as_str().to_string(),
+        message: message.clone(),
+        started: Some(inner.started_at.to_rfc3339()),
+        duration_secs: inner.started.elapsed().as_secs_f64(),
+        phases: phases::Phases::of(&events, chrono::Utc::now()),
+        services: service_summaries,
+        results: inner.results.lock().map(|r| r.clone()).unwrap_or_default(),
+        teardown_problems: problems,
+    };
     if inner.continues {
-        let before = std::fs::read_to_string(&path)
-            .ok()
-            .and_then(|t| serde_json::from_str::<Value>(&t).ok());
-        if let Some(before) = before {
-            summary = results::merge_checks(before, summary);
+        match data::Summary::read(&path) {
+            Ok(before) => summary = before.merge_checks(summary),
+            Err(e) => {
+                tracing::warn!(path = %path.display(), error = %e, "cannot read the summary the checks continue")
+            }
         }
     }
-
-    if let Err(e) = std::fs::write(
-        &path,
-        serde_json::to_vec_pretty(&summary).unwrap_or_default(),
-    ) {
+    let written = serde_json::to_vec_pretty(&summary)
+        .map_err(std::io::Error::other)
+        .and_then(|bytes| crate::files::write_atomically(&path, &bytes, 0o644));
+    if let Err(e) = written {
         tracing::error!(path = %path.display(), error = %e, "cannot write summary");
     }
     write_event(

@@ -498,8 +498,8 @@ impl RemoteAccount {
     /// in `remote`, which is created).
     pub async fn copy_to(&self, local: &Path, remote: &str) -> Result<(), RemoteError> {
         if local.is_dir() {
-            let archive = process::local_tar_create(local).await.map_err(|detail| {
-                self.local_error(format!("archiving {}", local.display()), detail)
+            let archive = process::local_tar_create(local).await.map_err(|e| {
+                self.local_error(format!("archiving {}", local.display()), e.to_string())
             })?;
             let command = format!("mkdir -p {r} && tar -C {r} -xf -", r = quote(remote));
             self.ssh_with(&command, Some(archive), self.timeout)
@@ -523,8 +523,12 @@ impl RemoteAccount {
         let out = self.ssh_with(&command, None, self.timeout).await?;
         let (kind, body) = out.stdout.split_at(out.stdout.len().min(2));
         let result = match kind {
-            b"D\n" => process::local_tar_extract(local, body.to_vec()).await,
-            _ => write_local_file(local, body).await,
+            b"D\n" => process::local_tar_extract(local, body.to_vec())
+                .await
+                .map_err(|e| e.to_string()),
+            _ => write_local_file(local, body)
+                .await
+                .map_err(|e| e.to_string()),
         };
         result.map_err(|detail| self.local_error(format!("writing {}", local.display()), detail))
     }
@@ -547,7 +551,7 @@ impl RemoteAccount {
         let address = format!("{}:{port}", self.inner.address);
         process::wait_for_tcp(&address, timeout)
             .await
-            .map_err(|detail| self.local_error(format!("waiting for {address}"), detail))
+            .map_err(|e| self.local_error(format!("waiting for {address}"), e.to_string()))
     }
 
     /// Waits until `url` (plain `http://host:port/path`) answers with any HTTP status; returns
@@ -555,17 +559,13 @@ impl RemoteAccount {
     pub async fn wait_for_http(&self, url: &str, timeout: Duration) -> Result<u16, RemoteError> {
         process::wait_for_http(url, timeout)
             .await
-            .map_err(|detail| self.local_error(format!("waiting for {url}"), detail))
+            .map_err(|e| self.local_error(format!("waiting for {url}"), e.to_string()))
     }
 }
 
-async fn write_local_file(path: &Path, bytes: &[u8]) -> Result<(), String> {
+async fn write_local_file(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     if let Some(parent) = path.parent() {
-        tokio::fs::create_dir_all(parent)
-            .await
-            .map_err(|e| e.to_string())?;
+        tokio::fs::create_dir_all(parent).await?;
     }
-    tokio::fs::write(path, bytes)
-        .await
-        .map_err(|e| e.to_string())
+    tokio::fs::write(path, bytes).await
 }

@@ -7,9 +7,9 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::time::Instant;
 
 use super::quote::quote;
+use crate::wait::{wait_until, WaitError};
 
 /// A shell function `alive PID`: true while the process exists and is not a zombie. A zombie
 /// thread-group leader whose other threads still run (a JVM shutting down) is alive: its
@@ -193,7 +193,7 @@ pub(crate) fn stop_script(pidfile: &str, clean: bool, grace: Duration) -> String
 async fn run_local(
     mut cmd: tokio::process::Command,
     stdin: Option<Vec<u8>>,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, LocalCommandError> {
     cmd.stdin(if stdin.is_some() {
         Stdio::piped()
     } else {
@@ -202,36 +202,76 @@ async fn run_local(
     .stdout(Stdio::piped())
     .stderr(Stdio::piped())
     .kill_on_drop(true);
-    let mut child = cmd
-        .spawn()
-        .map_err(|e| format!("cannot run {cmd:?}: {e}"))?;
+    let command = format!("{cmd:?}");
+    let io = |source| LocalCommandError::Io {
+        command: command.clone(),
+        source,
+    };
+    let mut child = cmd.spawn().map_err(io)?;
     if let (Some(data), Some(mut pipe)) = (stdin, child.stdin.take()) {
-        pipe.write_all(&data).await.map_err(|e| e.to_string())?;
+        pipe.write_all(&data).await.map_err(io)?;
     }
-    let out = child.wait_with_output().await.map_err(|e| e.to_string())?;
+    let out = child.wait_with_output().await.map_err(io)?;
     if out.status.success() {
         Ok(out.stdout)
     } else {
-        Err(format!(
-            "{cmd:?} failed with {}: {}",
-            out.status,
-            String::from_utf8_lossy(&out.stderr).trim()
-        ))
+        Err(LocalCommandError::Failed {
+            command,
+            status: out.status,
+            stderr: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+        })
     }
 }
 
+/// A command run on this (the test's) side failed.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum LocalCommandError {
+    /// It could not be started, fed or waited for.
+    #[error("cannot run {command}: {source}")]
+    Io {
+        /// The command.
+        command: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// It exited unsuccessfully.
+    #[error("{command} failed with {status}: {stderr}")]
+    Failed {
+        /// The command.
+        command: String,
+        /// How it exited.
+        status: std::process::ExitStatus,
+        /// What it said.
+        stderr: String,
+    },
+    /// Its directory could not be made.
+    #[error("cannot create {dir}: {source}")]
+    Dir {
+        /// The directory.
+        dir: std::path::PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
 /// A tar archive of the contents of the local directory `dir`.
-pub(crate) async fn local_tar_create(dir: &Path) -> Result<Vec<u8>, String> {
+pub(crate) async fn local_tar_create(dir: &Path) -> Result<Vec<u8>, LocalCommandError> {
     let mut cmd = tokio::process::Command::new("tar");
     cmd.arg("-C").arg(dir).args(["-cf", "-", "."]);
     run_local(cmd, None).await
 }
 
 /// Unpacks `archive` into the local directory `dir` (created).
-pub(crate) async fn local_tar_extract(dir: &Path, archive: Vec<u8>) -> Result<(), String> {
+pub(crate) async fn local_tar_extract(
+    dir: &Path,
+    archive: Vec<u8>,
+) -> Result<(), LocalCommandError> {
     tokio::fs::create_dir_all(dir)
         .await
-        .map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
+        .map_err(|source| LocalCommandError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        })?;
     let mut cmd = tokio::process::Command::new("tar");
     cmd.arg("-C").arg(dir).args(["-xf", "-"]);
     run_local(cmd, Some(archive)).await.map(drop)
@@ -240,33 +280,42 @@ pub(crate) async fn local_tar_extract(dir: &Path, archive: Vec<u8>) -> Result<()
 const PROBE_BACKOFF: Duration = Duration::from_millis(50);
 
 /// Polls a TCP connect to `address` until it succeeds or `timeout` passes.
-pub(crate) async fn wait_for_tcp(address: &str, timeout: Duration) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
-    loop {
+pub(crate) async fn wait_for_tcp(address: &str, timeout: Duration) -> Result<(), WaitError> {
+    let what = format!("{address} accepts connections");
+    wait_until(&what, timeout, PROBE_BACKOFF, || async {
         let attempt = tokio::time::timeout(
             Duration::from_secs(2),
             tokio::net::TcpStream::connect(address),
         )
         .await;
-        let last = match attempt {
-            Ok(Ok(_)) => return Ok(()),
-            Ok(Err(e)) => e.to_string(),
-            Err(_) => "connect timed out".to_string(),
-        };
-        if Instant::now() + PROBE_BACKOFF > deadline {
-            return Err(format!(
-                "not accepting connections after {timeout:?} (last: {last})"
-            ));
+        match attempt {
+            Ok(Ok(_)) => Ok(true),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "connect timed out",
+            )),
         }
-        tokio::time::sleep(PROBE_BACKOFF).await;
-    }
+    })
+    .await
+}
+
+/// An HTTP probe found no answer.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum ProbeError {
+    /// Not a plain `http://` URL.
+    #[error("only http:// URLs are supported, got {0:?}")]
+    NotHttp(String),
+    /// No answer in time.
+    #[error(transparent)]
+    Wait(#[from] WaitError),
 }
 
 /// Splits `http://host:port/path` into (`host:port`, `/path`).
-pub(crate) fn split_http_url(url: &str) -> Result<(String, String), String> {
+pub(crate) fn split_http_url(url: &str) -> Result<(String, String), ProbeError> {
     let rest = url
         .strip_prefix("http://")
-        .ok_or_else(|| format!("only http:// URLs are supported, got {url:?}"))?;
+        .ok_or_else(|| ProbeError::NotHttp(url.to_string()))?;
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, "/"),
@@ -279,51 +328,45 @@ pub(crate) fn split_http_url(url: &str) -> Result<(String, String), String> {
     Ok((authority, path.to_string()))
 }
 
-async fn http_status(authority: &str, path: &str) -> Result<u16, String> {
-    let mut stream = tokio::net::TcpStream::connect(authority)
-        .await
-        .map_err(|e| e.to_string())?;
+async fn http_status(authority: &str, path: &str) -> std::io::Result<u16> {
+    let mut stream = tokio::net::TcpStream::connect(authority).await?;
     let host = authority.rsplit_once(':').map_or(authority, |(h, _)| h);
     let request = format!("GET {path} HTTP/1.0\r\nHost: {host}\r\nConnection: close\r\n\r\n");
-    stream
-        .write_all(request.as_bytes())
-        .await
-        .map_err(|e| e.to_string())?;
+    stream.write_all(request.as_bytes()).await?;
     let mut head = vec![0u8; 64];
-    let n = stream.read(&mut head).await.map_err(|e| e.to_string())?;
+    let n = stream.read(&mut head).await?;
     let line = String::from_utf8_lossy(&head[..n]);
     line.split_whitespace()
         .nth(1)
         .and_then(|code| code.parse().ok())
         .filter(|_| line.starts_with("HTTP/"))
         .ok_or_else(|| {
-            format!(
-                "not an HTTP answer: {:?}",
-                line.lines().next().unwrap_or("")
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                format!(
+                    "not an HTTP answer: {:?}",
+                    line.lines().next().unwrap_or("")
+                ),
             )
         })
 }
 
 /// Polls `GET url` until any HTTP status comes back.
-pub(crate) async fn wait_for_http(url: &str, timeout: Duration) -> Result<u16, String> {
+pub(crate) async fn wait_for_http(url: &str, timeout: Duration) -> Result<u16, ProbeError> {
     let (authority, path) = split_http_url(url)?;
-    let deadline = Instant::now() + timeout;
-    loop {
-        let last = match tokio::time::timeout(
-            Duration::from_secs(5),
-            http_status(&authority, &path),
-        )
-        .await
-        {
-            Ok(Ok(status)) => return Ok(status),
-            Ok(Err(e)) => e,
-            Err(_) => "no answer within 5s".to_string(),
-        };
-        if Instant::now() + PROBE_BACKOFF > deadline {
-            return Err(format!("no HTTP answer after {timeout:?} (last: {last})"));
+    let what = format!("{url} answers");
+    let status = wait_until(&what, timeout, PROBE_BACKOFF, || async {
+        match tokio::time::timeout(Duration::from_secs(5), http_status(&authority, &path)).await {
+            Ok(Ok(status)) => Ok(Some(status)),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(std::io::Error::new(
+                std::io::ErrorKind::TimedOut,
+                "no answer within 5s",
+            )),
         }
-        tokio::time::sleep(PROBE_BACKOFF).await;
-    }
+    })
+    .await?;
+    Ok(status)
 }
 
 #[cfg(test)]
@@ -454,6 +497,6 @@ mod tests {
         let err = wait_for_tcp("127.0.0.1:1", Duration::from_millis(200))
             .await
             .unwrap_err();
-        assert!(err.contains("refused"), "{err}");
+        assert!(err.to_string().contains("refused"), "{err}");
     }
 }

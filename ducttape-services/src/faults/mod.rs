@@ -61,7 +61,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ducttape_core::cluster::Node;
-use ducttape_core::context::{Teardown, TestContext};
+use ducttape_core::context::{Teardown, TeardownError, TestContext};
 use ducttape_core::remote::quote;
 use futures::future::{join_all, BoxFuture};
 
@@ -446,19 +446,19 @@ impl Teardown for HealOnTeardown {
         "faults".into()
     }
 
-    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
-        Box::pin(async move { self.0.restore().await.map_err(|e| e.to_string()) })
+    fn stop(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
+        Box::pin(async move { self.0.restore().await.map_err(TeardownError::new) })
     }
 
     fn collect_logs(
         self: Arc<Self>,
         _dest: PathBuf,
         _all: bool,
-    ) -> BoxFuture<'static, Result<(), String>> {
+    ) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
 
-    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), String>> {
+    fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>> {
         Box::pin(async { Ok(()) })
     }
 }

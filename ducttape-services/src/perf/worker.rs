@@ -321,7 +321,8 @@ impl<O: ToolOutput> Service for ToolService<O> {
     }
 
     /// Each node's parsed output, with `written_at`: when its last line was written (seconds
-    /// since the epoch), which the report uses to place the windows in time.
+    /// since the epoch), which the report uses to place the windows in time. The report reads
+    /// it as [`ducttape_core::report::data::WorkerOutput`] (the data contract).
     fn results(&self) -> serde_json::Value {
         let mut results = serde_json::to_value(self.outputs()).unwrap_or_default();
         let written = self

@@ -118,16 +118,9 @@ pub struct DeliveryReport {
     pub last_consumed: Vec<(TopicPartition, i64)>,
 }
 
-/// Acknowledged and consumed records up to a moment (see [`DeliveryReport::timeline`]).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DeliveryPoint {
-    /// The end of the second, in ms since the epoch.
-    pub ts_ms: i64,
-    /// Acknowledgements up to then.
-    pub acked: u64,
-    /// Deliveries to consumers up to then.
-    pub consumed: u64,
-}
+/// Acknowledged and consumed records up to a moment (see [`DeliveryReport::timeline`]): the
+/// report's data contract ([`ducttape_core::report::data::DeliveryPoint`]).
+pub use ducttape_core::report::data::DeliveryPoint;
 
 impl DeliveryReport {
     /// No acknowledged record lost or replaced: at-least-once delivery held. Duplicates and

@@ -22,7 +22,7 @@
 //! (`<base>.<slot>.0/24`) and state directory (`<state_root>/<slot>/`). Nothing outlives the
 //! process that started a cluster, however it ends (a normal exit with the cluster never
 //! dropped, a panic, SIGKILL): its node processes die with it, and a reaper process removes
-//! the links and files (see [`reaper`]). Should even that fail, the next
+//! the links and files (see its `reaper` module). Should even that fail, the next
 //! [`LocalCluster::start`] (or [`reap_stale`]) removes them.
 //!
 //! Root is needed (CAP_NET_ADMIN, CAP_SYS_ADMIN); without it, use a JSON cluster file

@@ -2,7 +2,7 @@
 //!
 //! Why a background runtime: tokio I/O objects belong to the runtime that created them and
 //! every `#[tokio::test]` has its own runtime, so connections made on a test's runtime would die
-//! with that test. All connections live on [`io_runtime`]; callers on any runtime talk to them
+//! with that test. All connections live on the I/O runtime (`io_runtime`); callers on any runtime talk to them
 //! through channels, so a pool can be reused by every test of a process.
 //!
 //! Why russh and not async-ssh2-lite: async-ssh2-lite drives libssh2 by re-polling the socket
@@ -14,7 +14,7 @@
 //! default `MaxSessions` is 10); more parallelism opens more connections, up to
 //! [`CONNECTIONS_PER_NODE`].
 //!
-//! Commands without stdin run in [`shell`]s: long-running shells, one per channel, kept open
+//! Commands without stdin run in shells (`shell`): long-running shells, one per channel, kept open
 //! between commands, which saves the channel open and the login shell's start-up of an SSH
 //! exec per command. Commands with stdin, nodes without bash, and accounts made with
 //! [`RemoteAccount::exec_only`](crate::remote::RemoteAccount::exec_only) get an SSH exec each.
@@ -498,7 +498,7 @@ impl Pool {
             && stdin.is_none()
             && !command.contains('\0')
             && !self.no_shell.load(Ordering::Relaxed);
-        io_runtime()?.spawn(crate::context::log::follow_current_test(async move {
+        io_runtime()?.spawn(crate::log::follow_current_test(async move {
             let result = async {
                 let _permit = pool
                     .in_flight

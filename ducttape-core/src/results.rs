@@ -4,59 +4,13 @@
 //! same cargo process): it is made from that parent's start time and pid, unless
 //! `DUCTTAPE_RUN_ID` names one. The results root is `DUCTTAPE_RESULTS_DIR`, else `results/`
 //! at the top of the cargo workspace; a context can be given another one
-//! ([`ContextBuilder::results_root`](super::ContextBuilder::results_root)), as tests of the
+//! ([`ContextBuilder::results_root`](crate::context::ContextBuilder::results_root)), as tests of the
 //! framework do for the contexts they make fail on purpose, so those stay out of the run's
-//! report.
+//! report. Both the context (which writes there) and the report (which reads there) use it.
 
 use std::path::{Path, PathBuf};
 
 use once_cell::sync::OnceCell;
-use serde_json::Value;
-
-/// The version of the `summary.json` layout, written into each one as `format`. Version 2
-/// added `format` and `phases`; summaries without `format` are of version 1.
-pub const FORMAT: u64 = 2;
-
-/// The summary of a test that went on with checks after its teardown
-/// ([`TestContext::finish_for_checks`](super::TestContext::finish_for_checks)): `before` (the
-/// test up to its teardown) with the checks' outcome added. The test fails if either part did;
-/// its duration runs to the end of the checks; `phases` stay the test's own, with
-/// `checks_after_teardown_secs` added.
-pub fn merge_checks(before: Value, checks: Value) -> Value {
-    let mut merged = before;
-    let checks_status = checks["status"].as_str().unwrap_or("pass");
-    if merged["status"] == "pass" || merged["status"] == "skipped" && checks_status != "pass" {
-        merged["status"] = checks["status"].clone();
-        merged["message"] = checks["message"].clone();
-    }
-    let started = |v: &Value| {
-        v["started"]
-            .as_str()
-            .and_then(|s| chrono::DateTime::parse_from_rfc3339(s).ok())
-    };
-    if let (Some(a), Some(b)) = (started(&merged), started(&checks)) {
-        let gap = (b - a).num_microseconds().unwrap_or(0) as f64 / 1e6;
-        merged["duration_secs"] = (gap + checks["duration_secs"].as_f64().unwrap_or(0.0)).into();
-    }
-    if let Some(p) = merged["phases"].as_object_mut() {
-        p.insert(
-            "checks_after_teardown_secs".into(),
-            checks["duration_secs"].clone(),
-        );
-    }
-    for key in ["services", "teardown_problems"] {
-        if let (Some(a), Some(b)) = (merged[key].as_array_mut(), checks[key].as_array()) {
-            a.extend(b.iter().cloned());
-        }
-    }
-    if let (Some(a), Some(b)) = (
-        merged["results"].as_object_mut(),
-        checks["results"].as_object(),
-    ) {
-        a.extend(b.iter().map(|(k, v)| (k.clone(), v.clone())));
-    }
-    merged
-}
 
 /// The run id of this process (see the module docs).
 pub fn run_id() -> &'static str {
@@ -159,29 +113,6 @@ pub(crate) fn test_dir(run_dir: &Path, name: &str) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn checks_after_teardown_join_their_tests_row() {
-        let before = json!({"test": "t", "status": "pass", "message": null,
-            "started": "2026-01-01T00:00:00Z", "duration_secs": 10.0,
-            "phases": {"bring_up_secs": 1.0, "workload_secs": 8.0, "teardown_secs": 1.0},
-            "services": [{"name": "faults"}], "results": {"a": 1}, "teardown_problems": []});
-        let checks = json!({"test": "t", "status": "fail", "message": "not healed",
-            "started": "2026-01-01T00:00:11Z", "duration_secs": 2.0,
-            "services": [], "results": {"b": 2}, "teardown_problems": ["x"]});
-        let m = merge_checks(before.clone(), checks);
-        assert_eq!(m["status"], "fail");
-        assert_eq!(m["message"], "not healed");
-        assert_eq!(m["duration_secs"], 13.0);
-        assert_eq!(m["phases"]["checks_after_teardown_secs"], 2.0);
-        assert_eq!(m["results"], json!({"a": 1, "b": 2}));
-        assert_eq!(m["teardown_problems"], json!(["x"]));
-        // Passing checks leave a passing test as it was.
-        let ok = json!({"status": "pass", "message": null, "started": "2026-01-01T00:00:11Z",
-            "duration_secs": 2.0, "results": {}});
-        assert_eq!(merge_checks(before, ok)["status"], "pass");
-    }
 
     #[test]
     fn finds_the_workspace_root() {

@@ -25,7 +25,7 @@ pub enum Better {
 /// The unit and direction of a number called `name` (its last dotted part decides).
 ///
 /// ```
-/// use ducttape_core::context::metrics::{unit_of, Better};
+/// use ducttape_core::report::metrics::{unit_of, Better};
 /// assert_eq!(unit_of("t results.p.records_per_sec"), ("records/s", Better::Higher));
 /// assert_eq!(unit_of("t results.p.p99_ms"), ("ms", Better::Lower));
 /// ```

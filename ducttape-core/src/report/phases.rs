@@ -3,7 +3,7 @@
 //! - **bring-up**: from `test_started` to the last moment the test was still getting ready —
 //!   the last `service_ready` of a service that is not a workload (or `nodes_leased`) before
 //!   the first workload starts (`service_starting` with `workload: true`, or the test's own
-//!   [`TestContext::workload_started`](super::TestContext::workload_started)) or teardown
+//!   [`TestContext::workload_started`](crate::TestContext::workload_started)) or teardown
 //!   begins;
 //! - **workload**: from there to `teardown_started`;
 //! - **teardown**: from `teardown_started` to the end (the summary is written).
@@ -11,27 +11,11 @@
 //! The three add up to the test's duration. A test with no services has a bring-up of its
 //! leases only. Events after the first teardown (checks made after it) are not counted here.
 
-use std::path::Path;
-
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// Every event of an `events.jsonl` (lines that do not parse are skipped).
-pub fn read_events(path: &Path) -> Vec<Value> {
-    std::fs::read_to_string(path)
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect()
-}
-
-/// The time of an event (`ts`, RFC 3339).
-pub fn event_time(event: &Value) -> Option<DateTime<Utc>> {
-    DateTime::parse_from_rfc3339(event["ts"].as_str()?)
-        .ok()
-        .map(|t| t.with_timezone(&Utc))
-}
+use super::data::event_time;
 
 /// A test's phase durations, in seconds (see the module docs).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -42,6 +26,9 @@ pub struct Phases {
     pub workload_secs: f64,
     /// Teardown.
     pub teardown_secs: f64,
+    /// Checks made after teardown (`TestContext::finish_for_checks`), if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks_after_teardown_secs: Option<f64>,
 }
 
 impl Phases {
@@ -49,7 +36,7 @@ impl Phases {
     /// without a `test_started` event.
     ///
     /// ```
-    /// use ducttape_core::context::phases::Phases;
+    /// use ducttape_core::report::phases::Phases;
     /// let events: Vec<serde_json::Value> = [
     ///     r#"{"ts":"2026-01-01T00:00:00Z","event":"test_started"}"#,
     ///     r#"{"ts":"2026-01-01T00:00:10Z","event":"service_ready","service":"kafka","workload":false}"#,
@@ -99,6 +86,7 @@ impl Phases {
             bring_up_secs: secs(start, ready),
             workload_secs: secs(ready, teardown),
             teardown_secs: secs(teardown, end),
+            checks_after_teardown_secs: None,
         })
     }
 }

@@ -1,9 +1,13 @@
 //! Routing `tracing` output into each test's `test.log`.
 //!
-//! One global subscriber (installed by the first [`TestContext`](super::TestContext)) writes
+//! It sits below everything that logs on a test's behalf — the context, node leases
+//! ([`crate::cluster`]) and the SSH transport ([`crate::remote`]) — so those can follow the
+//! current test without reaching up into the per-test context.
+//!
+//! One global subscriber (installed by the first [`TestContext`](crate::TestContext)) writes
 //! to stderr (filtered by `RUST_LOG`, `warn` by default; libtest captures it) and routes every
 //! event to the log file of the test it belongs to: the test named by an enclosing
-//! `ducttape_test` span (what [`TestContext::span`](super::TestContext::span) returns, and what
+//! `ducttape_test` span (what [`TestContext::span`](crate::TestContext::span) returns, and what
 //! teardown and service tasks run inside), else the test whose context lives on the current
 //! thread (a `#[tokio::test]` body runs on its test's thread).
 

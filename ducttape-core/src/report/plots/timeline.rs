@@ -1,33 +1,19 @@
-//! What a test's page plots, and the SVG drawing of it.
+//! Placing what happened on the test's time axis: seconds since the test started.
 //!
-//! The data comes from what a run already writes: every perf worker's window lines (in
-//! `summary.json`, each node's output under its service, with `written_at`, the time its last
-//! line was written) and the test's `events.jsonl` (faults, bounces, service starts and
-//! stops, teardown). Everything is placed on one axis: seconds since the test started.
+//! A window line of a perf worker says how long its window lasted (`records / records_per_sec`
+//! for Kafka's `ProducerPerformance`, `elapsed_ms` for the REST perf client) but not when it
+//! was printed. The windows are laid end to end back from the end of the run: the run began
+//! its whole elapsed time (from the final line) before `written_at`; a worker stopped before
+//! its final line ended its last window at `written_at`. The plot point of a window is its end.
 //!
-//! A window line says how long its window lasted (`records / records_per_sec` for Kafka's
-//! `ProducerPerformance`, `elapsed_ms` for the REST perf client) but not when it was printed.
-//! The windows are laid end to end back from the end of the run: the run began its whole
-//! elapsed time (from the final line) before `written_at`; a worker stopped before its final
-//! line ended its last window at `written_at`. The plot point of a window is its end.
-//!
-//! Plots are drawn with `plotters`' SVG backend into the page itself: no JavaScript, nothing
-//! loaded from outside.
+//! Faults, bounces and teardown come from `events.jsonl` as windows ([`Span`]); services
+//! becoming ready or stopping while the test runs as marks ([`Mark`]).
 
 use chrono::{DateTime, Utc};
-use plotters::prelude::*;
 use serde_json::Value;
 
-use super::phases::event_time;
-
-/// One line of a plot: `(seconds since the test started, value)`.
-#[derive(Debug, Clone, PartialEq)]
-pub struct Line {
-    /// What it is (`producer/worker4 avg`).
-    pub label: String,
-    /// Its points, in time order.
-    pub points: Vec<(f64, f64)>,
-}
+use super::super::data::{event_time, Summary, Window};
+use super::{Line, Shape};
 
 /// What a shaded window on the time axis stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,21 +79,18 @@ fn secs_between(a: DateTime<Utc>, b: DateTime<Utc>) -> f64 {
     (b - a).num_microseconds().unwrap_or(0) as f64 / 1e6
 }
 
-/// How long a window line or final line covers, in seconds.
-fn covers_secs(line: &Value) -> Option<f64> {
-    if let Some(ms) = line["elapsed_ms"].as_f64() {
-        return Some(ms / 1000.0);
-    }
-    let records = line["records"].as_f64()?;
-    let rate = line["records_per_sec"].as_f64()?;
-    (rate > 0.0).then(|| records / rate)
-}
-
 /// The end of each of `windows`, in seconds since the epoch (see the module docs); `None`
 /// when a window's length cannot be told.
-pub fn window_ends(windows: &[Value], result: Option<&Value>, written_at: f64) -> Option<Vec<f64>> {
-    let lengths: Vec<f64> = windows.iter().map(covers_secs).collect::<Option<_>>()?;
-    let start = match result.and_then(covers_secs) {
+pub fn window_ends(
+    windows: &[Window],
+    result: Option<&Window>,
+    written_at: f64,
+) -> Option<Vec<f64>> {
+    let lengths: Vec<f64> = windows
+        .iter()
+        .map(Window::covers_secs)
+        .collect::<Option<_>>()?;
+    let start = match result.and_then(Window::covers_secs) {
         Some(total) => written_at - total,
         None => written_at - lengths.iter().sum::<f64>(),
     };
@@ -123,62 +106,38 @@ pub fn window_ends(windows: &[Value], result: Option<&Value>, written_at: f64) -
     )
 }
 
-/// A latency field in ms: `<name>_ms` or `<name>_latency_ms` as is, `<name>_us` divided by 1000.
-fn latency_ms(line: &Value, names: &[&str]) -> Option<f64> {
-    names.iter().find_map(|n| {
-        line[format!("{n}_ms")]
-            .as_f64()
-            .or_else(|| line[format!("{n}_latency_ms")].as_f64())
-            .or_else(|| line[format!("{n}_us")].as_f64().map(|us| us / 1000.0))
-    })
-}
-
-/// Every worker's windows in `summary` (a test's `summary.json`), placed in time against the
-/// test's start.
-pub fn worker_series(summary: &Value) -> Vec<WorkerSeries> {
-    let Some(t0) = summary["started"]
-        .as_str()
-        .and_then(|s| DateTime::parse_from_rfc3339(s).ok())
-        .map(|t| t.with_timezone(&Utc))
-    else {
+/// Every worker's windows in `summary`, placed in time against the test's start.
+pub fn worker_series(summary: &Summary) -> Vec<WorkerSeries> {
+    let Some(t0) = summary.started_at() else {
         return Vec::new();
     };
     let t0 = t0.timestamp_micros() as f64 / 1e6;
     let mut out = Vec::new();
-    for service in summary["services"].as_array().into_iter().flatten() {
-        let Some(nodes) = service["results"].as_object() else {
+    for (worker, output) in summary.worker_outputs() {
+        let Some(ends) = window_ends(&output.windows, output.result.as_ref(), output.written_at)
+        else {
             continue;
         };
-        for (node, output) in nodes {
-            let (Some(windows), Some(written_at)) =
-                (output["windows"].as_array(), output["written_at"].as_f64())
-            else {
-                continue;
-            };
-            let result = output.get("result").filter(|r| !r.is_null());
-            let Some(ends) = window_ends(windows, result, written_at) else {
-                continue;
-            };
-            let points = windows
-                .iter()
-                .zip(ends)
-                .filter_map(|(w, end)| {
-                    Some(WindowPoint {
-                        at: end - t0,
-                        records_per_sec: w["records_per_sec"].as_f64()?,
-                        mb_per_sec: w["mb_per_sec"].as_f64().unwrap_or(f64::NAN),
-                        avg_ms: latency_ms(w, &["avg"]),
-                        max_ms: latency_ms(w, &["max"]),
-                        p99_ms: latency_ms(w, &["p99"]),
-                    })
+        let points = output
+            .windows
+            .iter()
+            .zip(ends)
+            .filter_map(|(w, end)| {
+                Some(WindowPoint {
+                    at: end - t0,
+                    records_per_sec: w.records_per_sec?,
+                    mb_per_sec: w.mb_per_sec.unwrap_or(f64::NAN),
+                    avg_ms: w.latency_ms("avg"),
+                    max_ms: w.latency_ms("max"),
+                    p99_ms: w.latency_ms("p99"),
                 })
-                .collect::<Vec<_>>();
-            if !points.is_empty() {
-                out.push(WorkerSeries {
-                    worker: format!("{}/{node}", service["name"].as_str().unwrap_or("?")),
-                    windows: points,
-                });
-            }
+            })
+            .collect::<Vec<_>>();
+        if !points.is_empty() {
+            out.push(WorkerSeries {
+                worker,
+                windows: points,
+            });
         }
     }
     out
@@ -310,6 +269,7 @@ pub fn lines_of(
     series
         .iter()
         .map(|s| Line {
+            shape: Shape::Joined,
             label: if suffix.is_empty() {
                 s.worker.clone()
             } else {
@@ -325,159 +285,45 @@ pub fn lines_of(
         .collect()
 }
 
-fn span_color(kind: SpanKind) -> RGBColor {
-    match kind {
-        SpanKind::Fault => RGBColor(214, 39, 40),
-        SpanKind::Bounce => RGBColor(255, 127, 14),
-        SpanKind::Teardown => RGBColor(127, 127, 127),
-    }
-}
-
-/// A line plot over time as an SVG document: `lines` against seconds since the test started,
-/// `spans` shaded and `marks` as thin vertical lines, all on the one time axis; the y axis
-/// in `unit`. `x_max` is the end of the axis (the test's duration).
-pub fn svg_plot(
-    title: &str,
-    unit: &str,
-    lines: &[Line],
-    spans: &[Span],
-    marks: &[Mark],
-    x_max: f64,
-) -> Result<String, String> {
-    let y_max = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0_f64, f64::max)
-        .max(1e-9)
-        * 1.15;
-    let x_max = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.0))
-        .chain(spans.iter().map(|s| s.to))
-        .fold(x_max, f64::max)
-        .max(1.0);
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (900, 320)).into_drawing_area();
-        let e = |e: plotters::drawing::DrawingAreaErrorKind<_>| format!("plot {title}: {e}");
-        root.fill(&WHITE).map_err(e)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, ("sans-serif", 16))
-            .margin(10)
-            .x_label_area_size(35)
-            .y_label_area_size(70)
-            .build_cartesian_2d(0f64..x_max, 0f64..y_max)
-            .map_err(e)?;
-        let y_fmt = |v: &f64| super::compare::fmt_num(*v);
-        chart
-            .configure_mesh()
-            .light_line_style(RGBColor(235, 235, 235))
-            .x_desc("seconds since the test started")
-            .y_desc(unit)
-            .y_label_formatter(&y_fmt)
-            .draw()
-            .map_err(e)?;
-        for kind in [SpanKind::Teardown, SpanKind::Bounce, SpanKind::Fault] {
-            let of_kind: Vec<&Span> = spans.iter().filter(|s| s.kind == kind).collect();
-            if of_kind.is_empty() {
-                continue;
-            }
-            let color = span_color(kind);
-            let label = match kind {
-                SpanKind::Fault => "fault",
-                SpanKind::Bounce => "bounce",
-                SpanKind::Teardown => "teardown",
-            };
-            chart
-                .draw_series(of_kind.iter().map(|s| {
-                    Rectangle::new(
-                        [(s.from, 0.0), (s.to.max(s.from), y_max)],
-                        color.mix(0.18).filled(),
-                    )
-                }))
-                .map_err(e)?
-                .label(label)
-                .legend(move |(x, y)| {
-                    Rectangle::new([(x, y - 5), (x + 18, y + 5)], color.mix(0.4).filled())
-                });
-        }
-        // Labels only while they can be read; the events table has them all.
-        let label_marks = marks.len() <= 12;
-        for (i, m) in marks.iter().enumerate() {
-            let grey = RGBColor(90, 90, 90);
-            chart
-                .draw_series(LineSeries::new(
-                    vec![(m.at, 0.0), (m.at, y_max)],
-                    grey.mix(0.5),
-                ))
-                .map_err(e)?;
-            if !label_marks {
-                continue;
-            }
-            let y = y_max * (0.97 - 0.06 * (i % 6) as f64);
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    m.label.clone(),
-                    (m.at, y),
-                    ("sans-serif", 10).into_font().color(&grey),
-                )))
-                .map_err(e)?;
-        }
-        for (i, l) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(l.points.clone(), color.stroke_width(2)))
-                .map_err(e)?
-                .label(l.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            // A dot per window: a worker with one window still shows.
-            chart
-                .draw_series(l.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(e)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
-        root.present().map_err(e)?;
-    }
-    Ok(svg)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
 
+    fn windows_of(v: Vec<Value>) -> Vec<Window> {
+        v.into_iter()
+            .map(|w| serde_json::from_value(w).unwrap())
+            .collect()
+    }
+    fn window(v: Value) -> Window {
+        serde_json::from_value(v).unwrap()
+    }
+
     #[test]
     fn producer_windows_are_laid_back_from_the_final_line() {
         // Three 5 s windows of 100 records/s, then a 1 s remainder: 16 s in all, the last
         // line written at t = 1000.
-        let windows = vec![
+        let windows = windows_of(vec![
             json!({"records": 500, "records_per_sec": 100.0}),
             json!({"records": 500, "records_per_sec": 100.0}),
             json!({"records": 500, "records_per_sec": 100.0}),
-        ];
-        let result = json!({"records": 1600, "records_per_sec": 100.0});
+        ]);
+        let result = window(json!({"records": 1600, "records_per_sec": 100.0}));
         let ends = window_ends(&windows, Some(&result), 1000.0).unwrap();
         assert_eq!(ends, vec![989.0, 994.0, 999.0]);
         // Stopped before its final line: the last window ends at written_at.
         let ends = window_ends(&windows, None, 1000.0).unwrap();
         assert_eq!(ends, vec![990.0, 995.0, 1000.0]);
         // REST windows say their length.
-        let rest = vec![json!({"elapsed_ms": 200}), json!({"elapsed_ms": 300})];
-        let ends = window_ends(&rest, Some(&json!({"elapsed_ms": 500})), 10.0).unwrap();
+        let rest = windows_of(vec![json!({"elapsed_ms": 200}), json!({"elapsed_ms": 300})]);
+        let ends = window_ends(&rest, Some(&window(json!({"elapsed_ms": 500}))), 10.0).unwrap();
         assert_eq!(ends, vec![9.7, 10.0]);
     }
 
     #[test]
     fn every_worker_gets_its_own_line_from_its_own_windows() {
-        let summary = json!({
+        let summary: Summary = serde_json::from_value(json!({
+            "test": "t", "status": "pass",
             "started": "1970-01-01T00:16:00Z", // 960 s
             "services": [
                 {"name": "zookeeper", "results": null},
@@ -495,7 +341,8 @@ mod tests {
                     "worker5": {"windows": [], "written_at": 990.0}
                 }}
             ]
-        });
+        }))
+        .unwrap();
         let series = worker_series(&summary);
         assert_eq!(series.len(), 2, "{series:?}");
         assert_eq!(series[0].worker, "producer/worker3");
@@ -567,29 +414,5 @@ mod tests {
                 at: 3.0
             }]
         );
-    }
-
-    #[test]
-    fn the_plot_is_an_svg_with_one_path_per_line() {
-        let lines = vec![
-            Line {
-                label: "a".into(),
-                points: vec![(1.0, 1.0), (2.0, 3.0)],
-            },
-            Line {
-                label: "b".into(),
-                points: vec![(1.0, 2.0), (2.0, 2.0)],
-            },
-        ];
-        let spans = vec![Span {
-            label: "partition".into(),
-            kind: SpanKind::Fault,
-            from: 1.2,
-            to: 1.6,
-        }];
-        let svg = svg_plot("records/s", "records/s", &lines, &spans, &[], 3.0).unwrap();
-        assert!(svg.starts_with("<svg"), "{svg}");
-        assert!(svg.contains("seconds since the test started"));
-        assert!(svg.matches("<polyline").count() >= 2, "{svg}");
     }
 }

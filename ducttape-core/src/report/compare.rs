@@ -27,8 +27,9 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use super::data::FORMAT;
+pub use super::format::{fmt_change, fmt_num};
 use super::metrics::{self, Better};
-use super::results::FORMAT;
 
 /// The relative change taken as noise where a number has no repeats: 10 %.
 pub const DEFAULT_NOISE: f64 = 0.10;
@@ -139,7 +140,7 @@ pub fn resolve_run(root: &Path, spec: &str) -> Result<PathBuf, CompareError> {
 
 /// Every test summary of a run directory, with its path; checks their format.
 pub fn summaries(dir: &Path) -> Result<Vec<(PathBuf, Value)>, CompareError> {
-    let found = super::report::summaries(dir);
+    let found = super::data::summaries(dir);
     if found.is_empty() {
         return Err(CompareError::Empty {
             dir: dir.to_path_buf(),
@@ -669,26 +670,6 @@ pub fn compare(
         rows,
         renamed,
     })
-}
-
-/// A number as the tables print it: four significant digits or so.
-pub fn fmt_num(x: f64) -> String {
-    if x == 0.0 || (x.abs() >= 0.01 && x.abs() < 1e7) {
-        let s = format!("{x:.3}");
-        let s = s.trim_end_matches('0').trim_end_matches('.');
-        s.to_string()
-    } else {
-        format!("{x:.3e}")
-    }
-}
-
-/// A relative change as a signed percentage.
-pub fn fmt_change(change: f64) -> String {
-    if change.is_infinite() {
-        "new".into()
-    } else {
-        format!("{:+.1}%", change * 100.0)
-    }
 }
 
 /// The comparison as text, for the terminal: tests whose status changed (regressions
