@@ -442,6 +442,14 @@ impl<S: Service> Teardown for Registered<S> {
         Box::pin(async move { self.0.clean().await.map_err(|e| e.to_string()) })
     }
 
+    /// Thread dumps of its JVMs (see `jvm/dump.rs`).
+    fn diagnose(
+        self: Arc<Self>,
+        dest: PathBuf,
+    ) -> BoxFuture<'static, Result<Vec<PathBuf>, String>> {
+        Box::pin(async move { crate::jvm::dump::thread_dumps(self.0.as_ref(), &dest).await })
+    }
+
     fn results(&self) -> serde_json::Value {
         self.0.results()
     }
