@@ -44,6 +44,8 @@
 //! # Ok(()) }
 //! ```
 
+pub mod attempts;
+pub mod broker_plots;
 pub mod compare;
 pub(crate) mod log;
 pub mod metrics;
@@ -900,6 +902,7 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     let mut summary = json!({
         "format": results::FORMAT,
         "test": inner.name,
+        "attempt": attempts::attempt(),
         "status": status.as_str(),
         "message": message,
         "started": inner.started_at.to_rfc3339(),
