@@ -741,6 +741,9 @@ install_kafka 3.9.2
 install_kafka 4.4.0
 for v in "${KAFKA_EXTRA[@]+"${KAFKA_EXTRA[@]}"}"; do install_kafka "$v"; done
 link_default kafka 3.9.2
+# JVM metrics: Prometheus's JMX exporter, a Java agent every broker, controller, ZooKeeper and
+# Connect worker JVM loads (ducttape-services' jvm module); one jar, no dependencies.
+build_maven_project jmx-exporter 1.0.1 io.prometheus.jmx:jmx_prometheus_javaagent
 for v in 3.9.2 4.4.0 "${KAFKA_EXTRA[@]+"${KAFKA_EXTRA[@]}"}"; do cds_archive_kafka "$v"; done
 # REST proxy: kafka-pixy (Mailgun, Go) from the Go module proxy. Confluent's kafka-rest and
 # Strimzi's kafka-bridge are not published to Maven Central, so there is no line for them.

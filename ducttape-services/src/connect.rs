@@ -57,6 +57,8 @@ pub struct ConnectDistributedService {
     worker: Properties,
     heap: String,
     start_timeout: Duration,
+    /// The workers' JMX metrics, sampled through the test (see [`crate::jvm`]).
+    metrics: crate::jvm::Metrics,
 }
 
 /// Builds a [`ConnectDistributedService`]: `ConnectDistributedService::builder(nodes, &kafka)`.
@@ -112,7 +114,14 @@ impl ConnectBuilder {
                 detail: "a Connect cluster needs at least one node".into(),
             });
         }
+        let metrics = crate::jvm::Metrics::new(
+            ctx,
+            NAME,
+            &self.nodes,
+            Some(crate::jvm::CONNECT_METRICS_PORT),
+        );
         let service = Arc::new(ConnectDistributedService {
+            metrics,
             worker: worker_config(&self.bootstrap, &self.group, self.brokers, &self.overrides),
             nodes: self.nodes,
             version: self.version,
@@ -120,6 +129,7 @@ impl ConnectBuilder {
             start_timeout: self.start_timeout,
         });
         register(ctx, &service);
+        service.metrics.start(ctx);
         Ok(service)
     }
 }
@@ -216,6 +226,11 @@ impl ConnectDistributedService {
         ConnectClient::new(self.rest_url(node), Duration::from_secs(30))
     }
 
+    /// The workers' JMX metrics, sampled through the test (see [`crate::jvm::Metrics`]).
+    pub fn metrics(&self) -> &crate::jvm::Metrics {
+        &self.metrics
+    }
+
     /// The process of `node`: the worker config, the JVM, and ready once it has started its
     /// REST server (`Kafka Connect started`) and joined the group.
     fn spec(&self, node: &Node) -> ProcessSpec {
@@ -223,6 +238,7 @@ impl ConnectDistributedService {
             .requires(self.version.install())
             .dir(Self::DATA_DIR)
             .file(CONFIG, self.config(node).render())
+            .observe(self.metrics.observation())
             .java(
                 self.version
                     .java("org.apache.kafka.connect.cli.ConnectDistributed")
@@ -261,6 +277,7 @@ impl Service for ConnectDistributedService {
             LogFile::always("connect.log", &format!("{ROOT}/{NAME}.log")),
             LogFile::always("worker.properties", CONFIG),
             LogFile::on_failure("data", Self::DATA_DIR),
+            LogFile::on_failure("jvm", &crate::jvm::JvmObservation::dir(ROOT)),
         ]
     }
 }

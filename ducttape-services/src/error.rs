@@ -41,6 +41,9 @@ pub enum Error {
     /// A condition that did not come true in time.
     #[error(transparent)]
     Wait(#[from] WaitError),
+    /// A question about a service's sampled JVM metrics.
+    #[error(transparent)]
+    Metrics(#[from] crate::jvm::MetricsError),
 }
 
 ducttape_core::human_debug!(Error);

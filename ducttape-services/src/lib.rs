@@ -30,6 +30,7 @@
 //! | [`verifiable`] | the verifiable producer/consumer and the delivery checker |
 //! | [`faults`] | faults on nodes, one family ([`faults::FaultKind`]): partitions, packet loss, rate limits, delay, process pause, disk full |
 //! | `rest.rs` | the REST-proxy notion ([`RestProxy`]) and its error ([`RestError`]) |
+//! | [`jvm`] | what the JVMs of services carry to be seen: the JMX exporter agent and GC logs ([`jvm::JvmObservation`]), their metrics sampled through the test and queried ([`jvm::Metrics`]), thread dumps on failure |
 //! | `tls.rs` | the per-run certificate authority ([`CertificateAuthority`]) |
 //! | `error.rs` | [`ServiceError`], and [`Error`]: the one error type for test authors |
 
@@ -38,6 +39,7 @@ mod error;
 pub mod faults;
 mod http;
 mod install;
+pub mod jvm;
 pub mod kafka;
 pub mod kafka_home;
 pub mod kafka_pixy;

@@ -17,6 +17,7 @@ use ducttape_core::remote::StopOutcome;
 use crate::error::{ResultExt, ServiceError};
 use crate::install::Install;
 use crate::install::JavaCommand;
+use crate::jvm::{JvmObservation, AGENT_CONFIG};
 use crate::readiness::{Readiness, Watched};
 use crate::service::ProcessFiles;
 
@@ -54,6 +55,8 @@ pub struct ProcessSpec {
     readiness: Vec<Readiness>,
     start_timeout: Duration,
     stop_grace: Duration,
+    /// The metrics agent and GC log its JVM gets (see [`observe`](Self::observe)).
+    observation: Option<JvmObservation>,
 }
 
 impl ProcessSpec {
@@ -74,6 +77,7 @@ impl ProcessSpec {
             readiness: Vec::new(),
             start_timeout: Duration::from_secs(60),
             stop_grace: Duration::from_secs(30),
+            observation: None,
         }
     }
 
@@ -109,8 +113,27 @@ impl ProcessSpec {
         self
     }
 
-    /// The command line: a JVM from an install.
-    pub fn java(self, command: JavaCommand) -> Self {
+    /// The JVM of [`java`](Self::java) (call this first) is observed: a rotated GC log in
+    /// `<dir>/jvm/`, and Prometheus's JMX exporter when the observation has a metrics port
+    /// (its config is written to `<dir>/jvm/jmx-exporter.yaml`).
+    pub fn observe(mut self, observation: JvmObservation) -> Self {
+        self.observation = Some(observation);
+        self
+    }
+
+    /// The command line: a JVM from an install (with the arguments of
+    /// [`observe`](Self::observe), if it was called before).
+    pub fn java(mut self, mut command: JavaCommand) -> Self {
+        if let Some(observation) = self.observation {
+            for arg in observation.jvm_args(&self.dir) {
+                command = command.jvm_arg(arg);
+            }
+            let dir = JvmObservation::dir(&self.dir);
+            self = self.dir(&dir);
+            if let Some(path) = observation.agent_config_path(&self.dir) {
+                self = self.file(&path, AGENT_CONFIG);
+            }
+        }
         self.command(command.render())
     }
 

@@ -436,6 +436,18 @@ impl<S: Service> Teardown for Registered<S> {
         Box::pin(async move { self.0.clean().await.map_err(TeardownError::new) })
     }
 
+    /// Thread dumps of its JVMs (see `jvm/dump.rs`).
+    fn diagnose(
+        self: Arc<Self>,
+        dest: PathBuf,
+    ) -> BoxFuture<'static, Result<Vec<PathBuf>, TeardownError>> {
+        Box::pin(async move {
+            crate::jvm::dump::thread_dumps(self.0.as_ref(), &dest)
+                .await
+                .map_err(TeardownError::new)
+        })
+    }
+
     fn results(&self) -> serde_json::Value {
         self.0.results()
     }

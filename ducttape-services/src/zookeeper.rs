@@ -38,6 +38,8 @@ pub struct ZookeeperService {
     version: KafkaVersion,
     overrides: Properties,
     start_timeout: Duration,
+    /// The members' JMX metrics, sampled through the test (see [`crate::jvm`]).
+    metrics: crate::jvm::Metrics,
 }
 
 /// Builds a [`ZookeeperService`]: `ZookeeperService::builder(nodes)…build(&ctx)`.
@@ -70,13 +72,21 @@ impl ZookeeperBuilder {
 
     /// The ensemble, registered with `ctx` (teardown stops it, collects its logs, cleans).
     pub fn build(self, ctx: &TestContext) -> Arc<ZookeeperService> {
+        let metrics = crate::jvm::Metrics::new(
+            ctx,
+            "zookeeper",
+            &self.nodes,
+            Some(crate::jvm::ZOOKEEPER_METRICS_PORT),
+        );
         let zk = Arc::new(ZookeeperService {
+            metrics,
             nodes: self.nodes,
             version: self.version,
             overrides: self.overrides,
             start_timeout: self.start_timeout,
         });
         register(ctx, &zk);
+        zk.metrics.start(ctx);
         zk
     }
 }
@@ -154,6 +164,7 @@ impl ZookeeperService {
             .requires(self.version.install())
             .file(&format!("{ROOT}/data/myid"), format!("{}\n", index + 1))
             .file(CONFIG, self.config(index).render())
+            .observe(self.metrics.observation())
             .java(
                 self.version
                     .java("org.apache.zookeeper.server.quorum.QuorumPeerMain")
@@ -163,6 +174,11 @@ impl ZookeeperService {
             )
             .ready_when(Readiness::Port(CLIENT_PORT))
             .start_timeout(self.start_timeout)
+    }
+
+    /// The members' JMX metrics, sampled through the test (see [`crate::jvm::Metrics`]).
+    pub fn metrics(&self) -> &crate::jvm::Metrics {
+        &self.metrics
     }
 
     /// `host:2181,…` for clients.
@@ -336,6 +352,7 @@ impl Service for ZookeeperService {
         vec![
             LogFile::always("zookeeper.log", LOG),
             LogFile::always("zookeeper.properties", CONFIG),
+            LogFile::on_failure("jvm", &crate::jvm::JvmObservation::dir(ROOT)),
         ]
     }
 }

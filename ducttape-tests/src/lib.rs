@@ -20,6 +20,8 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+pub mod broker_views;
+
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
 use ducttape_services::kafka::{KafkaBuilder, PartitionInfo, SecurityConfig};

@@ -17,6 +17,9 @@ use ducttape_services::{
     register, KafkaService, KafkaVersion, LogFile, ProcessSpec, Service, ServiceError, ServiceExt,
     TopicSpec, ZookeeperService,
 };
+use ducttape_tests::broker_views::{
+    sample_brokers_now, under_replicated_seen, UnderReplicationError,
+};
 use ducttape_tests::{
     consume_printed, ctx, produce_acked, wait_for_leader, wait_for_leader_move, wait_for_rejoin,
     Node, TestContext,
@@ -556,13 +559,48 @@ async fn a_paused_leader_loses_leadership_and_rejoins_once_healed(ctx: TestConte
         }
     };
     in_sync(2).await.unwrap();
+    let survivor = kafka
+        .brokers()
+        .into_iter()
+        .find(|b| b.name() != leader.name())
+        .unwrap();
+    // The brokers' own view, from their JMX metrics: with both replicas in sync, the check
+    // that a broker saw under-replicated partitions fails (nothing was cut off)…
+    let calm_from = std::time::SystemTime::now();
+    let calm_to = sample_brokers_now(&kafka).await;
+    let calm = under_replicated_seen(&kafka, &survivor, calm_from, calm_to);
+    assert!(
+        matches!(calm, Err(UnderReplicationError::NotSeen { .. })),
+        "nothing cut off, yet: {calm:?}"
+    );
+    // …and a metric that does not exist is an error naming it, not an empty series.
+    let typo = kafka
+        .metrics()
+        .series("UnderReplicatedPartition")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        typo.contains("\"UnderReplicatedPartition\"") && typo.contains("did you mean"),
+        "{typo}"
+    );
 
     // A stopped JVM keeps its sockets and its ZooKeeper session until the session times out:
     // then the controller moves leadership to the other replica.
+    let paused_from = std::time::SystemTime::now();
     faults.pause(kafka.as_ref(), &leader).await.unwrap();
     wait_for_leader_move(&kafka, &zk_node, topic, &leader)
         .await
         .unwrap();
+    // The survivor leads alone: it reports its partition under-replicated.
+    let paused_to = sample_brokers_now(&kafka).await;
+    let seen = under_replicated_seen(&kafka, &survivor, paused_from, paused_to).expect(
+        "the surviving broker reports under-replicated partitions while its follower is paused",
+    );
+    println!(
+        "{} reported {seen} under-replicated partition(s) while {} was paused",
+        survivor.name(),
+        leader.name()
+    );
     faults.heal_all().await.unwrap();
     // Continued, the old leader finds its session gone, registers again and catches up. Asked
     // of the other broker: the old leader's own view is the stale one from before the pause

@@ -511,3 +511,72 @@ async fn a_clean_bounce_says_whether_the_process_exited_on_sigterm_or_was_killed
         "started again after the bounce"
     );
 }
+
+/// The JVM (not its shell) of `service` on `node`.
+async fn jvm_pid<S: Service>(service: &S, node: &Node) -> u32 {
+    let pids = service.pids(node).await.unwrap();
+    let processes = node.account().processes_of(&pids).await.unwrap();
+    processes
+        .iter()
+        .find(|p| p.command.starts_with("java "))
+        .unwrap_or_else(|| panic!("no JVM among {processes:?}"))
+        .pid
+}
+
+#[tokio::test]
+#[serial(context)]
+async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
+    // A passing test: no thread dump, no GC log collected.
+    let ctx = inner_ctx("jvm_passed");
+    let nodes = ctx.lease(1).await.unwrap();
+    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes.clone());
+    zk.start().await.unwrap();
+    let (dir, panic) = finish(ctx).await;
+    assert_eq!(panic, None);
+    let s = summary(&dir);
+    assert_eq!(s["status"], "pass", "{s}");
+    assert!(s.get("diagnostics").is_none(), "{s}");
+    assert!(!dir
+        .join("zookeeper")
+        .join(nodes[0].name())
+        .join("jvm")
+        .exists());
+
+    // A test that fails while its JVM hangs, stopped by SIGSTOP.
+    let ctx = inner_ctx("jvm_stopped_then_failed");
+    let nodes = ctx.lease(1).await.unwrap();
+    let node = nodes[0].clone();
+    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes);
+    zk.start().await.unwrap();
+    let java = jvm_pid(zk.as_ref(), &node).await;
+    node.account()
+        .ssh(&format!("kill -STOP {java}"))
+        .await
+        .unwrap();
+    let dir = ctx.results_dir().to_path_buf();
+    // The context is dropped while its thread panics, as a failing test's is.
+    let failing = std::thread::spawn(move || {
+        let _ctx = ctx;
+        panic!("deliberate failure while a JVM is stopped");
+    });
+    assert!(failing.join().is_err());
+    let s = summary(&dir);
+    assert_eq!(s["status"], "fail", "{s}");
+    let want = format!("zookeeper/{}/threads-{java}.txt", node.name());
+    assert_eq!(s["diagnostics"], serde_json::json!([want]), "{s}");
+    let dump = std::fs::read_to_string(dir.join(&want)).unwrap();
+    assert!(
+        dump.contains("process state T")
+            && dump.contains("was STOPPED")
+            && dump.contains("Full thread dump")
+            && dump.contains("QuorumPeer"),
+        "the stopped JVM's threads, then its Java stacks: {dump}"
+    );
+    let gc = dir
+        .join("zookeeper")
+        .join(node.name())
+        .join("jvm")
+        .join("gc.log");
+    let gc = std::fs::read_to_string(&gc).unwrap_or_else(|e| panic!("{}: {e}", gc.display()));
+    assert!(gc.contains("Using G1") || gc.contains("gc"), "{gc}");
+}

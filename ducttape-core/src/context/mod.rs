@@ -74,7 +74,7 @@ use tracing::Instrument;
 use crate::cluster::{Cluster, ClusterError, Lease, LeaseError, LeaseRequest, Node};
 use crate::log;
 use crate::remote::NodeProcess;
-use crate::report::{self, data, phases};
+use crate::report::{self, attempts, data, phases};
 use crate::results;
 
 /// The default per-test timeout (`DUCTTAPE_TEST_TIMEOUT` in seconds overrides it).
@@ -114,6 +114,16 @@ pub trait Teardown: Send + Sync + 'static {
     ) -> BoxFuture<'static, Result<(), TeardownError>>;
     /// Removes what it left on its nodes.
     fn clean(self: Arc<Self>) -> BoxFuture<'static, Result<(), TeardownError>>;
+    /// On a failed or timed-out test, before anything is stopped: writes into `dest` what its
+    /// processes can still tell (thread dumps of its JVMs) and returns the files written.
+    /// The default: nothing.
+    fn diagnose(
+        self: Arc<Self>,
+        dest: PathBuf,
+    ) -> BoxFuture<'static, Result<Vec<PathBuf>, TeardownError>> {
+        let _ = dest;
+        Box::pin(async { Ok(Vec::new()) })
+    }
     /// Numbers it produced, for `summary.json`.
     fn results(&self) -> Value {
         Value::Null
@@ -758,6 +768,38 @@ async fn collect_and_clean(
     )
 }
 
+/// Every service's [`Teardown::diagnose`] at once, each into `<test dir>/<service>/`; returns
+/// the files written, relative to the test's directory.
+async fn diagnose_all(
+    inner: &Arc<Inner>,
+    services: &[(String, Arc<dyn Teardown>)],
+    problems: &mut Vec<String>,
+) -> Vec<String> {
+    let asked = services.iter().map(|(name, service)| {
+        let dest = inner.dir.join(name);
+        let name = name.clone();
+        let step = with_step_timeout(format!("diagnosing {name}"), service.clone().diagnose(dest));
+        async move { (name, step.await) }
+    });
+    let mut files = Vec::new();
+    for (name, answered) in futures::future::join_all(asked).await {
+        match answered {
+            Ok(written) => files.extend(written.into_iter().map(|f| {
+                f.strip_prefix(&inner.dir)
+                    .unwrap_or(&f)
+                    .display()
+                    .to_string()
+            })),
+            Err(e) => {
+                tracing::warn!(service = %name, error = %e, "diagnosis failed");
+                problems.push(format!("diagnose {name}: {e}"));
+            }
+        }
+    }
+    write_event(inner, "diagnostics_collected", json!({ "files": files }));
+    files
+}
+
 async fn teardown(inner: Arc<Inner>, status: Status) {
     let span = inner.span.clone();
     teardown_steps(inner, status).instrument(span).await;
@@ -772,6 +814,13 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     let mut problems = Vec::new();
     let mut service_summaries = Vec::new();
     let failed = status != Status::Pass;
+
+    // A failed test's processes are asked what they were doing before any is stopped.
+    let diagnostics = if failed {
+        diagnose_all(&inner, &services, &mut problems).await
+    } else {
+        Vec::new()
+    };
 
     let clean = inner.clean_shutdown.load(Ordering::SeqCst);
     // Services stop one after another, the last registered first (it may depend on the earlier
@@ -896,6 +945,7 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     let mut summary = data::Summary {
         format: data::FORMAT,
         test: inner.name.clone(),
+        attempt: attempts::attempt(),
         status: status.as_str().to_string(),
         message: message.clone(),
         started: Some(inner.started_at.to_rfc3339()),
@@ -904,6 +954,7 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
         services: service_summaries,
         results: inner.results.lock().map(|r| r.clone()).unwrap_or_default(),
         teardown_problems: problems,
+        diagnostics,
     };
     if inner.continues {
         match data::Summary::read(&path) {

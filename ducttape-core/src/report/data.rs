@@ -39,6 +39,9 @@ pub struct Summary {
     pub format: u64,
     /// The test's name (`module::test`).
     pub test: String,
+    /// Which attempt of the test this was (nextest's `NEXTEST_ATTEMPT`, 1-based; 1 otherwise).
+    #[serde(default = "attempt_1")]
+    pub attempt: u64,
     /// `pass`, `fail`, `timeout`, `error` or `skipped`.
     pub status: String,
     /// Why it did not pass: a failed test's panic message with its place (`panicked at
@@ -64,6 +67,14 @@ pub struct Summary {
     /// Teardown steps that failed.
     #[serde(default)]
     pub teardown_problems: Vec<String>,
+    /// Files a failed test's services left to explain it (thread dumps, GC logs), relative to
+    /// the test's directory.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub diagnostics: Vec<String>,
+}
+
+fn attempt_1() -> u64 {
+    1
 }
 
 fn format_1() -> u64 {

@@ -19,6 +19,7 @@
 //! | [`compare`] | run-to-run comparison and baselines |
 //! | `page`, `run` | the test page and the run report (HTML, JSON, JUnit) |
 
+pub mod attempts;
 pub mod compare;
 pub mod data;
 mod format;

@@ -32,11 +32,12 @@ pub fn write_run_report_with(
     run_dir: &Path,
     baseline: Option<Baseline<'_>>,
 ) -> std::io::Result<()> {
-    let tests = data::summaries(run_dir);
+    let tests = super::attempts::fold(data::summaries(run_dir));
     let count = |s: &str| tests.iter().filter(|(_, v)| v["status"] == s).count();
     let report = json!({
         "run": run_dir.file_name().map(|n| n.to_string_lossy().into_owned()),
         "passed": count("pass"),
+        "flaky": count("flaky"),
         "failed": count("fail"),
         "timed_out": count("timeout"),
         "errors": count("error"),

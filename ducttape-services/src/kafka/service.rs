@@ -17,6 +17,7 @@ use super::security::{
 use super::topics::{parse_describe, PartitionInfo, TopicSpec};
 use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
+use crate::jvm;
 use crate::process::ProcessSpec;
 use crate::properties::Properties;
 use crate::readiness::Readiness;
@@ -89,9 +90,17 @@ pub struct KafkaBuilder {
     security: SecurityConfig,
     control: Option<Control>,
     client_config: BTreeMap<String, String>,
+    jvm_metrics: bool,
 }
 
 impl KafkaBuilder {
+    /// Whether the brokers and controllers carry the JMX exporter and are sampled (default:
+    /// on, unless `DUCTTAPE_JVM_METRICS=off`; see [`crate::jvm`]).
+    pub fn jvm_metrics(mut self, on: bool) -> Self {
+        self.jvm_metrics = on;
+        self
+    }
+
     /// The security protocols, users and authorizer (default: PLAINTEXT, no authorizer).
     /// Checked by [`build`](Self::build), before any broker starts.
     pub fn security(mut self, security: SecurityConfig) -> Self {
@@ -221,7 +230,10 @@ impl KafkaBuilder {
             None => Control::from_env().map_err(usage)?,
         };
         let roles = config::roles(n, &quorum);
+        let port = self.jvm_metrics.then_some(jvm::KAFKA_METRICS_PORT);
+        let metrics = jvm::Metrics::new(ctx, "kafka", &self.nodes, port);
         let kafka = Arc::new(KafkaService {
+            metrics,
             nodes: self.nodes,
             roles,
             quorum,
@@ -242,6 +254,7 @@ impl KafkaBuilder {
             running: std::sync::Mutex::default(),
         });
         register(ctx, &kafka);
+        kafka.metrics.start(ctx);
         Ok(kafka)
     }
 }
@@ -360,6 +373,8 @@ pub struct KafkaService {
     /// The version each node's broker or controller says it runs ("Kafka version: …" in its
     /// log at its last start), for `summary.json`.
     running: std::sync::Mutex<BTreeMap<String, String>>,
+    /// The JVMs' metrics, sampled through the test (see [`crate::jvm`]).
+    metrics: jvm::Metrics,
 }
 
 impl KafkaService {
@@ -377,7 +392,14 @@ impl KafkaService {
             security: SecurityConfig::default(),
             control: None,
             client_config: BTreeMap::new(),
+            jvm_metrics: true,
         }
+    }
+
+    /// The brokers' and controllers' JMX metrics, sampled every few seconds through the test:
+    /// `kafka.metrics().series("UnderReplicatedPartitions")?` (see [`jvm::Metrics`]).
+    pub fn metrics(&self) -> &jvm::Metrics {
+        &self.metrics
     }
 
     /// How the cluster is secured.
@@ -518,7 +540,8 @@ impl KafkaService {
             spec = spec.private_file(HOSTS, self.hosts_file());
             java = java.jvm_arg(format!("-Djdk.net.hosts.file={HOSTS}"));
         }
-        spec.java(java)
+        spec.observe(self.metrics.observation())
+            .java(java)
             .ready_when(Readiness::LogLine(STARTED_PATTERN.into()))
             .start_timeout(self.start_timeout)
     }
@@ -1222,6 +1245,7 @@ impl Service for KafkaService {
             LogFile::always("server.log", LOG),
             LogFile::always("server.properties", CONFIG),
             LogFile::on_failure("data", config::DATA_DIR),
+            LogFile::on_failure("jvm", &jvm::JvmObservation::dir(ROOT)),
         ]
     }
 }

@@ -12,6 +12,7 @@
 //! Plots are drawn with `plotters`' SVG backend into the page itself: no JavaScript, nothing
 //! loaded from outside. Adding a plot: see `docs/adding-a-plot.md`.
 
+pub mod broker_metrics;
 mod draw;
 pub mod timeline;
 
@@ -194,6 +195,10 @@ pub const PLOTS: &[Plot] = &[
     Plot {
         name: "windows",
         chart: fault_windows,
+    },
+    Plot {
+        name: "under-replicated",
+        chart: broker_metrics::under_replicated,
     },
 ];
 
