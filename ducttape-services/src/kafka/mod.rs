@@ -10,6 +10,7 @@
 
 pub(crate) mod admin;
 pub(crate) mod config;
+pub(crate) mod error;
 pub(crate) mod probe;
 pub(crate) mod security;
 pub(crate) mod service;
@@ -17,6 +18,7 @@ pub(crate) mod topics;
 
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
+pub use error::KafkaServiceError;
 pub use probe::Attempt;
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,

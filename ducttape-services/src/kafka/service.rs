@@ -12,7 +12,8 @@ use ducttape_core::remote::{quote, StopOutcome};
 use super::admin::{BrokerInfo, GroupState, KafkaAdmin};
 use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
 use super::security::{
-    Acl, ClientSecurity, SecurityConfig, ADMIN_USER, BROKER_TLS_DIR, CLIENT_USER,
+    client_security_as, Acl, ClientSecurity, ClusterTls, SecurityConfig, ADMIN_USER,
+    BROKER_TLS_DIR, CLIENT_USER,
 };
 use super::topics::{parse_describe, PartitionInfo, TopicSpec};
 use crate::error::{ResultExt, ServiceError};
@@ -21,7 +22,7 @@ use crate::process::ProcessSpec;
 use crate::properties::Properties;
 use crate::readiness::Readiness;
 use crate::service::{register, LogFile, Service};
-use crate::tls::{CertificateAuthority, IssuedCertificate};
+use crate::tls::IssuedCertificate;
 use crate::zookeeper::ZookeeperService;
 
 const ROOT: &str = "/mnt/kafka";
@@ -210,7 +211,7 @@ impl KafkaBuilder {
         let kraft = !matches!(quorum, Quorum::Zookeeper { .. });
         self.security.validate(kraft).map_err(usage)?;
         let tls = if self.security.uses_tls(kraft) {
-            Some(Tls::issue(&self.nodes, &self.security).map_err(usage)?)
+            Some(ClusterTls::issue(&self.nodes, &self.security)?)
         } else {
             None
         };
@@ -287,54 +288,6 @@ fn encode_cluster_id(mut bytes: [u8; 16]) -> String {
     out
 }
 
-/// The run's CA and what it issued for a cluster: a key store per node, a certificate per
-/// built-in client user.
-struct Tls {
-    ca: CertificateAuthority,
-    keystores: Vec<String>,
-    clients: BTreeMap<String, IssuedCertificate>,
-}
-
-impl Tls {
-    fn issue(nodes: &[Node], security: &SecurityConfig) -> Result<Self, String> {
-        let ca = CertificateAuthority::new("ducttape per-run CA").map_err(|e| e.to_string())?;
-        let mut keystores = Vec::new();
-        for (i, node) in nodes.iter().enumerate() {
-            if let Some(path) = security.keystore_file_of(i) {
-                let pem = std::fs::read_to_string(path).map_err(|e| {
-                    format!(
-                        "security: keystore_file of node {i}: ssl.keystore.location {}: {e}",
-                        path.display()
-                    )
-                })?;
-                keystores.push(pem);
-                continue;
-            }
-            let own = [node.address(), node.name()];
-            let names: Vec<&str> = match security.certificate_names_of(i) {
-                Some(names) => names.iter().map(String::as_str).collect(),
-                None => own.to_vec(),
-            };
-            let cert = ca
-                .issue(super::security::BROKER_USER, &names)
-                .map_err(|e| e.to_string())?;
-            keystores.push(cert.keystore_pem());
-        }
-        let mut clients = BTreeMap::new();
-        for user in [ADMIN_USER, CLIENT_USER] {
-            clients.insert(
-                user.to_string(),
-                ca.issue(user, &[]).map_err(|e| e.to_string())?,
-            );
-        }
-        Ok(Self {
-            ca,
-            keystores,
-            clients,
-        })
-    }
-}
-
 /// Kafka nodes (brokers and, in KRaft mode, controllers) on leased nodes.
 pub struct KafkaService {
     nodes: Vec<Node>,
@@ -348,7 +301,7 @@ pub struct KafkaService {
     cluster_id: String,
     zookeeper: Option<Arc<ZookeeperService>>,
     security: SecurityConfig,
-    tls: Option<Tls>,
+    tls: Option<ClusterTls>,
     scram_in_zookeeper: tokio::sync::OnceCell<()>,
     control: Control,
     client_config: BTreeMap<String, String>,
@@ -401,29 +354,7 @@ impl KafkaService {
     /// [`SecurityConfig`]; an unknown one gets no password, so it is refused). On an SSL
     /// listener, or one requiring client certificates, it presents a certificate for `user`.
     pub fn client_security_as(&self, user: &str) -> ClientSecurity {
-        let protocol = self.security.client_protocol();
-        let mut c = ClientSecurity::new(protocol, self.security.sasl_mechanism())
-            .with_hosts(&self.hosts_file());
-        if protocol.uses_sasl() {
-            c = c.with_credentials(user, &self.security.password_of(user).unwrap_or_default());
-        }
-        if let Some(tls) = &self.tls {
-            c = c.trusting(tls.ca.cert_pem());
-            // On an SSL listener the certificate is the only identity (the listener asks for
-            // one): without it the client would be ANONYMOUS, which ACLs do not know.
-            if self.security.requires_client_certificates()
-                || protocol == super::security::SecurityProtocol::Ssl
-            {
-                let cert = match tls.clients.get(user) {
-                    Some(cert) => Some(cert.clone()),
-                    None => tls.ca.issue(user, &[]).ok(),
-                };
-                if let Some(cert) = cert {
-                    c = c.with_certificate(cert);
-                }
-            }
-        }
-        c
+        client_security_as(&self.security, self.tls.as_ref(), &self.hosts_file(), user)
     }
 
     /// A hosts file naming every node of the service (see [`ClientSecurity::jvm_args`]: why
@@ -436,24 +367,15 @@ impl KafkaService {
         hosts
     }
 
-    /// Whether any listener uses SASL (the JVMs then read [`hosts_file`](Self::hosts_file)).
-    fn uses_sasl(&self) -> bool {
-        let kraft = !matches!(self.quorum, Quorum::Zookeeper { .. });
-        self.security
-            .listeners(kraft)
-            .iter()
-            .any(|(_, p)| p.uses_sasl())
-    }
-
     /// The run's CA certificate (PEM), when a listener speaks TLS.
     pub fn ca_pem(&self) -> Option<&str> {
-        self.tls.as_ref().map(|t| t.ca.cert_pem())
+        self.tls.as_ref().map(ClusterTls::ca_pem)
     }
 
     /// A certificate for `user` issued by the run's CA (for a client of a listener that
     /// requires one), when a listener speaks TLS.
     pub fn issue_client_certificate(&self, user: &str) -> Option<IssuedCertificate> {
-        self.tls.as_ref().and_then(|t| t.ca.issue(user, &[]).ok())
+        self.tls.as_ref().and_then(|t| t.issue_client(user))
     }
 
     /// Where control operations run.
@@ -501,10 +423,10 @@ impl KafkaService {
             .dir(config::DATA_DIR);
         if let Some(tls) = &self.tls {
             spec = spec
-                .private_file(&format!("{BROKER_TLS_DIR}/ca.pem"), tls.ca.cert_pem())
+                .private_file(&format!("{BROKER_TLS_DIR}/ca.pem"), tls.ca_pem())
                 .private_file(
                     &format!("{BROKER_TLS_DIR}/keystore.pem"),
-                    tls.keystores[index].clone(),
+                    tls.keystore(index).to_string(),
                 );
         }
         spec = spec.private_file(CONFIG, self.config(index).render());
@@ -514,7 +436,7 @@ impl KafkaService {
             .heap(&self.heap)
             .fixed_heap()
             .arg(CONFIG);
-        if self.uses_sasl() {
+        if self.security.uses_sasl(self.kraft()) {
             spec = spec.private_file(HOSTS, self.hosts_file());
             java = java.jvm_arg(format!("-Djdk.net.hosts.file={HOSTS}"));
         }
@@ -557,6 +479,11 @@ impl KafkaService {
     /// The quorum mode.
     pub fn quorum(&self) -> &Quorum {
         &self.quorum
+    }
+
+    /// Whether it runs in KRaft mode.
+    fn kraft(&self) -> bool {
+        !matches!(self.quorum, Quorum::Zookeeper { .. })
     }
 
     fn index(&self, node: &Node) -> Result<usize, ServiceError> {
