@@ -16,7 +16,7 @@ use crate::rest::RestError;
 /// # async fn demo(ctx: &ducttape_core::TestContext) -> Result<(), ducttape_services::Error> {
 /// use ducttape_services::{ServiceExt, ZookeeperService};
 /// let nodes = ctx.lease(1).await?;              // ContextError
-/// let zk = ZookeeperService::new(ctx, nodes);
+/// let zk = ZookeeperService::new(ctx, nodes)?;   // ServiceError
 /// zk.start().await?;                            // ServiceError
 /// # Ok(()) }
 /// ```

@@ -7,6 +7,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ducttape_core::cluster::Node;
 use ducttape_core::remote::StopOutcome;
+use ducttape_core::wait_until;
 
 use super::admin::KafkaAdmin;
 use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
@@ -21,7 +22,7 @@ use crate::install::KafkaVersion;
 use crate::process::ProcessSpec;
 use crate::properties::Properties;
 use crate::readiness::Readiness;
-use crate::service::{LogFile, Service};
+use crate::service::{LogFile, Service, ServiceExt};
 use crate::tls::IssuedCertificate;
 use crate::zookeeper::ZookeeperService;
 
@@ -210,16 +211,6 @@ impl KafkaService {
         !matches!(self.quorum, Quorum::Zookeeper { .. })
     }
 
-    fn index(&self, node: &Node) -> Result<usize, ServiceError> {
-        self.nodes
-            .iter()
-            .position(|n| n.name() == node.name())
-            .ok_or_else(|| ServiceError::Usage {
-                service: "kafka".into(),
-                detail: format!("{} is not a node of this service", node.name()),
-            })
-    }
-
     /// The nodes that serve clients (all but dedicated controllers).
     pub fn brokers(&self) -> Vec<Node> {
         self.nodes
@@ -276,25 +267,22 @@ impl KafkaService {
             return Ok(());
         };
         let path = format!("/brokers/ids/{}", self.id_of(node)?);
-        let deadline = tokio::time::Instant::now() + self.start_timeout;
-        loop {
-            // ZooKeeper may itself be starting (run_parallel): errors mean "not known yet".
-            let last = match zk.ephemeral_paths().await {
-                Ok(paths) if !paths.contains(&path) => return Ok(()),
-                Ok(_) => format!("{path} is still registered in ZooKeeper"),
-                Err(e) => e.to_string(),
-            };
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ServiceError::Timeout {
-                    service: "kafka".into(),
-                    node: node.name().to_string(),
-                    after: self.start_timeout,
-                    detail: last,
-                });
+        // ZooKeeper may itself be starting (run_parallel): errors mean "not known yet".
+        let what = format!("{path} is gone from ZooKeeper");
+        wait_until(&what, self.start_timeout, Duration::from_millis(200), || async {
+            let paths = zk.ephemeral_paths().await?;
+            if paths.contains(&path) {
+                tracing::debug!(node = node.name(), %path, "waiting before starting the broker");
             }
-            tracing::debug!(node = node.name(), %path, %last, "waiting before starting the broker");
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+            Ok::<_, ServiceError>(!paths.contains(&path))
+        })
+        .await
+        .map_err(|e| ServiceError::Timeout {
+            service: "kafka".into(),
+            node: node.name().to_string(),
+            after: self.start_timeout,
+            detail: e.to_string(),
+        })
     }
 
     /// ZooKeeper mode: creates every user's SCRAM credentials in ZooKeeper (the only way
