@@ -22,6 +22,29 @@
 //! assert!(err.unwrap_err().contains("sasl mechanism"));
 //! ```
 //!
+//! ## A broker's security config, walked through the code
+//!
+//! 1. The test builds a [`SecurityConfig`] (`config.rs`: `new`, `mechanism`, `user`, …);
+//!    [`KafkaBuilder::build`](super::KafkaBuilder::build) (`kafka/builder.rs`) calls
+//!    [`SecurityConfig::validate`], then, when a listener speaks TLS, `ClusterTls::issue`
+//!    (`certificates.rs`: a key store per node, a certificate per built-in user), then
+//!    `client_security_as` for the admin and client users (the control client's librdkafka
+//!    settings via [`ClientSecurity::librdkafka`], the CLI tools' via `client/jvm.rs` and
+//!    `client/shell.rs`).
+//! 2. At each start, `KafkaService::spec` (`kafka/service.rs`) writes the node's PEM files
+//!    under [`BROKER_TLS_DIR`] and its `server.properties` from `KafkaService::config`, which
+//!    calls `config::render` (`kafka/config.rs`: quorum, ids, replication factors).
+//! 3. `render` makes one call for all of security: [`SecurityConfig::broker_properties`]
+//!    (`broker.rs`), which is [`SecurityConfig::listener_properties`] — `listeners`,
+//!    `advertised.listeners`, `inter.broker.listener.name`, `controller.listener.names`,
+//!    `listener.security.protocol.map`, the only place listeners are rendered — and
+//!    [`SecurityConfig::listener_security`] (key stores, `ssl.client.auth`, each listener's
+//!    SASL mechanisms and JAAS, the authorizer and its super users).
+//! 4. Before the JVM starts, SCRAM credentials: KRaft passes
+//!    [`SecurityConfig::storage_scram_args`] to `kafka-storage format`; ZooKeeper mode runs
+//!    `kafka-configs --zookeeper` once (`KafkaService::create_scram_credentials_in_zookeeper`).
+//!    A SASL listener adds `-Djdk.net.hosts.file` ([`SecurityConfig::uses_sasl`]).
+//!
 //! Files, by job: `protocol.rs` (protocols and mechanisms), `config.rs` (what a test
 //! chooses, checked), `broker.rs` (the broker side: listeners, key stores, JAAS, authorizer),
 //! `certificates.rs` (what the run's CA issues for a cluster, and the client side of each
