@@ -16,7 +16,7 @@ use crate::rest::RestError;
 /// # async fn demo(ctx: &ducttape_core::TestContext) -> Result<(), ducttape_services::Error> {
 /// use ducttape_services::{ServiceExt, ZookeeperService};
 /// let nodes = ctx.lease(1).await?;              // ContextError
-/// let zk = ZookeeperService::new(ctx, nodes);
+/// let zk = ZookeeperService::new(ctx, nodes)?;   // ServiceError
 /// zk.start().await?;                            // ServiceError
 /// # Ok(()) }
 /// ```
@@ -171,10 +171,10 @@ pub enum ServiceError {
         /// The delivery report when it was given up on.
         report: String,
     },
-    /// A Kafka control operation (topics, metadata, groups) failed: it names the brokers asked,
-    /// the topic or group, and Kafka's error code.
+    /// A Kafka control operation or Kafka-only setup step failed (see
+    /// [`KafkaServiceError`](crate::kafka::KafkaServiceError)).
     #[error(transparent)]
-    Admin(#[from] crate::kafka::admin::AdminError),
+    Kafka(#[from] crate::kafka::KafkaServiceError),
     /// Several nodes failed (from a fan-out).
     #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
     Many(Vec<ServiceError>),

@@ -137,21 +137,20 @@ pub trait Service: Send + Sync + 'static {
     /// For services with a fixed amount of work: waits until `node`'s work is done. The
     /// default waits until [`pids`](Self::pids) is empty.
     async fn wait_node(&self, node: &Node, timeout: Duration) -> Result<(), ServiceError> {
-        let deadline = tokio::time::Instant::now() + timeout;
-        loop {
-            if self.pids(node).await?.is_empty() {
-                return Ok(());
-            }
-            if tokio::time::Instant::now() >= deadline {
-                return Err(ServiceError::Timeout {
-                    service: self.name().to_string(),
-                    node: node.name().to_string(),
-                    after: timeout,
-                    detail: "its processes are still running".into(),
-                });
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
+        let what = format!("{}'s processes on {} ended", self.name(), node.name());
+        ducttape_core::wait_until(&what, timeout, Duration::from_millis(200), || async {
+            self.pids(node).await.map(|pids| pids.is_empty())
+        })
+        .await
+        .map_err(|e| ServiceError::Timeout {
+            service: self.name().to_string(),
+            node: node.name().to_string(),
+            after: timeout,
+            detail: match e.last_error {
+                Some(last) => format!("its processes are still running (last error: {last})"),
+                None => "its processes are still running".into(),
+            },
+        })
     }
 
     /// The service's process on `node`, declared: a service that gives it gets
@@ -231,6 +230,17 @@ where
 /// ```
 #[async_trait]
 pub trait ServiceExt: Service {
+    /// `node`'s place among [`nodes`](Service::nodes) (0-based), or a usage error naming it.
+    fn index(&self, node: &Node) -> Result<usize, ServiceError> {
+        self.nodes()
+            .iter()
+            .position(|n| n.name() == node.name())
+            .ok_or_else(|| ServiceError::Usage {
+                service: self.name().to_string(),
+                detail: format!("{} is not a node of this service", node.name()),
+            })
+    }
+
     /// Starts every node in parallel; returns when all are ready.
     async fn start(&self) -> Result<(), ServiceError> {
         tracing::info!(service = self.name(), "starting");

@@ -6,6 +6,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
+use ducttape_core::wait_until;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use crate::error::ServiceError;
@@ -13,7 +14,7 @@ use crate::install::KafkaVersion;
 use crate::process::ProcessSpec;
 use crate::properties::Properties;
 use crate::readiness::Readiness;
-use crate::service::{register, LogFile, Service};
+use crate::service::{register, LogFile, Service, ServiceExt};
 
 const ROOT: &str = "/mnt/zookeeper";
 const CONFIG: &str = "/mnt/zookeeper/zookeeper.properties";
@@ -71,7 +72,13 @@ impl ZookeeperBuilder {
     }
 
     /// The ensemble, registered with `ctx` (teardown stops it, collects its logs, cleans).
-    pub fn build(self, ctx: &TestContext) -> Arc<ZookeeperService> {
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<ZookeeperService>, ServiceError> {
+        if self.nodes.is_empty() {
+            return Err(ServiceError::Usage {
+                service: "zookeeper".into(),
+                detail: "no nodes".into(),
+            });
+        }
         let metrics = crate::jvm::Metrics::new(
             ctx,
             "zookeeper",
@@ -87,7 +94,7 @@ impl ZookeeperBuilder {
         });
         register(ctx, &zk);
         zk.metrics.start(ctx);
-        zk
+        Ok(zk)
     }
 }
 
@@ -127,7 +134,7 @@ impl ZkStatus {
 impl ZookeeperService {
     /// An ensemble on `nodes`, from the default Kafka install, registered with `ctx`: the
     /// shorthand of `ZookeeperService::builder(nodes).build(ctx)`.
-    pub fn new(ctx: &TestContext, nodes: Vec<Node>) -> Arc<Self> {
+    pub fn new(ctx: &TestContext, nodes: Vec<Node>) -> Result<Arc<Self>, ServiceError> {
         Self::builder(nodes).build(ctx)
     }
 
@@ -139,7 +146,7 @@ impl ZookeeperService {
     /// let zk = ZookeeperService::builder(ctx.lease(3).await?)
     ///     .version(KafkaVersion::V3_9)
     ///     .config("tickTime", 500)
-    ///     .build(ctx);
+    ///     .build(ctx)?;
     /// zk.start().await?;
     /// # Ok(()) }
     /// ```
@@ -213,16 +220,6 @@ impl ZookeeperService {
         }
         p.extend(&self.overrides);
         p
-    }
-
-    fn index(&self, node: &Node) -> Result<usize, ServiceError> {
-        self.nodes
-            .iter()
-            .position(|n| n.name() == node.name())
-            .ok_or_else(|| ServiceError::Usage {
-                service: "zookeeper".into(),
-                detail: format!("{} is not a member of this ensemble", node.name()),
-            })
     }
 
     /// Asks a member `srvr` (the four-letter word) over its client port.
@@ -331,17 +328,22 @@ impl Service for ZookeeperService {
         }
         self.spec(index).start(node).await?;
         // The port opens before the member has joined a quorum: wait until srvr answers.
-        let deadline = tokio::time::Instant::now() + self.start_timeout;
-        loop {
-            match self.status(node).await {
-                Ok(s) => {
-                    tracing::info!(node = node.name(), mode = %s.mode, "zookeeper ready");
-                    return Ok(());
-                }
-                Err(e) if tokio::time::Instant::now() >= deadline => return Err(e),
-                Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-            }
-        }
+        let what = format!("{} answers srvr", node.name());
+        let status = wait_until(
+            &what,
+            self.start_timeout,
+            Duration::from_millis(100),
+            || async { self.status(node).await.map(Some) },
+        )
+        .await
+        .map_err(|e| ServiceError::Timeout {
+            service: "zookeeper".into(),
+            node: node.name().to_string(),
+            after: self.start_timeout,
+            detail: e.to_string(),
+        })?;
+        tracing::info!(node = node.name(), mode = %status.mode, "zookeeper ready");
+        Ok(())
     }
 
     fn process_spec(&self, _: &Node) -> Option<ProcessSpec> {

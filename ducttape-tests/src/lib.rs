@@ -112,7 +112,7 @@ pub async fn start_secured_kafka_with(
     };
     let (zookeeper, builder) = match mode {
         Mode::Zookeeper => {
-            let zk = ZookeeperService::new(ctx, nodes);
+            let zk = ZookeeperService::new(ctx, nodes)?;
             zk.start().await?;
             let b = builder
                 .zookeeper(&zk)

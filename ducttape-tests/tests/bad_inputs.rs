@@ -70,7 +70,7 @@ async fn broker_dying_at_start_is_reported_with_its_log_tail(ctx: TestContext) {
 #[tokio::test]
 async fn zookeeper_mode_on_kafka_4_is_refused(ctx: TestContext) {
     let mut nodes = ctx.lease(2).await.unwrap();
-    let zk = ducttape_services::ZookeeperService::new(&ctx, vec![nodes.remove(0)]);
+    let zk = ducttape_services::ZookeeperService::new(&ctx, vec![nodes.remove(0)]).unwrap();
     let err = KafkaService::builder(nodes)
         .version(KafkaVersion::V4)
         .zookeeper(&zk)

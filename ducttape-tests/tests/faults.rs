@@ -336,7 +336,7 @@ fn windows(ctx: &TestContext) -> Vec<String> {
 #[serial(faults)]
 async fn a_paused_zookeeper_accepts_but_never_answers_until_healed(ctx: TestContext) {
     let n = ctx.lease(1).await.unwrap();
-    let zk = ZookeeperService::new(&ctx, n.clone());
+    let zk = ZookeeperService::new(&ctx, n.clone()).unwrap();
     zk.start().await.unwrap();
     let faults = Faults::new(&ctx);
     // No answer within this long counts as none; a running ZooKeeper answers in milliseconds.
@@ -519,7 +519,7 @@ const KAFKA_DATA: &str = "/mnt/kafka/data";
 async fn two_brokers_built(ctx: &TestContext) -> (Node, Arc<KafkaService>) {
     let mut n = ctx.lease(3).await.unwrap();
     let brokers = n.split_off(1);
-    let zk = ZookeeperService::new(ctx, n.clone());
+    let zk = ZookeeperService::new(ctx, n.clone()).unwrap();
     zk.start().await.unwrap();
     let kafka = KafkaService::builder(brokers)
         .version(KafkaVersion::V3_9)

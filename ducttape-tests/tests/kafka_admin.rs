@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use ducttape_core::wait_until;
 use ducttape_services::kafka::parse_describe;
-use ducttape_services::kafka::{AdminError, KafkaAdmin};
+use ducttape_services::kafka::{AdminError, KafkaAdmin, KafkaServiceError};
 use ducttape_services::{KafkaVersion, Service, ServiceError, ServiceExt, TopicSpec};
 use ducttape_tests::{ctx, produce_acked, start_kafka, Mode, TestContext};
 use rstest::rstest;
@@ -20,7 +20,9 @@ use serial_test::serial;
 /// Kafka's name of the error code `e` carries, or a panic showing what `e` was.
 fn code_name(e: &ServiceError) -> String {
     match e {
-        ServiceError::Admin(AdminError::Kafka { code, .. }) => code.name(),
+        ServiceError::Kafka(KafkaServiceError::Admin(AdminError::Kafka { code, .. })) => {
+            code.name()
+        }
         other => panic!("expected a Kafka error code, got: {other}"),
     }
 }

@@ -60,7 +60,7 @@ struct Setup {
 async fn start(ctx: &TestContext) -> Setup {
     let mut nodes = ctx.lease(4).await.unwrap();
     let client = nodes.pop().unwrap();
-    let zk = ZookeeperService::new(ctx, vec![nodes.remove(0)]);
+    let zk = ZookeeperService::new(ctx, vec![nodes.remove(0)]).unwrap();
     zk.start().await.unwrap();
     let kafka = KafkaService::builder(vec![nodes.remove(0)])
         .zookeeper(&zk)
@@ -286,7 +286,7 @@ async fn a_rest_worker_against_a_dead_proxy_fails_wait_with_its_output(ctx: Test
     // pixy is built, never started: its port refuses connections.
     let mut nodes = ctx.lease(3).await.unwrap();
     let client = nodes.pop().unwrap();
-    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]);
+    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]).unwrap();
     let pixy = KafkaPixyService::builder(nodes)
         .seed_brokers(["127.0.0.1:9092"])
         .zookeeper(&zk)

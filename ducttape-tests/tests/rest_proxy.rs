@@ -308,7 +308,7 @@ async fn start_with_pixy(
     version: KafkaVersion,
 ) -> (Arc<KafkaService>, Arc<KafkaPixyService>) {
     let mut nodes = ctx.lease(3).await.unwrap();
-    let zk = ZookeeperService::new(ctx, vec![nodes.remove(0)]);
+    let zk = ZookeeperService::new(ctx, vec![nodes.remove(0)]).unwrap();
     zk.start().await.unwrap();
     let kafka = KafkaService::builder(vec![nodes.remove(0)])
         .version(version)
@@ -515,7 +515,7 @@ fn server_log(kafka: &KafkaService) -> String {
 #[serial(heavy)]
 async fn pixy_missing_install_names_the_path_and_build_sh(ctx: TestContext) {
     let nodes = ctx.lease(1).await.unwrap();
-    let zk = ZookeeperService::new(&ctx, nodes.clone()); // never started: not needed
+    let zk = ZookeeperService::new(&ctx, nodes.clone()).unwrap(); // never started: not needed
     let pixy = KafkaPixyService::builder(nodes)
         .seed_brokers(["127.0.0.1:9092"])
         .zookeeper(&zk)
@@ -537,7 +537,7 @@ async fn pixy_missing_install_names_the_path_and_build_sh(ctx: TestContext) {
 #[serial(heavy)]
 async fn pixy_with_a_dead_broker_fails_start_with_its_log_tail(ctx: TestContext) {
     let mut nodes = ctx.lease(2).await.unwrap();
-    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]);
+    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]).unwrap();
     zk.start().await.unwrap();
     // Nothing listens on :9092 of the ZooKeeper node.
     let dead = format!("{}:9092", zk.nodes()[0].address());
@@ -568,7 +568,7 @@ async fn pixy_without_zookeeper_fails_start_with_its_log_tail(ctx: TestContext) 
         .await
         .unwrap();
     let mut nodes = ctx.lease(2).await.unwrap();
-    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]); // never started
+    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]).unwrap(); // never started
     let pixy = KafkaPixyService::builder(nodes)
         .kafka(&cluster.kafka)
         .zookeeper(&zk)

@@ -427,7 +427,7 @@ async fn kafka_pixy_over_sasl_ssl_plain(ctx: TestContext) {
 #[tokio::test]
 async fn kafka_pixy_refuses_a_scram_listener(ctx: TestContext) {
     let mut nodes = ctx.lease(3).await.unwrap();
-    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]); // never started
+    let zk = ZookeeperService::new(&ctx, vec![nodes.remove(0)]).unwrap(); // never started
     let kafka = KafkaService::builder(vec![nodes.remove(0)])
         .security(SecurityConfig::new(SecurityProtocol::SaslSsl).mechanism("SCRAM-SHA-256"))
         .build(&ctx)

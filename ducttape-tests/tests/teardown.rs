@@ -529,7 +529,7 @@ async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
     // A passing test: no thread dump, no GC log collected.
     let ctx = inner_ctx("jvm_passed");
     let nodes = ctx.lease(1).await.unwrap();
-    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes.clone());
+    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes.clone()).unwrap();
     zk.start().await.unwrap();
     let (dir, panic) = finish(ctx).await;
     assert_eq!(panic, None);
@@ -546,7 +546,7 @@ async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
     let ctx = inner_ctx("jvm_stopped_then_failed");
     let nodes = ctx.lease(1).await.unwrap();
     let node = nodes[0].clone();
-    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes);
+    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes).unwrap();
     zk.start().await.unwrap();
     let java = jvm_pid(zk.as_ref(), &node).await;
     node.account()

@@ -102,7 +102,7 @@ async fn settled_leader(zk: &ZookeeperService) -> String {
 async fn ensemble_serves_a_client_through_rolling_bounces(ctx: TestContext) {
     let mut nodes = ctx.lease(4).await.unwrap();
     let client_node = nodes.pop().unwrap();
-    let zk = ZookeeperService::new(&ctx, nodes.clone());
+    let zk = ZookeeperService::new(&ctx, nodes.clone()).unwrap();
     zk.start().await.unwrap();
     let first_leader = settled_leader(&zk).await;
 

@@ -100,7 +100,7 @@ async fn scenario(round: usize, way: Way) -> Result<Phases, Box<dyn std::error::
     let cluster = Cluster::global()?;
     let mut nodes = ctx.lease(4).await?;
     let brokers = nodes.split_off(1);
-    let zk = ZookeeperService::new(&ctx, nodes);
+    let zk = ZookeeperService::new(&ctx, nodes)?;
     let kafka = KafkaService::builder(brokers).zookeeper(&zk).build(&ctx)?;
 
     let (t, mark) = (Instant::now(), CpuMark::now(&cluster));

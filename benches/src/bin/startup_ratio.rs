@@ -76,7 +76,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     let (mut client_start, mut client_topics) = (Vec::new(), Vec::new());
     let (mut cli_start, mut cli_topics) = (Vec::new(), Vec::new());
     for round in 0..rounds {
-        let zk = ZookeeperService::new(&ctx, nodes.clone());
+        let zk = ZookeeperService::new(&ctx, nodes.clone())?;
         let kafka = KafkaService::builder(brokers.clone())
             .zookeeper(&zk)
             .control(Control::Client)

@@ -2,15 +2,9 @@
 //! rules (listeners on the node's own address, the quorum, replication factors that fit the
 //! cluster) live in one place.
 
-use super::security::{
-    SecurityConfig, CONTROLLER_LISTENER, INTER_BROKER_LISTENER, INTER_BROKER_PORT,
-};
+use super::security::SecurityConfig;
+pub use super::security::{BROKER_PORT, CONTROLLER_PORT};
 use crate::properties::Properties;
-
-/// The client listener's port on every broker.
-pub const BROKER_PORT: u16 = 9092;
-/// The KRaft controller listener's port.
-pub const CONTROLLER_PORT: u16 = 9093;
 /// Where a broker keeps its data.
 pub const DATA_DIR: &str = "/mnt/kafka/data";
 
@@ -80,9 +74,8 @@ pub struct NodeConfig<'a> {
 /// The config of node `me` in a cluster of `all` nodes (brokers and controllers); see the
 /// test `a_combined_node_and_a_broker` for an example.
 ///
-/// `security` chooses each listener's protocol: the client listener on port 9092 is named
-/// after its protocol (`SASL_SSL://…:9092`), a separate inter-broker listener is
-/// `BROKER://…:9094`, the KRaft controller's `CONTROLLER://…:9093`.
+/// `security` renders the listeners and their security
+/// ([`SecurityConfig::broker_properties`]).
 pub fn render(
     me: &NodeConfig<'_>,
     all: &[NodeConfig<'_>],
@@ -102,34 +95,13 @@ pub fn render(
         .set("group.initial.rebalance.delay.ms", 0)
         .set("auto.create.topics.enable", true);
     let kraft = !matches!(quorum, Quorum::Zookeeper { .. });
-    let mut broker_listener = format!(
-        "{}://{}:{BROKER_PORT}",
-        security.client_listener_name(),
-        me.address
-    );
-    if security.inter_broker_listener_name() == INTER_BROKER_LISTENER {
-        broker_listener.push_str(&format!(
-            ",{INTER_BROKER_LISTENER}://{}:{INTER_BROKER_PORT}",
-            me.address
-        ));
-    }
-    let controller_listener = format!("{CONTROLLER_LISTENER}://{}:{CONTROLLER_PORT}", me.address);
-    p.set(
-        "listener.security.protocol.map",
-        security.protocol_map(kraft),
-    );
-    p.extend(&security.broker_properties(&security.listeners(kraft), kraft));
+    // Listeners and everything else of security: one place, `security/broker.rs`.
+    p.extend(&security.broker_properties(me.address, me.role, kraft));
     match quorum {
         Quorum::Zookeeper { connect } => {
             p.set("broker.id", me.id)
                 .set("zookeeper.connect", connect)
-                .set("zookeeper.connection.timeout.ms", 30_000)
-                .set("listeners", &broker_listener)
-                .set("advertised.listeners", &broker_listener)
-                .set(
-                    "inter.broker.listener.name",
-                    security.inter_broker_listener_name(),
-                );
+                .set("zookeeper.connection.timeout.ms", 30_000);
         }
         Quorum::KraftCombined { .. } | Quorum::KraftDedicated { .. } => {
             let voters = all
@@ -138,22 +110,9 @@ pub fn render(
                 .map(|n| format!("{}@{}:{CONTROLLER_PORT}", n.id, n.address))
                 .collect::<Vec<_>>()
                 .join(",");
-            let listeners = match me.role {
-                Role::Broker => broker_listener.clone(),
-                Role::Controller => controller_listener,
-                Role::Combined => format!("{broker_listener},{controller_listener}"),
-            };
             p.set("process.roles", me.role.process_roles())
                 .set("node.id", me.id)
-                .set("controller.quorum.voters", voters)
-                .set("controller.listener.names", CONTROLLER_LISTENER)
-                .set("listeners", listeners);
-            if me.role.is_broker() {
-                p.set("advertised.listeners", &broker_listener).set(
-                    "inter.broker.listener.name",
-                    security.inter_broker_listener_name(),
-                );
-            }
+                .set("controller.quorum.voters", voters);
         }
     }
     p

@@ -9,18 +9,26 @@
 //! is let in). They are private; everything a test uses is re-exported here.
 
 pub(crate) mod admin;
+pub(crate) mod builder;
 pub(crate) mod config;
+pub(crate) mod control;
+pub(crate) mod error;
+pub(crate) mod operations;
 pub(crate) mod probe;
 pub(crate) mod security;
 pub(crate) mod service;
+pub(crate) mod tools;
 pub(crate) mod topics;
 
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
+pub use builder::KafkaBuilder;
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
+pub use control::{Control, ControlEnvError, CONTROL_ENV};
+pub use error::KafkaServiceError;
 pub use probe::Attempt;
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
     SecurityConfig, SecurityProtocol, ADMIN_USER, BROKER_USER, CLIENT_USER,
 };
-pub use service::{Control, KafkaBuilder, KafkaService, CONTROL_ENV};
+pub use service::KafkaService;
 pub use topics::{parse_describe, PartitionInfo, TopicSpec};

@@ -1,0 +1,46 @@
+//! [`KafkaServiceError`]: what a Kafka service's own steps fail with, beside the general
+//! [`ServiceError`](crate::ServiceError) (which holds it as one `#[from]` part).
+
+use std::path::PathBuf;
+
+use super::admin::AdminError;
+use crate::error::ServiceError;
+use crate::tls::TlsError;
+
+/// A Kafka control operation or a Kafka-only setup step failed.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaServiceError {
+    /// A control operation through librdkafka (topics, metadata, groups) failed: it names the
+    /// brokers asked, the topic or group, and Kafka's error code.
+    #[error(transparent)]
+    Admin(#[from] AdminError),
+    /// The run's CA could not issue a certificate.
+    #[error("kafka: {0}")]
+    Tls(#[from] TlsError),
+    /// A key store given with `SecurityConfig::keystore_file` could not be read.
+    #[error("kafka: security: keystore_file of node {index}: ssl.keystore.location {}: {source}", .path.display())]
+    Keystore {
+        /// The node's index in the service.
+        index: usize,
+        /// The file on the test host.
+        path: PathBuf,
+        /// Why it could not be read.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+ducttape_core::human_debug!(KafkaServiceError);
+
+impl From<AdminError> for ServiceError {
+    fn from(e: AdminError) -> Self {
+        ServiceError::Kafka(e.into())
+    }
+}
+
+impl From<TlsError> for ServiceError {
+    fn from(e: TlsError) -> Self {
+        ServiceError::Kafka(e.into())
+    }
+}

@@ -1,0 +1,202 @@
+//! [`KafkaTools`]: Kafka's command-line tools run on a node, as the admin super user
+//! (`--command-config`) or as the cluster's client user (`--producer.config`, …), their
+//! security files written first and removed after. Built once with the service; the CLI
+//! control ([`CliControl`](super::control::CliControl)) and ACLs go through it.
+
+use std::time::Duration;
+
+use ducttape_core::cluster::Node;
+use ducttape_core::remote::quote;
+
+use super::security::{Acl, ClientSecurity};
+use super::BROKER_PORT;
+use crate::error::{ResultExt, ServiceError};
+use crate::install::KafkaVersion;
+use crate::properties::Properties;
+
+/// How long a tool may run on a node.
+const TOOL_TIMEOUT: Duration = Duration::from_secs(180);
+
+/// Kafka's CLI tools for one cluster.
+pub(crate) struct KafkaTools {
+    version: KafkaVersion,
+    brokers: Vec<Node>,
+    admin: ClientSecurity,
+    client: ClientSecurity,
+}
+
+impl KafkaTools {
+    /// Tools of `version` for a cluster of `brokers`, run as `admin` (admin tools) or
+    /// `client` (client tools).
+    pub(crate) fn new(
+        version: KafkaVersion,
+        brokers: Vec<Node>,
+        admin: ClientSecurity,
+        client: ClientSecurity,
+    ) -> Self {
+        Self {
+            version,
+            brokers,
+            admin,
+            client,
+        }
+    }
+
+    /// `host:9092,…` of every broker.
+    pub(crate) fn bootstrap(&self) -> String {
+        bootstrap_of(&self.brokers)
+    }
+
+    /// The first broker, where tools run unless told otherwise.
+    pub(crate) fn first_broker(&self) -> Result<Node, ServiceError> {
+        self.brokers
+            .first()
+            .cloned()
+            .ok_or_else(|| ServiceError::Usage {
+                service: "kafka".into(),
+                detail: "no broker to run tools on".into(),
+            })
+    }
+
+    /// Runs `main_class` with `args` on `node` as it is (no security files).
+    pub(crate) async fn run_on(
+        &self,
+        node: &Node,
+        main_class: &str,
+        args: &[String],
+    ) -> Result<String, ServiceError> {
+        let cmd = self
+            .version
+            .tool(main_class)
+            .args(args.iter().cloned())
+            .render();
+        run_on(node, &cmd).await
+    }
+
+    /// Runs an admin tool (`--command-config`) on `node` as the admin user, `extra`
+    /// properties added to its config.
+    pub(crate) async fn run_admin_on(
+        &self,
+        node: &Node,
+        main_class: &str,
+        args: &[String],
+        extra: &Properties,
+    ) -> Result<String, ServiceError> {
+        run_on(node, &self.admin_command(main_class, args, extra)).await
+    }
+
+    /// [`run_admin_on`](Self::run_admin_on) on the first broker, no extra properties.
+    pub(crate) async fn run_admin(
+        &self,
+        main_class: &str,
+        args: &[String],
+    ) -> Result<String, ServiceError> {
+        let node = self.first_broker()?;
+        self.run_admin_on(&node, main_class, args, &Properties::new())
+            .await
+    }
+
+    /// The shell command of an admin tool as the admin user.
+    pub(crate) fn admin_command(
+        &self,
+        main_class: &str,
+        args: &[String],
+        extra: &Properties,
+    ) -> String {
+        self.secured_command(
+            &self.admin,
+            "/tmp/ducttape-kafka-admin",
+            "--command-config",
+            main_class,
+            args,
+            extra,
+        )
+    }
+
+    /// The shell command of a client tool as the client user, its config passed with
+    /// `config_option`, in a directory of its own.
+    pub(crate) fn client_command(
+        &self,
+        main_class: &str,
+        args: &[String],
+        config_option: &str,
+    ) -> String {
+        static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let dir = format!("/tmp/ducttape-kafka-client-{}-{n}", std::process::id());
+        self.secured_command(
+            &self.client,
+            &dir,
+            config_option,
+            main_class,
+            args,
+            &Properties::new(),
+        )
+    }
+
+    /// `main_class` with `args` as `security` says: its config written under `dir` and passed
+    /// with `config_option`, removed after the tool exits (its exit status kept).
+    fn secured_command(
+        &self,
+        security: &ClientSecurity,
+        dir: &str,
+        config_option: &str,
+        main_class: &str,
+        args: &[String],
+        extra: &Properties,
+    ) -> String {
+        let file = format!("{dir}/client.properties");
+        let write = security.write_script(dir, &file, extra);
+        let mut tool = security.apply(
+            self.version.tool(main_class).args(args.iter().cloned()),
+            dir,
+        );
+        if write.is_empty() {
+            return tool.render();
+        }
+        tool = tool.args([config_option.to_string(), file]);
+        format!(
+            "{write}{{ {}; }}; rc=$?; rm -rf {}; exit $rc",
+            tool.render(),
+            quote(dir)
+        )
+    }
+
+    /// Adds `acls` with `kafka-acls`, one run per principal, permission and resource.
+    pub(crate) async fn grant(&self, acls: &[Acl]) -> Result<(), ServiceError> {
+        let class = if self.version.supports_zookeeper() {
+            "kafka.admin.AclCommand"
+        } else {
+            "org.apache.kafka.tools.AclCommand"
+        };
+        for acl in Acl::batched(acls) {
+            tracing::info!(?acl, "adding ACLs");
+            let mut args = vec![
+                "--bootstrap-server".to_string(),
+                self.bootstrap(),
+                "--add".into(),
+            ];
+            args.extend(acl);
+            self.run_admin(class, &args).await?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs a tool's shell command on `node` (3 minutes at most) and returns its stdout.
+pub(crate) async fn run_on(node: &Node, cmd: &str) -> Result<String, ServiceError> {
+    node.account()
+        .with_timeout(TOOL_TIMEOUT)
+        .ssh_output(cmd)
+        .await
+        .ctx("kafka")
+}
+
+/// `host:9092,…` of `brokers`.
+pub(crate) fn bootstrap_of(brokers: &[Node]) -> String {
+    brokers
+        .iter()
+        .map(|n| format!("{}:{BROKER_PORT}", n.address()))
+        .collect::<Vec<_>>()
+        .join(",")
+}
