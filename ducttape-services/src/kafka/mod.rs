@@ -10,6 +10,8 @@
 
 pub(crate) mod admin;
 pub(crate) mod config;
+pub(crate) mod controller;
+pub(crate) mod log_dirs;
 pub(crate) mod probe;
 pub(crate) mod security;
 pub(crate) mod service;
@@ -17,6 +19,7 @@ pub(crate) mod topics;
 
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
+pub use log_dirs::LogDirState;
 pub use probe::Attempt;
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
