@@ -329,7 +329,7 @@ async fn checks_catch_a_directory_that_never_failed(ctx: TestContext) {
     let dir = node
         .account()
         .ssh_output(&format!(
-            "ls -d {DIR_1}/{TOPIC_2}-0 {DIR_2}/{TOPIC_2}-0 2>/dev/null"
+            "ls -d {DIR_1}/{TOPIC_2}-0 {DIR_2}/{TOPIC_2}-0 2>/dev/null; true"
         ))
         .await
         .unwrap();
