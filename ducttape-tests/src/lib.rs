@@ -96,6 +96,22 @@ pub async fn start_secured_kafka_with(
     security: SecurityConfig,
     customize: impl FnOnce(KafkaBuilder) -> KafkaBuilder,
 ) -> Result<KafkaCluster, ducttape_services::Error> {
+    let cluster = build_kafka(ctx, mode, brokers, version, security, customize).await?;
+    cluster.kafka.start().await?;
+    Ok(cluster)
+}
+
+/// [`start_secured_kafka_with`] up to the brokers' start: the nodes leased, ZooKeeper (in
+/// ZooKeeper mode) started, the Kafka service built but not started — for what must happen
+/// on its nodes before (a size-limited disk, say); then `cluster.kafka.start()`.
+pub async fn build_kafka(
+    ctx: &TestContext,
+    mode: Mode,
+    brokers: usize,
+    version: KafkaVersion,
+    security: SecurityConfig,
+    customize: impl FnOnce(KafkaBuilder) -> KafkaBuilder,
+) -> Result<KafkaCluster, ducttape_services::Error> {
     let extra = usize::from(mode != Mode::Kraft);
     let mut nodes = ctx.lease(brokers + extra).await?;
     let kafka_nodes = if mode == Mode::KraftDedicated {
@@ -123,7 +139,6 @@ pub async fn start_secured_kafka_with(
         Mode::KraftDedicated => (None, kraft_timeouts(builder.kraft_dedicated(1))),
     };
     let kafka = customize(builder).build(ctx)?;
-    kafka.start().await?;
     Ok(KafkaCluster { zookeeper, kafka })
 }
 
@@ -585,4 +600,43 @@ pub async fn assert_no_jvm(nodes: &[Node]) {
             node.name()
         );
     }
+}
+
+/// Waits (up to `timeout`) until the ISR of `partition` of `topic`, as the brokers `asked`
+/// describe it (each alone: a broker cut off answers with its stale view, so leave it out),
+/// is `expected` (broker ids); returns the ISR seen. The tool runs on `observer`, a node
+/// outside any fault, with the CLI control path.
+pub async fn wait_for_isr(
+    kafka: &KafkaService,
+    observer: &Node,
+    topic: &str,
+    partition: u32,
+    asked: &[Node],
+    expected: &std::collections::BTreeSet<u32>,
+    timeout: Duration,
+) -> Result<Vec<u32>, ServiceError> {
+    let what = format!("the ISR of {topic}-{partition} is {expected:?}");
+    ducttape_core::wait_until(&what, timeout, Duration::from_millis(500), || async {
+        let parts = kafka.describe_topic_from(observer, topic, asked).await?;
+        let isr = parts
+            .into_iter()
+            .find(|p| p.partition == partition)
+            .map(|p| p.isr)
+            .unwrap_or_default();
+        let seen: std::collections::BTreeSet<u32> = isr.iter().copied().collect();
+        Ok::<_, ServiceError>((&seen == expected).then_some(isr))
+    })
+    .await
+    .map_err(|e| ServiceError::Usage {
+        service: "kafka".into(),
+        detail: e.to_string(),
+    })
+}
+
+/// The broker ids of `nodes` (for ISR comparisons).
+pub fn broker_ids(
+    kafka: &KafkaService,
+    nodes: &[Node],
+) -> Result<std::collections::BTreeSet<u32>, ServiceError> {
+    nodes.iter().map(|n| kafka.id_of(n)).collect()
 }

@@ -12,7 +12,9 @@ pub(crate) mod admin;
 pub(crate) mod builder;
 pub(crate) mod config;
 pub(crate) mod control;
+pub(crate) mod controller;
 pub(crate) mod error;
+pub(crate) mod log_dirs;
 pub(crate) mod operations;
 pub(crate) mod probe;
 pub(crate) mod security;
@@ -25,6 +27,7 @@ pub use builder::KafkaBuilder;
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
 pub use control::{Control, ControlEnvError, CONTROL_ENV};
 pub use error::KafkaServiceError;
+pub use log_dirs::LogDirState;
 pub use probe::Attempt;
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,

@@ -191,6 +191,7 @@ pub struct VerifiableConsumer {
     group: String,
     max_messages: i64,
     verbose: bool,
+    group_protocol: Option<String>,
     options: ClientOptions,
 }
 
@@ -208,6 +209,7 @@ impl VerifiableConsumer {
             group: group.into(),
             max_messages: -1,
             verbose: true,
+            group_protocol: None,
             options: ClientOptions::new("verifiable-consumer"),
         }
     }
@@ -215,6 +217,13 @@ impl VerifiableConsumer {
     /// Stops after this many records.
     pub fn max_messages(mut self, n: i64) -> Self {
         self.max_messages = n;
+        self
+    }
+
+    /// The group protocol (`--group-protocol`: `classic`, or KIP-848's `consumer`; Kafka 3.7+
+    /// tools). Unset: the tool's default, `classic`.
+    pub fn group_protocol(mut self, protocol: &str) -> Self {
+        self.group_protocol = Some(protocol.into());
         self
     }
 
@@ -246,6 +255,9 @@ impl VerifiableConsumer {
         ];
         if self.verbose {
             args.push("--verbose".into());
+        }
+        if let Some(protocol) = &self.group_protocol {
+            args.extend(["--group-protocol".into(), protocol.clone()]);
         }
         let tool = (
             "org.apache.kafka.tools.VerifiableConsumer",
