@@ -16,7 +16,7 @@ pub(crate) mod service;
 pub(crate) mod topics;
 
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
-pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
+pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT, DATA_DIR};
 pub use probe::Attempt;
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
