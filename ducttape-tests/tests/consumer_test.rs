@@ -36,7 +36,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
-    GroupChecker, VerifiableConsumer, VerifiableEvent, VerifiableProducer,
+    AssignmentProblems, GroupChecker, GroupViolation, VerifiableConsumer, VerifiableEvent,
+    VerifiableProducer,
 };
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceExt, TopicSpec};
 use ducttape_tests::group::checker_of;
@@ -95,6 +96,10 @@ struct Case {
     /// (so only rebalances commit) and are killed at the end, while the verdict expects the
     /// synchronous commits of a correct run.
     never_commits: bool,
+    /// A second group (one member, its own group id) reads the topic for a while, and its
+    /// events are fed to the first group's checker with the group's own: two members holding
+    /// one partition, which the assignment check must see.
+    intruder: bool,
 }
 
 impl Case {
@@ -108,6 +113,7 @@ impl Case {
             static_members: false,
             session_ms: 10_000,
             never_commits: false,
+            intruder: false,
         }
     }
     fn mode(self, mode: Mode) -> Self {
@@ -184,6 +190,8 @@ struct Run {
     assignments_during: u64,
     kept_revocations: u64,
     killed: bool,
+    /// With an intruder: the assignment check and the violations over both groups' events.
+    merged: Option<(AssignmentProblems, Vec<GroupViolation>)>,
 }
 
 async fn run(ctx: &TestContext, case: &Case) -> Run {
@@ -253,6 +261,11 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
         group.wait_settled(CONSUMERS, SETTLE).await.unwrap();
     }
     println!("group settled after {:?}", started.elapsed());
+    let merged = if case.intruder {
+        Some(intrude(ctx, &kafka, &group, &consumer_nodes[1]).await)
+    } else {
+        None
+    };
     let before = group.checker().await.unwrap();
     let kept = group.member(&consumer_nodes[0]);
     let mut killed = false;
@@ -414,7 +427,40 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
         kept_revocations,
         killed,
         checker,
+        merged,
     }
+}
+
+/// Runs a second group (`intruder-group`, one member on `node`) until it holds every
+/// partition and reads, then checks the two groups' events as if they were one group.
+async fn intrude(
+    ctx: &TestContext,
+    kafka: &KafkaService,
+    group: &ConsumerGroup,
+    node: &ducttape_tests::Node,
+) -> (AssignmentProblems, Vec<GroupViolation>) {
+    let intruder = ConsumerGroup::new(
+        VerifiableConsumer::new(TOPIC, "intruder-group")
+            .name("intruder")
+            .build(ctx, kafka, vec![node.clone()]),
+        TOPIC,
+        PARTITIONS,
+    );
+    intruder.start_all().await.unwrap();
+    intruder.wait_settled(1, SETTLE).await.unwrap();
+    let alone = group.checker().await.unwrap().assignment();
+    assert!(alone.is_clean(), "the group alone: {alone}");
+    let mut outputs = group.outputs().await.unwrap();
+    outputs.extend(intruder.outputs().await.unwrap());
+    let running: Vec<String> = outputs.iter().map(|(_, m, _)| m.clone()).collect();
+    let merged = checker_of(TOPIC, PARTITIONS, &outputs, &running);
+    intruder.stop_all(true).await.unwrap();
+    println!(
+        "two groups as one: {}; {:?}",
+        merged.assignment(),
+        merged.violations()
+    );
+    (merged.assignment(), merged.violations().to_vec())
 }
 
 /// What is wrong with `run` for `case` (empty: the group behaved).
@@ -582,4 +628,41 @@ async fn consumer_rolling_bounce_keeps_the_group_whole(ctx: TestContext) {
 #[ignore = "matrix, minutes each; cargo test -p ducttape-tests --test consumer_test -- --ignored"]
 async fn consumer_group_matrix(ctx: TestContext, #[case] case: Case) {
     scenario(ctx, case).await;
+}
+
+/// The checks fail on broken groups: consumers that never commit (auto-commit once an hour,
+/// killed at the end) while the verdict expects commits, and a second group's events fed to
+/// the checker as if its member were in the group (partitions held twice).
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "shows the group checks failing; cargo test -p ducttape-tests --test consumer_test -- --ignored"]
+async fn the_checks_fail_on_broken_groups(ctx: TestContext) {
+    let case = Case {
+        never_commits: true,
+        intruder: true,
+        ..Case::new(Step::RollingBounce {
+            clean: true,
+            keep: 0,
+        })
+    };
+    let run = run(&ctx, &case).await;
+    let problems = problems(&case, &run);
+    println!("{problems:#?}");
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("Kafka's committed offset") || p.contains("no committed offset")),
+        "the commit check must see the missing commits: {problems:#?}"
+    );
+    assert!(
+        run.checker.violations().is_empty(),
+        "the group itself behaved: {:?}",
+        run.checker.violations()
+    );
+    let (assignment, _) = run.merged.expect("the intruder ran");
+    assert!(
+        !assignment.owned_twice.is_empty(),
+        "two groups as one must hold partitions twice: {assignment}"
+    );
 }
