@@ -162,7 +162,7 @@ impl ConsumerGroup {
         ducttape_core::wait_until(
             &format!("{members} members holding every partition once, consuming past {before}"),
             timeout,
-            Duration::from_millis(500),
+            Duration::from_secs(1),
             || async {
                 let c = self.checker().await?;
                 let settled = c.live_members().len() == members

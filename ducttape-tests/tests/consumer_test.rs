@@ -3,7 +3,7 @@
 //! `AssignmentValidationTest`): consumer-group semantics with Kafka's verifiable consumer.
 //!
 //! Three consumers in one group read a topic while a verifiable producer writes to it
-//! (500 records/s), and something happens to the group: consumers bounced one by one or all
+//! (100 records/s; kafkatest: 500), and something happens to the group: consumers bounced one by one or all
 //! at once, cleanly or killed; static members (`group.instance.id`) bounced; the owner of a
 //! partition stopped; a broker failed or every broker bounced; consumers started and stopped
 //! one by one under each assignor (range, roundrobin, sticky, cooperative-sticky; and
@@ -49,6 +49,9 @@ const TOPIC: &str = "test_topic";
 const GROUP: &str = "test_group_id";
 const PARTITIONS: u32 = 6;
 const CONSUMERS: usize = 3;
+/// Records per second produced (kafkatest: 500). Every check rereads every member's whole
+/// output with each record's value; at 500/s that reading, not Kafka, set the pace here.
+const RATE: i64 = 100;
 /// How long a group may take to settle after a step (kafkatest: twice the session timeout).
 const SETTLE: Duration = Duration::from_secs(120);
 
@@ -211,7 +214,7 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
     // A slot has 6 nodes: 2 brokers and the controller, 3 consumers; the producer shares the
     // first consumer's node (a separate process, untouched by the consumer's bounces).
     let consumer_nodes = ctx.lease(CONSUMERS).await.unwrap();
-    let producer = VerifiableProducer::new(TOPIC).throughput(500).build(
+    let producer = VerifiableProducer::new(TOPIC).throughput(RATE).build(
         ctx,
         &kafka,
         vec![consumer_nodes[0].clone()],
@@ -244,7 +247,7 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
     );
 
     producer.start().await.unwrap();
-    wait_for_more_acks(&producer, 1000, Duration::from_secs(60))
+    wait_for_more_acks(&producer, 200, Duration::from_secs(60))
         .await
         .unwrap();
     let stop_sampling = Arc::new(AtomicBool::new(false));
