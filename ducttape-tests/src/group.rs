@@ -150,7 +150,8 @@ impl ConsumerGroup {
         Ok(checker_of(&self.topic, self.partitions, &outputs, &running))
     }
 
-    /// Waits until `members` members are live, their assignments partition the topic, and
+    /// Waits until `members` members are live and joined (each had its assignment after its
+    /// last revocation), their assignments partition the topic, and
     /// the group consumed more than it had when called (kafkatest's `await_members` then
     /// `await_consumed_messages`); returns the checker at that moment.
     pub async fn wait_settled(
@@ -166,6 +167,7 @@ impl ConsumerGroup {
             || async {
                 let c = self.checker().await?;
                 let settled = c.live_members().len() == members
+                    && c.joined_members().len() == members
                     && c.assignment().is_clean()
                     && c.consumed() > before;
                 Ok::<_, ServiceError>(settled.then_some(c))

@@ -172,6 +172,9 @@ impl fmt::Display for AssignmentProblems {
 #[derive(Debug, Clone, Default)]
 struct Member {
     live: bool,
+    /// Its last rebalance event was an assignment (kafkatest's `Joined` state): a member that
+    /// started, or had partitions revoked, has not joined until its next assignment.
+    joined: bool,
     assignment: BTreeSet<i32>,
     /// Next offset to read, per partition held since it was last (re)assigned.
     position: BTreeMap<i32, i64>,
@@ -226,14 +229,19 @@ impl GroupChecker {
         let topic = self.topic.clone();
         let m = self.members.entry(member.to_string()).or_default();
         match event {
-            VerifiableEvent::StartupComplete { .. } => m.live = true,
+            VerifiableEvent::StartupComplete { .. } => {
+                m.live = true;
+                m.joined = false;
+            }
             VerifiableEvent::ShutdownComplete { .. } => {
                 m.live = false;
+                m.joined = false;
                 m.assignment.clear();
                 m.position.clear();
             }
             VerifiableEvent::PartitionsAssigned { partitions, .. } => {
                 m.live = true;
+                m.joined = true;
                 m.assigned += 1;
                 for tp in partitions.iter().filter(|tp| tp.topic == topic) {
                     m.assignment.insert(tp.partition);
@@ -242,6 +250,7 @@ impl GroupChecker {
             }
             VerifiableEvent::PartitionsRevoked { partitions, .. } => {
                 m.revoked += 1;
+                m.joined = false;
                 for tp in partitions.iter().filter(|tp| tp.topic == topic) {
                     if !m.assignment.remove(&tp.partition) {
                         self.violations.push(GroupViolation::RevokedUnassigned {
@@ -333,6 +342,7 @@ impl GroupChecker {
     pub fn end(&mut self, member: &str) {
         if let Some(m) = self.members.get_mut(member) {
             m.live = false;
+            m.joined = false;
             m.assignment.clear();
             m.position.clear();
         }
@@ -375,6 +385,17 @@ impl GroupChecker {
         self.members
             .iter()
             .filter(|(_, m)| m.live)
+            .map(|(n, _)| n.clone())
+            .collect()
+    }
+
+    /// The live members whose last rebalance event was an assignment: joined, not
+    /// rebalancing (a live member that has not joined holds nothing yet, and the assignment
+    /// of the others can look complete without it).
+    pub fn joined_members(&self) -> Vec<String> {
+        self.members
+            .iter()
+            .filter(|(_, m)| m.live && m.joined)
             .map(|(n, _)| n.clone())
             .collect()
     }
@@ -427,6 +448,19 @@ mod tests {
         assert!(c.violations().is_empty(), "{:?}", c.violations());
         assert!(c.assignment().is_clean(), "{}", c.assignment());
         assert_eq!(c.committed().get(&0), Some(&10));
+        assert_eq!(c.joined_members(), ["a"]);
+        // A member that started and was revoked has not joined (yet).
+        let mut rebalancing = c.clone();
+        rebalancing.observe(
+            "a",
+            &events(r#"{"timestamp":6,"name":"partitions_revoked","partitions":[]}"#)[0],
+        );
+        rebalancing.observe(
+            "b",
+            &events(r#"{"timestamp":6,"name":"startup_complete"}"#)[0],
+        );
+        assert!(rebalancing.joined_members().is_empty());
+        assert_eq!(rebalancing.live_members(), ["a", "b"]);
         let mut three = GroupChecker::new("t", 3);
         three.observe_all([("a", events(A).as_slice())]);
         assert_eq!(three.assignment().orphaned, vec![2]);
