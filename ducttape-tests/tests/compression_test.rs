@@ -32,18 +32,16 @@ const PER_PRODUCER: u64 = 1000;
 
 /// The codec of every stored batch, by the value prefix of its records: `DumpLogSegments
 /// --print-data-log` prints a batch line (`baseOffset: … compresscodec: gzip …`) and then one
-/// line per record ending in `payload: <value>`.
+/// line per record ending in `payload: <value>` (3.9: ` payload: `; 4.4's Java port).
 fn codecs_by_prefix(dump: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut codec = None;
     for line in dump.lines() {
         if let Some(rest) = line.split(" compresscodec: ").nth(1) {
             codec = rest.split_whitespace().next().map(str::to_lowercase);
-        } else if let (Some(value), Some(codec)) = (line.rsplit(" payload: ").next(), &codec) {
-            if line.contains(" payload: ") {
-                let prefix = value.split('.').next().unwrap_or(value).to_string();
-                out.entry(prefix).or_default().insert(codec.clone());
-            }
+        } else if let (Some((_, value)), Some(codec)) = (line.rsplit_once("payload: "), &codec) {
+            let prefix = value.split('.').next().unwrap_or(value).to_string();
+            out.entry(prefix).or_default().insert(codec.clone());
         }
     }
     out
