@@ -454,7 +454,15 @@ async fn intrude(
     let alone = group.checker().await.unwrap().assignment();
     assert!(alone.is_clean(), "the group alone: {alone}");
     let mut outputs = group.outputs().await.unwrap();
-    outputs.extend(intruder.outputs().await.unwrap());
+    // Its member names (`<node>#<n>`) would collide with the group's on the same node.
+    outputs.extend(
+        intruder
+            .outputs()
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|(service, member, output)| (service, format!("intruder/{member}"), output)),
+    );
     let running: Vec<String> = outputs.iter().map(|(_, m, _)| m.clone()).collect();
     let merged = checker_of(TOPIC, PARTITIONS, &outputs, &running);
     intruder.stop_all(true).await.unwrap();
