@@ -38,6 +38,9 @@ use ducttape_services::{
 };
 use rstest::fixture;
 
+pub mod group;
+pub use group::ConsumerGroup;
+
 /// The test context of the running test: results directory, `test.log`, leases, teardown.
 #[fixture]
 #[allow(clippy::expect_used)] // a fixture has no other way to fail the test

@@ -24,7 +24,7 @@ pub(crate) mod topics;
 
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
 pub use builder::KafkaBuilder;
-pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
+pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT, DATA_DIR};
 pub use control::{Control, ControlEnvError, CONTROL_ENV};
 pub use error::KafkaServiceError;
 pub use log_dirs::LogDirState;

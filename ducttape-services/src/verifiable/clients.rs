@@ -191,7 +191,10 @@ pub struct VerifiableConsumer {
     group: String,
     max_messages: i64,
     verbose: bool,
-    group_protocol: Option<String>,
+    /// Extra tool arguments (group protocol, assignor, session timeout, auto-commit).
+    args: Vec<String>,
+    /// Each worker its own `group.instance.id` (`<group>-instance-<index>`): static members.
+    static_membership: bool,
     options: ClientOptions,
 }
 
@@ -209,7 +212,8 @@ impl VerifiableConsumer {
             group: group.into(),
             max_messages: -1,
             verbose: true,
-            group_protocol: None,
+            args: Vec::new(),
+            static_membership: false,
             options: ClientOptions::new("verifiable-consumer"),
         }
     }
@@ -220,17 +224,57 @@ impl VerifiableConsumer {
         self
     }
 
-    /// The group protocol (`--group-protocol`: `classic`, or KIP-848's `consumer`; Kafka 3.7+
-    /// tools). Unset: the tool's default, `classic`.
-    pub fn group_protocol(mut self, protocol: &str) -> Self {
-        self.group_protocol = Some(protocol.into());
-        self
-    }
-
     /// Reports per-poll offset ranges only, not every record with its value (less output
     /// for long runs; a record replaced at its offset then goes unnoticed).
     pub fn offsets_only(mut self) -> Self {
         self.verbose = false;
+        self
+    }
+
+    fn arg(mut self, flag: &str, value: impl ToString) -> Self {
+        self.args.extend([flag.to_string(), value.to_string()]);
+        self
+    }
+
+    /// The group protocol (`--group-protocol`: `classic`, or `consumer` for KIP-848; the
+    /// tool's default is the client's).
+    pub fn group_protocol(self, protocol: &str) -> Self {
+        self.arg("--group-protocol", protocol)
+    }
+
+    /// The classic protocol's assignor (`--assignment-strategy`, a class name; the tool's
+    /// default is `RangeAssignor`).
+    pub fn assignment_strategy(self, class: &str) -> Self {
+        self.arg("--assignment-strategy", class)
+    }
+
+    /// The KIP-848 protocol's server-side assignor (`--group-remote-assignor`: `range`,
+    /// `uniform`).
+    pub fn group_remote_assignor(self, assignor: &str) -> Self {
+        self.arg("--group-remote-assignor", assignor)
+    }
+
+    /// `session.timeout.ms` (`--session-timeout`; the tool's default is 30 s).
+    pub fn session_timeout_ms(self, ms: u64) -> Self {
+        self.arg("--session-timeout", ms)
+    }
+
+    /// Commits with `enable.auto.commit` instead of a synchronous commit after each poll
+    /// (the tool then prints no `offsets_committed` events).
+    pub fn enable_autocommit(mut self) -> Self {
+        self.args.push("--enable-autocommit".into());
+        self
+    }
+
+    /// Where a member without a committed offset starts (`--reset-policy`, default `earliest`).
+    pub fn reset_policy(self, policy: &str) -> Self {
+        self.arg("--reset-policy", policy)
+    }
+
+    /// Static membership: each worker gets `group.instance.id` `<group>-instance-<index>`
+    /// (kafkatest's naming), kept across its restarts.
+    pub fn static_membership(mut self) -> Self {
+        self.static_membership = true;
         self
     }
 
@@ -241,6 +285,7 @@ impl VerifiableConsumer {
         kafka: &KafkaService,
         nodes: Vec<Node>,
     ) -> Arc<VerifiableConsumerService> {
+        let has_reset = self.args.iter().any(|a| a == "--reset-policy");
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),
@@ -250,21 +295,29 @@ impl VerifiableConsumer {
             kafka.bootstrap_servers(),
             "--max-messages".into(),
             self.max_messages.to_string(),
-            "--reset-policy".into(),
-            "earliest".into(),
         ];
+        if !has_reset {
+            args.extend(["--reset-policy".to_string(), "earliest".into()]);
+        }
         if self.verbose {
             args.push("--verbose".into());
         }
-        if let Some(protocol) = &self.group_protocol {
-            args.extend(["--group-protocol".into(), protocol.clone()]);
-        }
+        args.extend(self.args.iter().cloned());
         let tool = (
             "org.apache.kafka.tools.VerifiableConsumer",
             "--consumer.config",
         );
-        self.options
-            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
+        let (group, static_membership) = (self.group.clone(), self.static_membership);
+        self.options.workers(ctx, kafka, nodes, tool, move |index| {
+            let mut args = args.clone();
+            if static_membership {
+                args.extend([
+                    "--group-instance-id".to_string(),
+                    format!("{group}-instance-{index}"),
+                ]);
+            }
+            args
+        })
     }
 }
 

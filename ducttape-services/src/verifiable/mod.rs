@@ -6,11 +6,13 @@
 //! producer's acknowledgements against what the consumers received and reports lost,
 //! duplicated and reordered records ([`DeliveryReport`]); `clients.rs` runs the tools as
 //! background workers ([`VerifiableProducer`], [`VerifiableConsumer`]) and checks their
-//! output ([`check_delivery`]).
+//! output ([`check_delivery`]); `group.rs` ([`GroupChecker`]) checks consumer-group semantics
+//! (assignments, positions, commits) from the consumers' events.
 
 pub(crate) mod checker;
 pub(crate) mod clients;
 pub(crate) mod events;
+pub(crate) mod group;
 
 pub use checker::{
     DeliveryChecker, DeliveryPoint, DeliveryReport, OrderViolation, RecordId, ValueMismatch,
@@ -24,3 +26,4 @@ pub use events::{
     parse_event_line, parse_events, CommittedOffset, EventError, PartitionRecords, Record,
     TopicPartition, VerifiableEvent,
 };
+pub use group::{AssignmentProblems, GroupChecker, GroupViolation};
