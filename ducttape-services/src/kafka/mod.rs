@@ -10,7 +10,9 @@
 
 pub(crate) mod admin;
 pub(crate) mod config;
+pub(crate) mod offsets;
 pub(crate) mod probe;
+pub(crate) mod read;
 pub(crate) mod security;
 pub(crate) mod service;
 pub(crate) mod topics;
@@ -18,6 +20,7 @@ pub(crate) mod topics;
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
 pub use probe::Attempt;
+pub use read::Isolation;
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
     SecurityConfig, SecurityProtocol, ADMIN_USER, BROKER_USER, CLIENT_USER,

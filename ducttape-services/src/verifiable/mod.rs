@@ -7,10 +7,15 @@
 //! duplicated and reordered records ([`DeliveryReport`]); `clients.rs` runs the tools as
 //! background workers ([`VerifiableProducer`], [`VerifiableConsumer`]) and checks their
 //! output ([`check_delivery`]).
+//!
+//! Kafka's exactly-once copier runs here too: `copier.rs` ([`TransactionalMessageCopier`]),
+//! and `exactly_once.rs` ([`ExactlyOnceChecker`]) checks its output against its input.
 
 pub(crate) mod checker;
 pub(crate) mod clients;
+pub(crate) mod copier;
 pub(crate) mod events;
+pub(crate) mod exactly_once;
 
 pub use checker::{
     DeliveryChecker, DeliveryPoint, DeliveryReport, OrderViolation, RecordId, ValueMismatch,
@@ -20,7 +25,11 @@ pub use clients::{
     VerifiableConsumer, VerifiableConsumerService, VerifiableOutput, VerifiableProducer,
     VerifiableProducerService, WorkerOutput,
 };
+pub use copier::{
+    copier_progress, CopierOutput, CopierService, CopierStatus, TransactionalMessageCopier,
+};
 pub use events::{
     parse_event_line, parse_events, CommittedOffset, EventError, PartitionRecords, Record,
     TopicPartition, VerifiableEvent,
 };
+pub use exactly_once::{Duplicate, ExactlyOnceChecker, ExactlyOnceReport, OrderBreak, ReadRecord};
