@@ -10,7 +10,7 @@
 //! order; the `read_uncommitted` read shows the aborted copies, which the checker names.
 //!
 //! kafkatest's matrix: failure mode (hard, clean) × bounce target (brokers, clients), in
-//! ZooKeeper mode. The default run takes KRaft with clean copier bounces and 9,000 records
+//! ZooKeeper mode. The default run takes KRaft with clean copier bounces and 4,500 records
 //! (a hard-killed member holds its partitions until its 10 s session times out, each of up to
 //! nine bounces, which the budget of the default run does not allow); the matrix, hard bounces
 //! included, seeds 18,000 and is `#[ignore]`d; its one run is in README.
@@ -58,7 +58,7 @@ async fn run(ctx: TestContext, mode: Mode, target: Target, clean: bool, records:
 #[tokio::test]
 #[serial(heavy)]
 async fn grouped_copiers_bounced_copy_exactly_once(ctx: TestContext) {
-    run(ctx, Mode::Kraft, Target::Copiers, true, 9_000).await;
+    run(ctx, Mode::Kraft, Target::Copiers, true, 4_500).await;
 }
 
 #[rstest]
