@@ -86,6 +86,34 @@ pub struct CopyOutcome {
     pub uncommitted: ExactlyOnceReport,
 }
 
+impl CopyOutcome {
+    /// The verdicts (panics, for tests): both `read_committed` reads exact; the
+    /// `read_uncommitted` read holds every record and the checker names aborted copies in it.
+    pub fn assert_exactly_once(&self) {
+        assert!(
+            self.committed.is_exact(),
+            "read_committed: {}",
+            self.committed
+        );
+        assert!(
+            self.concurrent.is_exact(),
+            "concurrent read_committed: {}",
+            self.concurrent
+        );
+        // The broken read: the aborted copies are in the log, and the checker names them.
+        assert!(
+            !self.uncommitted.duplicated.is_empty() && !self.uncommitted.is_exact(),
+            "read_uncommitted showed no aborted copy: {}",
+            self.uncommitted
+        );
+        assert!(
+            self.uncommitted.missing.is_empty(),
+            "read_uncommitted lacks records read_committed has: {}",
+            self.uncommitted
+        );
+    }
+}
+
 fn usage(detail: impl ToString) -> ServiceError {
     ServiceError::Usage {
         service: "exactly-once copy".into(),

@@ -37,21 +37,7 @@ async fn run(ctx: TestContext, mode: Mode, target: Target, clean: bool, records:
         "the seed reached fewer partitions than there are copiers: {:?}",
         outcome.input_partitions
     );
-    assert!(
-        outcome.committed.is_exact(),
-        "read_committed: {}",
-        outcome.committed
-    );
-    assert!(
-        outcome.concurrent.is_exact(),
-        "concurrent read_committed: {}",
-        outcome.concurrent
-    );
-    assert!(
-        !outcome.uncommitted.duplicated.is_empty() && outcome.uncommitted.missing.is_empty(),
-        "read_uncommitted should hold every record and name aborted copies: {}",
-        outcome.uncommitted
-    );
+    outcome.assert_exactly_once();
 }
 
 #[rstest]

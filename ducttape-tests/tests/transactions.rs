@@ -19,38 +19,14 @@
 //! 100,000 records; here 10,000 keeps it near a minute). The rest is `#[ignore]`d; README has
 //! the table of its one run.
 
-use ducttape_tests::exactly_once::{copy_under_bounces, CopyCase, CopyOutcome, Target};
+use ducttape_tests::exactly_once::{copy_under_bounces, CopyCase, Target};
 use ducttape_tests::{ctx, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
 
-fn check(outcome: &CopyOutcome) {
-    assert!(
-        outcome.committed.is_exact(),
-        "read_committed: {}",
-        outcome.committed
-    );
-    assert!(
-        outcome.concurrent.is_exact(),
-        "concurrent read_committed: {}",
-        outcome.concurrent
-    );
-    // The broken read: the aborted copies are in the log, and the checker names them.
-    assert!(
-        !outcome.uncommitted.duplicated.is_empty() && !outcome.uncommitted.is_exact(),
-        "read_uncommitted showed no aborted copy: {}",
-        outcome.uncommitted
-    );
-    assert!(
-        outcome.uncommitted.missing.is_empty(),
-        "read_uncommitted lacks records read_committed has: {}",
-        outcome.uncommitted
-    );
-}
-
 async fn run(ctx: TestContext, case: CopyCase) {
     let outcome = copy_under_bounces(&ctx, case).await.unwrap();
-    check(&outcome);
+    outcome.assert_exactly_once();
 }
 
 fn case(mode: Mode, target: Target, clean: bool, group_metadata: bool, single: bool) -> CopyCase {
