@@ -40,6 +40,7 @@ use rstest::fixture;
 
 pub mod group;
 pub use group::ConsumerGroup;
+pub mod exactly_once;
 
 /// The test context of the running test: results directory, `test.log`, leases, teardown.
 #[fixture]

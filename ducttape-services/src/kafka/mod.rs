@@ -16,7 +16,9 @@ pub(crate) mod controller;
 pub(crate) mod error;
 pub(crate) mod log_dirs;
 pub(crate) mod operations;
+pub(crate) mod offsets;
 pub(crate) mod probe;
+pub(crate) mod read;
 pub(crate) mod security;
 pub(crate) mod service;
 pub(crate) mod tools;
@@ -29,6 +31,7 @@ pub use control::{Control, ControlEnvError, CONTROL_ENV};
 pub use error::KafkaServiceError;
 pub use log_dirs::LogDirState;
 pub use probe::Attempt;
+pub use read::Isolation;
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
     SecurityConfig, SecurityProtocol, ADMIN_USER, BROKER_USER, CLIENT_USER,

@@ -92,6 +92,7 @@ pub struct VerifiableProducer {
     throughput: i64,
     acks: String,
     value_prefix: Option<u32>,
+    repeating_keys: Option<u32>,
     bootstrap: Option<String>,
     options: ClientOptions,
 }
@@ -111,6 +112,7 @@ impl VerifiableProducer {
             throughput: 1000,
             acks: "-1".into(),
             value_prefix: None,
+            repeating_keys: None,
             bootstrap: None,
             options: ClientOptions::new("verifiable-producer"),
         }
@@ -137,6 +139,13 @@ impl VerifiableProducer {
     /// Prefixes values with `<prefix>.`, so batches are distinguishable.
     pub fn value_prefix(mut self, prefix: u32) -> Self {
         self.value_prefix = Some(prefix);
+        self
+    }
+
+    /// Keys records `0..n-1` in turn (`--repeating-keys`), spreading them over the
+    /// partitions by key rather than in sticky batches.
+    pub fn repeating_keys(mut self, n: u32) -> Self {
+        self.repeating_keys = Some(n);
         self
     }
 
@@ -170,6 +179,9 @@ impl VerifiableProducer {
         ];
         if let Some(p) = self.value_prefix {
             args.extend(["--value-prefix".to_string(), p.to_string()]);
+        }
+        if let Some(n) = self.repeating_keys {
+            args.extend(["--repeating-keys".to_string(), n.to_string()]);
         }
         let tool = (
             "org.apache.kafka.tools.VerifiableProducer",

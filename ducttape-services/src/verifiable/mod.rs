@@ -8,11 +8,16 @@
 //! background workers ([`VerifiableProducer`], [`VerifiableConsumer`]) and checks their
 //! output ([`check_delivery`]); `group.rs` ([`GroupChecker`]) checks consumer-group semantics
 //! (assignments, positions, commits) from the consumers' events.
+//!
+//! Kafka's exactly-once copier runs here too: `copier.rs` ([`TransactionalMessageCopier`]),
+//! and `exactly_once.rs` ([`ExactlyOnceChecker`]) checks its output against its input.
 
 pub(crate) mod checker;
 pub(crate) mod clients;
+pub(crate) mod copier;
 pub(crate) mod events;
 pub(crate) mod group;
+pub(crate) mod exactly_once;
 
 pub use checker::{
     DeliveryChecker, DeliveryPoint, DeliveryReport, OrderViolation, RecordId, ValueMismatch,
@@ -22,8 +27,12 @@ pub use clients::{
     VerifiableConsumer, VerifiableConsumerService, VerifiableOutput, VerifiableProducer,
     VerifiableProducerService, WorkerOutput,
 };
+pub use copier::{
+    copier_progress, CopierOutput, CopierService, CopierStatus, TransactionalMessageCopier,
+};
 pub use events::{
     parse_event_line, parse_events, CommittedOffset, EventError, PartitionRecords, Record,
     TopicPartition, VerifiableEvent,
 };
 pub use group::{AssignmentProblems, GroupChecker, GroupViolation};
+pub use exactly_once::{Duplicate, ExactlyOnceChecker, ExactlyOnceReport, OrderBreak, ReadRecord};
