@@ -36,6 +36,8 @@ use ducttape_services::{
 };
 use rstest::fixture;
 
+pub mod rolling;
+
 /// The test context of the running test: results directory, `test.log`, leases, teardown.
 #[fixture]
 #[allow(clippy::expect_used)] // a fixture has no other way to fail the test

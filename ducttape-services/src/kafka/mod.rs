@@ -5,18 +5,23 @@
 //! ([`SecurityConfig`], [`ClientSecurity`], [`Acl`]; refusals read by [`Refusal`]).
 //!
 //! Files: `config.rs` renders each node's `server.properties`, `service.rs` is the service,
-//! `topics.rs`, `admin.rs`, `security.rs`, and `probe.rs` (one client run to see whether it
-//! is let in). They are private; everything a test uses is re-exported here.
+//! `topics.rs`, `admin.rs`, `security.rs`, `probe.rs` (one client run to see whether it
+//! is let in), `upgrade.rs` (each node's install and config changes: mixed versions, rolling
+//! upgrades) and `features.rs` (`metadata.version` through `kafka-features`). They are
+//! private; everything a test uses is re-exported here.
 
 pub(crate) mod admin;
 pub(crate) mod config;
+pub(crate) mod features;
 pub(crate) mod probe;
 pub(crate) mod security;
 pub(crate) mod service;
 pub(crate) mod topics;
+pub(crate) mod upgrade;
 
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT};
+pub use features::{Feature, FeatureError};
 pub use probe::Attempt;
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
@@ -24,3 +29,4 @@ pub use security::{
 };
 pub use service::{Control, KafkaBuilder, KafkaService, CONTROL_ENV};
 pub use topics::{parse_describe, PartitionInfo, TopicSpec};
+pub use upgrade::{ConfigChange, UpgradeError, UpgradeStep};

@@ -15,6 +15,7 @@ use super::security::{
     Acl, ClientSecurity, SecurityConfig, ADMIN_USER, BROKER_TLS_DIR, CLIENT_USER,
 };
 use super::topics::{parse_describe, PartitionInfo, TopicSpec};
+use super::upgrade::Revision;
 use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
 use crate::process::ProcessSpec;
@@ -89,9 +90,17 @@ pub struct KafkaBuilder {
     security: SecurityConfig,
     control: Option<Control>,
     client_config: BTreeMap<String, String>,
+    node_versions: BTreeMap<usize, KafkaVersion>,
 }
 
 impl KafkaBuilder {
+    /// Node `index` (0-based) runs `version` instead of the service's (a mixed-version
+    /// cluster; [`KafkaService::upgrade_node`] changes it at run time).
+    pub fn node_version(mut self, index: usize, version: KafkaVersion) -> Self {
+        self.node_versions.insert(index, version);
+        self
+    }
+
     /// The security protocols, users and authorizer (default: PLAINTEXT, no authorizer).
     /// Checked by [`build`](Self::build), before any broker starts.
     pub fn security(mut self, security: SecurityConfig) -> Self {
@@ -221,6 +230,11 @@ impl KafkaBuilder {
             None => Control::from_env().map_err(usage)?,
         };
         let roles = config::roles(n, &quorum);
+        let revisions = self
+            .node_versions
+            .into_iter()
+            .map(|(i, v)| (i, Revision::running(v)))
+            .collect();
         let kafka = Arc::new(KafkaService {
             nodes: self.nodes,
             roles,
@@ -240,6 +254,7 @@ impl KafkaBuilder {
             admin: std::sync::OnceLock::new(),
             started: std::sync::Mutex::default(),
             running: std::sync::Mutex::default(),
+            revisions: std::sync::Mutex::new(revisions),
         });
         register(ctx, &kafka);
         Ok(kafka)
@@ -360,6 +375,9 @@ pub struct KafkaService {
     /// The version each node's broker or controller says it runs ("Kafka version: …" in its
     /// log at its last start), for `summary.json`.
     running: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Per node index: the install and config changes since the build (mixed versions,
+    /// upgrades; see `upgrade.rs`). Each start renders the node from it.
+    pub(super) revisions: std::sync::Mutex<BTreeMap<usize, Revision>>,
 }
 
 impl KafkaService {
@@ -377,6 +395,7 @@ impl KafkaService {
             security: SecurityConfig::default(),
             control: None,
             client_config: BTreeMap::new(),
+            node_versions: BTreeMap::new(),
         }
     }
 
@@ -495,9 +514,10 @@ impl KafkaService {
     /// "Kafka Server started". Storage formatting, SCRAM users and the registration checks are
     /// Kafka's own steps around it (see `start_node`).
     fn spec(&self, index: usize) -> ProcessSpec {
+        let version = self.version_of(index);
         let mut spec = self
             .process()
-            .requires(self.version.install())
+            .requires(version.install())
             .dir(config::DATA_DIR);
         if let Some(tls) = &self.tls {
             spec = spec
@@ -508,8 +528,7 @@ impl KafkaService {
                 );
         }
         spec = spec.private_file(CONFIG, self.config(index).render());
-        let mut java = self
-            .version
+        let mut java = version
             .java("kafka.Kafka")
             .heap(&self.heap)
             .fixed_heap()
@@ -614,6 +633,7 @@ impl KafkaService {
         if let Some(o) = self.node_overrides.get(&index) {
             p.extend(o);
         }
+        self.apply_revision(index, &mut p);
         p
     }
 
@@ -637,7 +657,7 @@ impl KafkaService {
         args: &[String],
     ) -> Result<String, ServiceError> {
         let cmd = self
-            .version
+            .tool_version()
             .tool(main_class)
             .args(args.iter().cloned())
             .render();
@@ -680,7 +700,12 @@ impl KafkaService {
 
     /// The shell command of an admin tool as the admin user (see
     /// [`run_admin_tool_on`](Self::run_admin_tool_on)).
-    fn admin_tool_command(&self, main_class: &str, args: &[String], extra: &Properties) -> String {
+    pub(super) fn admin_tool_command(
+        &self,
+        main_class: &str,
+        args: &[String],
+        extra: &Properties,
+    ) -> String {
         self.secured_tool_command(
             &self.admin_security(),
             "/tmp/ducttape-kafka-admin",
@@ -756,7 +781,9 @@ impl KafkaService {
         let file = format!("{dir}/client.properties");
         let write = security.write_script(dir, &file, extra);
         let mut tool = security.apply(
-            self.version.tool(main_class).args(args.iter().cloned()),
+            self.tool_version()
+                .tool(main_class)
+                .args(args.iter().cloned()),
             dir,
         );
         if write.is_empty() {
@@ -1116,7 +1143,7 @@ impl KafkaService {
             args.extend(self.security.storage_scram_args());
         }
         let cmd = self
-            .version
+            .version_of(self.index(node)?)
             .tool("kafka.tools.StorageTool")
             .args(args)
             .render();
