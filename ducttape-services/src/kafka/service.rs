@@ -91,9 +91,21 @@ pub struct KafkaBuilder {
     control: Option<Control>,
     client_config: BTreeMap<String, String>,
     node_versions: BTreeMap<usize, KafkaVersion>,
+    migration_cluster_id: Option<String>,
 }
 
 impl KafkaBuilder {
+    /// Every node a KRaft controller and none a broker, formatted with `cluster_id`: the
+    /// quorum a ZooKeeper-mode cluster (another service, whose id this is) migrates to. Its
+    /// migration settings are [`config`](Self::config)s (see `zookeeper_migration.rs`).
+    pub fn migration_controllers(mut self, cluster_id: &str) -> Self {
+        self.quorum = Some(Quorum::KraftDedicated {
+            controllers: self.nodes.len(),
+        });
+        self.migration_cluster_id = Some(cluster_id.to_string());
+        self
+    }
+
     /// Node `index` (0-based) runs `version` instead of the service's (a mixed-version
     /// cluster; [`KafkaService::upgrade_node`] changes it at run time).
     pub fn node_version(mut self, index: usize, version: KafkaVersion) -> Self {
@@ -211,7 +223,9 @@ impl KafkaBuilder {
                     "{controllers} controllers do not fit {n} nodes"
                 )))
             }
-            Quorum::KraftDedicated { controllers } if *controllers == n => {
+            Quorum::KraftDedicated { controllers }
+                if *controllers == n && self.migration_cluster_id.is_none() =>
+            {
                 return Err(usage("dedicated controllers leave no broker".into()))
             }
             _ => {}
@@ -244,7 +258,7 @@ impl KafkaBuilder {
             node_overrides: self.node_overrides,
             start_timeout: self.start_timeout,
             heap: self.heap,
-            cluster_id: new_cluster_id(),
+            cluster_id: self.migration_cluster_id.unwrap_or_else(new_cluster_id),
             zookeeper: self.zookeeper,
             security: self.security,
             tls,
@@ -396,6 +410,7 @@ impl KafkaService {
             control: None,
             client_config: BTreeMap::new(),
             node_versions: BTreeMap::new(),
+            migration_cluster_id: None,
         }
     }
 
