@@ -152,6 +152,13 @@ install_os_packages() {
     fi
     # javac: connect-file is compiled for Kafka 4.4 (see connect_file_for_kafka4).
     have javac || missing+=(openjdk-17-jdk-headless)
+    # The docs' check in CI (.ci/check-docs) and the delay fault's proxy on the nodes.
+    have python3    || missing+=(python3)
+    # The clock-skew fault: libfaketime preloaded into a service's JVM on its node
+    # (ducttape-services/src/faults/clock.rs); the `faketime` package depends on `libfaketime`.
+    if ! have faketime || ! compgen -G '/usr/lib/*/faketime/libfaketime.so.1' >/dev/null; then
+        missing+=(faketime libfaketime)
+    fi
     # The report's browser test opens generated pages in it (ducttape-core/tests/report_browser.rs).
     if [[ "$CHROMIUM" == 1 ]] && ! have chromium; then
         missing+=(chromium)

@@ -417,6 +417,10 @@ impl JavaCommand {
     /// tool's results on stdout); these words come before the JVM arguments, so a caller's own
     /// `-Xlog:…` still applies. [`CDS_ENV`]`=off`, or a home whose path needs shell quoting,
     /// leaves the archive unused.
+    ///
+    /// On a node whose clock [`Faults::fake_clock`](crate::faults::Faults::fake_clock) faked,
+    /// the JVM starts under libfaketime: the command reads the `env …` words from a file there
+    /// (nothing when it is absent).
     pub fn render(&self) -> String {
         let mut words = vec![format!("-Xmx{}", self.heap)];
         if self.fixed_heap {
@@ -428,14 +432,16 @@ impl JavaCommand {
         words.extend(self.args.iter().cloned());
         let words = ducttape_core::remote::quote_all(&words);
         let archive = format!("{}/{CDS_ARCHIVE}", self.home);
+        // On a node whose clock a fault faked, `env LD_PRELOAD=…libfaketime…` (read there).
+        let clock = crate::faults::JVM_CLOCK_PREFIX;
         // The archive's words come out of `echo` unquoted: only a path that needs no quoting.
         if cds_wanted() && quote(&archive) == archive {
             format!(
-                "java $(test -r {archive} && echo -XX:SharedArchiveFile={archive} \
+                "{clock}java $(test -r {archive} && echo -XX:SharedArchiveFile={archive} \
                  -Xlog:disable -Xlog:all=warning:stderr) {words}"
             )
         } else {
-            format!("java {words}")
+            format!("{clock}java {words}")
         }
     }
 }

@@ -2,8 +2,9 @@
 //! Faults on real nodes, each kind's effect measured: a partition cuts exactly the pairs it
 //! names, packet loss and rate limits hold on real traffic until healed, a paused ZooKeeper
 //! accepts connections but answers nothing until healed, a full disk refuses writes until
-//! healed; teardown heals whatever a test left, of every kind, and each fault is a window in
-//! the report's events.
+//! healed, a skewed clock moves the wall clock of a node's JVMs (and a broker's record
+//! timestamps and time-based retention) until healed; teardown heals whatever a test left, of
+//! every kind, and each fault is a window in the report's events.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -17,7 +18,8 @@ use ducttape_services::{
     TopicSpec, ZookeeperService,
 };
 use ducttape_tests::{
-    ctx, produce_acked, wait_for_leader, wait_for_leader_move, wait_for_rejoin, Node, TestContext,
+    consume_printed, ctx, produce_acked, wait_for_leader, wait_for_leader_move, wait_for_rejoin,
+    Node, TestContext,
 };
 use rstest::rstest;
 use serial_test::serial;
@@ -91,8 +93,16 @@ async fn teardown_heals_what_a_test_left(ctx: TestContext) {
         .unwrap();
     faults.limit_disk(&n[1], DISK, 1 << 20).await.unwrap();
     faults.fill_disk(&n[1], DISK).await.unwrap();
+    faults.fake_clock(&n[1]).await.unwrap();
+    faults.skew_clock(&n[1], -120).await.unwrap();
     let applied = faults.describe(&n[1]).await.unwrap();
-    for kind in ["partition", "packet_loss", "delay", "disk_full"] {
+    for kind in [
+        "partition",
+        "packet_loss",
+        "delay",
+        "disk_full",
+        "clock_skew",
+    ] {
         assert!(
             applied.contains(&format!("{kind}: ")),
             "{kind} not in {applied}"
@@ -123,6 +133,12 @@ async fn teardown_heals_what_a_test_left(ctx: TestContext) {
         b.account().ssh_output(&mounts).await.unwrap().trim(),
         "0",
         "the limited disk was unmounted"
+    );
+    let faked = "ls /tmp/ducttape-faults/ | grep clock; true";
+    assert_eq!(
+        b.account().ssh_output(faked).await.unwrap().trim(),
+        "",
+        "the faked clock was forgotten: JVMs started from now on run on the node's clock"
     );
 }
 
@@ -605,4 +621,220 @@ async fn a_broker_whose_disk_fills_takes_its_log_dir_offline_and_leadership_move
         "the leader's log: {said}"
     );
     println!("the leader with the full disk said:\n{said}");
+}
+
+/// Now by the test host's clock, in ms since the epoch.
+fn host_ms() -> i64 {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    i64::try_from(now.as_millis()).unwrap()
+}
+
+/// What a JVM started on a node said the time was, and the host's clock before and after it
+/// ran (ms since the epoch).
+#[derive(Debug)]
+struct ClockReading {
+    before: i64,
+    jvm: i64,
+    after: i64,
+}
+
+impl ClockReading {
+    /// Whether the JVM's clock read `seconds` ahead of the host's (behind when negative):
+    /// its time less the offset falls within the host's before and after, bounds included.
+    fn off_by(&self, seconds: i64) -> bool {
+        (self.before..=self.after).contains(&(self.jvm - seconds * 1000))
+    }
+}
+
+/// Starts a JVM on `node` the way every service and tool starts one (`JavaCommand`) and reads
+/// its wall clock: the JVM's unified logging stamps its first line with
+/// `System.currentTimeMillis()` (the `timemillis` decoration), and `-version` ends it there.
+async fn jvm_clock(node: &Node) -> ClockReading {
+    let java = KafkaVersion::DEFAULT
+        .tool("kafka.Kafka")
+        .jvm_arg("-Xlog:gc+init:stdout:timemillis")
+        .jvm_arg("-version")
+        .render();
+    let before = host_ms();
+    let out = node
+        .account()
+        .ssh_output(&format!("{java} 2>/dev/null"))
+        .await
+        .unwrap();
+    let after = host_ms();
+    let jvm = out
+        .lines()
+        .find_map(|l| l.strip_prefix('[')?.split_once("ms]"))
+        .and_then(|(ms, _)| ms.parse().ok())
+        .unwrap_or_else(|| panic!("no [<ms>ms] line from the JVM on {}: {out:?}", node.name()));
+    ClockReading { before, jvm, after }
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(faults)]
+async fn a_skewed_clock_moves_a_jvm_s_wall_clock_until_healed(ctx: TestContext) {
+    let n = ctx.lease(2).await.unwrap();
+    let faults = Faults::new(&ctx);
+    let hour = 3600;
+    // A node whose clock was not faked cannot be skewed: the fault says so, and opens no window.
+    let refused = faults.skew_clock(&n[0], hour).await.unwrap_err();
+    assert!(refused.to_string().contains("fake_clock"), "{refused}");
+    faults.fake_clock(&n[0]).await.unwrap();
+    faults.fake_clock(&n[1]).await.unwrap();
+
+    // The check cannot pass on an unskewed JVM: prepared, at +0, it reads the host's time.
+    let unskewed = jvm_clock(&n[0]).await;
+    assert!(unskewed.off_by(0) && !unskewed.off_by(hour), "{unskewed:?}");
+
+    faults.skew_clock(&n[0], hour).await.unwrap();
+    let skewed = jvm_clock(&n[0]).await;
+    assert!(skewed.off_by(hour) && !skewed.off_by(0), "{skewed:?}");
+    // Per node: the other node's JVMs keep the host's time.
+    let other = jvm_clock(&n[1]).await;
+    assert!(other.off_by(0), "{other:?}");
+    let described = faults.describe(&n[0]).await.unwrap();
+    assert!(
+        described.starts_with("clock_skew: offset +3600 s"),
+        "{described}"
+    );
+    println!("skewed {skewed:?}, other node {other:?}: {described}");
+
+    faults.heal_all().await.unwrap();
+    let healed = jvm_clock(&n[0]).await;
+    assert!(healed.off_by(0), "{healed:?}");
+    assert_eq!(faults.describe(&n[0]).await.unwrap(), "");
+    assert_eq!(windows(&ctx), [FaultKind::ClockSkew.name()]);
+}
+
+/// The segment files of partition 0 of `topic` in the broker's data directory, by base offset.
+async fn segments(broker: &Node, topic: &str) -> Vec<u64> {
+    let out = broker
+        .account()
+        .ssh_output(&format!("ls {KAFKA_DATA}/{topic}-0/"))
+        .await
+        .unwrap();
+    out.lines()
+        .filter_map(|f| f.strip_suffix(".log")?.parse().ok())
+        .collect()
+}
+
+/// The broker's `LogAppendTime` of each record of `topic` read from the beginning (`count`
+/// records), with its value.
+async fn append_times(kafka: &KafkaService, topic: &str, count: usize) -> Vec<(i64, String)> {
+    let out = consume_printed(kafka, topic, count, &["timestamp"])
+        .await
+        .unwrap();
+    out.lines()
+        .map(|l| {
+            let (ts, value) = l.split_once('\t').unwrap_or((l, ""));
+            let ms = ts
+                .strip_prefix("LogAppendTime:")
+                .and_then(|ms| ms.parse().ok())
+                .unwrap_or_else(|| panic!("not a LogAppendTime record: {l:?}"));
+            (ms, value.to_string())
+        })
+        .collect()
+}
+
+/// Whether every record was stamped `seconds` off the host's clock between `before` and `after`.
+fn stamped_off_by(records: &[(i64, String)], before: i64, after: i64, seconds: i64) -> bool {
+    !records.is_empty()
+        && records
+            .iter()
+            .all(|(ms, _)| (before..=after).contains(&(ms - seconds * 1000)))
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_broker_whose_clock_jumps_stamps_records_ahead_and_deletes_by_it(ctx: TestContext) {
+    let nodes = ctx.lease(1).await.unwrap();
+    let broker = nodes[0].clone();
+    let check_ms = 1000;
+    let kafka = KafkaService::builder(nodes)
+        .kraft_combined(1)
+        .config("log.retention.check.interval.ms", check_ms)
+        .build(&ctx)
+        .unwrap();
+    // After the service is built, so teardown heals before it stops it; before it starts, so
+    // the broker's JVM runs under the faked clock.
+    let faults = Faults::new(&ctx);
+    faults.fake_clock(&broker).await.unwrap();
+    kafka.start().await.unwrap();
+    let topic = "clock";
+    let retention_ms = 600_000;
+    kafka
+        .create_topic(
+            &TopicSpec::new(topic)
+                .partitions(1)
+                .replication_factor(1)
+                .config("message.timestamp.type", "LogAppendTime")
+                .config("retention.ms", retention_ms)
+                .config("segment.ms", retention_ms),
+        )
+        .await
+        .unwrap();
+    let hour = 3600;
+
+    // Unskewed: the broker stamps records with the host's time, rolls no segment and deletes
+    // nothing, through many retention checks — the checks below cannot pass without the jump.
+    let before = host_ms();
+    assert_eq!(
+        produce_acked(&kafka, topic, 100, 1).await.unwrap().len(),
+        100
+    );
+    let first = append_times(&kafka, topic, 100).await;
+    let after = host_ms();
+    assert!(
+        stamped_off_by(&first, before, after, 0) && !stamped_off_by(&first, before, after, hour),
+        "{first:?}"
+    );
+    assert!(
+        after - before >= 3 * check_ms,
+        "fewer than 3 retention checks ran"
+    );
+    assert_eq!(segments(&broker, topic).await, [0]);
+
+    // The broker's clock jumps an hour ahead while it runs.
+    faults.skew_clock(&broker, hour).await.unwrap();
+    let before = host_ms();
+    assert_eq!(
+        produce_acked(&kafka, topic, 100, 2).await.unwrap().len(),
+        100
+    );
+    // The new records are an hour newer than the segment's first: the broker rolls a segment
+    // (segment.ms is 10 min of record time), and by its clock the first segment's newest record
+    // is now an hour old — past retention.ms — so it deletes it, acknowledged records and all.
+    ducttape_core::wait_until(
+        "the broker deletes the first segment by retention time",
+        Duration::from_secs(60),
+        Duration::from_millis(250),
+        || async { Ok::<_, String>(segments(&broker, topic).await == [100]) },
+    )
+    .await
+    .unwrap();
+    let second = append_times(&kafka, topic, 100).await;
+    let after = host_ms();
+    assert!(
+        second.iter().all(|(_, v)| v.starts_with("2.")),
+        "only the records produced after the jump are left: {second:?}"
+    );
+    assert!(
+        stamped_off_by(&second, before, after, hour) && !stamped_off_by(&second, before, after, 0),
+        "{second:?}"
+    );
+    let said = broker
+        .account()
+        .ssh_output(&format!(
+            "grep -h 'due to log retention time {retention_ms}ms breach' /mnt/kafka/server.log | head -n 1; true"
+        ))
+        .await
+        .unwrap();
+    assert!(said.contains("baseOffset=0"), "the broker's log: {said}");
+    println!("the broker whose clock jumped said:\n{said}");
+    faults.heal_all().await.unwrap();
+    assert_eq!(windows(&ctx), [FaultKind::ClockSkew.name()]);
 }

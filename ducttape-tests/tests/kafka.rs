@@ -127,3 +127,26 @@ async fn replicated_topic_survives_leader_bounces(
     println!("{mode:?} {}: leader {leader} -> {after_clean} (clean) -> {after_hard} (hard), {} records intact", kafka.version().version(), all.len());
     // No JVM left: the context's teardown checks that the brokers' stops stopped them.
 }
+
+/// README.md's example test, word for word (`.ci/check-docs` fails when they differ; rustfmt
+/// leaves it as the README writes it): the README shows a test that compiles and passes.
+#[rustfmt::skip]
+mod readme {
+    use ducttape_services::{KafkaService, ServiceExt, TopicSpec};
+    use ducttape_tests::{ctx, TestContext};
+    use rstest::rstest;
+    use serial_test::serial;
+
+    #[rstest]
+    #[tokio::test]
+    #[serial(heavy)]                                          // one Kafka cluster at a time
+    async fn topic_on_three_brokers(ctx: TestContext) {
+        let nodes = ctx.lease(3).await.unwrap();              // waits FIFO for free nodes
+        let kafka = KafkaService::builder(nodes).kraft_combined(3).build(&ctx).unwrap();
+        kafka.start().await.unwrap();                          // all brokers in parallel, until ready
+        kafka.create_topic(&TopicSpec::new("t").partitions(3).replication_factor(3)).await.unwrap();
+        let leader = kafka.leader("t", 0).await.unwrap().unwrap();
+        kafka.bounce(&leader, false).await.unwrap();           // SIGKILL and restart
+        ctx.record("old_leader", leader.name());
+    }   // teardown: services stopped, logs collected, nodes cleaned and released — pass or fail
+}

@@ -14,7 +14,7 @@
 //! `client.id=producer-performance`) and number of clients. [`workload`] says what a case does,
 //! `summary.json` records it (`results.workload`), and `every_case_does_kafkatests_work` holds
 //! every case to kafkatest's parameters, transcribed from `benchmark_test.py`. What still
-//! differs is named on the case and in README ("kafka_benchmark beside kafkatest"):
+//! differs is named on the case and in docs/benchmarks.md ("kafka_benchmark beside kafkatest"):
 //! `consumers_three` has no kafkatest counterpart; kafkatest runs ZooKeeper mode (ours KRaft by
 //! default), its JVM heaps and HTTP metrics reporter, its SSL/SASL matrix.
 //!

@@ -493,7 +493,7 @@ async fn on_kafka_4_pixy_reads_new_records_but_cannot_set_or_commit_offsets(ctx:
     let committed = kafka.committed_offsets("g1", "via-pixy").await.unwrap();
     assert!(
         committed.values().all(Option::is_none),
-        "pixy committed offsets on Kafka 4: {committed:?}; update the README's REST proxy section and this test"
+        "pixy committed offsets on Kafka 4: {committed:?}; update docs/rest-proxy.md's Kafka 4.x paragraph and this test"
     );
     println!("Kafka 4.4: {RECORDS} records produced through pixy intact; offsets refused: {err}");
     ctx.record("set_offsets_on_kafka_4", err.to_string());

@@ -1,9 +1,9 @@
 //! Faults on nodes, one family: network partitions, random packet loss, bandwidth limits,
-//! network delay, process pauses and full disks.
+//! network delay, process pauses, full disks and clock skew.
 //!
 //! Every kind of fault is a [`FaultKind`]: it is applied by a method of [`Faults`], and it
 //! knows how to heal and describe itself on a node (one shell script each, in this folder's
-//! file for the kind: `net.rs`, `delay.rs`, `pause.rs`, `disk.rs`). Healing a node heals
+//! file for the kind: `net.rs`, `delay.rs`, `pause.rs`, `disk.rs`, `clock.rs`). Healing a node heals
 //! *every* kind — the list is [`FaultKind::ALL`], declared with the enum from one list, and the
 //! scripts are chosen by an exhaustive `match`, so a new kind cannot be added without its heal,
 //! and cannot survive a heal. Whatever a fault needs to be undone (the process groups it
@@ -27,8 +27,11 @@
 //!   namespace) with a ballast file; healing deletes the ballast. A node's real disk is never
 //!   filled: `fill_disk` refuses any path `limit_disk` did not mount.
 //!
-//! There is no clock skew kind: a per-process fake clock needs libfaketime on the nodes, which
-//! `build.sh` does not install (see `docs/writing-a-fault.md`).
+//! - [`skew_clock`](Faults::skew_clock): moves the wall clock of the JVMs on a node that
+//!   [`fake_clock`](Faults::fake_clock) prepared before they started (libfaketime preloaded
+//!   into every JVM started there, reading its offset from a file on the node); healing sets
+//!   the offset back to `+0`. Not the node's own clock, nor its other processes': what it
+//!   cannot do is listed in `clock.rs`.
 //!
 //! A [`Faults`] handle is registered with the test context: whatever way the test ends, every
 //! node it touched is healed at teardown (and the limited disks unmounted). Make it *after* the
@@ -46,6 +49,7 @@
 //! # Ok(()) }
 //! ```
 
+mod clock;
 mod delay;
 mod disk;
 mod net;
@@ -60,6 +64,8 @@ use ducttape_core::cluster::Node;
 use ducttape_core::context::{Teardown, TestContext};
 use ducttape_core::remote::quote;
 use futures::future::{join_all, BoxFuture};
+
+pub(crate) use clock::JVM_PREFIX as JVM_CLOCK_PREFIX;
 
 use crate::error::{ResultExt, ServiceError};
 use crate::service::Service;
@@ -105,6 +111,8 @@ fault_kinds! {
     Pause => "pause",
     /// A node's limited disk filled ([`Faults::fill_disk`]).
     DiskFull => "disk_full",
+    /// The wall clock of a node's JVMs moved ([`Faults::skew_clock`]).
+    ClockSkew => "clock_skew",
 }
 
 impl FaultKind {
@@ -117,6 +125,7 @@ impl FaultKind {
             FaultKind::Delay => delay::heal(),
             FaultKind::Pause => pause::heal(),
             FaultKind::DiskFull => disk::heal(),
+            FaultKind::ClockSkew => clock::heal(),
         }
     }
 
@@ -129,6 +138,7 @@ impl FaultKind {
             FaultKind::Delay => delay::describe(),
             FaultKind::Pause => pause::describe(),
             FaultKind::DiskFull => disk::describe(),
+            FaultKind::ClockSkew => clock::describe(),
         }
     }
 }
@@ -336,6 +346,32 @@ impl Faults {
         as_root(node, &disk::fill(path)).await.map(drop)
     }
 
+    /// Gives `node` a wall clock [`skew_clock`](Self::skew_clock) can move: every JVM started
+    /// on it from now on through [`JavaCommand`](crate::JavaCommand) (brokers, ZooKeeper,
+    /// Connect, Kafka's tools) runs under libfaketime, at an offset of `+0` until skewed. Do it
+    /// after the services are built and before they start; JVMs already running keep the real
+    /// clock. Fails when libfaketime is not installed on the node. Undone at teardown.
+    pub async fn fake_clock(&self, node: &Node) -> Result<(), ServiceError> {
+        self.touch(node);
+        as_root(node, &clock::prepare()).await.map(drop)
+    }
+
+    /// Moves the wall clock of the JVMs on `node` (those started after
+    /// [`fake_clock`](Self::fake_clock)) by `seconds` — ahead when positive, behind when
+    /// negative — at once, as a jump; `System.nanoTime` keeps running as it did. Returns once
+    /// every such JVM reads the new time (libfaketime reads the offset again within 2 s; see
+    /// `clock.rs`). Healing moves it back.
+    pub async fn skew_clock(&self, node: &Node, seconds: i64) -> Result<(), ServiceError> {
+        if seconds == 0 {
+            return Err(usage("a clock skew of 0 s moves nothing".into()));
+        }
+        // Refused before its window opens: a node not prepared has no clock to move.
+        as_root(node, &clock::prepared()).await?;
+        window_opens(FaultKind::ClockSkew, node.name(), &format!("{seconds:+} s"));
+        self.touch(node);
+        as_root(node, &clock::skew(seconds)).await.map(drop)
+    }
+
     /// The faults now on `node`, one line each, prefixed by their kind's name
     /// (`rate_limit: qdisc tbf …`, `pause: group 812: 2 processes stopped`); empty when the node
     /// has none.
@@ -383,7 +419,7 @@ impl Faults {
         ServiceError::from_all(healed.into_iter().filter_map(Result::err).collect())
     }
 
-    /// Heals every node and unmounts the limited disks (lazily: a process still writing there
+    /// Heals every node, unmounts the limited disks and forgets the faked clocks (lazily: a process still writing there
     /// keeps its files until it exits, and the directory below is free to be cleaned).
     async fn restore(&self) -> Result<(), ServiceError> {
         let healed = self.heal_all().await;
@@ -392,7 +428,7 @@ impl Faults {
             .lock()
             .map(|t| t.values().cloned().collect())
             .unwrap_or_default();
-        let unmount = disk::unmount_all();
+        let unmount = format!("( {} ) && {}", disk::unmount_all(), clock::forget());
         let unmounted = join_all(nodes.iter().map(|n| as_root(n, &unmount))).await;
         if let Ok(mut d) = self.disks.lock() {
             d.clear();

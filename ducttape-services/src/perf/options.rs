@@ -186,7 +186,9 @@ mod tests {
             Some(("acks=all\n", true))
         );
         assert!(
-            spec.command_line().starts_with("java ") && spec.command_line().contains(" -Xmx256m "),
+            spec.command_line()
+                .starts_with(&format!("{}java ", crate::faults::JVM_CLOCK_PREFIX))
+                && spec.command_line().contains(" -Xmx256m "),
             "{}",
             spec.command_line()
         );

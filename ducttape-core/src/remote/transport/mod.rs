@@ -8,7 +8,7 @@
 //! Why russh and not async-ssh2-lite: async-ssh2-lite drives libssh2 by re-polling the socket
 //! (its tokio stream never clears readiness), so a command that waits burns a core, and a
 //! session cannot be shared by tasks. russh runs each connection in its own task and multiplexes
-//! channels over it. See the README's "SSH transport" section for the measurements.
+//! channels over it. See docs/internals.md, "SSH transport", for the measurements.
 //!
 //! Per connection at most [`CHANNELS_PER_CONNECTION`] channels are open at once (OpenSSH's
 //! default `MaxSessions` is 10); more parallelism opens more connections, up to
