@@ -41,6 +41,7 @@ use rstest::fixture;
 pub mod group;
 pub use group::ConsumerGroup;
 pub mod exactly_once;
+pub mod rolling;
 
 /// The test context of the running test: results directory, `test.log`, leases, teardown.
 #[fixture]

@@ -1,6 +1,7 @@
 //! [`KafkaBuilder`]: how to build a [`KafkaService`], checked before any node is touched;
 //! the build issues the cluster's certificates and chooses its control once.
 
+use super::upgrade::Revision;
 use crate::jvm;
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -48,9 +49,29 @@ pub struct KafkaBuilder {
     control: Option<Control>,
     client_config: BTreeMap<String, String>,
     jvm_metrics: bool,
+    node_versions: BTreeMap<usize, KafkaVersion>,
+    migration_cluster_id: Option<String>,
 }
 
 impl KafkaBuilder {
+    /// Every node a KRaft controller and none a broker, formatted with `cluster_id`: the
+    /// quorum a ZooKeeper-mode cluster (another service, whose id this is) migrates to. Its
+    /// migration settings are [`config`](Self::config)s (see `zookeeper_migration.rs`).
+    pub fn migration_controllers(mut self, cluster_id: &str) -> Self {
+        self.quorum = Some(Quorum::KraftDedicated {
+            controllers: self.nodes.len(),
+        });
+        self.migration_cluster_id = Some(cluster_id.to_string());
+        self
+    }
+
+    /// Node `index` (0-based) runs `version` instead of the service's (a mixed-version
+    /// cluster; [`KafkaService::upgrade_node`] changes it at run time).
+    pub fn node_version(mut self, index: usize, version: KafkaVersion) -> Self {
+        self.node_versions.insert(index, version);
+        self
+    }
+
     /// Whether the brokers and controllers carry the JMX exporter and are sampled (default:
     /// on, unless `DUCTTAPE_JVM_METRICS=off`; see [`crate::jvm`]).
     pub fn jvm_metrics(mut self, on: bool) -> Self {
@@ -168,7 +189,9 @@ impl KafkaBuilder {
                     "{controllers} controllers do not fit {n} nodes"
                 )))
             }
-            Quorum::KraftDedicated { controllers } if *controllers == n => {
+            Quorum::KraftDedicated { controllers }
+                if *controllers == n && self.migration_cluster_id.is_none() =>
+            {
                 return Err(usage("dedicated controllers leave no broker".into()))
             }
             _ => {}
@@ -206,6 +229,11 @@ impl KafkaBuilder {
             admin_security,
             as_user(CLIENT_USER),
         ));
+        let revisions = self
+            .node_versions
+            .into_iter()
+            .map(|(i, v)| (i, Revision::running(v)))
+            .collect();
         let port = self.jvm_metrics.then_some(jvm::KAFKA_METRICS_PORT);
         let metrics = jvm::Metrics::new(ctx, "kafka", &self.nodes, port);
         let kafka = Arc::new(KafkaService {
@@ -218,7 +246,7 @@ impl KafkaBuilder {
             node_overrides: self.node_overrides,
             start_timeout: self.start_timeout,
             heap: self.heap,
-            cluster_id: new_cluster_id(),
+            cluster_id: self.migration_cluster_id.unwrap_or_else(new_cluster_id),
             zookeeper: self.zookeeper,
             security: self.security,
             tls,
@@ -226,9 +254,12 @@ impl KafkaBuilder {
             control: control.implementation(admin, tools),
             started: std::sync::Mutex::default(),
             running: std::sync::Mutex::default(),
+            revisions: std::sync::Mutex::new(revisions),
         });
         register(ctx, &kafka);
         kafka.metrics.start(ctx);
+        // Tools run from the newest install a node runs (a mixed-version cluster).
+        kafka.tools().set_version(kafka.tool_version());
         Ok(kafka)
     }
 }
@@ -302,6 +333,8 @@ impl KafkaService {
             control: None,
             client_config: BTreeMap::new(),
             jvm_metrics: true,
+            node_versions: BTreeMap::new(),
+            migration_cluster_id: None,
         }
     }
 }

@@ -5,8 +5,10 @@
 //! ([`SecurityConfig`], [`ClientSecurity`], [`Acl`]; refusals read by [`Refusal`]).
 //!
 //! Files: `config.rs` renders each node's `server.properties`, `service.rs` is the service,
-//! `topics.rs`, `admin.rs`, `security.rs`, and `probe.rs` (one client run to see whether it
-//! is let in). They are private; everything a test uses is re-exported here.
+//! `topics.rs`, `admin.rs`, `security.rs`, `probe.rs` (one client run to see whether it
+//! is let in), `upgrade.rs` (each node's install and config changes: mixed versions, rolling
+//! upgrades) and `features.rs` (`metadata.version` through `kafka-features`). They are
+//! private; everything a test uses is re-exported here.
 
 pub(crate) mod admin;
 pub(crate) mod builder;
@@ -14,21 +16,24 @@ pub(crate) mod config;
 pub(crate) mod control;
 pub(crate) mod controller;
 pub(crate) mod error;
+pub(crate) mod features;
 pub(crate) mod log_dirs;
-pub(crate) mod operations;
 pub(crate) mod offsets;
+pub(crate) mod operations;
 pub(crate) mod probe;
 pub(crate) mod read;
 pub(crate) mod security;
 pub(crate) mod service;
 pub(crate) mod tools;
 pub(crate) mod topics;
+pub(crate) mod upgrade;
 
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
 pub use builder::KafkaBuilder;
 pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT, DATA_DIR};
 pub use control::{Control, ControlEnvError, CONTROL_ENV};
 pub use error::KafkaServiceError;
+pub use features::{Feature, FeatureError};
 pub use log_dirs::LogDirState;
 pub use probe::Attempt;
 pub use read::Isolation;
@@ -38,3 +43,4 @@ pub use security::{
 };
 pub use service::KafkaService;
 pub use topics::{parse_describe, PartitionInfo, TopicSpec};
+pub use upgrade::{ConfigChange, UpgradeError, UpgradeStep};

@@ -17,6 +17,7 @@ use super::security::{
     CLIENT_USER,
 };
 use super::tools::KafkaTools;
+use super::upgrade::Revision;
 use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
 use crate::jvm;
@@ -62,6 +63,9 @@ pub struct KafkaService {
     /// The version each node's broker or controller says it runs ("Kafka version: …" in its
     /// log at its last start), for `summary.json`.
     pub(super) running: std::sync::Mutex<BTreeMap<String, String>>,
+    /// Per node index: the install and config changes since the build (mixed versions,
+    /// upgrades; see `upgrade.rs`). Each start renders the node from it.
+    pub(super) revisions: std::sync::Mutex<BTreeMap<usize, Revision>>,
     /// The JVMs' metrics, sampled through the test (see [`crate::jvm`]).
     pub(super) metrics: jvm::Metrics,
 }
@@ -151,9 +155,10 @@ impl KafkaService {
     /// "Kafka Server started". Storage formatting, SCRAM users and the registration checks are
     /// Kafka's own steps around it (see `start_node`).
     fn spec(&self, index: usize) -> ProcessSpec {
+        let version = self.version_of(index);
         let mut spec = self
             .process()
-            .requires(self.version.install())
+            .requires(version.install())
             .dir(config::DATA_DIR);
         if let Some(tls) = &self.tls {
             spec = spec
@@ -164,8 +169,7 @@ impl KafkaService {
                 );
         }
         spec = spec.private_file(CONFIG, self.config(index).render());
-        let mut java = self
-            .version
+        let mut java = version
             .java("kafka.Kafka")
             .heap(&self.heap)
             .fixed_heap()
@@ -266,6 +270,7 @@ impl KafkaService {
         if let Some(o) = self.node_overrides.get(&index) {
             p.extend(o);
         }
+        self.apply_revision(index, &mut p);
         p
     }
 
@@ -354,7 +359,7 @@ impl KafkaService {
             args.extend(self.security.storage_scram_args());
         }
         let cmd = self
-            .version
+            .version_of(self.index(node)?)
             .tool("kafka.tools.StorageTool")
             .args(args)
             .render();

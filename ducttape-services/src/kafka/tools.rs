@@ -19,7 +19,8 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Kafka's CLI tools for one cluster.
 pub(crate) struct KafkaTools {
-    version: KafkaVersion,
+    /// The install the tools run from: the newest any node runs (see `upgrade.rs`).
+    version: std::sync::RwLock<KafkaVersion>,
     brokers: Vec<Node>,
     admin: ClientSecurity,
     client: ClientSecurity,
@@ -35,10 +36,26 @@ impl KafkaTools {
         client: ClientSecurity,
     ) -> Self {
         Self {
-            version,
+            version: std::sync::RwLock::new(version),
             brokers,
             admin,
             client,
+        }
+    }
+
+    /// The install the tools run from.
+    pub(crate) fn version(&self) -> KafkaVersion {
+        match self.version.read() {
+            Ok(v) => v.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// Runs the tools from `version` from now on (a node was upgraded to a newer install).
+    pub(crate) fn set_version(&self, version: KafkaVersion) {
+        match self.version.write() {
+            Ok(mut v) => *v = version,
+            Err(poisoned) => *poisoned.into_inner() = version,
         }
     }
 
@@ -66,7 +83,7 @@ impl KafkaTools {
         args: &[String],
     ) -> Result<String, ServiceError> {
         let cmd = self
-            .version
+            .version()
             .tool(main_class)
             .args(args.iter().cloned())
             .render();
@@ -148,7 +165,7 @@ impl KafkaTools {
         let file = format!("{dir}/client.properties");
         let write = security.write_script(dir, &file, extra);
         let mut tool = security.apply(
-            self.version.tool(main_class).args(args.iter().cloned()),
+            self.version().tool(main_class).args(args.iter().cloned()),
             dir,
         );
         if write.is_empty() {
@@ -164,7 +181,7 @@ impl KafkaTools {
 
     /// Adds `acls` with `kafka-acls`, one run per principal, permission and resource.
     pub(crate) async fn grant(&self, acls: &[Acl]) -> Result<(), ServiceError> {
-        let class = if self.version.supports_zookeeper() {
+        let class = if self.version().supports_zookeeper() {
             "kafka.admin.AclCommand"
         } else {
             "org.apache.kafka.tools.AclCommand"

@@ -16,8 +16,8 @@ pub(crate) mod checker;
 pub(crate) mod clients;
 pub(crate) mod copier;
 pub(crate) mod events;
-pub(crate) mod group;
 pub(crate) mod exactly_once;
+pub(crate) mod group;
 
 pub use checker::{
     DeliveryChecker, DeliveryPoint, DeliveryReport, OrderViolation, RecordId, ValueMismatch,
@@ -34,5 +34,5 @@ pub use events::{
     parse_event_line, parse_events, CommittedOffset, EventError, PartitionRecords, Record,
     TopicPartition, VerifiableEvent,
 };
-pub use group::{AssignmentProblems, GroupChecker, GroupViolation};
 pub use exactly_once::{Duplicate, ExactlyOnceChecker, ExactlyOnceReport, OrderBreak, ReadRecord};
+pub use group::{AssignmentProblems, GroupChecker, GroupViolation};

@@ -1,0 +1,167 @@
+#![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
+//! kafkatest's `zookeeper_migration_test` (`test_online_migration`), on 3.9.2 — the last
+//! release with ZooKeeper mode — with the verifiable producer and consumer running throughout:
+//!
+//! 1. a ZooKeeper-mode cluster (1 ZooKeeper, 3 brokers) under load;
+//! 2. a KRaft controller provisioned in migration mode (`zookeeper.metadata.migration.enable`,
+//!    formatted with the ZooKeeper cluster's id);
+//! 3. the brokers rolled in migration mode (the controller quorum named, the migration on);
+//!    the controller logs that it migrated the metadata from ZooKeeper;
+//! 4. the brokers rolled as KRaft brokers (`process.roles=broker`, `node.id`, no ZooKeeper);
+//! 5. the migration finalized: the controller restarted without ZooKeeper settings;
+//! 6. ZooKeeper stopped: records are still acknowledged, a new topic can be created, and the
+//!    topic made in ZooKeeper mode is described with its partitions, replicas and id.
+//!
+//! After every broker step each partition has a leader and its full ISR and acknowledgements
+//! go on; every record acknowledged before, during and after is consumed with its value.
+//! ACLs are not checked here (the cluster runs without an authorizer).
+
+use ducttape_services::kafka::ConfigChange;
+use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
+use ducttape_tests::rolling::{start_workload, topic_id, wait_for_full_isr, SETTLE, TOPIC};
+use ducttape_tests::{ctx, start_kafka, wait_for_more_acks, Mode, Node, TestContext};
+use rstest::rstest;
+use serial_test::serial;
+
+/// What the 3.9 controller logs once it copied ZooKeeper's metadata into KRaft.
+const MIGRATED: &str = "Completed migration of metadata from ZooKeeper to KRaft";
+
+/// Waits until `node`'s Kafka log has a line containing `text`.
+async fn wait_for_log(node: &Node, text: &str) {
+    let cmd = format!(
+        "grep -c {} /mnt/kafka/server.log || true",
+        ducttape_core::remote::quote(text)
+    );
+    ducttape_core::wait_until(
+        &format!("{} logs {text:?}", node.name()),
+        SETTLE,
+        std::time::Duration::from_secs(1),
+        || async {
+            let n = node.account().ssh_output(&cmd).await?;
+            Ok::<_, ducttape_core::remote::RemoteError>(
+                (n.trim().parse::<u32>().unwrap_or(0) > 0).then_some(()),
+            )
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+}
+
+/// The cluster id ZooKeeper-mode brokers keep in their `meta.properties`.
+async fn zookeeper_cluster_id(kafka: &KafkaService) -> String {
+    let node = kafka.brokers()[0].clone();
+    let out = node
+        .account()
+        .ssh_output("sed -n 's/^cluster.id=//p' /mnt/kafka/data/meta.properties")
+        .await
+        .unwrap();
+    let id = out.trim().to_string();
+    assert_eq!(id.len(), 22, "a cluster id in meta.properties: {out:?}");
+    id
+}
+
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn online_migration_from_zookeeper_to_kraft_on_3_9(ctx: TestContext) {
+    let version = KafkaVersion::V3_9;
+    let cluster = start_kafka(&ctx, Mode::Zookeeper, 3, version.clone())
+        .await
+        .unwrap();
+    let zk = cluster.zookeeper.clone().unwrap();
+    let w = start_workload(&ctx, cluster, (&version, &version), 500)
+        .await
+        .unwrap();
+    let brokers = w.kafka().clone();
+    let id_before = topic_id(&brokers, TOPIC).await.unwrap();
+
+    // 2. The KRaft controller, in migration mode.
+    let cluster_id = zookeeper_cluster_id(&brokers).await;
+    let broker_config = brokers.config(0);
+    let inter_broker = broker_config.get("inter.broker.listener.name").unwrap();
+    let controller = KafkaService::builder(ctx.lease(1).await.unwrap())
+        .version(version.clone())
+        .migration_controllers(&cluster_id)
+        .config("zookeeper.connect", zk.connect_string())
+        .config("zookeeper.metadata.migration.enable", true)
+        .config("inter.broker.listener.name", inter_broker)
+        .build(&ctx)
+        .unwrap();
+    controller.start().await.unwrap();
+    let controller_node = controller.nodes_in_roll_order()[0].clone();
+    let voters = controller
+        .config(0)
+        .get("controller.quorum.voters")
+        .unwrap()
+        .to_string();
+
+    // 3. The brokers in migration mode.
+    let protocols = format!(
+        "{},CONTROLLER:PLAINTEXT",
+        broker_config.get("listener.security.protocol.map").unwrap()
+    );
+    let migrating = ConfigChange::new()
+        .set("zookeeper.metadata.migration.enable", true)
+        .set("controller.quorum.voters", &voters)
+        .set("controller.listener.names", "CONTROLLER")
+        .set("listener.security.protocol.map", &protocols)
+        .set("inter.broker.protocol.version", "3.9");
+    w.roll("brokers into migration mode", &version, &migrating, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    wait_for_log(&controller_node, MIGRATED).await;
+    let acked_migrated = wait_for_more_acks(&w.producer, 100, SETTLE).await.unwrap();
+
+    // 4. The brokers as KRaft brokers.
+    for node in brokers.nodes_in_roll_order() {
+        let id = brokers.id_of(&node).unwrap();
+        let kraft = ConfigChange::new()
+            .remove("broker.id")
+            .remove("zookeeper.connect")
+            .remove("zookeeper.connection.timeout.ms")
+            .remove("zookeeper.session.timeout.ms")
+            .remove("zookeeper.metadata.migration.enable")
+            .remove("inter.broker.protocol.version")
+            .set("process.roles", "broker")
+            .set("node.id", id);
+        w.step("brokers as KRaft brokers", &node, &version, &kraft, true)
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
+    // 5. Finalized: the controller without ZooKeeper.
+    let finalize = ConfigChange::new()
+        .remove("zookeeper.metadata.migration.enable")
+        .remove("zookeeper.connect");
+    controller
+        .upgrade_node(&controller_node, &version, &finalize, true)
+        .await
+        .unwrap_or_else(|e| panic!("finalizing: {e}"));
+    wait_for_full_isr(&brokers, TOPIC).await.unwrap();
+    wait_for_more_acks(&w.producer, 100, SETTLE).await.unwrap();
+
+    // 6. ZooKeeper gone.
+    zk.stop().await.unwrap();
+    let acked_without_zk = wait_for_more_acks(&w.producer, 300, SETTLE).await.unwrap();
+    brokers
+        .create_topic(
+            &TopicSpec::new("after_zookeeper")
+                .partitions(3)
+                .replication_factor(3),
+        )
+        .await
+        .unwrap();
+    let parts = brokers.describe_topic(TOPIC).await.unwrap();
+    assert_eq!(parts.len(), 3, "{parts:?}");
+    assert!(parts.iter().all(|p| p.replicas.len() == 3), "{parts:?}");
+    assert_eq!(topic_id(&brokers, TOPIC).await.unwrap(), id_before);
+
+    let report = w.finish(&ctx).await.unwrap();
+    println!(
+        "migration: {acked_migrated} acknowledged by the metadata migration, {acked_without_zk} once ZooKeeper was gone; {report}"
+    );
+    ctx.record("acked_when_migrated", acked_migrated);
+    ctx.record("acked_after_zookeeper_stopped", acked_without_zk);
+    assert!(report.acked >= acked_without_zk);
+    assert!(report.is_clean(), "acknowledged records lost: {report}");
+}
