@@ -7,8 +7,9 @@
 //! Files: `config.rs` renders each node's `server.properties`, `service.rs` is the service,
 //! `topics.rs`, `admin.rs`, `security.rs`, `probe.rs` (one client run to see whether it
 //! is let in), `upgrade.rs` (each node's install and config changes: mixed versions, rolling
-//! upgrades) and `features.rs` (`metadata.version` through `kafka-features`). They are
-//! private; everything a test uses is re-exported here.
+//! upgrades), `features.rs` (`metadata.version` through `kafka-features`) and `reassign.rs`
+//! (partition reassignment with `kafka-reassign-partitions`). They are private; everything a
+//! test uses is re-exported here.
 
 pub(crate) mod admin;
 pub(crate) mod builder;
@@ -22,6 +23,7 @@ pub(crate) mod offsets;
 pub(crate) mod operations;
 pub(crate) mod probe;
 pub(crate) mod read;
+pub(crate) mod reassign;
 pub(crate) mod security;
 pub(crate) mod service;
 pub(crate) mod tools;
@@ -37,6 +39,7 @@ pub use features::{Feature, FeatureError};
 pub use log_dirs::LogDirState;
 pub use probe::Attempt;
 pub use read::Isolation;
+pub use reassign::{parse_verify, Reassignment, ReassignmentStatus};
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
     SecurityConfig, SecurityProtocol, ADMIN_USER, BROKER_USER, CLIENT_USER,
