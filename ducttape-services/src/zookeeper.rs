@@ -28,7 +28,7 @@ pub const CLIENT_PORT: u16 = 2181;
 /// # async fn demo(ctx: &ducttape_core::TestContext) -> Result<(), Box<dyn std::error::Error>> {
 /// use ducttape_services::{ServiceExt, ZookeeperService};
 /// let nodes = ctx.lease(3).await?;
-/// let zk = ZookeeperService::new(ctx, nodes);
+/// let zk = ZookeeperService::new(ctx, nodes)?;
 /// zk.start().await?;
 /// let leader = zk.leader().await?;
 /// println!("{} leads; connect with {}", leader.name(), zk.connect_string());

@@ -25,7 +25,8 @@ const JSON_FILE: &str = "/tmp/ducttape-reassignment.json";
 /// ```
 /// use ducttape_services::kafka::Reassignment;
 /// let r = Reassignment::new().partition("t", 0, &[2, 3]);
-/// assert_eq!(r.json(), r#"{"version":1,"partitions":[{"topic":"t","partition":0,"replicas":[2,3]}]}"#);
+/// let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+/// assert_eq!(json, serde_json::json!({"version": 1, "partitions": [{"topic": "t", "partition": 0, "replicas": [2, 3]}]}));
 /// ```
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reassignment {
