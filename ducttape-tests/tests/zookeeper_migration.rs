@@ -61,7 +61,6 @@ async fn zookeeper_cluster_id(kafka: &KafkaService) -> String {
 }
 
 #[rstest]
-#[ignore = "≈ 9 min here (a ZooKeeper cluster migrated, rolled to KRaft and finalized): over the CI budget; run: cargo test -p ducttape-tests --test zookeeper_migration -- --ignored"]
 #[tokio::test]
 #[serial(heavy)]
 async fn online_migration_from_zookeeper_to_kraft_on_3_9(ctx: TestContext) {
