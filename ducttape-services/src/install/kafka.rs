@@ -186,7 +186,7 @@ impl KafkaVersion {
     }
 
     /// A JVM command line running `main_class` from this install, with the JVM options
-    /// Kafka's own scripts give every JVM ([`JVM_PERFORMANCE_OPTS`]) and server logging.
+    /// Kafka's own scripts give every JVM ([`JVM_PERFORMANCE_OPTS`](crate::install::JVM_PERFORMANCE_OPTS)) and server logging.
     pub fn java(&self, main_class: &str) -> JavaCommand {
         self.command(main_class, false, "512m")
     }

@@ -86,7 +86,7 @@ impl KafkaBuilder {
         self
     }
 
-    /// Where control operations run (default: [`CONTROL_ENV`], else [`Control::Client`]).
+    /// Where control operations run (default: [`CONTROL_ENV`](crate::kafka::CONTROL_ENV), else [`Control::Client`]).
     pub fn control(mut self, control: Control) -> Self {
         self.control = Some(control);
         self

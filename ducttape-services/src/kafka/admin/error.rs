@@ -150,7 +150,7 @@ pub enum AdminError {
         /// code for an authorization refusal.
         detail: String,
     },
-    /// One broker was asked (see [`KafkaAdmin::describe_topic_at`]) and another answered.
+    /// One broker was asked (see [`KafkaAdmin::describe_topic_at`](crate::kafka::KafkaAdmin::describe_topic_at)) and another answered.
     #[error("kafka admin: {operation} {subject}: answered by broker {broker}, not one of {wanted:?}, {attempts} times")]
     WrongBroker {
         /// What was asked.

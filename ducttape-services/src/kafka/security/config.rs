@@ -58,7 +58,7 @@ impl SecurityConfig {
     }
 
     /// TLS clients of the client listener must present a certificate issued by the run's CA
-    /// (`ssl.client.auth=required`); [`ClientSecurity`] then carries one.
+    /// (`ssl.client.auth=required`); [`ClientSecurity`](crate::kafka::ClientSecurity) then carries one.
     pub fn require_client_certificates(mut self) -> Self {
         self.client_auth = true;
         self
@@ -66,7 +66,7 @@ impl SecurityConfig {
 
     /// Turns on the authorizer of the mode (KRaft: `StandardAuthorizer`; ZooKeeper:
     /// `AclAuthorizer`), with the admin and broker users as super users; everyone else needs
-    /// ACLs (see [`KafkaService::grant`](super::KafkaService::grant)).
+    /// ACLs (see [`KafkaService::grant`](crate::kafka::KafkaService::grant)).
     pub fn authorizer(mut self) -> Self {
         self.authorizer = true;
         self

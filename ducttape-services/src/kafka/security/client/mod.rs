@@ -13,7 +13,7 @@ mod librdkafka;
 mod shell;
 
 /// The client side of a cluster's security: what a Java client or librdkafka needs to connect
-/// as one principal. Made by [`KafkaService::client_security`](super::KafkaService::client_security)
+/// as one principal. Made by [`KafkaService::client_security`](crate::kafka::KafkaService::client_security)
 /// (the cluster's client listener, the `client` user) and varied for refusal tests.
 #[derive(Clone, Default)]
 pub struct ClientSecurity {
