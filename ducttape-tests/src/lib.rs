@@ -31,7 +31,7 @@ use ducttape_services::verifiable::{
     acknowledged_on, acknowledged_so_far, check_delivery_of, DeliveryReport,
     VerifiableConsumerService, VerifiableProducerService,
 };
-use ducttape_services::verifiable::{VerifiableEvent, VerifiableOutput};
+use ducttape_services::verifiable::{VerifiableEvent, VerifiableOutput, VerifiableProducer};
 use ducttape_services::{
     KafkaPixyService, KafkaService, KafkaVersion, Service, ServiceError, ServiceExt,
     ZookeeperService,
@@ -497,6 +497,18 @@ pub fn record_delivery(ctx: &TestContext, report: &DeliveryReport) {
         "delivery",
         serde_json::to_value(delivery).unwrap_or_default(),
     );
+}
+
+/// kafkatest's producer for scenarios with faults: idempotent, retrying without limit, each
+/// record given 120 s to be delivered, so a bounce or a cut-off leader delays records and never
+/// drops them on the producer's side (a loss the checker reports is then Kafka's). Add the
+/// rate and options, then `build`.
+pub fn producer_through_faults(topic: &str) -> VerifiableProducer {
+    use ducttape_services::perf::ClientBuilder;
+    VerifiableProducer::new(topic)
+        .prop("retries", i32::MAX)
+        .prop("enable.idempotence", true)
+        .prop("delivery.timeout.ms", 120_000)
 }
 
 /// Waits (up to 90 s) until the brokers other than `old`, each asked alone, say partition 0 of

@@ -11,8 +11,7 @@ use std::time::{Duration, Instant};
 use ducttape_services::kafka::{ConfigChange, UpgradeError};
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
-    DeliveryReport, VerifiableConsumer, VerifiableConsumerService, VerifiableProducer,
-    VerifiableProducerService,
+    DeliveryReport, VerifiableConsumer, VerifiableConsumerService, VerifiableProducerService,
 };
 use ducttape_services::{KafkaService, KafkaVersion, ServiceError, ServiceExt};
 
@@ -82,12 +81,9 @@ pub async fn start_workload(
         service: "workload".into(),
         detail: e.to_string(),
     })?;
-    let producer = VerifiableProducer::new(TOPIC)
+    let producer = crate::producer_through_faults(TOPIC)
         .throughput(rate)
         .version(clients.0.clone())
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .prop("delivery.timeout.ms", 120_000)
         .build(ctx, &cluster.kafka, vec![nodes[0].clone()]);
     let consumer = VerifiableConsumer::new(TOPIC, "rolling")
         .version(clients.1.clone())

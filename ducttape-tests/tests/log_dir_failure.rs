@@ -20,7 +20,7 @@ use ducttape_services::faults::Faults;
 use ducttape_services::kafka::SecurityConfig;
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
-    VerifiableConsumer, VerifiableConsumerService, VerifiableProducer, VerifiableProducerService,
+    VerifiableConsumer, VerifiableConsumerService, VerifiableProducerService,
 };
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceError, ServiceExt, TopicSpec};
 use ducttape_tests::{
@@ -56,12 +56,9 @@ async fn clients_on(
     Arc<VerifiableProducerService>,
     Arc<VerifiableConsumerService>,
 ) {
-    let producer = VerifiableProducer::new(topic)
+    let producer = ducttape_tests::producer_through_faults(topic)
         .name(&format!("producer-{topic}"))
         .throughput(500)
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .prop("delivery.timeout.ms", 120_000)
         .build(ctx, kafka, vec![clients[0].clone()]);
     let consumer = VerifiableConsumer::new(topic, &format!("group-{topic}"))
         .name(&format!("consumer-{topic}"))

@@ -19,8 +19,7 @@
 use std::time::Duration;
 
 use ducttape_services::kafka::{Reassignment, ReassignmentStatus};
-use ducttape_services::perf::ClientBuilder;
-use ducttape_services::verifiable::{VerifiableConsumer, VerifiableProducer};
+use ducttape_services::verifiable::VerifiableConsumer;
 use ducttape_services::{KafkaVersion, Service, ServiceExt, StopOutcome, TopicSpec};
 use ducttape_tests::{
     ctx, read_to_the_end, record_delivery, start_kafka, wait_for_more_acks, Mode, TestContext,
@@ -56,11 +55,8 @@ async fn reassign_partitions(ctx: TestContext, #[case] bounce: bool) {
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let producer = VerifiableProducer::new(TOPIC)
+    let producer = ducttape_tests::producer_through_faults(TOPIC)
         .throughput(500)
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .prop("delivery.timeout.ms", 120_000)
         .build(&ctx, kafka, vec![clients[0].clone()]);
     let consumer =
         VerifiableConsumer::new(TOPIC, "reassign").build(&ctx, kafka, vec![clients[1].clone()]);

@@ -49,11 +49,8 @@ async fn start_workload(ctx: &TestContext, mode: Mode, topic: &str) -> Workload 
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let producer = VerifiableProducer::new(topic)
+    let producer = ducttape_tests::producer_through_faults(topic)
         .throughput(500)
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .prop("delivery.timeout.ms", 120_000)
         .build(ctx, &cluster.kafka, vec![clients[0].clone()]);
     let consumer = VerifiableConsumer::new(topic, "no-loss-check").build(
         ctx,

@@ -11,9 +11,8 @@ use std::time::Duration;
 
 use ducttape_services::faults::Faults;
 use ducttape_services::kafka::{Quorum, SecurityConfig};
-use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
-    VerifiableConsumer, VerifiableConsumerService, VerifiableProducer, VerifiableProducerService,
+    VerifiableConsumer, VerifiableConsumerService, VerifiableProducerService,
 };
 use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
 use ducttape_tests::{
@@ -63,11 +62,8 @@ async fn set_up(
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let producer = VerifiableProducer::new(TOPIC)
+    let producer = ducttape_tests::producer_through_faults(TOPIC)
         .throughput(500)
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .prop("delivery.timeout.ms", 120_000)
         .build(ctx, kafka, vec![clients[0].clone()]);
     let mut consumer = VerifiableConsumer::new(TOPIC, "replica-failure");
     if let Some(protocol) = group_protocol {

@@ -53,7 +53,7 @@ async fn produce_and_consume(
         kafka.grant(&acls).await.unwrap();
     }
     let client = ctx.lease(1).await.unwrap();
-    let producer = VerifiableProducer::new(TOPIC)
+    let producer = ducttape_tests::producer_through_faults(TOPIC)
         .throughput(500)
         .build(ctx, kafka, client.clone());
     let consumer = VerifiableConsumer::new(TOPIC, GROUP).build(ctx, kafka, client);
@@ -692,12 +692,10 @@ async fn leader_bounce_under_sasl_ssl_loses_nothing(ctx: TestContext) {
     acls.extend(Acl::consumer("client", TOPIC, GROUP));
     kafka.grant(&acls).await.unwrap();
     let clients = ctx.lease(1).await.unwrap();
-    let producer = VerifiableProducer::new(TOPIC)
-        .throughput(500)
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .prop("delivery.timeout.ms", 120_000)
-        .build(&ctx, kafka, clients.clone());
+    let producer =
+        VerifiableProducer::new(TOPIC)
+            .throughput(500)
+            .build(&ctx, kafka, clients.clone());
     let consumer = VerifiableConsumer::new(TOPIC, GROUP).build(&ctx, kafka, clients);
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
