@@ -183,6 +183,27 @@ impl ConsumerGroup {
         })
     }
 
+    /// Waits until the group has consumed `more` records beyond what it had when called
+    /// (kafkatest's "the others go on" check after a member or broker fails).
+    pub async fn wait_consumed_more(
+        &self,
+        more: u64,
+        timeout: Duration,
+    ) -> Result<(), ServiceError> {
+        let target = self.checker().await?.consumed() + more;
+        ducttape_core::wait_until(
+            &format!("{more} more records consumed"),
+            timeout,
+            Duration::from_secs(1),
+            || async { Ok::<_, ServiceError>(self.checker().await?.consumed() >= target) },
+        )
+        .await
+        .map_err(|e| ServiceError::Usage {
+            service: self.service.name().to_string(),
+            detail: e.to_string(),
+        })
+    }
+
     /// The delivery report of `producers`' acknowledgements against every member's records.
     pub async fn delivery(
         &self,

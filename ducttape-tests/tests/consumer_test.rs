@@ -309,37 +309,13 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
             group.stop_node(&node, clean).await.unwrap();
             group.wait_settled(CONSUMERS - 1, SETTLE).await.unwrap();
             // The others go on: 1,000 more records (kafkatest's check), through the group.
-            let target = group.checker().await.unwrap().consumed() + 1000;
-            ducttape_core::wait_until(
-                "1,000 more records consumed",
-                SETTLE,
-                Duration::from_secs(1),
-                || async {
-                    Ok::<_, ducttape_services::ServiceError>(
-                        group.checker().await?.consumed() >= target,
-                    )
-                },
-            )
-            .await
-            .unwrap();
+            group.wait_consumed_more(1000, SETTLE).await.unwrap();
             killed = !clean;
         }
         Step::BrokerFailure { clean } => {
             let broker = kafka.brokers()[0].clone();
             kafka.stop_node(&broker, clean).await.unwrap();
-            let target = group.checker().await.unwrap().consumed() + 1000;
-            ducttape_core::wait_until(
-                "1,000 more records consumed",
-                SETTLE,
-                Duration::from_secs(1),
-                || async {
-                    Ok::<_, ducttape_services::ServiceError>(
-                        group.checker().await?.consumed() >= target,
-                    )
-                },
-            )
-            .await
-            .unwrap();
+            group.wait_consumed_more(1000, SETTLE).await.unwrap();
         }
         Step::BrokerRollingBounce => {
             for broker in kafka.brokers() {
