@@ -99,7 +99,7 @@ ln -s "$KAFKA_LIBS" "$KAFKA_DEV/libs"
 
 echo "== building our case and ducttape-local (not timed)"
 (cd "$REPO" && cargo build -q -p ducttape-core --bin ducttape-local &&
-  cargo test -q -p ducttape-tests --test kafka_benchmark --no-run)
+  cargo test -q -p ducttape-tests --test benchmark_test --no-run)
 
 "$LOCAL" up --nodes 7 --cluster-file "$CLUSTER_FILE"
 
@@ -161,7 +161,7 @@ run_ours() {
   start="$(date +%s.%N)"
   (cd "$REPO" && DUCTTAPE_CLUSTER="$CLUSTER_FILE" DUCTTAPE_RESULTS_DIR="$res" \
     DUCTTAPE_BENCH_MODE=zookeeper DUCTTAPE_BENCH_DATA_BYTES="$DATA_BYTES" \
-    cargo test -q -p ducttape-tests --test kafka_benchmark case_01_producer_rf1 -- \
+    cargo test -q -p ducttape-tests --test benchmark_test case_01_producer_rf1 -- \
     --include-ignored --nocapture) >"$res.log" 2>&1 || echo "our case failed: see $res.log"
   end="$(date +%s.%N)"
   "$VENV/bin/python" - "$res" "$start" "$end" "$la" "$i" >>"$ROWS" <<'EOF'

@@ -1,6 +1,6 @@
 //! The exactly-once copy scenario of kafkatest's `transactions_test` and
-//! `group_mode_transactions_test`, shared by `tests/transactions.rs` and
-//! `tests/group_mode_transactions.rs`.
+//! `group_mode_transactions_test`, shared by `tests/transactions_test.rs` and
+//! `tests/group_mode_transactions_test.rs`.
 //!
 //! A seeded input topic is copied into an output topic by Kafka's `TransactionalMessageCopier`
 //! (random aborts on) while either the copiers or the brokers are bounced, cleanly or hard; a

@@ -673,7 +673,7 @@ async fn bad_security_inputs_fail_before_any_broker_starts(ctx: TestContext) {
 
 /// A hard bounce of the partition leader under SASL_SSL (SCRAM-SHA-256, ACLs on): the
 /// verifiable producer (idempotent, retrying) goes on afterwards and no acknowledged record is
-/// lost — the delivery checker, as in `replication.rs`, over authenticated TLS connections
+/// lost — the delivery checker, as in `replication_test.rs`, over authenticated TLS connections
 /// that must be re-established to the restarted broker.
 #[rstest]
 #[tokio::test]

@@ -56,7 +56,7 @@ pub struct KafkaBuilder {
 impl KafkaBuilder {
     /// Every node a KRaft controller and none a broker, formatted with `cluster_id`: the
     /// quorum a ZooKeeper-mode cluster (another service, whose id this is) migrates to. Its
-    /// migration settings are [`config`](Self::config)s (see `zookeeper_migration.rs`).
+    /// migration settings are [`config`](Self::config)s (see `zookeeper_migration_test.rs`).
     pub fn migration_controllers(mut self, cluster_id: &str) -> Self {
         self.quorum = Some(Quorum::KraftDedicated {
             controllers: self.nodes.len(),

@@ -6,7 +6,7 @@
 //!
 //! Files: `config.rs` renders each node's `server.properties`, `service.rs` is the service,
 //! `topics.rs`, `admin.rs`, `security.rs`, `probe.rs` (one client run to see whether it
-//! is let in), `upgrade.rs` (each node's install and config changes: mixed versions, rolling
+//! is let in), `upgrade_test.rs` (each node's install and config changes: mixed versions, rolling
 //! upgrades), `features.rs` (`metadata.version` through `kafka-features`) and `reassign.rs`
 //! (partition reassignment with `kafka-reassign-partitions`). They are private; everything a
 //! test uses is re-exported here.

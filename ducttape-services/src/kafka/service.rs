@@ -64,7 +64,7 @@ pub struct KafkaService {
     /// log at its last start), for `summary.json`.
     pub(super) running: std::sync::Mutex<BTreeMap<String, String>>,
     /// Per node index: the install and config changes since the build (mixed versions,
-    /// upgrades; see `upgrade.rs`). Each start renders the node from it.
+    /// upgrades; see `upgrade_test.rs`). Each start renders the node from it.
     pub(super) revisions: std::sync::Mutex<BTreeMap<usize, Revision>>,
     /// The JVMs' metrics, sampled through the test (see [`crate::jvm`]).
     pub(super) metrics: jvm::Metrics,

@@ -19,7 +19,7 @@ const TOOL_TIMEOUT: Duration = Duration::from_secs(180);
 
 /// Kafka's CLI tools for one cluster.
 pub(crate) struct KafkaTools {
-    /// The install the tools run from: the newest any node runs (see `upgrade.rs`).
+    /// The install the tools run from: the newest any node runs (see `upgrade_test.rs`).
     version: std::sync::RwLock<KafkaVersion>,
     brokers: Vec<Node>,
     admin: ClientSecurity,

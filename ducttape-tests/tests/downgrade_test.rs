@@ -102,7 +102,7 @@ async fn downgrades_below_the_finalized_metadata_are_refused(ctx: TestContext) {
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
-#[ignore = "two full rolls (≈ 3 min); run: cargo test -p ducttape-tests --test downgrade -- --ignored and_back"]
+#[ignore = "two full rolls (≈ 3 min); run: cargo test -p ducttape-tests --test downgrade_test -- --ignored and_back"]
 async fn upgrade_to_4_4_and_back_to_3_9_under_load(ctx: TestContext) {
     let (old, new) = (KafkaVersion::V3_9, KafkaVersion::V4);
     let w = loaded_cluster(&ctx, &old).await;

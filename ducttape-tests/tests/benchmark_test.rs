@@ -5,7 +5,7 @@
 //! throughput, producer and consumer together, and end-to-end latency — each case a test of its
 //! own (its own 3-broker cluster, KRaft unless `DUCTTAPE_BENCH_MODE=zookeeper`; report row and
 //! `summary.json`), so one case can be run by name and nextest can run them side by side:
-//! `cargo test -p ducttape-tests --test kafka_benchmark producer_rf3_sync`.
+//! `cargo test -p ducttape-tests --test benchmark_test producer_rf3_sync`.
 //!
 //! **Each case does the work of the kafkatest case it ports**: the same topic
 //! (`topic-replication-factor-one`: 6 partitions, RF 1; `topic-replication-factor-three`: 6
@@ -30,7 +30,7 @@
 //!
 //! ```sh
 //! DUCTTAPE_BENCH_DATA_BYTES=134217728 DUCTTAPE_BENCH_RECORDS=10000000 \
-//! DUCTTAPE_BENCH_LATENCY_RECORDS=10000 cargo test -p ducttape-tests --test kafka_benchmark
+//! DUCTTAPE_BENCH_LATENCY_RECORDS=10000 cargo test -p ducttape-tests --test benchmark_test
 //! ```
 
 use std::sync::Arc;

@@ -140,19 +140,19 @@ async fn create_topic(kafka: &KafkaService, topic: &str, min_isr: u32) {
 // kafkatest: @matrix(bounce_broker=False|True, broker_type=leader|follower, PLAINTEXT,
 // metadata_quorum=zk|isolated KRaft). The default run's case: KRaft, the leader, no bounce.
 #[case::kraft_leader(Mode::KraftDedicated, Replica::Leader, false)]
-#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure -- --ignored"]
+#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure_test -- --ignored"]
 #[case::kraft_follower(Mode::KraftDedicated, Replica::Follower, false)]
-#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure -- --ignored"]
+#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure_test -- --ignored"]
 #[case::kraft_leader_bounced(Mode::KraftDedicated, Replica::Leader, true)]
-#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure -- --ignored"]
+#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure_test -- --ignored"]
 #[case::kraft_follower_bounced(Mode::KraftDedicated, Replica::Follower, true)]
-#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure -- --ignored"]
+#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure_test -- --ignored"]
 #[case::zookeeper_leader(Mode::Zookeeper, Replica::Leader, false)]
-#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure -- --ignored"]
+#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure_test -- --ignored"]
 #[case::zookeeper_follower(Mode::Zookeeper, Replica::Follower, false)]
-#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure -- --ignored"]
+#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure_test -- --ignored"]
 #[case::zookeeper_leader_bounced(Mode::Zookeeper, Replica::Leader, true)]
-#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure -- --ignored"]
+#[ignore = "log_dir_failure matrix, ~2-3 min a case: cargo test --test log_dir_failure_test -- --ignored"]
 #[case::zookeeper_follower_bounced(Mode::Zookeeper, Replica::Follower, true)]
 #[tokio::test]
 #[serial(heavy)]
@@ -316,7 +316,7 @@ async fn replication_with_disk_failure(
 /// The checks can fail: with the second directory left alone (nothing filled), it never goes
 /// offline and the broker never leaves test_topic_2's ISR.
 #[rstest]
-#[ignore = "the checks' broken case, ~3 min: cargo test --test log_dir_failure -- --ignored checks_catch"]
+#[ignore = "the checks' broken case, ~3 min: cargo test --test log_dir_failure_test -- --ignored checks_catch"]
 #[tokio::test]
 #[serial(heavy)]
 async fn checks_catch_a_directory_that_never_failed(ctx: TestContext) {

@@ -181,7 +181,7 @@ enum Security {
 /// (no Kerberos KDC). Added: the active KRaft controller, combined and dedicated.
 #[rstest]
 // kafkatest: @matrix(failure_mode=all, broker_type=leader, PLAINTEXT, enable_idempotence=True), ZooKeeper.
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_shutdown_zk_idempotent(
     Mode::Zookeeper,
     Failure::CleanShutdown,
@@ -190,7 +190,7 @@ enum Security {
     None,
     true
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_shutdown_zk_idempotent(
     Mode::Zookeeper,
     Failure::HardShutdown,
@@ -199,7 +199,7 @@ enum Security {
     None,
     true
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_bounce_zk_idempotent(
     Mode::Zookeeper,
     Failure::CleanBounce,
@@ -208,7 +208,7 @@ enum Security {
     None,
     true
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_bounce_zk_idempotent(
     Mode::Zookeeper,
     Failure::HardBounce,
@@ -218,7 +218,7 @@ enum Security {
     true
 )]
 // kafkatest: @matrix(failure_mode=all, broker_type=leader, PLAINTEXT|SASL_SSL, quorum zk|isolated KRaft).
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_shutdown_zk(
     Mode::Zookeeper,
     Failure::CleanShutdown,
@@ -227,7 +227,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_shutdown_zk(
     Mode::Zookeeper,
     Failure::HardShutdown,
@@ -236,7 +236,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_bounce_zk(
     Mode::Zookeeper,
     Failure::CleanBounce,
@@ -245,7 +245,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_bounce_zk(
     Mode::Zookeeper,
     Failure::HardBounce,
@@ -254,7 +254,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_shutdown_zk_sasl_ssl(
     Mode::Zookeeper,
     Failure::CleanShutdown,
@@ -263,7 +263,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_shutdown_zk_sasl_ssl(
     Mode::Zookeeper,
     Failure::HardShutdown,
@@ -272,7 +272,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_bounce_zk_sasl_ssl(
     Mode::Zookeeper,
     Failure::CleanBounce,
@@ -281,7 +281,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_bounce_zk_sasl_ssl(
     Mode::Zookeeper,
     Failure::HardBounce,
@@ -290,7 +290,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_shutdown_kraft(
     Mode::KraftDedicated,
     Failure::CleanShutdown,
@@ -299,7 +299,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_shutdown_kraft(
     Mode::KraftDedicated,
     Failure::HardShutdown,
@@ -308,7 +308,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_bounce_kraft(
     Mode::KraftDedicated,
     Failure::CleanBounce,
@@ -317,7 +317,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_bounce_kraft(
     Mode::KraftDedicated,
     Failure::HardBounce,
@@ -326,7 +326,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_shutdown_kraft_sasl_ssl(
     Mode::KraftDedicated,
     Failure::CleanShutdown,
@@ -335,7 +335,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_shutdown_kraft_sasl_ssl(
     Mode::KraftDedicated,
     Failure::HardShutdown,
@@ -344,7 +344,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_bounce_kraft_sasl_ssl(
     Mode::KraftDedicated,
     Failure::CleanBounce,
@@ -354,7 +354,7 @@ enum Security {
     false
 )]
 // kafkatest: @matrix(hard_bounce, leader, SASL_SSL, client PLAIN / inter-broker PLAIN, quorum zk|isolated KRaft) is this case and leader_hard_bounce_zk_sasl_ssl.
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_bounce_kraft_sasl_ssl(
     Mode::KraftDedicated,
     Failure::HardBounce,
@@ -364,7 +364,7 @@ enum Security {
     false
 )]
 // kafkatest: @parametrize(hard_bounce, leader, SASL_SSL, client SCRAM-SHA-256, inter-broker SCRAM-SHA-512), ZooKeeper: one mechanism here.
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_bounce_zk_scram(
     Mode::Zookeeper,
     Failure::HardBounce,
@@ -374,7 +374,7 @@ enum Security {
     false
 )]
 // kafkatest: @matrix(failure_mode=all, broker_type=controller, PLAINTEXT|SASL_SSL), ZooKeeper.
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_clean_shutdown_zk(
     Mode::Zookeeper,
     Failure::CleanShutdown,
@@ -383,7 +383,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_hard_shutdown_zk(
     Mode::Zookeeper,
     Failure::HardShutdown,
@@ -392,7 +392,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_clean_bounce_zk(
     Mode::Zookeeper,
     Failure::CleanBounce,
@@ -401,7 +401,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_hard_bounce_zk(
     Mode::Zookeeper,
     Failure::HardBounce,
@@ -410,7 +410,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_clean_shutdown_zk_sasl_ssl(
     Mode::Zookeeper,
     Failure::CleanShutdown,
@@ -419,7 +419,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_hard_shutdown_zk_sasl_ssl(
     Mode::Zookeeper,
     Failure::HardShutdown,
@@ -428,7 +428,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_clean_bounce_zk_sasl_ssl(
     Mode::Zookeeper,
     Failure::CleanBounce,
@@ -437,7 +437,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_hard_bounce_zk_sasl_ssl(
     Mode::Zookeeper,
     Failure::HardBounce,
@@ -449,7 +449,7 @@ enum Security {
 // Not kafkatest's (it has no KRaft controller case): the active KRaft controller, combined
 // (3 brokers that are also controllers: another takes over) and dedicated (one controller, as
 // kafkatest's controller_num_nodes_override=1: none takes over; the brokers go on without it).
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_clean_shutdown_kraft_combined(
     Mode::Kraft,
     Failure::CleanShutdown,
@@ -468,7 +468,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_clean_bounce_kraft_combined(
     Mode::Kraft,
     Failure::CleanBounce,
@@ -477,7 +477,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_hard_bounce_kraft_combined(
     Mode::Kraft,
     Failure::HardBounce,
@@ -486,7 +486,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_clean_shutdown_kraft_dedicated(
     Mode::KraftDedicated,
     Failure::CleanShutdown,
@@ -495,7 +495,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_hard_shutdown_kraft_dedicated(
     Mode::KraftDedicated,
     Failure::HardShutdown,
@@ -504,7 +504,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_clean_bounce_kraft_dedicated(
     Mode::KraftDedicated,
     Failure::CleanBounce,
@@ -513,7 +513,7 @@ enum Security {
     None,
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::controller_hard_bounce_kraft_dedicated(
     Mode::KraftDedicated,
     Failure::HardBounce,
@@ -523,7 +523,7 @@ enum Security {
     false
 )]
 // kafkatest: @matrix(failure_mode=all, PLAINTEXT, leader, compression gzip, tls_version 1.2|1.3, quorum zk|isolated KRaft).
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_shutdown_zk_gzip(
     Mode::Zookeeper,
     Failure::CleanShutdown,
@@ -532,7 +532,7 @@ enum Security {
     Some("gzip"),
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_shutdown_zk_gzip(
     Mode::Zookeeper,
     Failure::HardShutdown,
@@ -541,7 +541,7 @@ enum Security {
     Some("gzip"),
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_bounce_zk_gzip(
     Mode::Zookeeper,
     Failure::CleanBounce,
@@ -550,7 +550,7 @@ enum Security {
     Some("gzip"),
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_bounce_zk_gzip(
     Mode::Zookeeper,
     Failure::HardBounce,
@@ -559,7 +559,7 @@ enum Security {
     Some("gzip"),
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_shutdown_kraft_gzip(
     Mode::KraftDedicated,
     Failure::CleanShutdown,
@@ -568,7 +568,7 @@ enum Security {
     Some("gzip"),
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_shutdown_kraft_gzip(
     Mode::KraftDedicated,
     Failure::HardShutdown,
@@ -577,7 +577,7 @@ enum Security {
     Some("gzip"),
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_clean_bounce_kraft_gzip(
     Mode::KraftDedicated,
     Failure::CleanBounce,
@@ -586,7 +586,7 @@ enum Security {
     Some("gzip"),
     false
 )]
-#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication -- --ignored replication_with_broker_failure"]
+#[ignore = "replication_test matrix, 2-9 min a case: cargo test --test replication_test -- --ignored replication_with_broker_failure"]
 #[case::leader_hard_bounce_kraft_gzip(
     Mode::KraftDedicated,
     Failure::HardBounce,
@@ -738,9 +738,9 @@ async fn wait_for_leader_off(
 /// one" never comes (ZooKeeper mode, where the answer is the metadata's, and KRaft, where it is
 /// the quorum tool's).
 #[rstest]
-#[ignore = "a check's broken case, ~2 min each: cargo test --test replication -- --ignored a_controller_that_was_never_stopped"]
+#[ignore = "a check's broken case, ~2 min each: cargo test --test replication_test -- --ignored a_controller_that_was_never_stopped"]
 #[case::zookeeper(Mode::Zookeeper)]
-#[ignore = "a check's broken case, ~1 min each: cargo test --test replication -- --ignored a_controller_that_was_never_stopped"]
+#[ignore = "a check's broken case, ~1 min each: cargo test --test replication_test -- --ignored a_controller_that_was_never_stopped"]
 #[case::kraft(Mode::Kraft)]
 #[tokio::test]
 #[serial(heavy)]

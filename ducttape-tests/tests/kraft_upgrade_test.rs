@@ -70,7 +70,7 @@ async fn combined_controllers_upgrade_3_9_to_4_4_then_metadata(ctx: TestContext)
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
-#[ignore = "the dedicated-controller variant of the default case (≈ 2 min); run: cargo test -p ducttape-tests --test kraft_upgrade -- --ignored dedicated"]
+#[ignore = "the dedicated-controller variant of the default case (≈ 2 min); run: cargo test -p ducttape-tests --test kraft_upgrade_test -- --ignored dedicated"]
 async fn dedicated_controller_upgrade_3_9_to_4_4_then_metadata(ctx: TestContext) {
     upgrade_then_raise_metadata(ctx, Mode::KraftDedicated).await;
 }
@@ -81,7 +81,7 @@ async fn dedicated_controller_upgrade_3_9_to_4_4_then_metadata(ctx: TestContext)
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
-#[ignore = "shows the roll failing on a broker that never rejoins (≈ 1 min); run: cargo test -p ducttape-tests --test kraft_upgrade -- --ignored never_rejoins"]
+#[ignore = "shows the roll failing on a broker that never rejoins (≈ 1 min); run: cargo test -p ducttape-tests --test kraft_upgrade_test -- --ignored never_rejoins"]
 async fn a_step_whose_broker_never_rejoins_fails_naming_it(ctx: TestContext) {
     let from = KafkaVersion::V3_9;
     let w = loaded_cluster(&ctx, Mode::Kraft, &from).await;

@@ -5,7 +5,7 @@
 //! to the others mid-transaction — while the copiers or the brokers are bounced, cleanly or
 //! hard. Seeded with keys `0..8` in turn (kafkatest's `repeating_keys`).
 //!
-//! Checks as in `transactions.rs` (see [`ducttape_tests::exactly_once`]): the `read_committed`
+//! Checks as in `transactions_test.rs` (see [`ducttape_tests::exactly_once`]): the `read_committed`
 //! reads, whole and during the bounces, hold every input value once, in its partition and in
 //! order; the `read_uncommitted` read shows the aborted copies, which the checker names.
 //!

@@ -120,13 +120,13 @@ async fn pick_follower(kafka: &KafkaService) -> (u32, u32, Node, Vec<Node>) {
 // run's case.
 #[case::kraft(Mode::KraftDedicated, KafkaVersion::DEFAULT, None)]
 // kafkatest: @matrix(metadata_quorum=zk, use_new_coordinator=False).
-#[ignore = "replication_replica_failure matrix, ~2 min: cargo test --test replication_replica_failure -- --ignored"]
+#[ignore = "replication_replica_failure matrix, ~2 min: cargo test --test replication_replica_failure_test -- --ignored"]
 #[case::zookeeper(Mode::Zookeeper, KafkaVersion::DEFAULT, None)]
 // kafkatest: @matrix(isolated KRaft, use_new_coordinator=True, group_protocol=classic|consumer),
 // on Kafka 4 where the new coordinator is the only one.
-#[ignore = "replication_replica_failure matrix, ~2 min: cargo test --test replication_replica_failure -- --ignored"]
+#[ignore = "replication_replica_failure matrix, ~2 min: cargo test --test replication_replica_failure_test -- --ignored"]
 #[case::kraft_new_coordinator_classic(Mode::KraftDedicated, KafkaVersion::V4, Some("classic"))]
-#[ignore = "replication_replica_failure matrix, ~2 min: cargo test --test replication_replica_failure -- --ignored"]
+#[ignore = "replication_replica_failure matrix, ~2 min: cargo test --test replication_replica_failure_test -- --ignored"]
 #[case::kraft_new_coordinator_consumer(Mode::KraftDedicated, KafkaVersion::V4, Some("consumer"))]
 #[tokio::test]
 #[serial(heavy)]
@@ -199,7 +199,7 @@ async fn replication_with_replica_failure(
 /// times `replica.lag.time.max.ms`), and a follower left cut off never regrows the ISR (waited
 /// as long); healed, it does.
 #[rstest]
-#[ignore = "the ISR checks' broken cases, ~3 min: cargo test --test replication_replica_failure -- --ignored checks_catch"]
+#[ignore = "the ISR checks' broken cases, ~3 min: cargo test --test replication_replica_failure_test -- --ignored checks_catch"]
 #[tokio::test]
 #[serial(heavy)]
 async fn checks_catch_an_isr_that_never_shrinks_and_a_follower_that_never_rejoins(
