@@ -501,11 +501,16 @@ pub fn record_delivery(ctx: &TestContext, report: &DeliveryReport) {
 
 /// kafkatest's producer for scenarios with faults: idempotent, retrying without limit, each
 /// record given 120 s to be delivered, so a bounce or a cut-off leader delays records and never
-/// drops them on the producer's side (a loss the checker reports is then Kafka's). Add the
-/// rate and options, then `build`.
-pub fn producer_through_faults(topic: &str) -> VerifiableProducer {
+/// drops them on the producer's side (a loss the checker reports is then Kafka's). On each of
+/// `nodes` against `kafka`, as [`VerifiableProducer::builder`]: add the rate and options, then
+/// `build`.
+pub fn producer_through_faults(
+    nodes: Vec<Node>,
+    kafka: &KafkaService,
+    topic: &str,
+) -> VerifiableProducer {
     use ducttape_services::perf::ClientBuilder;
-    VerifiableProducer::new(topic)
+    VerifiableProducer::builder(nodes, kafka, topic)
         .prop("retries", i32::MAX)
         .prop("enable.idempotence", true)
         .prop("delivery.timeout.ms", 120_000)

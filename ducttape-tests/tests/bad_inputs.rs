@@ -90,9 +90,10 @@ async fn a_failing_perf_worker_fails_wait_with_its_output(ctx: TestContext) {
     let kafka = KafkaService::builder(vec![nodes[0].clone()])
         .build(&ctx)
         .unwrap();
-    let producer = ProducerPerformance::new("t", 10, 10)
+    let producer = ProducerPerformance::builder(vec![nodes[1].clone()], &kafka, "t", 10, 10)
         .prop("acks", "maybe")
-        .build(&ctx, &kafka, vec![nodes[1].clone()]);
+        .build(&ctx)
+        .unwrap();
     producer.start().await.unwrap();
     let err = producer.wait().await.unwrap_err();
     match &err {
@@ -124,15 +125,15 @@ async fn a_worker_without_its_install_names_the_system_and_build_sh(ctx: TestCon
         .build(&ctx)
         .unwrap();
     let absent = KafkaVersion::new("0.0.1-absent");
-    let producer = ProducerPerformance::new("t", 10, 10)
+    let producer = ProducerPerformance::builder(vec![nodes[1].clone()], &kafka, "t", 10, 10)
         .version(absent.clone())
         .prop("acks", "all")
-        .build(&ctx, &kafka, vec![nodes[1].clone()]);
-    let consumer = VerifiableConsumer::new("t", "g").version(absent).build(
-        &ctx,
-        &kafka,
-        vec![nodes[1].clone()],
-    );
+        .build(&ctx)
+        .unwrap();
+    let consumer = VerifiableConsumer::builder(vec![nodes[1].clone()], &kafka, "t", "g")
+        .version(absent)
+        .build(&ctx)
+        .unwrap();
     for err in [
         producer.start().await.unwrap_err(),
         consumer.start().await.unwrap_err(),
@@ -156,4 +157,23 @@ async fn a_worker_without_its_install_names_the_system_and_build_sh(ctx: TestCon
         .await
         .unwrap();
     assert!(dir.contains("No such file"), "{dir}");
+}
+
+/// A worker on no node would pass every wait without running: `build` refuses it, as a
+/// service's does.
+#[rstest]
+#[tokio::test]
+async fn a_worker_on_no_node_is_refused_at_build(ctx: TestContext) {
+    use ducttape_services::verifiable::VerifiableProducer;
+    let nodes = ctx.lease(1).await.unwrap();
+    // Never started: only its bootstrap servers and version are read.
+    let kafka = KafkaService::builder(nodes).build(&ctx).unwrap();
+    let err = VerifiableProducer::builder(Vec::new(), &kafka, "t")
+        .build(&ctx)
+        .err()
+        .expect("a worker needs a node");
+    assert!(matches!(err, ServiceError::Usage { .. }), "{err}");
+    assert!(err.to_string().contains("at least one node"), "{err}");
+    let one = VerifiableProducer::builder(kafka.nodes().to_vec(), &kafka, "t").build(&ctx);
+    assert!(one.is_ok(), "{:?}", one.err());
 }

@@ -55,11 +55,13 @@ async fn reassign_partitions(ctx: TestContext, #[case] bounce: bool) {
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let producer = ducttape_tests::producer_through_faults(TOPIC)
+    let producer = ducttape_tests::producer_through_faults(vec![clients[0].clone()], kafka, TOPIC)
         .throughput(500)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer =
-        VerifiableConsumer::new(TOPIC, "reassign").build(&ctx, kafka, vec![clients[1].clone()]);
+        .build(&ctx)
+        .unwrap();
+    let consumer = VerifiableConsumer::builder(vec![clients[1].clone()], kafka, TOPIC, "reassign")
+        .build(&ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     let resume = Duration::from_secs(120);

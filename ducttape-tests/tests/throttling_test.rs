@@ -116,23 +116,25 @@ async fn throttled_reassignment(ctx: TestContext) {
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let bulk = ProducerPerformance::new(BULK, RECORDS, RECORD_SIZE)
-        .prop("acks", "all")
-        .build(&ctx, kafka, vec![clients[0].clone()]);
+    let bulk =
+        ProducerPerformance::builder(vec![clients[0].clone()], kafka, BULK, RECORDS, RECORD_SIZE)
+            .prop("acks", "all")
+            .build(&ctx)
+            .unwrap();
     bulk.run().await.unwrap();
     let bytes = RECORDS * u64::from(RECORD_SIZE);
     let bound = lower_bound(bytes, THROTTLE);
 
-    let producer = VerifiableProducer::new(VERIFIED)
+    let producer = VerifiableProducer::builder(vec![clients[0].clone()], kafka, VERIFIED)
         .throughput(100)
         .prop("retries", i32::MAX)
         .prop("enable.idempotence", true)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer = VerifiableConsumer::new(VERIFIED, "throttling").build(
-        &ctx,
-        kafka,
-        vec![clients[1].clone()],
-    );
+        .build(&ctx)
+        .unwrap();
+    let consumer =
+        VerifiableConsumer::builder(vec![clients[1].clone()], kafka, VERIFIED, "throttling")
+            .build(&ctx)
+            .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     let resume = Duration::from_secs(90);

@@ -69,26 +69,27 @@ pub struct ToolService<O: ToolOutput> {
 
 impl<O: ToolOutput> ToolService<O> {
     /// A service named `name` running the process `spec` declares on each of `nodes`,
-    /// registered with `ctx`.
+    /// registered with `ctx`. No node is an error: a worker that runs nowhere would pass
+    /// every wait.
     pub fn from_spec(
         ctx: &TestContext,
         name: &str,
         nodes: Vec<Node>,
         spec: ToolSpec,
         wait_timeout: Duration,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, ServiceError> {
         Self::registered(ctx, name, nodes, spec, wait_timeout, Vec::new())
     }
 
     /// A service named `name` running the shell command `command` on each of `nodes` (no
-    /// install or file of its own), registered with `ctx`.
+    /// install or file of its own), registered with `ctx`. No node is an error.
     pub fn new(
         ctx: &TestContext,
         name: &str,
         nodes: Vec<Node>,
         command: ToolCommand,
         wait_timeout: Duration,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, ServiceError> {
         Self::with_uploads(ctx, name, nodes, command, wait_timeout, Vec::new())
     }
 
@@ -102,7 +103,7 @@ impl<O: ToolOutput> ToolService<O> {
         command: ToolCommand,
         wait_timeout: Duration,
         uploads: Vec<PathBuf>,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, ServiceError> {
         let spec: ToolSpec = Arc::new(move |base, node, index| base.command(command(node, index)));
         Self::registered(ctx, name, nodes, spec, wait_timeout, uploads)
     }
@@ -114,7 +115,13 @@ impl<O: ToolOutput> ToolService<O> {
         spec: ToolSpec,
         wait_timeout: Duration,
         uploads: Vec<PathBuf>,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, ServiceError> {
+        if nodes.is_empty() {
+            return Err(ServiceError::Usage {
+                service: name.to_string(),
+                detail: "a worker needs at least one node".into(),
+            });
+        }
         let service = Arc::new(Self {
             name: name.to_string(),
             nodes,
@@ -126,7 +133,7 @@ impl<O: ToolOutput> ToolService<O> {
             running: Mutex::new(BTreeSet::new()),
         });
         register(ctx, &service);
-        service
+        Ok(service)
     }
 
     fn dir(&self) -> String {

@@ -104,8 +104,9 @@ impl ClientBuilder for VerifiableProducer {
 }
 
 impl VerifiableProducer {
-    /// Produces to `topic` until stopped, 1,000 records/s per worker, `acks=all`.
-    pub fn new(topic: &str) -> Self {
+    /// A worker on each of `nodes` producing to `topic` of `kafka` until stopped, 1,000
+    /// records/s per worker, `acks=all`.
+    pub fn builder(nodes: Vec<Node>, kafka: &KafkaService, topic: &str) -> Self {
         Self {
             topic: topic.into(),
             max_messages: -1,
@@ -114,7 +115,7 @@ impl VerifiableProducer {
             value_prefix: None,
             repeating_keys: None,
             bootstrap: None,
-            options: ClientOptions::new("verifiable-producer"),
+            options: ClientOptions::new("verifiable-producer", nodes, kafka),
         }
     }
 
@@ -156,20 +157,15 @@ impl VerifiableProducer {
         self
     }
 
-    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        kafka: &KafkaService,
-        nodes: Vec<Node>,
-    ) -> Arc<VerifiableProducerService> {
+    /// The workers, registered with `ctx` (no node: an error).
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<VerifiableProducerService>, ServiceError> {
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),
             "--bootstrap-server".into(),
             self.bootstrap
                 .clone()
-                .unwrap_or_else(|| kafka.bootstrap_servers()),
+                .unwrap_or_else(|| self.options.bootstrap_servers().to_string()),
             "--max-messages".into(),
             self.max_messages.to_string(),
             "--throughput".into(),
@@ -187,8 +183,7 @@ impl VerifiableProducer {
             "org.apache.kafka.tools.VerifiableProducer",
             "--producer.config",
         );
-        self.options
-            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
+        self.options.workers(ctx, tool, move |_| args.clone())
     }
 }
 
@@ -217,8 +212,9 @@ impl ClientBuilder for VerifiableConsumer {
 }
 
 impl VerifiableConsumer {
-    /// Consumes `topic` in consumer group `group` until stopped.
-    pub fn new(topic: &str, group: &str) -> Self {
+    /// A worker on each of `nodes` consuming `topic` of `kafka` in consumer group `group` until
+    /// stopped.
+    pub fn builder(nodes: Vec<Node>, kafka: &KafkaService, topic: &str, group: &str) -> Self {
         Self {
             topic: topic.into(),
             group: group.into(),
@@ -226,7 +222,7 @@ impl VerifiableConsumer {
             verbose: true,
             args: Vec::new(),
             static_membership: false,
-            options: ClientOptions::new("verifiable-consumer"),
+            options: ClientOptions::new("verifiable-consumer", nodes, kafka),
         }
     }
 
@@ -290,13 +286,8 @@ impl VerifiableConsumer {
         self
     }
 
-    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        kafka: &KafkaService,
-        nodes: Vec<Node>,
-    ) -> Arc<VerifiableConsumerService> {
+    /// The workers, registered with `ctx` (no node: an error).
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<VerifiableConsumerService>, ServiceError> {
         let has_reset = self.args.iter().any(|a| a == "--reset-policy");
         let mut args = vec![
             "--topic".to_string(),
@@ -304,7 +295,7 @@ impl VerifiableConsumer {
             "--group-id".into(),
             self.group.clone(),
             "--bootstrap-server".into(),
-            kafka.bootstrap_servers(),
+            self.options.bootstrap_servers().to_string(),
             "--max-messages".into(),
             self.max_messages.to_string(),
         ];
@@ -320,7 +311,7 @@ impl VerifiableConsumer {
             "--consumer.config",
         );
         let (group, static_membership) = (self.group.clone(), self.static_membership);
-        self.options.workers(ctx, kafka, nodes, tool, move |index| {
+        self.options.workers(ctx, tool, move |index| {
             let mut args = args.clone();
             if static_membership {
                 args.extend([
