@@ -32,7 +32,7 @@
 //! | `rest.rs` | the REST-proxy notion ([`RestProxy`]) and its error ([`RestError`]) |
 //! | [`jvm`] | what the JVMs of services carry to be seen: the JMX exporter agent and GC logs ([`jvm::JvmObservation`]), their metrics sampled through the test and queried ([`jvm::Metrics`]), thread dumps on failure |
 //! | `tls.rs` | the per-run certificate authority ([`CertificateAuthority`]) |
-//! | `error.rs` | [`ServiceError`], and [`Error`]: the one error type for test authors |
+//! | `error.rs` | [`ServiceError`], and [`Error`]: the one error type for test authors, with its [`Result`] |
 
 pub mod connect;
 mod error;
@@ -55,7 +55,7 @@ pub mod zookeeper;
 
 pub use connect::{ConnectClient, ConnectDistributedService};
 pub use ducttape_core::remote::StopOutcome;
-pub use error::{Error, ResultExt, ServiceError};
+pub use error::{Error, Result, ResultExt, ServiceError};
 pub use install::{
     Install, JavaCommand, KafkaVersion, KafkaVersionError, CDS_ARCHIVE, CDS_ENV, DEFAULT_RELEASES,
     JVM_PERFORMANCE_OPTS,

@@ -32,6 +32,10 @@ use ducttape_services::verifiable::{
     VerifiableConsumerService, VerifiableProducerService,
 };
 use ducttape_services::verifiable::{VerifiableEvent, VerifiableOutput, VerifiableProducer};
+/// The one error type of a scenario and its `Result` (`async fn step(..) -> Result<()>`): `?`
+/// converts every ducttape error into it. The helpers here return their precise error
+/// ([`ServiceError`] mostly), which converts too.
+pub use ducttape_services::{Error, Result};
 use ducttape_services::{
     KafkaPixyService, KafkaService, KafkaVersion, Service, ServiceError, ServiceExt,
     ZookeeperService,

@@ -197,7 +197,9 @@ impl KafkaBuilder {
             _ => {}
         }
         let kraft = !matches!(quorum, Quorum::Zookeeper { .. });
-        self.security.validate(kraft).map_err(usage)?;
+        self.security
+            .validate(kraft)
+            .map_err(super::KafkaServiceError::from)?;
         let tls = if self.security.uses_tls(kraft) {
             Some(ClusterTls::issue(&self.nodes, &self.security)?)
         } else {

@@ -15,6 +15,13 @@ pub enum KafkaServiceError {
     /// brokers asked, the topic or group, and Kafka's error code.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// The cluster's security choices cannot run (found before any broker starts).
+    #[error("kafka: {0}")]
+    Security(#[from] super::security::SecurityConfigError),
+    /// A Kafka command-line tool answered in a form it was not expected to (a changed
+    /// output format must not read as an answer).
+    #[error("kafka: {0}")]
+    ToolOutput(#[from] super::tools::ToolOutputError),
     /// The run's CA could not issue a certificate.
     #[error("kafka: {0}")]
     Tls(#[from] TlsError),

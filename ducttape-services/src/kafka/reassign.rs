@@ -9,7 +9,9 @@ use std::time::Duration;
 
 use ducttape_core::cluster::Node;
 
+use super::error::KafkaServiceError;
 use super::service::KafkaService;
+use super::tools::ToolOutputError;
 use super::topics::PartitionInfo;
 use crate::error::{ResultExt, ServiceError};
 use crate::properties::Properties;
@@ -109,14 +111,15 @@ pub enum ReassignmentStatus {
 /// Reads `--verify` output: per-partition lines "Reassignment of partition t-0 is completed."
 /// / "… is still in progress." / "… failed …". Output with no partition line at all is an
 /// error (a changed format must not read as complete).
-pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, String> {
+pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, ToolOutputError> {
+    const TOOL: &str = "kafka-reassign-partitions --verify";
     let lines: Vec<&str> = out
         .lines()
         .map(str::trim)
         .filter(|l| l.starts_with("Reassignment of partition"))
         .collect();
     if lines.is_empty() {
-        return Err(format!("no partition lines in the --verify output:\n{out}"));
+        return Err(ToolOutputError::new(TOOL, "no partition lines", out));
     }
     let failed: Vec<String> = lines
         .iter()
@@ -134,9 +137,7 @@ pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, String> {
         .filter(|l| !l.contains("still in progress"))
         .collect();
     if !unknown.is_empty() {
-        return Err(format!(
-            "unknown partition status in --verify output:\n{out}"
-        ));
+        return Err(ToolOutputError::new(TOOL, "unknown partition status", out));
     }
     Ok(if !failed.is_empty() {
         ReassignmentStatus::Failed(failed)
@@ -174,10 +175,7 @@ impl KafkaService {
         let out = self
             .reassign_tool(reassignment, vec!["--verify".to_string()])
             .await?;
-        parse_verify(&out).map_err(|detail| ServiceError::Usage {
-            service: "kafka".into(),
-            detail,
-        })
+        Ok(parse_verify(&out).map_err(KafkaServiceError::from)?)
     }
 
     /// Waits until every partition of `reassignment` carries exactly its requested replicas,

@@ -14,6 +14,37 @@ use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
 use crate::properties::Properties;
 
+/// A Kafka command-line tool answered, but not in the form expected: a changed output format
+/// must not read as an answer.
+///
+/// ```
+/// use ducttape_services::kafka::{parse_verify, ToolOutputError};
+/// let e: ToolOutputError = parse_verify("Status of partition reassignment:\n").unwrap_err();
+/// assert_eq!(e.tool, "kafka-reassign-partitions --verify");
+/// assert!(e.to_string().contains("no partition lines"), "{e}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{tool}: {problem} in:\n{output}")]
+pub struct ToolOutputError {
+    /// The tool and its action (`kafka-reassign-partitions --verify`).
+    pub tool: &'static str,
+    /// What does not fit.
+    pub problem: String,
+    /// What it printed (or the part that was read).
+    pub output: String,
+}
+
+impl ToolOutputError {
+    /// `tool`'s `output` with `problem`.
+    pub(crate) fn new(tool: &'static str, problem: impl Into<String>, output: &str) -> Self {
+        Self {
+            tool,
+            problem: problem.into(),
+            output: output.to_string(),
+        }
+    }
+}
+
 /// How long a tool may run on a node.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(180);
 
