@@ -7,7 +7,7 @@ use ducttape_core::context::ContextError;
 use ducttape_core::remote::{LogWaitError, RemoteError};
 use ducttape_core::WaitError;
 
-use crate::rest::RestError;
+use crate::rest_proxy::RestError;
 
 /// Any error a scenario meets, for test authors and helpers: `?` converts every ducttape error
 /// into it, and a test that fails on it prints the message and its causes.

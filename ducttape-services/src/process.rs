@@ -115,9 +115,13 @@ impl ProcessSpec {
 
     /// The JVM of [`java`](Self::java) (call this first) is observed: a rotated GC log in
     /// `<dir>/jvm/`, and Prometheus's JMX exporter when the observation has a metrics port
-    /// (its config is written to `<dir>/jvm/jmx-exporter.yaml`).
+    /// (its config is written to `<dir>/jvm/jmx-exporter.yaml`, and its install is required:
+    /// missing, the start fails naming it and `./build.sh`).
     pub fn observe(mut self, observation: JvmObservation) -> Self {
         self.observation = Some(observation);
+        if observation.metrics_port().is_some() {
+            self = self.requires(crate::jvm::AGENT_INSTALL.install());
+        }
         self
     }
 

@@ -53,7 +53,9 @@ pub struct ZookeeperBuilder {
 }
 
 impl ZookeeperBuilder {
-    /// The Kafka install whose ZooKeeper jars run the ensemble (default: `/opt/kafka`).
+    /// The Kafka install whose ZooKeeper jars run the ensemble (default: `/opt/kafka`; a 3.x:
+    /// 4.x has none). ZooKeeper has no install of its own here; a JVM system that has one is a
+    /// [`JvmInstall`](crate::JvmInstall).
     pub fn version(mut self, version: KafkaVersion) -> Self {
         self.version = version;
         self

@@ -22,7 +22,7 @@ mod parse;
 
 use super::worker::{worker_dir, ToolOutput, ToolService};
 use crate::error::ServiceError;
-use crate::rest::RestProxy;
+use crate::rest_proxy::RestProxy;
 pub use parse::{
     aggregate_rest, parse_rest_perf_output, RestPerfOutput, RestPerfStats, REST_PERF_PREFIX,
 };
