@@ -43,6 +43,9 @@ impl KafkaAdmin {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        if specs.is_empty() {
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + self.timeout;
         let pending: Mutex<Vec<&TopicSpec>> = Mutex::new(specs.iter().collect());
