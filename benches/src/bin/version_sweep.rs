@@ -20,6 +20,8 @@
 //! Written to `<results root>/sweep-<id>/`: `sweep.md` (the table, the verdicts, the runs),
 //! `sweep.svg` and `sweep.json`; each run is a results run of its own (`ducttape-report html`
 //! and `compare` work on them). Exits 1 when a build is worse than the first beyond noise.
+//! `version_sweep --rejudge results/sweep-<id>` writes the table, verdicts and plot again from
+//! that sweep's runs, without running anything.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -77,6 +79,8 @@ struct Build {
 }
 
 struct Args {
+    /// A finished sweep to judge again instead of running one.
+    rejudge: Option<PathBuf>,
     builds: Vec<Build>,
     rounds: usize,
     test_file: String,
@@ -89,6 +93,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
         None => (args, Vec::new()),
     };
     let mut builds = Vec::new();
+    let mut rejudge = None;
     let (mut rounds, mut test_file) = (2, "benchmark_test".to_string());
     let mut it = own.iter();
     while let Some(a) = it.next() {
@@ -106,8 +111,18 @@ fn parse_args(args: &[String]) -> Result<Args> {
                     .map_err(|_| SweepError::Usage(format!("--rounds {v}: not a number")))?;
             }
             "--test" => test_file = value()?,
+            "--rejudge" => rejudge = Some(PathBuf::from(value()?)),
             other => return Err(SweepError::Usage(format!("unknown argument {other:?}"))),
         }
+    }
+    if let Some(dir) = rejudge {
+        return Ok(Args {
+            rejudge: Some(dir),
+            builds,
+            rounds,
+            test_file,
+            test_args: rest,
+        });
     }
     if builds.len() < 2 {
         return Err(SweepError::Usage("give at least two --kafka builds".into()));
@@ -116,6 +131,7 @@ fn parse_args(args: &[String]) -> Result<Args> {
         return Err(SweepError::Usage("--rounds must be at least 1".into()));
     }
     Ok(Args {
+        rejudge: None,
         builds,
         rounds,
         test_file,
@@ -125,7 +141,9 @@ fn parse_args(args: &[String]) -> Result<Args> {
 
 fn build_of(spec: &str) -> Result<Build> {
     let is_release = spec.split('.').count() == 3
-        && spec.split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
+        && spec
+            .split('.')
+            .all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()));
     if is_release {
         let v = KafkaVersion::release(spec)?;
         return Ok(Build {
@@ -155,12 +173,19 @@ fn tail(text: &str, n: usize) -> String {
 fn run_once(args: &Args, build: &Build, root: &Path, run_id: &str) -> Result<Sample> {
     let dir = root.join(run_id);
     let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-    cmd.args(["test", "-p", "ducttape-tests", "--test", &args.test_file, "--"])
-        .args(&args.test_args)
-        .arg("--test-threads=1")
-        .env("DUCTTAPE_KAFKA_HOME", &build.home)
-        .env("DUCTTAPE_RUN_ID", run_id)
-        .env("DUCTTAPE_RESULTS_DIR", root);
+    cmd.args([
+        "test",
+        "-p",
+        "ducttape-tests",
+        "--test",
+        &args.test_file,
+        "--",
+    ])
+    .args(&args.test_args)
+    .arg("--test-threads=1")
+    .env("DUCTTAPE_KAFKA_HOME", &build.home)
+    .env("DUCTTAPE_RUN_ID", run_id)
+    .env("DUCTTAPE_RESULTS_DIR", root);
     let shown = format!(
         "DUCTTAPE_KAFKA_HOME={} cargo test -p ducttape-tests --test {} -- {} --test-threads=1",
         build.home,
@@ -232,6 +257,9 @@ fn main() -> std::process::ExitCode {
 /// Runs the sweep; `Ok(true)` when a build regressed against the first.
 fn sweep_main(raw: &[String]) -> Result<bool> {
     let args = parse_args(raw)?;
+    if let Some(dir) = &args.rejudge {
+        return rejudge(dir);
+    }
     let root = ducttape_core::results::results_root();
     let root = std::path::absolute(&root).map_err(|source| SweepError::Io {
         path: root.clone(),
@@ -257,30 +285,91 @@ fn sweep_main(raw: &[String]) -> Result<bool> {
         let safe: String = build
             .label
             .chars()
-            .map(|c| if c.is_ascii_alphanumeric() || c == '.' { c } else { '_' })
+            .map(|c| {
+                if c.is_ascii_alphanumeric() || c == '.' {
+                    c
+                } else {
+                    '_'
+                }
+            })
             .collect();
         let run_id = format!("{id}-r{round}-{safe}");
         let sample = run_once(&args, build, &root, &run_id)?;
         targets[t].runs.push(sample);
         run_ids.push((build.label.clone(), run_id));
     }
-    let judged = sweep::judge(&targets)?;
-    let base = &targets[0].label;
-    let sentences = sweep::sentences(base, &judged);
-    let table = sweep::markdown(&targets, &judged);
-    let mut md = format!(
-        "# Version sweep {id}\n\n{} round(s), `--test {}` `{}`, builds alternated (see \
-         `ducttape_core::report::sweep`), judged against {base}. At the end: {}.\n\n{table}\n",
+    let header = format!(
+        "{} round(s), `--test {}` `{}`",
         args.rounds,
         args.test_file,
-        args.test_args.join(" "),
+        args.test_args.join(" ")
+    );
+    write_sweep(&out_dir, &id, &header, &targets, &run_ids)
+}
+
+/// Judges a finished sweep again from its `sweep.json` and its runs' summaries.
+fn rejudge(dir: &Path) -> Result<bool> {
+    let path = dir.join("sweep.json");
+    let io = |source| SweepError::Io {
+        path: path.clone(),
+        source,
+    };
+    let doc: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).map_err(io)?)
+        .map_err(|e| {
+            SweepError::Usage(format!("{}: not a sweep's sweep.json: {e}", path.display()))
+        })?;
+    let root = dir.parent().unwrap_or(dir);
+    let mut targets: Vec<Target> = doc["builds"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|b| b["label"].as_str())
+        .map(|label| Target {
+            label: label.to_string(),
+            runs: Vec::new(),
+        })
+        .collect();
+    let mut run_ids = Vec::new();
+    for pair in doc["runs"].as_array().into_iter().flatten() {
+        let (Some(label), Some(run)) = (pair[0].as_str(), pair[1].as_str()) else {
+            continue;
+        };
+        let Some(t) = targets.iter_mut().find(|t| t.label == label) else {
+            continue;
+        };
+        t.runs.push(compare::sample_of_run(&root.join(run))?);
+        run_ids.push((label.to_string(), run.to_string()));
+    }
+    let id = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let header = doc["header"].as_str().unwrap_or("judged again").to_string();
+    write_sweep(dir, &id, &header, &targets, &run_ids)
+}
+
+/// Judges `targets` and writes `sweep.md`, `sweep.svg` and `sweep.json` into `out_dir`.
+fn write_sweep(
+    out_dir: &Path,
+    id: &str,
+    header: &str,
+    targets: &[Target],
+    run_ids: &[(String, String)],
+) -> Result<bool> {
+    let judged = sweep::judge(targets)?;
+    let base = &targets[0].label;
+    let sentences = sweep::sentences(base, &judged);
+    let table = sweep::markdown(targets, &judged);
+    let mut md = format!(
+        "# Version sweep {id}\n\n{header}, builds alternated (see \
+         `ducttape_core::report::sweep`), judged against {base}. Judged at: {}.\n\n{table}\n",
         load_note()
     );
     for s in &sentences {
         md.push_str(&format!("- {s}\n"));
     }
     md.push_str("\nRuns, in the order they ran:\n\n");
-    for (label, run) in &run_ids {
+    for (label, run) in run_ids {
         md.push_str(&format!("- {label}: `{run}`\n"));
     }
     let write = |name: &str, text: &str| -> Result<()> {
@@ -288,13 +377,14 @@ fn sweep_main(raw: &[String]) -> Result<bool> {
         std::fs::write(&path, text).map_err(|source| SweepError::Io { path, source })
     };
     write("sweep.md", &md)?;
-    write("sweep.svg", &sweep::svg(&targets)?)?;
+    write("sweep.svg", &sweep::svg(targets)?)?;
     let json = serde_json::json!({
         "builds": targets.iter().map(|t| serde_json::json!({
             "label": t.label,
             "runs": t.runs.iter().map(|r| &r.numbers).collect::<Vec<_>>(),
         })).collect::<Vec<_>>(),
         "runs": run_ids,
+        "header": header,
         "verdicts": sentences,
     });
     write(
@@ -321,17 +411,38 @@ mod tests {
         let missing = parse_args(&strings(&["--kafka", "0.0.1", "--kafka", "3.9.2"]))
             .err()
             .unwrap();
-        assert!(missing.to_string().ends_with("./build.sh --kafka 0.0.1"), "{missing}");
-        let nowhere = parse_args(&strings(&["--kafka", "/no/such/kafka"])).err().unwrap();
-        assert!(nowhere.to_string().contains("/no/such/kafka: no such Kafka build"), "{nowhere}");
+        assert!(
+            missing.to_string().ends_with("./build.sh --kafka 0.0.1"),
+            "{missing}"
+        );
+        let nowhere = parse_args(&strings(&["--kafka", "/no/such/kafka"]))
+            .err()
+            .unwrap();
+        assert!(
+            nowhere
+                .to_string()
+                .contains("/no/such/kafka: no such Kafka build"),
+            "{nowhere}"
+        );
         let bad = parse_args(&strings(&["--rounds", "x"])).err().unwrap();
-        assert!(bad.to_string().contains("--rounds x: not a number"), "{bad}");
+        assert!(
+            bad.to_string().contains("--rounds x: not a number"),
+            "{bad}"
+        );
     }
 
     #[test]
     fn the_test_arguments_follow_the_double_dash() {
         let a = parse_args(&strings(&[
-            "--kafka", "/tmp", "--kafka", "/", "--rounds", "3", "--", "case_01", "--include-ignored",
+            "--kafka",
+            "/tmp",
+            "--kafka",
+            "/",
+            "--rounds",
+            "3",
+            "--",
+            "case_01",
+            "--include-ignored",
         ]))
         .unwrap();
         assert_eq!(a.rounds, 3);

@@ -166,7 +166,13 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
     let count = |s: &str| tests.iter().filter(|(_, v)| v["status"] == s).count();
     let kafka = kafka_under_test(tests)
         .iter()
-        .map(|(name, n)| format!("{} ({n} test{})", escape(name), if *n == 1 { "" } else { "s" }))
+        .map(|(name, n)| {
+            format!(
+                "{} ({n} test{})",
+                escape(name),
+                if *n == 1 { "" } else { "s" }
+            )
+        })
         .collect::<Vec<_>>()
         .join(", ");
     let kafka = if kafka.is_empty() {

@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use super::compare::{self, Comparison, CompareError, Noise, Sample, Verdict};
+use super::compare::{self, CompareError, Comparison, Noise, Sample, Verdict};
 use super::format::{fmt_change, fmt_num};
 use super::metrics::{self, Better};
 use super::plots::{Line, PlotError, Shape};
@@ -96,10 +96,23 @@ pub fn judge(targets: &[Target]) -> Result<Vec<(String, Comparison)>, CompareErr
         .collect()
 }
 
-/// Whether a number is one the sweep is about: throughput or latency (not durations of set-up,
-/// counts or settings).
+/// Whether a number is one the sweep is about: a throughput or latency the test itself recorded
+/// (`<test> results.…`), not durations of set-up, counts, settings, or what a service measured
+/// of itself per node (`kafka-metrics.nodes.worker1.sampler_cpu_ms` is the sampler's cost, and
+/// its node name changes with the lease).
+///
+/// ```
+/// use ducttape_core::report::sweep::is_performance;
+/// assert!(is_performance("t results.result.records_per_sec"));
+/// assert!(is_performance("t results.result.p99_ms"));
+/// assert!(!is_performance("t kafka-metrics.nodes.worker1.sampler_cpu_ms"));
+/// assert!(!is_performance("t results.result.records"));
+/// ```
 pub fn is_performance(name: &str) -> bool {
-    matches!(metrics::unit_of(name).0, "records/s" | "MB/s" | "ms" | "µs")
+    let own = name
+        .split_once(' ')
+        .is_some_and(|(_, path)| path.starts_with("results."));
+    own && matches!(metrics::unit_of(name).0, "records/s" | "MB/s" | "ms" | "µs")
 }
 
 /// The performance numbers every build has, sorted.
@@ -265,7 +278,19 @@ mod tests {
     #[test]
     fn the_schedule_alternates_so_no_build_always_runs_last() {
         let s = schedule(2, 4);
-        assert_eq!(s, vec![(0, 0), (0, 1), (1, 1), (1, 0), (2, 0), (2, 1), (3, 1), (3, 0)]);
+        assert_eq!(
+            s,
+            vec![
+                (0, 0),
+                (0, 1),
+                (1, 1),
+                (1, 0),
+                (2, 0),
+                (2, 1),
+                (3, 1),
+                (3, 0)
+            ]
+        );
         let last_of_round: Vec<usize> = s.chunks(2).map(|c| c[1].1).collect();
         assert_eq!(last_of_round, vec![1, 0, 1, 0]);
         assert!(schedule(3, 0).is_empty());
@@ -275,7 +300,11 @@ mod tests {
     fn the_mean_is_per_number_and_the_status_the_worst() {
         let m = mean_sample(&[
             run("b", "pass", &[("results.p.records_per_sec", 100.0)]),
-            run("b", "fail", &[("results.p.records_per_sec", 50.0), ("results.x_ms", 3.0)]),
+            run(
+                "b",
+                "fail",
+                &[("results.p.records_per_sec", 50.0), ("results.x_ms", 3.0)],
+            ),
         ]);
         assert_eq!(m.numbers["b results.p.records_per_sec"], 75.0);
         assert_eq!(m.numbers["b results.x_ms"], 3.0);
@@ -287,7 +316,10 @@ mod tests {
         let rps = "results.p.records_per_sec";
         let base = target(
             "3.9.2",
-            vec![run("b", "pass", &[(rps, 100.0)]), run("b", "pass", &[(rps, 102.0)])],
+            vec![
+                run("b", "pass", &[(rps, 100.0)]),
+                run("b", "pass", &[(rps, 102.0)]),
+            ],
         );
         let slow = target("4.4.0", vec![run("b", "pass", &[(rps, 80.0)])]);
         let same = target("4.0.2", vec![run("b", "pass", &[(rps, 101.5)])]);
@@ -296,9 +328,15 @@ mod tests {
         assert!(!judged[0].1.regressed(), "{:?}", judged[0].1);
         assert!(judged[1].1.regressed(), "{:?}", judged[1].1);
         let text = sentences("3.9.2", &judged).join("\n");
-        assert!(text.contains("4.4.0 is 20.8 % slower than 3.9.2 on b results.p.records_per_sec"), "{text}");
+        assert!(
+            text.contains("4.4.0 is 20.8 % slower than 3.9.2 on b results.p.records_per_sec"),
+            "{text}"
+        );
         assert!(text.contains("REGRESSION"), "{text}");
-        assert!(text.contains("4.0.2: 1 throughput/latency number(s) within noise"), "{text}");
+        assert!(
+            text.contains("4.0.2: 1 throughput/latency number(s) within noise"),
+            "{text}"
+        );
         assert!(!text.contains("4.0.2 is"), "{text}");
     }
 
@@ -310,7 +348,10 @@ mod tests {
         let judged = judge(&[base, broken]).unwrap();
         assert!(judged[0].1.regressed());
         let text = sentences("3.9.2", &judged).join("\n");
-        assert!(text.contains("mine: b was pass on 3.9.2, fail on mine"), "{text}");
+        assert!(
+            text.contains("mine: b was pass on 3.9.2, fail on mine"),
+            "{text}"
+        );
         assert!(text.contains("not judged"), "{text}");
         assert!(!text.contains("faster"), "{text}");
     }
@@ -320,12 +361,19 @@ mod tests {
         let rps = "results.p.records_per_sec";
         let base = target(
             "3.9.2",
-            vec![run("b", "pass", &[(rps, 100.0), ("results.p99_ms", 5.0), ("results.n", 3.0)])],
+            vec![run(
+                "b",
+                "pass",
+                &[(rps, 100.0), ("results.p99_ms", 5.0), ("results.n", 3.0)],
+            )],
         );
         let other = target("4.4.0", vec![run("b", "pass", &[(rps, 90.0)])]);
         let judged = judge(&[base.clone(), other.clone()]).unwrap();
         let table = markdown(&[base.clone(), other.clone()], &judged);
-        assert!(table.contains("| `b results.p.records_per_sec` | records/s | 100 | 90, -10.0%"), "{table}");
+        assert!(
+            table.contains("| `b results.p.records_per_sec` | records/s | 100 | 90, -10.0%"),
+            "{table}"
+        );
         assert!(!table.contains("p99_ms"), "{table}");
         assert!(!table.contains("results.n"), "{table}");
         let plot = svg(&[base, other]).unwrap();
