@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
-use ducttape_services::jvm::{Metrics, MetricsError};
+use ducttape_services::jvm::{Metrics, MetricsError, Series};
 use ducttape_services::KafkaService;
 
 use crate::Node;
@@ -56,19 +56,20 @@ pub fn under_replicated_seen(
         .series("UnderReplicatedPartitions")?
         .on(node.name())
         .between(from, to);
-    let Some(max) = window.max() else {
-        return Err(UnderReplicationError::NoSample {
-            node: node.name().to_string(),
-        });
-    };
-    if max > 0.0 {
-        Ok(max)
-    } else {
-        Err(UnderReplicationError::NotSeen {
-            node: node.name().to_string(),
-            samples: window.points().len(),
-            max,
-        })
+    let node = node.name().to_string();
+    above_zero(&window).map_err(|seen| match seen {
+        None => UnderReplicationError::NoSample { node },
+        Some((samples, max)) => UnderReplicationError::NotSeen { node, samples, max },
+    })
+}
+
+/// The greatest value of `window` when it is above zero; otherwise `None` without a sample,
+/// or how many samples there were and their greatest value.
+fn above_zero(window: &Series) -> Result<f64, Option<(usize, f64)>> {
+    match window.max() {
+        Some(max) if max > 0.0 => Ok(max),
+        Some(max) => Err(Some((window.points().len(), max))),
+        None => Err(None),
     }
 }
 
@@ -205,22 +206,16 @@ pub fn throttled(
         .series(&format!("{request}_throttle_time"))?
         .with("client", client)
         .between(from, to);
-    let Some(max) = window.max() else {
-        return Err(ThrottleError::NoSample {
-            request: request.to_string(),
-            client: client.to_string(),
-        });
-    };
-    if max > 0.0 {
-        Ok(max)
-    } else {
-        Err(ThrottleError::NotThrottled {
-            request: request.to_string(),
-            client: client.to_string(),
-            samples: window.points().len(),
+    let (request, client) = (request.to_string(), client.to_string());
+    above_zero(&window).map_err(|seen| match seen {
+        None => ThrottleError::NoSample { request, client },
+        Some((samples, max)) => ThrottleError::NotThrottled {
+            request,
+            client,
+            samples,
             max,
-        })
-    }
+        },
+    })
 }
 
 #[cfg(test)]

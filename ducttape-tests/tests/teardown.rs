@@ -523,6 +523,21 @@ async fn jvm_pid<S: Service>(service: &S, node: &Node) -> u32 {
         .pid
 }
 
+/// A ZooKeeper started on a node leased by `ctx`, its JVM then stopped by SIGSTOP (hung);
+/// returns the node and the JVM's pid.
+async fn stopped_zookeeper(ctx: &TestContext) -> (Node, u32) {
+    let nodes = ctx.lease(1).await.unwrap();
+    let node = nodes[0].clone();
+    let zk = ducttape_services::ZookeeperService::new(ctx, nodes).unwrap();
+    zk.start().await.unwrap();
+    let java = jvm_pid(zk.as_ref(), &node).await;
+    node.account()
+        .ssh(&format!("kill -STOP {java}"))
+        .await
+        .unwrap();
+    (node, java)
+}
+
 #[tokio::test]
 #[serial(context)]
 async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
@@ -544,15 +559,7 @@ async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
 
     // A test that fails while its JVM hangs, stopped by SIGSTOP.
     let ctx = inner_ctx("jvm_stopped_then_failed");
-    let nodes = ctx.lease(1).await.unwrap();
-    let node = nodes[0].clone();
-    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes).unwrap();
-    zk.start().await.unwrap();
-    let java = jvm_pid(zk.as_ref(), &node).await;
-    node.account()
-        .ssh(&format!("kill -STOP {java}"))
-        .await
-        .unwrap();
+    let (node, java) = stopped_zookeeper(&ctx).await;
     let dir = ctx.results_dir().to_path_buf();
     // The context is dropped while its thread panics, as a failing test's is.
     let failing = std::thread::spawn(move || {
@@ -597,15 +604,7 @@ async fn a_test_the_watchdog_tears_down_has_the_thread_dump_of_its_hung_jvm() {
         .build()
         .unwrap();
     let started = std::time::Instant::now();
-    let nodes = ctx.lease(1).await.unwrap();
-    let node = nodes[0].clone();
-    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes).unwrap();
-    zk.start().await.unwrap();
-    let java = jvm_pid(zk.as_ref(), &node).await;
-    node.account()
-        .ssh(&format!("kill -STOP {java}"))
-        .await
-        .unwrap();
+    let (node, java) = stopped_zookeeper(&ctx).await;
     assert!(
         started.elapsed() < limit,
         "ZooKeeper took the whole limit to start: the watchdog path is not what is tested"
