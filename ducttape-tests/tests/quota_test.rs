@@ -315,7 +315,7 @@ async fn client_id_quota_is_enforced(ctx: TestContext) {
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
-#[ignore = "kafkatest's default-quota case, ≈ 80 s; run with --ignored default_client_id_quota"]
+#[ignore = "kafkatest's default-quota case, ≈ 3 min under load; run with --ignored default_client_id_quota"]
 async fn default_client_id_quota_is_enforced(ctx: TestContext) {
     quota_enforced(ctx, false).await;
 }
