@@ -70,9 +70,10 @@ impl ClientOptions {
 
     /// The worker's process running `tool` from `version`'s install, given the worker's own
     /// spec `base` ([`ToolService::base_spec`]): the install is required, and the security
-    /// configs ([`follow`](Self::follow)) and extra configs go through a properties file (with
-    /// the PEM files it names), private files written before the start and passed with `flag`
-    /// (`--producer.config`, `--consumer.config`; empty: the file as a positional argument).
+    /// configs (the cluster's, or [`ClientBuilder::security`]) and extra configs go through a
+    /// properties file (with the PEM files it names), private files written before the start
+    /// and passed with `flag` (`--producer.config`, `--consumer.config`; empty: the file as a
+    /// positional argument).
     pub fn process(
         &self,
         base: ProcessSpec,
