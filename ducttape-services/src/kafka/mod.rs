@@ -44,6 +44,6 @@ pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
     SecurityConfig, SecurityProtocol, ADMIN_USER, BROKER_USER, CLIENT_USER,
 };
-pub use service::KafkaService;
+pub use service::{KafkaService, STARTED_PATTERN, START_PROGRESS_PATTERN};
 pub use topics::{parse_describe, PartitionInfo, TopicSpec};
 pub use upgrade::{ConfigChange, UpgradeError, UpgradeStep};
