@@ -141,7 +141,7 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
          <style>{STYLE}</style><h1>ducttape run {run}</h1>\
          <p id=\"totals\">{} tests: {} passed, {} failed, {} timed out, {} errors, {} skipped</p>\
          <table id=\"tests\"><tr><th>test</th><th>status</th><th>seconds</th><th>bring-up s</th>\
-         <th>workload s</th><th>teardown s</th><th></th></tr>",
+         <th>workload s</th><th>teardown s</th><th>Kafka</th><th></th></tr>",
         tests.len(),
         count("pass"),
         count("fail"),
@@ -157,13 +157,14 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
             h,
             "<tr><td><a href=\"{}/report.html\">{}</a></td><td class=\"{status}\">{status}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             escape(&dir.display().to_string()),
             escape(v["test"].as_str().unwrap_or("?")),
             secs(&v["duration_secs"]),
             secs(&v["phases"]["bring_up_secs"]),
             secs(&v["phases"]["workload_secs"]),
             secs(&v["phases"]["teardown_secs"]),
+            escape(&data::kafka_under_test(v).unwrap_or_default()),
             escape(&row_message(v))
         );
     }
