@@ -165,7 +165,8 @@ impl ProcessSpec {
         self
     }
 
-    /// How long the start may take until every readiness condition holds.
+    /// How long the start may take until every readiness condition holds (for
+    /// [`Readiness::LogLineProgressing`]: how long it may go without progress).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
@@ -294,8 +295,13 @@ impl ProcessSpec {
             log: &log,
         };
         let deadline = tokio::time::Instant::now() + self.start_timeout;
-        for readiness in &self.readiness {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        for (i, readiness) in self.readiness.iter().enumerate() {
+            // The first condition gets the timeout as given (for a progressing wait it is
+            // the quiet time allowed, which an error reports).
+            let left = match i {
+                0 => self.start_timeout,
+                _ => deadline.saturating_duration_since(tokio::time::Instant::now()),
+            };
             match readiness
                 .wait(&watched, left.max(Duration::from_secs(1)))
                 .await

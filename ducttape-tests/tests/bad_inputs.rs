@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use ducttape_core::remote::LogWaitError;
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceError, ServiceExt};
 use ducttape_tests::{ctx, TestContext};
 use rstest::rstest;
@@ -64,6 +65,46 @@ async fn broker_dying_at_start_is_reported_with_its_log_tail(ctx: TestContext) {
         }
         other => panic!("expected the broker to be reported dead, got: {other}"),
     }
+}
+
+/// The start timeout bounds a start's quiet time, not its length (a broker loading its logs
+/// on a loaded machine goes on while it shows progress), and a start that stops moving on
+/// still fails: a broker restarted while its only controller is down gets through its JVM's
+/// start and its metadata log's loading, then waits for the controller with nothing but
+/// connection warnings, and fails once the timeout passes without a step of its start.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_broker_start_that_stops_moving_on_fails_after_the_start_timeout(ctx: TestContext) {
+    let nodes = ctx.lease(2).await.unwrap();
+    let quiet = Duration::from_secs(20);
+    let kafka = KafkaService::builder(nodes)
+        .kraft_dedicated(1)
+        .start_timeout(quiet)
+        .build(&ctx)
+        .unwrap();
+    kafka.start().await.unwrap();
+    let broker = kafka.brokers()[0].clone();
+    let controller = kafka.nodes()[1].clone();
+    kafka.stop_node(&controller, false).await.unwrap();
+    kafka.stop_node(&broker, false).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = kafka.start_node(&broker).await.unwrap_err();
+    let waited = started.elapsed();
+    println!("after {waited:?}: {err}");
+    match &err {
+        ServiceError::NotReady { source, .. } => match source.as_ref() {
+            LogWaitError::Stalled(stall) => {
+                assert_eq!(stall.node, broker.name());
+                assert_eq!(stall.quiet, quiet);
+                // It moved on at first (its metadata log loaded), then stopped.
+                assert!(stall.progress_lines > 0, "{err}");
+            }
+            other => panic!("expected a stalled start, got: {other}"),
+        },
+        other => panic!("expected a stalled start, got: {other}"),
+    }
+    assert!(waited >= quiet, "{waited:?}");
 }
 
 #[rstest]

@@ -146,6 +146,13 @@ pub fn test_page(run_dir: &Path, summary_path: &Path, summary: &Value) -> String
          <h1>{n}</h1>",
         n = escape(name),
     );
+    if let Some(kafka) = data::kafka_under_test(summary) {
+        let _ = write!(
+            h,
+            "<p id=\"kafka\">Kafka under test: {}</p>",
+            escape(&kafka)
+        );
+    }
     let typed = serde_json::from_value::<data::Summary>(summary.clone());
     if let Ok(s) = &typed {
         h.push_str(&why(s, dir, &events));

@@ -42,7 +42,7 @@ pub fn write_run_report_with(
         "timed_out": count("timeout"),
         "errors": count("error"),
         "skipped": count("skipped"),
-        "kafka_under_test": kafka_under_test(&tests),
+        "kafka_under_test": kafka_of_run(&tests),
         "tests": tests.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
     });
     write_atomically(
@@ -59,7 +59,7 @@ pub fn write_run_report_with(
 /// Which Kafka the run's tests ran, as the servers reported it (each `kafka` service's
 /// `kafka_version`, and `kafka_home_source` for the user's own build): each version or build
 /// with how many tests ran it, most first. Empty when no test started Kafka.
-fn kafka_under_test(tests: &[(PathBuf, Value)]) -> Vec<(String, usize)> {
+fn kafka_of_run(tests: &[(PathBuf, Value)]) -> Vec<(String, usize)> {
     let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
     for (_, summary) in tests {
         let mut in_test = std::collections::BTreeSet::new();
@@ -164,7 +164,7 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let count = |s: &str| tests.iter().filter(|(_, v)| v["status"] == s).count();
-    let kafka = kafka_under_test(tests)
+    let kafka = kafka_of_run(tests)
         .iter()
         .map(|(name, n)| {
             format!(
@@ -185,7 +185,7 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
          <style>{STYLE}</style><h1>ducttape run {run}</h1>{kafka}\
          <p id=\"totals\">{} tests: {} passed, {} failed, {} timed out, {} errors, {} skipped</p>\
          <table id=\"tests\"><tr><th>test</th><th>status</th><th>seconds</th><th>bring-up s</th>\
-         <th>workload s</th><th>teardown s</th><th></th></tr>",
+         <th>workload s</th><th>teardown s</th><th>Kafka</th><th></th></tr>",
         tests.len(),
         count("pass"),
         count("fail"),
@@ -201,13 +201,14 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
             h,
             "<tr><td><a href=\"{}/report.html\">{}</a></td><td class=\"{status}\">{status}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             escape(&dir.display().to_string()),
             escape(v["test"].as_str().unwrap_or("?")),
             secs(&v["duration_secs"]),
             secs(&v["phases"]["bring_up_secs"]),
             secs(&v["phases"]["workload_secs"]),
             secs(&v["phases"]["teardown_secs"]),
+            escape(&data::kafka_under_test(v).unwrap_or_default()),
             escape(&row_message(v))
         );
     }

@@ -45,7 +45,7 @@ pub use security::{
     SecurityConfig, SecurityConfigError, SecurityProtocol, UnknownNameError, ADMIN_USER,
     BROKER_USER, CLIENT_USER,
 };
-pub use service::KafkaService;
+pub use service::{KafkaService, STARTED_PATTERN, START_PROGRESS_PATTERN};
 pub use tools::ToolOutputError;
 pub use topics::{parse_describe, PartitionInfo, TopicSpec};
 pub use upgrade::{ConfigChange, UpgradeError, UpgradeStep};

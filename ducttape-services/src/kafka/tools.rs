@@ -8,7 +8,7 @@ use std::time::Duration;
 use ducttape_core::cluster::Node;
 use ducttape_core::remote::quote;
 
-use super::security::{Acl, ClientSecurity};
+use super::security::{Acl, AclResource, ClientSecurity};
 use super::BROKER_PORT;
 use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
@@ -210,13 +210,33 @@ impl KafkaTools {
         )
     }
 
-    /// Adds `acls` with `kafka-acls`, one run per principal, permission and resource.
-    pub(crate) async fn grant(&self, acls: &[Acl]) -> Result<(), ServiceError> {
-        let class = if self.version().supports_zookeeper() {
+    /// `kafka-acls`' main class in the tools' install.
+    fn acl_command(&self) -> &'static str {
+        if self.version().supports_zookeeper() {
             "kafka.admin.AclCommand"
         } else {
             "org.apache.kafka.tools.AclCommand"
-        };
+        }
+    }
+
+    /// The ACLs on `resource`, as `kafka-acls --list` gives them through the brokers (see
+    /// [`Acl::listed`]).
+    pub(crate) async fn acls(&self, resource: &AclResource) -> Result<Vec<String>, ServiceError> {
+        let (kind, name) = resource.args();
+        let args = [
+            "--bootstrap-server".to_string(),
+            self.bootstrap(),
+            "--list".into(),
+            kind.into(),
+            name.into(),
+        ];
+        let out = self.run_admin(self.acl_command(), &args).await?;
+        Ok(Acl::parse_listed(&out))
+    }
+
+    /// Adds `acls` with `kafka-acls`, one run per principal, permission and resource.
+    pub(crate) async fn grant(&self, acls: &[Acl]) -> Result<(), ServiceError> {
+        let class = self.acl_command();
         for acl in Acl::batched(acls) {
             tracing::info!(?acl, "adding ACLs");
             let mut args = vec![

@@ -5,7 +5,7 @@
 //! One module per tool holds its builder (options and command line), its worker's result
 //! accessors, and its output parser with the parser's tests (`producer/`, `consumer/`,
 //! `end_to_end/`, and `rest_perf/` for ours: `mod.rs` and `parse.rs`). What they share stays shared: the worker machinery
-//! (`worker.rs`), the client options every builder has (`options.rs`, also used by the
+//! (`worker.rs`, and `tail.rs`, which follows a worker's output as it grows), the client options every builder has (`options.rs`, also used by the
 //! verifiable clients) and the parsers' number and pattern helpers (`parse.rs`).
 //!
 //! | tool | builder | worker | parser |
@@ -21,6 +21,7 @@ mod options;
 mod parse;
 mod producer;
 mod rest_perf;
+mod tail;
 mod worker;
 
 pub use consumer::{

@@ -22,25 +22,47 @@ pub struct VerifiableOutput {
     pub malformed: Vec<String>,
     /// Event counts by name, for `summary.json`.
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// The producer's own count of acknowledged records, from the first `tool_data` event.
+    #[serde(skip)]
+    tool_acked: Option<u64>,
+    /// Whether the last entry of `malformed` is the verdict of
+    /// [`unread_acknowledgements`](Self::unread_acknowledgements), made again at each read.
+    #[serde(skip)]
+    count_verdict: bool,
 }
 
 impl ToolOutput for VerifiableOutput {
     fn parse(text: &str) -> Self {
         let mut out = Self::default();
-        for line in text.lines() {
+        out.extend(text);
+        out
+    }
+
+    fn extend(&mut self, lines: &str) -> bool {
+        // The count check is over everything read: the last read's verdict goes first.
+        if std::mem::take(&mut self.count_verdict) {
+            self.malformed.pop();
+        }
+        for line in lines.lines() {
             match parse_event_line(line) {
                 Ok(Some(event)) => {
-                    *out.counts.entry(event.name().to_string()).or_default() += 1;
-                    out.events.push(event);
+                    *self.counts.entry(event.name().to_string()).or_default() += 1;
+                    if let (VerifiableEvent::ToolData { acked, .. }, None) =
+                        (&event, self.tool_acked)
+                    {
+                        self.tool_acked = Some(*acked);
+                    }
+                    self.events.push(event);
                 }
                 Ok(None) => {}
-                Err(e) => out.malformed.push(e.to_string()),
+                Err(e) => self.malformed.push(e.to_string()),
             }
         }
-        if let Some(mismatch) = out.unread_acknowledgements() {
-            out.malformed.push(mismatch);
+        if let Some(mismatch) = self.unread_acknowledgements() {
+            self.malformed.push(mismatch);
+            self.count_verdict = true;
         }
-        out
+        true
     }
 
     fn complete(&self) -> bool {
@@ -59,15 +81,12 @@ impl VerifiableOutput {
     /// but not read — an event glued behind other output on one line is no JSON line — would
     /// otherwise be dropped without a word, and the record it acknowledged never checked.
     fn unread_acknowledgements(&self) -> Option<String> {
-        let acked = self.events.iter().find_map(|e| match e {
-            VerifiableEvent::ToolData { acked, .. } => Some(*acked),
-            _ => None,
-        })?;
+        let acked = self.tool_acked?;
         let read = self
-            .events
-            .iter()
-            .filter(|e| matches!(e, VerifiableEvent::ProducerSendSuccess { .. }))
-            .count() as u64;
+            .counts
+            .get("producer_send_success")
+            .copied()
+            .unwrap_or(0);
         (read != acked).then(|| {
             format!(
                 "the producer's tool_data counts {acked} acknowledged records, but {read} \
@@ -345,17 +364,22 @@ async fn acknowledged_where(
     producers: &VerifiableProducerService,
     partition: Option<i32>,
 ) -> Result<u64, ServiceError> {
-    let outputs = outputs_so_far(producers).await?;
+    use crate::service::Service;
     let mut acked = 0;
-    for (_, _, output) in &outputs {
-        acked += output
-            .events
-            .iter()
-            .filter(|e| {
-                matches!(e, VerifiableEvent::ProducerSendSuccess { record, .. }
-                if record.offset >= 0 && !matches!(partition, Some(p) if p != record.partition))
+    for node in producers.nodes() {
+        acked += producers
+            .with_output_so_far(node, |output| {
+                output
+                    .events
+                    .iter()
+                    .filter(|e| {
+                        matches!(e, VerifiableEvent::ProducerSendSuccess { record, .. }
+                        if record.offset >= 0
+                            && !matches!(partition, Some(p) if p != record.partition))
+                    })
+                    .count() as u64
             })
-            .count() as u64;
+            .await?;
     }
     Ok(acked)
 }

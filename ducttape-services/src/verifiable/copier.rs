@@ -51,14 +51,19 @@ pub struct CopierOutput {
 impl ToolOutput for CopierOutput {
     fn parse(text: &str) -> Self {
         let mut out = Self::default();
-        for line in text.lines().map(str::trim).filter(|l| l.starts_with('{')) {
+        out.extend(text);
+        out
+    }
+
+    fn extend(&mut self, lines: &str) -> bool {
+        for line in lines.lines().map(str::trim).filter(|l| l.starts_with('{')) {
             match serde_json::from_str::<CopierStatus>(line) {
-                Ok(s) => out.statuses.push(s),
-                Err(e) => out.malformed.push(format!("{e}: {line}")),
+                Ok(s) => self.statuses.push(s),
+                Err(e) => self.malformed.push(format!("{e}: {line}")),
             }
         }
-        out.last = out.statuses.last().cloned();
-        out
+        self.last = self.statuses.last().cloned();
+        true
     }
 
     /// The copy finished: shut down with nothing remaining (a clean stop in the middle also

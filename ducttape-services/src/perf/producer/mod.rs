@@ -22,6 +22,11 @@ impl ToolOutput for ProducerPerfOutput {
         parse_producer_output(text)
     }
 
+    fn extend(&mut self, lines: &str) -> bool {
+        lines.lines().for_each(|line| self.push_line(line));
+        true
+    }
+
     fn complete(&self) -> bool {
         self.result.is_some()
     }
