@@ -22,6 +22,16 @@ const METADATA_QUORUM: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
 /// The metadata log's partition directory under the metadata log dir.
 const METADATA_PARTITION: &str = "__cluster_metadata-0";
 
+/// A wait on `node` that ran out after `after`.
+fn timed_out(node: &Node, after: Duration, e: &ducttape_core::WaitError) -> ServiceError {
+    ServiceError::Timeout {
+        service: "kafka".into(),
+        node: node.name().to_string(),
+        after,
+        detail: e.to_string(),
+    }
+}
+
 /// One member of the quorum as `describe --status` lists it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct QuorumMember {
@@ -239,12 +249,7 @@ impl KafkaService {
             }
         })
         .await
-        .map_err(|e| ServiceError::Timeout {
-            service: "kafka".into(),
-            node: observer.name().to_string(),
-            after: timeout,
-            detail: e.to_string(),
-        })
+        .map_err(|e| timed_out(observer, timeout, &e))
     }
 
     /// `host:9093,…` of every node with a controller role.
@@ -358,12 +363,7 @@ impl KafkaService {
             }
         })
         .await
-        .map_err(|e| ServiceError::Timeout {
-            service: "kafka".into(),
-            node: node.name().to_string(),
-            after: timeout,
-            detail: e.to_string(),
-        })
+        .map_err(|e| timed_out(node, timeout, &e))
     }
 }
 
