@@ -97,7 +97,14 @@ where
             }
             Ok(Err(e)) => last_error = Some(e.to_string()),
             Err(_) => {
-                last_error = Some("the last check was still running when the time ran out".into())
+                // The answer before it still says why the condition did not hold.
+                let before = last_error
+                    .take()
+                    .map(|e| format!("; the one before: {e}"))
+                    .unwrap_or_default();
+                last_error = Some(format!(
+                    "the last check was still running when the time ran out{before}"
+                ))
             }
         }
         if start.elapsed() + backoff > timeout {
@@ -128,5 +135,31 @@ mod tests {
         assert_eq!(err.what, "never");
         assert_eq!(err.last_error.as_deref(), Some("still down"));
         assert!(err.to_string().contains("still down"));
+    }
+
+    #[tokio::test]
+    async fn a_check_running_out_of_time_keeps_the_answer_before() {
+        let mut n = 0;
+        let err = wait_until(
+            "never",
+            Duration::from_millis(200),
+            Duration::from_millis(1),
+            || {
+                n += 1;
+                let first = n == 1;
+                async move {
+                    if !first {
+                        tokio::time::sleep(Duration::from_secs(5)).await;
+                    }
+                    Err::<bool, _>("voters {1}")
+                }
+            },
+        )
+        .await
+        .unwrap_err();
+        assert_eq!(
+            err.last_error.as_deref(),
+            Some("the last check was still running when the time ran out; the one before: voters {1}")
+        );
     }
 }

@@ -129,16 +129,10 @@ async fn run(
         .await
         .unwrap();
     let files: Vec<&str> = files.split_whitespace().collect();
-    // Kafka 4.4 has the tool in kafka-tools (`org.apache.kafka.tools`), 3.9 in core.
-    let class = if kafka.version().supports_zookeeper() {
-        "kafka.tools.DumpLogSegments"
-    } else {
-        "org.apache.kafka.tools.DumpLogSegments"
-    };
     let dump = kafka
         .run_tool_on(
             &broker,
-            class,
+            kafka.dump_log_segments_class(),
             &[
                 "--print-data-log".to_string(),
                 "--files".into(),

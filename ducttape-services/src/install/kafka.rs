@@ -168,6 +168,23 @@ impl KafkaVersion {
             .unwrap_or(0)
     }
 
+    /// Whether it is `major.minor` or newer (a version string that does not parse is 0.0).
+    ///
+    /// ```
+    /// use ducttape_services::KafkaVersion;
+    /// assert!(KafkaVersion::V4.at_least(3, 9));
+    /// assert!(!KafkaVersion::new("3.8.1").at_least(3, 9));
+    /// assert!(KafkaVersion::new("3.10.0").at_least(3, 9));
+    /// ```
+    pub fn at_least(&self, major: u32, minor: u32) -> bool {
+        let mut parts = self
+            .version()
+            .split('.')
+            .map(|p| p.parse::<u32>().unwrap_or(0));
+        let have = (parts.next().unwrap_or(0), parts.next().unwrap_or(0));
+        have >= (major, minor)
+    }
+
     /// ZooKeeper mode exists before 4.0.
     pub fn supports_zookeeper(&self) -> bool {
         self.major() < 4

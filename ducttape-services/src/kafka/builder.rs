@@ -10,7 +10,7 @@ use std::time::Duration;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
-use super::config::{self, Quorum};
+use super::config::{self, KraftVoters, Quorum};
 use super::control::{Control, LazyAdmin};
 use super::security::{client_security_as, ClusterTls, SecurityConfig, ADMIN_USER, CLIENT_USER};
 use super::service::KafkaService;
@@ -51,6 +51,7 @@ pub struct KafkaBuilder {
     jvm_metrics: bool,
     node_versions: BTreeMap<usize, KafkaVersion>,
     migration_cluster_id: Option<String>,
+    voters: KraftVoters,
 }
 
 impl KafkaBuilder {
@@ -62,6 +63,16 @@ impl KafkaBuilder {
             controllers: self.nodes.len(),
         });
         self.migration_cluster_id = Some(cluster_id.to_string());
+        self
+    }
+
+    /// A dynamic KRaft quorum (KIP-853, Kafka 3.9+; kafkatest's `dynamicRaftQuorum=True`):
+    /// nodes find the controllers through `controller.quorum.bootstrap.servers`, the first
+    /// controller to start is formatted `--standalone` and is the only voter, the others
+    /// `--no-initial-controllers`: observers until [`KafkaService::add_controller`] makes them
+    /// voters. Start only the first with [`KafkaService::start_nodes`].
+    pub fn dynamic_quorum(mut self) -> Self {
+        self.voters = KraftVoters::Dynamic;
         self
     }
 
@@ -200,6 +211,19 @@ impl KafkaBuilder {
             }
             _ => {}
         }
+        if self.voters == KraftVoters::Dynamic {
+            if matches!(quorum, Quorum::Zookeeper { .. }) {
+                return Err(usage(
+                    "a dynamic quorum is KRaft's: not in ZooKeeper mode".into(),
+                ));
+            }
+            if !self.version.at_least(3, 9) {
+                return Err(usage(format!(
+                    "Kafka {} has no dynamic quorum (KIP-853 came with 3.9)",
+                    self.version.version()
+                )));
+            }
+        }
         let kraft = !matches!(quorum, Quorum::Zookeeper { .. });
         self.security
             .validate(kraft)
@@ -247,6 +271,8 @@ impl KafkaBuilder {
             nodes: self.nodes,
             roles,
             quorum,
+            voters: self.voters,
+            standalone_formatted: std::sync::atomic::AtomicBool::new(false),
             version: self.version,
             overrides: self.overrides,
             node_overrides: self.node_overrides,
@@ -341,6 +367,7 @@ impl KafkaService {
             jvm_metrics: true,
             node_versions: BTreeMap::new(),
             migration_cluster_id: None,
+            voters: KraftVoters::Static,
         }
     }
 }

@@ -28,6 +28,42 @@ pub enum Quorum {
     },
 }
 
+/// How a KRaft quorum knows its voters (KIP-853).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KraftVoters {
+    /// A fixed set: `controller.quorum.voters` lists every controller (`kraft.version=0`).
+    #[default]
+    Static,
+    /// A dynamic quorum (`kraft.version=1`): nodes find it through
+    /// `controller.quorum.bootstrap.servers`, the first controller is formatted
+    /// `--standalone` (the only voter) and the others `--no-initial-controllers` (observers
+    /// until `kafka-metadata-quorum add-controller` makes them voters) — kafkatest's
+    /// `dynamicRaftQuorum=True`.
+    Dynamic,
+}
+
+impl KraftVoters {
+    /// `kafka-storage format` arguments for a node playing `role`; `bootstrapped`: whether
+    /// the quorum's first voter was already formatted (kafkatest's
+    /// `standalone_controller_bootstrapped`: only one node may ever be `--standalone`).
+    pub fn format_args(self, role: Role, bootstrapped: bool) -> Vec<String> {
+        match self {
+            KraftVoters::Static => Vec::new(),
+            KraftVoters::Dynamic => {
+                let mut args = vec!["--feature".to_string(), "kraft.version=1".to_string()];
+                if role.is_controller() {
+                    args.push(if bootstrapped {
+                        "--no-initial-controllers".into()
+                    } else {
+                        "--standalone".into()
+                    });
+                }
+                args
+            }
+        }
+    }
+}
+
 /// The role one node plays.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Role {
@@ -80,6 +116,7 @@ pub fn render(
     me: &NodeConfig<'_>,
     all: &[NodeConfig<'_>],
     quorum: &Quorum,
+    voters: KraftVoters,
     security: &SecurityConfig,
 ) -> Properties {
     let mut p = Properties::new();
@@ -104,15 +141,25 @@ pub fn render(
                 .set("zookeeper.connection.timeout.ms", 30_000);
         }
         Quorum::KraftCombined { .. } | Quorum::KraftDedicated { .. } => {
-            let voters = all
-                .iter()
-                .filter(|n| n.role.is_controller())
-                .map(|n| format!("{}@{}:{CONTROLLER_PORT}", n.id, n.address))
-                .collect::<Vec<_>>()
-                .join(",");
+            let controllers = all.iter().filter(|n| n.role.is_controller());
             p.set("process.roles", me.role.process_roles())
-                .set("node.id", me.id)
-                .set("controller.quorum.voters", voters);
+                .set("node.id", me.id);
+            match voters {
+                KraftVoters::Static => p.set(
+                    "controller.quorum.voters",
+                    controllers
+                        .map(|n| format!("{}@{}:{CONTROLLER_PORT}", n.id, n.address))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+                KraftVoters::Dynamic => p.set(
+                    "controller.quorum.bootstrap.servers",
+                    controllers
+                        .map(|n| format!("{}:{CONTROLLER_PORT}", n.address))
+                        .collect::<Vec<_>>()
+                        .join(","),
+                ),
+            };
         }
     }
     p
@@ -160,7 +207,13 @@ mod tests {
             },
         ];
         let quorum = Quorum::KraftCombined { controllers: 1 };
-        let p = render(&nodes[0], &nodes, &quorum, &Default::default());
+        let p = render(
+            &nodes[0],
+            &nodes,
+            &quorum,
+            KraftVoters::Static,
+            &Default::default(),
+        );
         assert_eq!(
             p.get("listeners"),
             Some("PLAINTEXT://10.0.0.11:9092,CONTROLLER://10.0.0.11:9093")
@@ -178,6 +231,10 @@ mod tests {
     }
 
     fn configs(quorum: &Quorum, n: usize) -> Vec<Properties> {
+        configs_with(quorum, KraftVoters::Static, n)
+    }
+
+    fn configs_with(quorum: &Quorum, voters: KraftVoters, n: usize) -> Vec<Properties> {
         let c = cluster(quorum, n);
         let all: Vec<NodeConfig> = c
             .iter()
@@ -188,7 +245,7 @@ mod tests {
             })
             .collect();
         all.iter()
-            .map(|me| render(me, &all, quorum, &SecurityConfig::default()))
+            .map(|me| render(me, &all, quorum, voters, &SecurityConfig::default()))
             .collect()
     }
 
@@ -228,5 +285,34 @@ mod tests {
             Some("1@10.0.0.11:9093,2@10.0.0.12:9093,3@10.0.0.13:9093")
         );
         assert_eq!(c[1].get("process.roles"), Some("broker,controller"));
+    }
+
+    #[test]
+    fn a_dynamic_quorum_is_found_through_its_bootstrap_servers() {
+        let q = Quorum::KraftDedicated { controllers: 2 };
+        let c = configs_with(&q, KraftVoters::Dynamic, 4);
+        for p in &c {
+            assert_eq!(p.get("controller.quorum.voters"), None);
+            assert_eq!(
+                p.get("controller.quorum.bootstrap.servers"),
+                Some("10.0.0.13:9093,10.0.0.14:9093")
+            );
+        }
+        let dynamic = KraftVoters::Dynamic;
+        assert_eq!(
+            dynamic.format_args(Role::Controller, false),
+            ["--feature", "kraft.version=1", "--standalone"]
+        );
+        assert_eq!(
+            dynamic.format_args(Role::Combined, true),
+            ["--feature", "kraft.version=1", "--no-initial-controllers"]
+        );
+        assert_eq!(
+            dynamic.format_args(Role::Broker, false),
+            ["--feature", "kraft.version=1"]
+        );
+        assert!(KraftVoters::Static
+            .format_args(Role::Controller, false)
+            .is_empty());
     }
 }

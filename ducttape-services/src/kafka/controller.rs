@@ -9,11 +9,7 @@ use super::error::KafkaServiceError;
 use super::service::KafkaService;
 use super::tools::ToolOutputError;
 use crate::error::ServiceError;
-use crate::properties::Properties;
 use crate::service::Service;
-
-/// `kafka-metadata-quorum`'s main class.
-const METADATA_QUORUM: &str = "org.apache.kafka.tools.MetadataQuorumCommand";
 
 impl KafkaService {
     /// The node acting as the cluster's controller now, or `None` while there is none.
@@ -29,19 +25,7 @@ impl KafkaService {
                 .await?
                 .and_then(|id| u32::try_from(id).ok()),
             Quorum::KraftCombined { .. } | Quorum::KraftDedicated { .. } => {
-                let args: Vec<String> = [
-                    "--bootstrap-server",
-                    &self.bootstrap_servers(),
-                    "describe",
-                    "--status",
-                ]
-                .iter()
-                .map(ToString::to_string)
-                .collect();
-                let out = self
-                    .run_admin_tool_on(observer, METADATA_QUORUM, &args, &Properties::new())
-                    .await?;
-                quorum_leader(&out).map_err(KafkaServiceError::from)?
+                self.describe_quorum(observer).await?.leader
             }
         };
         Ok(id.and_then(|id| self.node_by_id(id).cloned()))
@@ -68,34 +52,5 @@ impl KafkaService {
         let ended = self.stop_alone(node, clean).await?;
         self.start_node(node).await?;
         Ok(ended)
-    }
-}
-
-/// The `LeaderId` of `kafka-metadata-quorum describe --status` output (`None` for -1: no
-/// leader); an output without that line is an error quoting it.
-fn quorum_leader(out: &str) -> Result<Option<u32>, ToolOutputError> {
-    const TOOL: &str = "kafka-metadata-quorum describe --status";
-    let line = out
-        .lines()
-        .find_map(|l| l.trim().strip_prefix("LeaderId:"))
-        .ok_or_else(|| ToolOutputError::new(TOOL, "no LeaderId line", out))?;
-    let id: i64 = line
-        .trim()
-        .parse()
-        .map_err(|e| ToolOutputError::new(TOOL, format!("LeaderId {line:?}: {e}"), out))?;
-    Ok(u32::try_from(id).ok())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_quorum_leader_is_read_from_the_status() {
-        let out = "ClusterId:              abc\nLeaderId:               3001\nLeaderEpoch:            2\n";
-        assert_eq!(quorum_leader(out), Ok(Some(3001)));
-        assert_eq!(quorum_leader("LeaderId: -1\n"), Ok(None));
-        assert!(quorum_leader("ClusterId: abc\n").is_err());
-        assert!(quorum_leader("LeaderId: x\n").is_err());
     }
 }

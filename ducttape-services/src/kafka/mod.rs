@@ -7,7 +7,8 @@
 //! Files: `config.rs` renders each node's `server.properties`, `service.rs` is the service,
 //! `topics.rs`, `admin.rs`, `security.rs`, `probe.rs` (one client run to see whether it
 //! is let in), `upgrade_test.rs` (each node's install and config changes: mixed versions, rolling
-//! upgrades), `features.rs` (`metadata.version` through `kafka-features`) and `reassign.rs`
+//! upgrades), `features.rs` (`metadata.version` through `kafka-features`), `quorum.rs` (the KRaft quorum's
+//! voters, its reconfiguration and the metadata log's snapshots) and `reassign.rs`
 //! (partition reassignment with `kafka-reassign-partitions`). They are private; everything a
 //! test uses is re-exported here.
 
@@ -22,6 +23,7 @@ pub(crate) mod log_dirs;
 pub(crate) mod offsets;
 pub(crate) mod operations;
 pub(crate) mod probe;
+pub(crate) mod quorum;
 pub(crate) mod read;
 pub(crate) mod reassign;
 pub(crate) mod security;
@@ -32,12 +34,13 @@ pub(crate) mod upgrade;
 
 pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
 pub use builder::KafkaBuilder;
-pub use config::{Quorum, BROKER_PORT, CONTROLLER_PORT, DATA_DIR};
+pub use config::{KraftVoters, Quorum, BROKER_PORT, CONTROLLER_PORT, DATA_DIR};
 pub use control::{Control, ControlEnvError, CONTROL_ENV};
 pub use error::KafkaServiceError;
 pub use features::{Feature, FeatureError};
 pub use log_dirs::LogDirState;
 pub use probe::Attempt;
+pub use quorum::{topics_in_dump, MetadataLogFiles, QuorumMember, QuorumStatus, SnapshotId};
 pub use read::Isolation;
 pub use reassign::{parse_verify, Reassignment, ReassignmentStatus};
 pub use security::{

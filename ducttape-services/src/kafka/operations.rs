@@ -89,6 +89,17 @@ impl KafkaService {
             .and_then(|id| self.node_by_id(id).cloned()))
     }
 
+    /// Every topic the broker on `node` alone knows (internal ones included), with its
+    /// partition numbers — asked through the control client whatever [`Control`] says: the
+    /// CLI has no way to ask one broker its own view.
+    pub async fn topics_at(
+        &self,
+        node: &Node,
+    ) -> Result<BTreeMap<String, std::collections::BTreeSet<u32>>, ServiceError> {
+        let broker = self.broker_address(node)?;
+        Ok(self.admin()?.topics_at(broker.id, &broker.address).await?)
+    }
+
     /// The broker ids registered with the cluster (alive), as its metadata lists them.
     pub async fn registered_brokers(&self) -> Result<Vec<BrokerInfo>, ServiceError> {
         self.control.registered_brokers().await

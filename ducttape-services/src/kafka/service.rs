@@ -10,7 +10,7 @@ use ducttape_core::remote::StopOutcome;
 use ducttape_core::wait_until;
 
 use super::admin::KafkaAdmin;
-use super::config::{self, NodeConfig, Quorum, Role, BROKER_PORT};
+use super::config::{self, KraftVoters, NodeConfig, Quorum, Role, BROKER_PORT};
 use super::control::{BrokerAddress, KafkaControl};
 use super::security::{
     client_security_as, ClientSecurity, ClusterTls, SecurityConfig, ADMIN_USER, BROKER_TLS_DIR,
@@ -29,7 +29,8 @@ use crate::tls::IssuedCertificate;
 use crate::zookeeper::ZookeeperService;
 
 const ROOT: &str = "/mnt/kafka";
-const CONFIG: &str = "/mnt/kafka/server.properties";
+/// Where a node's config is.
+pub(super) const CONFIG: &str = "/mnt/kafka/server.properties";
 const LOG: &str = "/mnt/kafka/server.log";
 const PIDFILE: &str = "/mnt/kafka/kafka.pid";
 /// The hosts file a broker's JVM resolves names from when a listener uses SASL.
@@ -78,6 +79,11 @@ pub struct KafkaService {
     pub(super) nodes: Vec<Node>,
     pub(super) roles: Vec<(u32, Role)>,
     pub(super) quorum: Quorum,
+    /// How the KRaft quorum knows its voters.
+    pub(super) voters: KraftVoters,
+    /// Whether a controller was formatted `--standalone` (a dynamic quorum's first voter):
+    /// only one ever is, the first to start.
+    pub(super) standalone_formatted: std::sync::atomic::AtomicBool,
     pub(super) version: KafkaVersion,
     pub(super) overrides: Properties,
     pub(super) node_overrides: BTreeMap<usize, Properties>,
@@ -220,6 +226,22 @@ impl KafkaService {
             .start_timeout(self.start_timeout)
     }
 
+    /// Starts `nodes` of the service in parallel, each until it is ready, and leaves the
+    /// others as they are: kafkatest's `start(nodes_to_skip=…)`, e.g. for a dynamic quorum
+    /// whose second controller starts later (then [`add_controller`](Self::add_controller)).
+    pub async fn start_nodes(&self, nodes: &[Node]) -> Result<(), ServiceError> {
+        ducttape_core::event!("service_starting", service = "kafka", workload = false);
+        let started = futures::future::join_all(nodes.iter().map(|n| self.start_node(n))).await;
+        let started = ServiceError::from_all(started.into_iter().filter_map(Result::err).collect());
+        ducttape_core::event!(
+            "service_ready",
+            service = "kafka",
+            workload = false,
+            ok = started.is_ok()
+        );
+        started
+    }
+
     /// The version it runs.
     pub fn version(&self) -> &KafkaVersion {
         &self.version
@@ -348,7 +370,7 @@ impl KafkaService {
                 role: *role,
             })
             .collect();
-        let mut p = config::render(&all[index], &all, &self.quorum, &self.security);
+        let mut p = config::render(&all[index], &all, &self.quorum, self.voters, &self.security);
         p.extend(&self.overrides);
         if let Some(o) = self.node_overrides.get(&index) {
             p.extend(o);
@@ -436,11 +458,17 @@ impl KafkaService {
         ];
         // KRaft reads SCRAM credentials from its metadata: the controllers' bootstrap
         // records carry them from the first start (KIP-900).
-        if self.security.needs_scram_credentials()
-            && self.roles[self.index(node)?].1.is_controller()
-        {
+        let role = self.roles[self.index(node)?].1;
+        if self.security.needs_scram_credentials() && role.is_controller() {
             args.extend(self.security.storage_scram_args());
         }
+        // A dynamic quorum: the first controller to start claims the `--standalone` format.
+        let bootstrapped = role.is_controller()
+            && self.voters == KraftVoters::Dynamic
+            && self
+                .standalone_formatted
+                .swap(true, std::sync::atomic::Ordering::SeqCst);
+        args.extend(self.voters.format_args(role, bootstrapped));
         let cmd = self
             .version_of(self.index(node)?)
             .tool("kafka.tools.StorageTool")

@@ -1,7 +1,7 @@
 //! Metadata: which brokers are registered, the controller, a topic's partitions as one
 //! broker sees them.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
 
 use rdkafka::admin::AdminClient;
@@ -138,6 +138,27 @@ impl KafkaAdmin {
             .metadata_at("describe topic", id, address, Some(topic))
             .await?;
         self.partitions("describe topic", topic, metadata)
+    }
+
+    /// Every topic broker `id` (at `address`) alone knows, internal ones included, with its
+    /// partition numbers: what that broker's metadata holds (e.g. after it rebuilt it from a
+    /// snapshot). A topic it answers with an error for is an error naming it.
+    pub async fn topics_at(
+        &self,
+        id: i32,
+        address: &str,
+    ) -> Result<BTreeMap<String, BTreeSet<u32>>, AdminError> {
+        const OPERATION: &str = "list topics of";
+        let metadata = self.metadata_at(OPERATION, id, address, None).await?;
+        let broker = Some(metadata.answered_by);
+        let mut topics = BTreeMap::new();
+        for (name, error, partitions) in metadata.topics {
+            if let Some(code) = error {
+                return Err(self.refused(OPERATION, &name, broker, code));
+            }
+            topics.insert(name, partitions.iter().map(|p| p.partition).collect());
+        }
+        Ok(topics)
     }
 
     /// The broker ids that broker `id` (at `address`) lists as registered. A broker lists
