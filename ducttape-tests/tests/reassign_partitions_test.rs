@@ -14,7 +14,7 @@
 //!   (`ListPartitionReassignments`). Then the throttle is lifted (`--additional --throttle`)
 //!   and the move completes.
 //! - **not from offset zero**: kafkatest's `move_start_offset`: records stamped 1 s after the
-//!   epoch (`--create-time 1000`), which retention (7 days) deletes once `log.roll.ms` and
+//!   epoch (`--message-create-time 1000`), which retention (7 days) deletes once `log.roll.ms` and
 //!   `log.retention.check.interval.ms` (5 s each, kafkatest's overrides) let it; instead of
 //!   kafkatest's sleeps, the test waits until every partition's log start offset is past them
 //!   and asserts it is not 0 when the move starts.
@@ -37,7 +37,7 @@ use std::time::Duration;
 
 use ducttape_services::kafka::{PartitionInfo, Reassignment, ReassignmentStatus, SecurityConfig};
 use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
-use ducttape_services::verifiable::{VerifiableConsumer, VerifiableProducer};
+use ducttape_services::verifiable::VerifiableConsumer;
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceError, ServiceExt};
 use ducttape_services::{StopOutcome, TopicSpec};
 use ducttape_tests::{
@@ -108,13 +108,12 @@ async fn move_start_offset(
     kafka: &KafkaService,
     client: &Node,
 ) -> BTreeMap<u32, i64> {
-    let old = VerifiableProducer::new(TOPIC)
+    let old = ducttape_tests::producer_through_faults(TOPIC)
         .name("old-records")
         .throughput(-1)
         .max_messages(5000)
         .repeating_keys(100)
         .create_time(1000)
-        .prop("enable.idempotence", true)
         .build(ctx, kafka, vec![client.clone()]);
     old.run().await.unwrap();
     let ends = kafka.end_offsets(TOPIC).await.unwrap();

@@ -408,6 +408,20 @@ mod tests {
             parse_verify("Reassignment of partition t-0 failed.\n"),
             Ok(ReassignmentStatus::Failed(_))
         ));
+        let dirs = "Reassignment of partition t-0 is completed.\n\
+            Reassignment of replica t-0-2 completed successfully.\n";
+        assert_eq!(parse_verify(dirs), Ok(ReassignmentStatus::Complete));
+        let moving = "Reassignment of partition t-0 is completed.\n\
+            Reassignment of replica t-0-2 is still in progress.\n";
+        assert!(matches!(
+            parse_verify(moving),
+            Ok(ReassignmentStatus::InProgress(_))
+        ));
+        let elsewhere = "Partition t-0 on broker 2 is being moved to log dir /a instead of /b.\n";
+        assert!(matches!(
+            parse_verify(elsewhere),
+            Ok(ReassignmentStatus::Failed(_))
+        ));
         assert!(parse_verify("Status of partition reassignment:\n").is_err());
         assert!(parse_verify("Reassignment of partition t-0 is somewhere.\n").is_err());
     }
@@ -424,9 +438,11 @@ mod tests {
         };
         assert!(r.unfinished(&[p(vec![2, 3], vec![3, 2])]).is_empty());
         // Moving: old replica 1 still listed; the new one not yet in sync; wrong order.
-        assert_eq!(r.unfinished(&[p(vec![2, 3, 1], vec![1, 2, 3])]).len(), 1);
-        assert_eq!(r.unfinished(&[p(vec![2, 3], vec![2])]).len(), 1);
-        assert_eq!(r.unfinished(&[p(vec![3, 2], vec![2, 3])]).len(), 1);
+        let named = |replicas, isr| r.unfinished(&[p(replicas, isr)]).join("");
+        assert!(named(vec![2, 3, 1], vec![1, 2, 3]).contains("broker 1 not requested"));
+        assert!(named(vec![2, 3], vec![2]).contains("broker 3 not in sync"));
+        assert!(named(vec![3, 2], vec![2, 3]).contains("in another order"));
+        assert!(named(vec![1, 2], vec![1, 2]).contains("broker 3 not a replica"));
         assert_eq!(r.unfinished(&[]), vec!["t-0: not described".to_string()]);
     }
 }

@@ -151,7 +151,7 @@ impl VerifiableProducer {
         self
     }
 
-    /// Stamps records with creation times from `ms` since the epoch on (`--create-time`):
+    /// Stamps records with creation times from `ms` since the epoch on (`--message-create-time`):
     /// kafkatest's way (`create_time=1000`) of writing records time-based retention deletes
     /// at once.
     pub fn create_time(mut self, ms: i64) -> Self {
@@ -194,7 +194,7 @@ impl VerifiableProducer {
             args.extend(["--repeating-keys".to_string(), n.to_string()]);
         }
         if let Some(ms) = self.create_time {
-            args.extend(["--create-time".to_string(), ms.to_string()]);
+            args.extend(["--message-create-time".to_string(), ms.to_string()]);
         }
         let tool = (
             "org.apache.kafka.tools.VerifiableProducer",

@@ -16,6 +16,9 @@ const LIST: i16 = 46;
 /// `NOT_CONTROLLER`: ask again once the metadata names the new controller.
 const NOT_CONTROLLER: i16 = 41;
 
+/// A partition and its requested replicas (`None`: cancel its move), as the request has them.
+type PartitionTarget = (u32, Option<Vec<i32>>);
+
 /// A partition being moved, as `ListPartitionReassignments` tells it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
 pub struct OngoingReassignment {
@@ -43,7 +46,7 @@ impl KafkaAdmin {
     ) -> Result<(), AdminError> {
         const OP: &str = "alter partition reassignments of";
         let subject = subjects(targets.keys());
-        let mut by_topic: BTreeMap<&str, Vec<(u32, Option<Vec<i32>>)>> = BTreeMap::new();
+        let mut by_topic: BTreeMap<&str, Vec<PartitionTarget>> = BTreeMap::new();
         for ((topic, partition), replicas) in targets {
             let replicas = replicas.as_ref().map(|r| {
                 r.iter()
@@ -78,41 +81,7 @@ impl KafkaAdmin {
             address: address.clone(),
             detail,
         };
-        let mut d = Decoder::new(&answer);
-        let parsed = (|| {
-            d.i32("throttle time")?;
-            let code = d.i16("error code")?;
-            let message = d.compact_nullable_string("error message")?;
-            let mut failed = Vec::new();
-            if code != 0 {
-                failed.push(format!(
-                    "{}: {}",
-                    code_name(code),
-                    message.unwrap_or_default()
-                ));
-            }
-            for _ in 0..d.compact_len("topics")?.unwrap_or(0) {
-                let topic = d.compact_string("topic name")?;
-                for _ in 0..d.compact_len("partitions")?.unwrap_or(0) {
-                    let partition = d.i32("partition index")?;
-                    let code = d.i16("partition error code")?;
-                    let message = d.compact_nullable_string("partition error message")?;
-                    d.tags("partition tags")?;
-                    if code != 0 {
-                        failed.push(format!(
-                            "{topic}-{partition}: {}: {}",
-                            code_name(code),
-                            message.unwrap_or_default()
-                        ));
-                    }
-                }
-                d.tags("topic tags")?;
-            }
-            d.tags("tags")?;
-            d.finished()?;
-            Ok::<_, String>(failed)
-        })();
-        match parsed {
+        match parse_alter(&answer) {
             Ok(failed) if failed.is_empty() => Ok(()),
             Ok(failed) => Err(refused(format!("refused: {}", failed.join("; ")))),
             Err(e) => Err(refused(format!("unreadable answer: {e}"))),
@@ -130,42 +99,7 @@ impl KafkaAdmin {
             e
         };
         let (broker, address, answer) = self.to_controller(OP, "the cluster", LIST, body).await?;
-        let mut d = Decoder::new(&answer);
-        let parsed = (|| {
-            d.i32("throttle time")?;
-            let code = d.i16("error code")?;
-            let message = d.compact_nullable_string("error message")?;
-            if code != 0 {
-                return Err(format!(
-                    "{}: {}",
-                    code_name(code),
-                    message.unwrap_or_default()
-                ));
-            }
-            let mut out = Vec::new();
-            for _ in 0..d.compact_len("topics")?.unwrap_or(0) {
-                let topic = d.compact_string("topic name")?;
-                for _ in 0..d.compact_len("partitions")?.unwrap_or(0) {
-                    let partition = d.i32("partition index")?;
-                    let replicas = ids(&d.compact_i32s("replicas")?);
-                    let adding = ids(&d.compact_i32s("adding replicas")?);
-                    let removing = ids(&d.compact_i32s("removing replicas")?);
-                    d.tags("partition tags")?;
-                    out.push(OngoingReassignment {
-                        topic: topic.clone(),
-                        partition: u32::try_from(partition).unwrap_or(u32::MAX),
-                        replicas,
-                        adding,
-                        removing,
-                    });
-                }
-                d.tags("topic tags")?;
-            }
-            d.tags("tags")?;
-            d.finished()?;
-            Ok(out)
-        })();
-        parsed.map_err(|detail| AdminError::Request {
+        parse_list(&answer).map_err(|detail| AdminError::Request {
             operation: OP,
             subject: "the cluster".into(),
             broker,
@@ -259,5 +193,143 @@ fn subjects<'a>(keys: impl Iterator<Item = &'a (String, u32)>) -> String {
     match all.len() {
         0..=4 => all.join(", "),
         n => format!("{} and {} more", all[..3].join(", "), n - 3),
+    }
+}
+
+/// An `AlterPartitionReassignments` v0 answer: what Kafka refused (the top-level error and
+/// each partition's), as `CODE (n): message` / `t-p: CODE (n): message`; empty when nothing.
+fn parse_alter(answer: &[u8]) -> Result<Vec<String>, String> {
+    let mut d = Decoder::new(answer);
+    d.i32("throttle time")?;
+    let code = d.i16("error code")?;
+    let message = d.compact_nullable_string("error message")?;
+    let mut failed = Vec::new();
+    if code != 0 {
+        failed.push(format!(
+            "{}: {}",
+            code_name(code),
+            message.unwrap_or_default()
+        ));
+    }
+    for _ in 0..d.compact_len("topics")?.unwrap_or(0) {
+        let topic = d.compact_string("topic name")?;
+        for _ in 0..d.compact_len("partitions")?.unwrap_or(0) {
+            let partition = d.i32("partition index")?;
+            let code = d.i16("partition error code")?;
+            let message = d.compact_nullable_string("partition error message")?;
+            d.tags("partition tags")?;
+            if code != 0 {
+                failed.push(format!(
+                    "{topic}-{partition}: {}: {}",
+                    code_name(code),
+                    message.unwrap_or_default()
+                ));
+            }
+        }
+        d.tags("topic tags")?;
+    }
+    d.tags("tags")?;
+    d.finished()?;
+    Ok(failed)
+}
+
+/// A `ListPartitionReassignments` v0 answer: the moves in progress, or Kafka's error.
+fn parse_list(answer: &[u8]) -> Result<Vec<OngoingReassignment>, String> {
+    let mut d = Decoder::new(answer);
+    d.i32("throttle time")?;
+    let code = d.i16("error code")?;
+    let message = d.compact_nullable_string("error message")?;
+    if code != 0 {
+        return Err(format!(
+            "{}: {}",
+            code_name(code),
+            message.unwrap_or_default()
+        ));
+    }
+    let mut out = Vec::new();
+    for _ in 0..d.compact_len("topics")?.unwrap_or(0) {
+        let topic = d.compact_string("topic name")?;
+        for _ in 0..d.compact_len("partitions")?.unwrap_or(0) {
+            let partition = d.i32("partition index")?;
+            let replicas = ids(&d.compact_i32s("replicas")?);
+            let adding = ids(&d.compact_i32s("adding replicas")?);
+            let removing = ids(&d.compact_i32s("removing replicas")?);
+            d.tags("partition tags")?;
+            out.push(OngoingReassignment {
+                topic: topic.clone(),
+                partition: u32::try_from(partition).unwrap_or(u32::MAX),
+                replicas,
+                adding,
+                removing,
+            });
+        }
+        d.tags("topic tags")?;
+    }
+    d.tags("tags")?;
+    d.finished()?;
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Answers as Kafka's serializers write them (the field order of the message specs).
+    fn alter_answer(partition_code: i16, message: Option<&str>) -> Vec<u8> {
+        let mut e = Encoder::new();
+        e.i32(0).i16(0).compact_len(None).compact_len(Some(1));
+        e.compact_string("t").compact_len(Some(2));
+        e.i32(0).i16(0).compact_len(None).no_tags();
+        e.i32(1).i16(partition_code);
+        match message {
+            Some(m) => e.compact_string(m),
+            None => e.compact_len(None),
+        };
+        e.no_tags().no_tags().no_tags();
+        e.into_bytes()
+    }
+
+    #[test]
+    fn an_alter_answer_names_each_refused_partition() {
+        assert_eq!(parse_alter(&alter_answer(0, None)), Ok(vec![]));
+        let refused = parse_alter(&alter_answer(39, Some("no such broker 5"))).unwrap();
+        assert_eq!(
+            refused,
+            vec!["t-1: INVALID_REPLICA_ASSIGNMENT (39): no such broker 5".to_string()]
+        );
+        // A short or longer answer is an error, never "accepted".
+        let whole = alter_answer(0, None);
+        assert!(parse_alter(&whole[..whole.len() - 1]).is_err());
+        let mut longer = whole.clone();
+        longer.push(0);
+        assert!(parse_alter(&longer).is_err());
+    }
+
+    #[test]
+    fn a_list_answer_reads_each_move() {
+        let mut e = Encoder::new();
+        e.i32(0).i16(0).compact_len(None).compact_len(Some(1));
+        e.compact_string("t").compact_len(Some(1));
+        e.i32(0)
+            .compact_i32s(Some(&[3, 4, 1, 2]))
+            .compact_i32s(Some(&[1]))
+            .compact_i32s(Some(&[2]))
+            .no_tags();
+        e.no_tags().no_tags();
+        let moves = parse_list(&e.into_bytes()).unwrap();
+        assert_eq!(
+            moves,
+            vec![OngoingReassignment {
+                topic: "t".into(),
+                partition: 0,
+                replicas: vec![3, 4, 1, 2],
+                adding: vec![1],
+                removing: vec![2],
+            }]
+        );
+        let mut e = Encoder::new();
+        e.i32(0).i16(41).compact_string("not the controller");
+        let err = parse_list(&e.into_bytes()).unwrap_err();
+        assert!(err.starts_with("NOT_CONTROLLER (41)"), "{err}");
     }
 }

@@ -73,7 +73,7 @@ impl Encoder {
         self.uvarint(0)
     }
 
-    fn into_bytes(self) -> Vec<u8> {
+    pub(super) fn into_bytes(self) -> Vec<u8> {
         self.buf
     }
 }
