@@ -33,11 +33,14 @@
 //! the log-directory check does the same against the directories the replicas left.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use ducttape_services::kafka::{PartitionInfo, Reassignment, ReassignmentStatus, SecurityConfig};
 use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
-use ducttape_services::verifiable::VerifiableConsumer;
+use ducttape_services::verifiable::{
+    VerifiableConsumer, VerifiableConsumerService, VerifiableProducerService,
+};
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceError, ServiceExt};
 use ducttape_services::{StopOutcome, TopicSpec};
 use ducttape_tests::{
@@ -79,6 +82,43 @@ async fn create_topic(kafka: &KafkaService) {
         )
         .await
         .unwrap();
+}
+
+/// kafkatest's workload: the verifiable producer (500 records/s, 100 repeating keys, so
+/// every partition gets data) on `clients[0]` and consumer on `clients[1]`, started.
+async fn start_workload(
+    ctx: &TestContext,
+    kafka: &KafkaService,
+    clients: &[Node],
+) -> (
+    Arc<VerifiableProducerService>,
+    Arc<VerifiableConsumerService>,
+) {
+    let producer = ducttape_tests::producer_through_faults(TOPIC)
+        .throughput(500)
+        .repeating_keys(100)
+        .build(ctx, kafka, vec![clients[0].clone()]);
+    let consumer =
+        VerifiableConsumer::new(TOPIC, "reassign").build(ctx, kafka, vec![clients[1].clone()]);
+    consumer.start().await.unwrap();
+    producer.start().await.unwrap();
+    (producer, consumer)
+}
+
+/// Stops the producer, reads the topic to its end and asserts every acknowledged record was
+/// consumed with its value.
+async fn check_delivery(
+    ctx: &TestContext,
+    kafka: &KafkaService,
+    producer: &VerifiableProducerService,
+    consumer: &VerifiableConsumerService,
+) {
+    let report = read_to_the_end(kafka, TOPIC, &[producer], consumer, STALL)
+        .await
+        .unwrap();
+    println!("{report}");
+    record_delivery(ctx, &report);
+    assert!(report.is_clean(), "acknowledged records lost: {report}");
 }
 
 /// Partition i gets the replicas of partition i+1 (kafkatest shuffles; a rotation is sure to
@@ -199,14 +239,7 @@ async fn reassign_partitions(ctx: TestContext, #[case] case: Case) {
             .await
             .unwrap();
     }
-    let producer = ducttape_tests::producer_through_faults(TOPIC)
-        .throughput(500)
-        .repeating_keys(100)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer =
-        VerifiableConsumer::new(TOPIC, "reassign").build(&ctx, kafka, vec![clients[1].clone()]);
-    consumer.start().await.unwrap();
-    producer.start().await.unwrap();
+    let (producer, consumer) = start_workload(&ctx, kafka, &clients).await;
     // Data in every partition before the move (100 repeating keys over 6 partitions).
     wait_for_more_acks(&producer, 300, WAIT).await.unwrap();
 
@@ -261,12 +294,7 @@ async fn reassign_partitions(ctx: TestContext, #[case] case: Case) {
     ctx.record("reassignment_s", took.as_secs_f64());
     wait_for_more_acks(&producer, 200, WAIT).await.unwrap();
 
-    let report = read_to_the_end(kafka, TOPIC, &[&producer], &consumer, STALL)
-        .await
-        .unwrap();
-    println!("{report}");
-    record_delivery(&ctx, &report);
-    assert!(report.is_clean(), "acknowledged records lost: {report}");
+    check_delivery(&ctx, kafka, &producer, &consumer).await;
 }
 
 /// The admin API path: the move goes to the controller as `AlterPartitionReassignments` from
@@ -289,14 +317,7 @@ async fn reassign_with_the_admin_api(ctx: TestContext) {
     let kafka = &cluster.kafka;
     create_topic(kafka).await;
     let clients = ctx.lease(2).await.unwrap();
-    let producer = ducttape_tests::producer_through_faults(TOPIC)
-        .throughput(500)
-        .repeating_keys(100)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer =
-        VerifiableConsumer::new(TOPIC, "reassign").build(&ctx, kafka, vec![clients[1].clone()]);
-    consumer.start().await.unwrap();
-    producer.start().await.unwrap();
+    let (producer, consumer) = start_workload(&ctx, kafka, &clients).await;
     wait_for_more_acks(&producer, 300, WAIT).await.unwrap();
 
     let before = kafka.describe_topic(TOPIC).await.unwrap();
@@ -379,12 +400,7 @@ async fn reassign_with_the_admin_api(ctx: TestContext) {
     kafka.start_node(&down).await.unwrap();
     wait_for_more_acks(&producer, 200, WAIT).await.unwrap();
 
-    let report = read_to_the_end(kafka, TOPIC, &[&producer], &consumer, STALL)
-        .await
-        .unwrap();
-    println!("{report}");
-    record_delivery(&ctx, &report);
-    assert!(report.is_clean(), "acknowledged records lost: {report}");
+    check_delivery(&ctx, kafka, &producer, &consumer).await;
 }
 
 const DIR_1: &str = "/mnt/kafka/data/d1";
@@ -452,14 +468,7 @@ async fn reassign_between_log_dirs(ctx: TestContext, #[case] mode: Mode) {
     create_topic(kafka).await;
     let clients = ctx.lease(2).await.unwrap();
     let observer = &clients[0];
-    let producer = ducttape_tests::producer_through_faults(TOPIC)
-        .throughput(500)
-        .repeating_keys(100)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer =
-        VerifiableConsumer::new(TOPIC, "reassign").build(&ctx, kafka, vec![clients[1].clone()]);
-    consumer.start().await.unwrap();
-    producer.start().await.unwrap();
+    let (producer, consumer) = start_workload(&ctx, kafka, &clients).await;
     wait_for_more_acks(&producer, 300, WAIT).await.unwrap();
 
     // Every replica to the directory it is not in; the replicas stay on their brokers.
@@ -510,10 +519,5 @@ async fn reassign_between_log_dirs(ctx: TestContext, #[case] mode: Mode) {
     assert!(r.unfinished(&after).is_empty(), "{after:?} vs {r:?}");
     wait_for_more_acks(&producer, 200, WAIT).await.unwrap();
 
-    let report = read_to_the_end(kafka, TOPIC, &[&producer], &consumer, STALL)
-        .await
-        .unwrap();
-    println!("{report}");
-    record_delivery(&ctx, &report);
-    assert!(report.is_clean(), "acknowledged records lost: {report}");
+    check_delivery(&ctx, kafka, &producer, &consumer).await;
 }
