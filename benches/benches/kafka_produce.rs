@@ -58,9 +58,16 @@ fn kafka_produce(c: &mut Criterion) {
                 async move {
                     let mut total = Duration::ZERO;
                     for _ in 0..iters {
-                        let p = ProducerPerformance::new("bench", RECORDS, RECORD_SIZE)
-                            .prop("acks", 1)
-                            .build(ctx, kafka, vec![client.clone()]);
+                        let p = ProducerPerformance::builder(
+                            vec![client.clone()],
+                            kafka,
+                            "bench",
+                            RECORDS,
+                            RECORD_SIZE,
+                        )
+                        .prop("acks", 1)
+                        .build(ctx)
+                        .unwrap();
                         p.run().await.unwrap();
                         let r = p.aggregate().expect("producer result");
                         total += Duration::from_secs_f64(r.records as f64 / r.records_per_sec);

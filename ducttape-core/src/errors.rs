@@ -57,3 +57,51 @@ macro_rules! human_debug {
         )+
     };
 }
+
+/// Any error of ducttape-core, for code that meets several: `?` converts each into it, and it
+/// prints as its part does. Functions here return their own precise error (a
+/// [`RemoteError`](crate::remote::RemoteError) names the node, command, exit status and output
+/// tail); this is for their callers.
+///
+/// ```no_run
+/// # async fn demo(ctx: &ducttape_core::TestContext) -> ducttape_core::Result<()> {
+/// let nodes = ctx.lease(1).await?;                       // ContextError
+/// nodes[0].account().ssh("mkdir -p /mnt/data").await?;   // RemoteError
+/// # Ok(()) }
+/// ```
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    /// Setting up a test: results, the cluster, leases.
+    #[error(transparent)]
+    Context(#[from] crate::context::ContextError),
+    /// The cluster source.
+    #[error(transparent)]
+    Cluster(#[from] crate::cluster::ClusterError),
+    /// Leasing nodes.
+    #[error(transparent)]
+    Lease(#[from] crate::cluster::LeaseError),
+    /// Cleaning nodes when a lease ended.
+    #[error(transparent)]
+    Release(#[from] crate::cluster::ReleaseError),
+    /// A command or file operation on a node.
+    #[error(transparent)]
+    Remote(#[from] crate::remote::RemoteError),
+    /// Waiting for a log line.
+    #[error(transparent)]
+    LogWait(#[from] crate::remote::LogWaitError),
+    /// A condition that did not come true in time.
+    #[error(transparent)]
+    Wait(#[from] crate::wait::WaitError),
+    /// A teardown step.
+    #[error(transparent)]
+    Teardown(#[from] crate::context::TeardownError),
+    /// Comparing runs.
+    #[error(transparent)]
+    Compare(#[from] crate::report::compare::CompareError),
+}
+
+crate::human_debug!(Error);
+
+/// `Result` with ducttape-core's [`Error`] by default; `Result<T, E>` names another.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

@@ -13,7 +13,7 @@
 //! | [`remote`] | [`remote::RemoteAccount`]: commands over SSH (long-lived shells), files, processes, log monitors |
 //! | [`context`] | [`TestContext`]: results directory, `test.log`, events, teardown; the run report, plots, run comparison |
 //! | [`wait`] | [`wait_until`], returning what it found |
-//! | [`errors`] | how errors read when a test fails on them ([`human_debug!`]) |
+//! | [`errors`] | how errors read when a test fails on them ([`human_debug!`]); [`Error`], any error of this crate, and its [`Result`] |
 //!
 //! Binaries: `ducttape-local` (the local cluster as a daemon), `ducttape-report` (compare runs,
 //! baselines, rewrite reports).
@@ -29,6 +29,7 @@ pub mod results;
 pub mod wait;
 
 pub use context::TestContext;
+pub use errors::{Error, Result};
 
 /// For [`event!`]: callers need not depend on `tracing` themselves.
 #[doc(hidden)]

@@ -185,6 +185,36 @@ async fn files_round_trip() {
 }
 
 #[tokio::test]
+async fn a_file_is_read_from_an_offset_and_a_replaced_one_is_told_apart() {
+    let ctx = ctx();
+    let nodes = ctx.lease(1).await.unwrap();
+    let a = nodes[0].account();
+    let path = "/mnt/part/out.txt";
+    assert_eq!(a.read_file_from(path, 0, 10).await.unwrap(), None);
+    let payload: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
+    a.create_file(path, payload.clone()).await.unwrap();
+    let first = a.read_file_from(path, 0, 1000).await.unwrap().unwrap();
+    assert_eq!((first.size, &first.bytes[..]), (200_000, &payload[..1000]));
+    let later = a
+        .read_file_from(path, 150_000, 1 << 20)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(later.bytes, payload[150_000..]);
+    assert_eq!(later.inode, first.inode);
+    let past = a.read_file_from(path, 300_000, 10).await.unwrap().unwrap();
+    assert!(past.bytes.is_empty() && past.size == 200_000);
+    // Another file put at the path (made while the old one still existed) has another inode.
+    a.ssh(&format!("echo new > {path}.tmp && mv {path}.tmp {path}"))
+        .await
+        .unwrap();
+    let new = a.read_file_from(path, 0, 10).await.unwrap().unwrap();
+    assert_eq!((new.size, &new.bytes[..]), (4, &b"new\n"[..]));
+    assert_ne!(new.inode, first.inode);
+    a.remove("/mnt/part").await.unwrap();
+}
+
+#[tokio::test]
 async fn copy_directories_both_ways() {
     let ctx = ctx();
     let nodes = ctx.lease(1).await.unwrap();

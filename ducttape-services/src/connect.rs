@@ -17,13 +17,13 @@ use ducttape_core::context::TestContext;
 use serde::Deserialize;
 
 use crate::error::ServiceError;
-use crate::http::{decode_json, percent_encode, HttpClient};
+use crate::http_client::{decode_json, percent_encode, HttpClient};
 use crate::install::KafkaVersion;
 use crate::kafka::KafkaService;
 use crate::process::ProcessSpec;
 use crate::properties::Properties;
 use crate::readiness::Readiness;
-use crate::rest::RestError;
+use crate::rest_proxy::RestError;
 use crate::service::{register, LogFile, Service};
 
 const NAME: &str = "connect";

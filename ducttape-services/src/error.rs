@@ -7,7 +7,7 @@ use ducttape_core::context::ContextError;
 use ducttape_core::remote::{LogWaitError, RemoteError};
 use ducttape_core::WaitError;
 
-use crate::rest::RestError;
+use crate::rest_proxy::RestError;
 
 /// Any error a scenario meets, for test authors and helpers: `?` converts every ducttape error
 /// into it, and a test that fails on it prints the message and its causes.
@@ -44,9 +44,17 @@ pub enum Error {
     /// A question about a service's sampled JVM metrics.
     #[error(transparent)]
     Metrics(#[from] crate::jvm::MetricsError),
+    /// Any other error of ducttape-core (a lease's cleanup, a log wait, a teardown step…).
+    #[error(transparent)]
+    Core(#[from] ducttape_core::Error),
 }
 
 ducttape_core::human_debug!(Error);
+
+/// `Result` with [`Error`] by default (`ducttape_services::Result<()>` for a helper that meets
+/// several kinds of error); `Result<T, ServiceError>` names another. The crate's own functions
+/// return their precise error ([`ServiceError`], [`RestError`], …).
+pub type Result<T, E = Error> = std::result::Result<T, E>;
 
 /// A service operation failed.
 #[derive(thiserror::Error)]

@@ -41,7 +41,78 @@ pub struct KafkaHomeError {
     /// The path given.
     pub path: PathBuf,
     /// What is wrong or missing.
-    pub problem: String,
+    pub problem: KafkaHomeProblem,
+}
+
+/// What is wrong with a Kafka home or missing from it (see [`KafkaHomeError`], which adds the
+/// path given).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum KafkaHomeProblem {
+    /// A file or directory could not be read or written (the OS's reason as text: the error
+    /// is cloned into every version that names the home).
+    #[error("cannot {action} {}: {reason}", .path.display())]
+    Io {
+        /// What was being done (`read`, `create`, `copy`).
+        action: &'static str,
+        /// The file or directory.
+        path: PathBuf,
+        /// The OS's reason.
+        reason: String,
+    },
+    /// A file that is not a release tarball.
+    #[error(
+        "a file, but not a release tarball (.tgz or .tar.gz, as ./gradlew releaseTarGz makes)"
+    )]
+    NotATarball,
+    /// `tar` could not extract the tarball.
+    #[error("tar could not extract it: {detail}")]
+    Tar {
+        /// `tar`'s complaint, or why it could not run.
+        detail: String,
+    },
+    /// The extracted tarball has no `libs/`.
+    #[error("the tarball (extracted in {}) has no libs/ directory, neither at its top nor in its one top directory: not a Kafka release tarball", .extracted.display())]
+    TarballWithoutLibs {
+        /// Where it was extracted.
+        extracted: PathBuf,
+    },
+    /// A release's `libs/` without jars.
+    #[error("{} holds no jars", .libs.display())]
+    NoJars {
+        /// The `libs/` directory.
+        libs: PathBuf,
+    },
+    /// Neither layout.
+    #[error("neither a Kafka release (no libs/ with jars) nor a Kafka source tree (no clients/ or core/)")]
+    NotKafka,
+    /// A source tree without `core/build/`.
+    #[error("a Kafka source tree that is not built (no core/build/): run ./gradlew jar in it")]
+    SourceNotBuilt,
+    /// A source tree whose build directories hold no jars.
+    #[error("a Kafka source tree without built jars (core/build/dependant-libs-*, */build/libs are empty): run ./gradlew jar in it")]
+    SourceWithoutJars,
+    /// No `kafka-clients-<version>.jar`: the version cannot be told.
+    #[error("no kafka-clients-<version>.jar among its jars: which Kafka is it?")]
+    NoClientsJar,
+    /// No broker jar.
+    #[error("no kafka_<scala>-{version}.jar (the broker, kafka.Kafka) among its jars{}", if *.source_tree { "; run ./gradlew jar in it" } else { "" })]
+    NoBrokerJar {
+        /// The version its clients jar names.
+        version: String,
+        /// Whether it is a source tree (then building it is the fix).
+        source_tree: bool,
+    },
+}
+
+impl KafkaHomeProblem {
+    fn io(action: &'static str, path: &Path, e: &std::io::Error) -> Self {
+        Self::Io {
+            action,
+            path: path.to_path_buf(),
+            reason: e.to_string(),
+        }
+    }
 }
 
 /// How the user's Kafka is laid out.
@@ -94,18 +165,15 @@ pub fn from_env() -> Option<&'static Result<KafkaHome, KafkaHomeError>> {
 /// Finds the jars of the Kafka at `path` (any of the three layouts) and gathers them into a
 /// home under `cache`.
 pub fn prepare(path: &Path, cache: &Path) -> Result<KafkaHome, KafkaHomeError> {
-    let err = |problem: String| KafkaHomeError {
+    let err = |problem: KafkaHomeProblem| KafkaHomeError {
         path: path.to_path_buf(),
         problem,
     };
-    let meta = std::fs::metadata(path).map_err(|e| err(format!("cannot read it: {e}")))?;
+    let meta = std::fs::metadata(path).map_err(|e| err(KafkaHomeProblem::io("read", path, &e)))?;
     let (layout, dir) = if meta.is_file() {
         let name = path.to_string_lossy();
         if !(name.ends_with(".tgz") || name.ends_with(".tar.gz")) {
-            return Err(err(
-                "a file, but not a release tarball (.tgz or .tar.gz, as ./gradlew releaseTarGz makes)"
-                    .into(),
-            ));
+            return Err(err(KafkaHomeProblem::NotATarball));
         }
         (Layout::Tarball, extract(path, &meta, cache).map_err(err)?)
     } else {
@@ -117,21 +185,15 @@ pub fn prepare(path: &Path, cache: &Path) -> Result<KafkaHome, KafkaHomeError> {
     } else {
         found
     };
-    let version = clients_version(&classpath).ok_or_else(|| {
-        err("no kafka-clients-<version>.jar among its jars: which Kafka is it?".into())
-    })?;
+    let version = clients_version(&classpath).ok_or_else(|| err(KafkaHomeProblem::NoClientsJar))?;
     if !classpath
         .iter()
         .any(|j| file_name(j).starts_with("kafka_2."))
     {
-        return Err(err(format!(
-            "no kafka_<scala>-{version}.jar (the broker, kafka.Kafka) among its jars{}",
-            if layout == Layout::SourceTree {
-                "; run ./gradlew jar in it"
-            } else {
-                ""
-            }
-        )));
+        return Err(err(KafkaHomeProblem::NoBrokerJar {
+            version,
+            source_tree: layout == Layout::SourceTree,
+        }));
     }
     let major = version
         .split('.')
@@ -156,28 +218,21 @@ pub fn prepare(path: &Path, cache: &Path) -> Result<KafkaHome, KafkaHomeError> {
 
 /// The jars of the Kafka in `dir` and its layout: a release's `libs/`, or a source tree's
 /// jars in `bin/kafka-run-class.sh`'s order.
-pub fn classpath(dir: &Path) -> Result<(Layout, Vec<PathBuf>), String> {
+pub fn classpath(dir: &Path) -> Result<(Layout, Vec<PathBuf>), KafkaHomeProblem> {
     let libs = dir.join("libs");
     if libs.is_dir() {
         let jars = jars_in(&libs, "");
         if jars.is_empty() {
-            return Err(format!("{} holds no jars", libs.display()));
+            return Err(KafkaHomeProblem::NoJars { libs });
         }
         return Ok((Layout::Release, jars));
     }
     let core_build = dir.join("core/build");
     if !dir.join("clients").is_dir() && !dir.join("core").is_dir() {
-        return Err(
-            "neither a Kafka release (no libs/ with jars) nor a Kafka source tree \
-                    (no clients/ or core/)"
-                .into(),
-        );
+        return Err(KafkaHomeProblem::NotKafka);
     }
     if !core_build.is_dir() {
-        return Err(
-            "a Kafka source tree that is not built (no core/build/): run ./gradlew jar in it"
-                .into(),
-        );
+        return Err(KafkaHomeProblem::SourceNotBuilt);
     }
     // kafka-run-class.sh: SCALA_VERSION from gradle.properties (`scalaVersion=`), its binary
     // version the first two numbers.
@@ -236,11 +291,7 @@ pub fn classpath(dir: &Path) -> Result<(Layout, Vec<PathBuf>), String> {
         &format!("kafka_{binary}"),
     ));
     if cp.is_empty() {
-        return Err(
-            "a Kafka source tree without built jars (core/build/dependant-libs-*, \
-                    */build/libs are empty): run ./gradlew jar in it"
-                .into(),
-        );
+        return Err(KafkaHomeProblem::SourceWithoutJars);
     }
     Ok((Layout::SourceTree, cp))
 }
@@ -326,16 +377,19 @@ fn stamp(path: &Path, meta: &std::fs::Metadata) -> String {
 
 /// Builds `dest` with `build` in a temporary directory beside it and moves it into place; an
 /// existing `dest` (another process made the same one) is used as is.
-fn build_once(dest: &Path, build: impl FnOnce(&Path) -> Result<(), String>) -> Result<(), String> {
+fn build_once(
+    dest: &Path,
+    build: impl FnOnce(&Path) -> Result<(), KafkaHomeProblem>,
+) -> Result<(), KafkaHomeProblem> {
     if dest.is_dir() {
         return Ok(());
     }
     let parent = dest.parent().unwrap_or(Path::new("/"));
     std::fs::create_dir_all(parent)
-        .map_err(|e| format!("cannot create the cache {}: {e}", parent.display()))?;
+        .map_err(|e| KafkaHomeProblem::io("create the cache", parent, &e))?;
     let tmp = parent.join(format!(".{}.tmp.{}", file_name(dest), std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
-    std::fs::create_dir_all(&tmp).map_err(|e| format!("cannot create {}: {e}", tmp.display()))?;
+    std::fs::create_dir_all(&tmp).map_err(|e| KafkaHomeProblem::io("create", &tmp, &e))?;
     let built = build(&tmp);
     if let Err(e) = built {
         let _ = std::fs::remove_dir_all(&tmp);
@@ -344,14 +398,18 @@ fn build_once(dest: &Path, build: impl FnOnce(&Path) -> Result<(), String>) -> R
     if let Err(e) = std::fs::rename(&tmp, dest) {
         let _ = std::fs::remove_dir_all(&tmp);
         if !dest.is_dir() {
-            return Err(format!("cannot move {} into place: {e}", dest.display()));
+            return Err(KafkaHomeProblem::io("move into place", dest, &e));
         }
     }
     Ok(())
 }
 
 /// Extracts the tarball once into the cache; returns the directory holding its `libs/`.
-fn extract(path: &Path, meta: &std::fs::Metadata, cache: &Path) -> Result<PathBuf, String> {
+fn extract(
+    path: &Path,
+    meta: &std::fs::Metadata,
+    cache: &Path,
+) -> Result<PathBuf, KafkaHomeProblem> {
     let canonical = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let dest = cache.join(format!("tgz-{}", fnv(&stamp(&canonical, meta))));
     build_once(&dest, |tmp| {
@@ -361,14 +419,15 @@ fn extract(path: &Path, meta: &std::fs::Metadata, cache: &Path) -> Result<PathBu
             .arg("-C")
             .arg(tmp)
             .output()
-            .map_err(|e| format!("cannot run tar to extract it: {e}"))?;
+            .map_err(|e| KafkaHomeProblem::Tar {
+                detail: format!("cannot run tar: {e}"),
+            })?;
         if out.status.success() {
             Ok(())
         } else {
-            Err(format!(
-                "tar could not extract it: {}",
-                String::from_utf8_lossy(&out.stderr).trim()
-            ))
+            Err(KafkaHomeProblem::Tar {
+                detail: String::from_utf8_lossy(&out.stderr).trim().to_string(),
+            })
         }
     })?;
     // A release tarball holds one directory, kafka_<scala>-<version>/.
@@ -378,11 +437,7 @@ fn extract(path: &Path, meta: &std::fs::Metadata, cache: &Path) -> Result<PathBu
     let inner = subdirs(&dest, "");
     match inner.as_slice() {
         [one] if one.join("libs").is_dir() => Ok(one.clone()),
-        _ => Err(format!(
-            "the tarball (extracted in {}) has no libs/ directory, neither at its top nor in \
-             its one top directory: not a Kafka release tarball",
-            dest.display()
-        )),
+        _ => Err(KafkaHomeProblem::TarballWithoutLibs { extracted: dest }),
     }
 }
 
@@ -393,19 +448,18 @@ fn gather(
     config: &Path,
     cache: &Path,
     version: &str,
-) -> Result<PathBuf, String> {
+) -> Result<PathBuf, KafkaHomeProblem> {
     let mut key = format!("{version}\n{}\n", config.display());
     for jar in classpath {
-        let meta =
-            std::fs::metadata(jar).map_err(|e| format!("cannot read {}: {e}", jar.display()))?;
+        let meta = std::fs::metadata(jar).map_err(|e| KafkaHomeProblem::io("read", jar, &e))?;
         key.push_str(&stamp(jar, &meta));
     }
     let dest = cache.join(format!("home-{version}-{}", fnv(&key)));
     build_once(&dest, |tmp| {
         let libs = tmp.join("libs");
         let conf = tmp.join("config");
-        std::fs::create_dir_all(&libs).map_err(|e| e.to_string())?;
-        std::fs::create_dir_all(&conf).map_err(|e| e.to_string())?;
+        std::fs::create_dir_all(&libs).map_err(|e| KafkaHomeProblem::io("create", &libs, &e))?;
+        std::fs::create_dir_all(&conf).map_err(|e| KafkaHomeProblem::io("create", &conf, &e))?;
         let mut seen = std::collections::BTreeSet::new();
         let mut listing = String::new();
         for jar in classpath {
@@ -415,25 +469,26 @@ fn gather(
             }
             let to = libs.join(&name);
             if std::fs::hard_link(jar, &to).is_err() {
-                std::fs::copy(jar, &to)
-                    .map_err(|e| format!("cannot copy {}: {e}", jar.display()))?;
+                std::fs::copy(jar, &to).map_err(|e| KafkaHomeProblem::io("copy", jar, &e))?;
             }
             let _ = writeln!(listing, "{}", jar.display());
         }
         let entries = std::fs::read_dir(config).map_err(|e| {
-            format!(
-                "cannot read ducttape's logging config in {} (run ./build.sh): {e}",
-                config.display()
+            KafkaHomeProblem::io(
+                "read ducttape's logging config (run ./build.sh) in",
+                config,
+                &e,
             )
         })?;
         for entry in entries.flatten() {
             let from = entry.path();
             if from.is_file() {
                 std::fs::copy(&from, conf.join(entry.file_name()))
-                    .map_err(|e| format!("cannot copy {}: {e}", from.display()))?;
+                    .map_err(|e| KafkaHomeProblem::io("copy", &from, &e))?;
             }
         }
-        std::fs::write(tmp.join(".ducttape-kafka-home"), listing).map_err(|e| e.to_string())?;
+        let listed = tmp.join(".ducttape-kafka-home");
+        std::fs::write(&listed, listing).map_err(|e| KafkaHomeProblem::io("write", &listed, &e))?;
         set_readable(tmp);
         Ok(())
     })?;
@@ -481,16 +536,16 @@ mod tests {
     #[test]
     fn unknown_and_unbuilt_homes_say_what_is_missing() {
         let dir = tempfile::tempdir().unwrap();
-        let e = classpath(dir.path()).unwrap_err();
+        let e = classpath(dir.path()).unwrap_err().to_string();
         assert!(e.contains("neither a Kafka release"), "{e}");
         std::fs::create_dir_all(dir.path().join("core/src")).unwrap();
-        let e = classpath(dir.path()).unwrap_err();
+        let e = classpath(dir.path()).unwrap_err().to_string();
         assert!(
             e.contains("not built") && e.contains("./gradlew jar"),
             "{e}"
         );
         std::fs::create_dir_all(dir.path().join("libs")).unwrap();
-        let e = classpath(dir.path()).unwrap_err();
+        let e = classpath(dir.path()).unwrap_err().to_string();
         assert!(e.contains("holds no jars"), "{e}");
         let missing = prepare(&dir.path().join("absent"), dir.path()).unwrap_err();
         assert!(
@@ -498,7 +553,7 @@ mod tests {
             "{missing}"
         );
         assert!(
-            missing.to_string().contains("absent: cannot read it"),
+            missing.to_string().contains("absent: cannot read "),
             "{missing}"
         );
     }

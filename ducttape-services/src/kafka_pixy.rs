@@ -55,13 +55,13 @@ use ducttape_core::remote::quote;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::error::ServiceError;
-use crate::http::{decode_json, percent_encode, HttpClient};
+use crate::http_client::{decode_json, percent_encode, HttpClient};
 use crate::install::Install;
 use crate::kafka::security::{ClientSecurity, SaslMechanism};
 use crate::kafka::KafkaService;
 use crate::process::ProcessSpec;
 use crate::readiness::Readiness;
-use crate::rest::{RestError, RestProxy};
+use crate::rest_proxy::{RestError, RestProxy};
 use crate::service::{register, LogFile, Service};
 use crate::zookeeper::ZookeeperService;
 

@@ -24,20 +24,21 @@
 //! |---|---|
 //! | `service.rs` | the [`Service`] hooks, the [`ServiceExt`] fan-out, registration with the test context ([`register`]) |
 //! | `process.rs` | [`ProcessSpec`]: a service's (or worker's) process declared (install, files, command, log, readiness) |
-//! | `install.rs`, `readiness.rs`, `properties.rs` | where systems live on the nodes ([`Install`], [`KafkaVersion`], [`JavaCommand`]); what "ready" means ([`Readiness`]); `.properties` files ([`Properties`]) |
+//! | `install/`, `readiness.rs`, `properties.rs` | where systems live on the nodes ([`Install`]; Kafka's [`KafkaVersion`], any other JVM system's [`JvmInstall`]; [`JavaCommand`] from any install); what "ready" means ([`Readiness`]); `.properties` files ([`Properties`]) |
 //! | [`zookeeper`], [`kafka`], [`kafka_pixy`], [`connect`] | one service each (Kafka: its config, topics, control client, security and the service) |
-//! | [`perf`] | Kafka's perf tools and our REST perf client as background workers, one module per tool with its parser |
+//! | [`perf`] | Kafka's perf tools and our REST perf client (`perf/rest_perf/`) as background workers, one module per tool with its parser |
 //! | [`verifiable`] | the verifiable producer/consumer and the delivery checker |
 //! | [`faults`] | faults on nodes, one family ([`faults::FaultKind`]): partitions, packet loss, rate limits, delay, process pause, disk full |
-//! | `rest.rs` | the REST-proxy notion ([`RestProxy`]) and its error ([`RestError`]) |
+//! | `rest_proxy.rs` | the REST-proxy notion ([`RestProxy`]) and its clients' error ([`RestError`]) |
+//! | `http_client.rs` | the JSON-over-HTTP client the typed REST clients (kafka-pixy's, Connect's) share |
 //! | [`jvm`] | what the JVMs of services carry to be seen: the JMX exporter agent and GC logs ([`jvm::JvmObservation`]), their metrics sampled through the test and queried ([`jvm::Metrics`]), thread dumps on failure |
 //! | `tls.rs` | the per-run certificate authority ([`CertificateAuthority`]) |
-//! | `error.rs` | [`ServiceError`], and [`Error`]: the one error type for test authors |
+//! | `error.rs` | [`ServiceError`], and [`Error`]: the one error type for test authors, with its [`Result`] |
 
 pub mod connect;
 mod error;
 pub mod faults;
-mod http;
+mod http_client;
 mod install;
 pub mod jvm;
 pub mod kafka;
@@ -47,7 +48,7 @@ pub mod perf;
 mod process;
 mod properties;
 mod readiness;
-mod rest;
+mod rest_proxy;
 mod service;
 mod tls;
 pub mod verifiable;
@@ -55,17 +56,17 @@ pub mod zookeeper;
 
 pub use connect::{ConnectClient, ConnectDistributedService};
 pub use ducttape_core::remote::StopOutcome;
-pub use error::{Error, ResultExt, ServiceError};
+pub use error::{Error, Result, ResultExt, ServiceError};
 pub use install::{
-    Install, JavaCommand, KafkaVersion, KafkaVersionError, CDS_ARCHIVE, CDS_ENV, DEFAULT_RELEASES,
-    JVM_PERFORMANCE_OPTS,
+    Install, JavaCommand, JvmInstall, KafkaVersion, KafkaVersionError, CDS_ARCHIVE, CDS_ENV,
+    DEFAULT_RELEASES, JVM_PERFORMANCE_OPTS,
 };
 pub use kafka::{KafkaService, TopicSpec};
 pub use kafka_pixy::{KafkaPixyService, PixyClient};
 pub use process::ProcessSpec;
 pub use properties::Properties;
 pub use readiness::Readiness;
-pub use rest::{error_chain, RestError, RestProxy};
+pub use rest_proxy::{error_chain, RestError, RestProxy};
 pub use service::{register, run_parallel, LogFile, ProcessFiles, Service, ServiceExt};
 pub use tls::{CertificateAuthority, IssuedCertificate, TlsError};
 pub use zookeeper::{ZookeeperBuilder, ZookeeperService};

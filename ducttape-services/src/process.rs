@@ -115,9 +115,13 @@ impl ProcessSpec {
 
     /// The JVM of [`java`](Self::java) (call this first) is observed: a rotated GC log in
     /// `<dir>/jvm/`, and Prometheus's JMX exporter when the observation has a metrics port
-    /// (its config is written to `<dir>/jvm/jmx-exporter.yaml`).
+    /// (its config is written to `<dir>/jvm/jmx-exporter.yaml`, and its install is required:
+    /// missing, the start fails naming it and `./build.sh`).
     pub fn observe(mut self, observation: JvmObservation) -> Self {
         self.observation = Some(observation);
+        if observation.metrics_port().is_some() {
+            self = self.requires(crate::jvm::AGENT_INSTALL.install());
+        }
         self
     }
 
@@ -161,7 +165,8 @@ impl ProcessSpec {
         self
     }
 
-    /// How long the start may take until every readiness condition holds.
+    /// How long the start may take until every readiness condition holds (for
+    /// [`Readiness::LogLineProgressing`]: how long it may go without progress).
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
@@ -290,8 +295,13 @@ impl ProcessSpec {
             log: &log,
         };
         let deadline = tokio::time::Instant::now() + self.start_timeout;
-        for readiness in &self.readiness {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+        for (i, readiness) in self.readiness.iter().enumerate() {
+            // The first condition gets the timeout as given (for a progressing wait it is
+            // the quiet time allowed, which an error reports).
+            let left = match i {
+                0 => self.start_timeout,
+                _ => deadline.saturating_duration_since(tokio::time::Instant::now()),
+            };
             match readiness
                 .wait(&watched, left.max(Duration::from_secs(1)))
                 .await

@@ -15,6 +15,18 @@ use crate::error::{ResultExt, ServiceError};
 pub enum Readiness {
     /// A line matching this regular expression appears in the process's log.
     LogLine(String),
+    /// A line matching `ready` appears in the process's log; the start timeout is the time
+    /// the log may go without a line matching `progress` (from the start, then from each
+    /// such line), not the time the whole start may take: a start whose work grows with its
+    /// data (a broker loading its logs) or is slowed by a loaded machine goes on while it
+    /// shows progress, and one that hangs fails after the timeout as before (see
+    /// [`LogMonitor::wait_until_progressing`]).
+    LogLineProgressing {
+        /// The line that says the process is ready.
+        ready: String,
+        /// A line that says its start is still moving on.
+        progress: String,
+    },
     /// The node's address accepts TCP connections on this port.
     Port(u16),
     /// `http://<node address>:<port><path>` answers with any HTTP status.
@@ -56,6 +68,12 @@ impl Readiness {
             Readiness::LogLine(pattern) => w
                 .log
                 .wait_until(pattern, timeout)
+                .await
+                .map(drop)
+                .map_err(|source| not_ready(w.service, source)),
+            Readiness::LogLineProgressing { ready, progress } => w
+                .log
+                .wait_until_progressing(ready, progress, timeout)
                 .await
                 .map(drop)
                 .map_err(|source| not_ready(w.service, source)),

@@ -53,7 +53,9 @@ pub struct ZookeeperBuilder {
 }
 
 impl ZookeeperBuilder {
-    /// The Kafka install whose ZooKeeper jars run the ensemble (default: `/opt/kafka`).
+    /// The Kafka install whose ZooKeeper jars run the ensemble (default: `/opt/kafka`; a 3.x:
+    /// 4.x has none). ZooKeeper has no install of its own here; a JVM system that has one is a
+    /// [`JvmInstall`](crate::JvmInstall).
     pub fn version(mut self, version: KafkaVersion) -> Self {
         self.version = version;
         self
@@ -233,7 +235,7 @@ impl ZookeeperService {
                 service: "zookeeper".into(),
                 node: node.name().to_string(),
                 what: "srvr".into(),
-                detail: answer.unwrap_or_else(|e| e),
+                detail: answer.unwrap_or_else(|e| e.to_string()),
             })
     }
 
@@ -242,11 +244,11 @@ impl ZookeeperService {
         let leader = self.leader().await?;
         let dump = four_letter_word(leader.address(), "dump")
             .await
-            .map_err(|detail| ServiceError::Probe {
+            .map_err(|e| ServiceError::Probe {
                 service: "zookeeper".into(),
                 node: leader.name().to_string(),
                 what: "dump".into(),
-                detail,
+                detail: e.to_string(),
             })?;
         Ok(parse_ephemerals(&dump))
     }
@@ -282,24 +284,59 @@ pub fn parse_ephemerals(dump: &str) -> Vec<String> {
         .collect()
 }
 
+/// A four-letter word got no answer.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum FourLetterWordError {
+    /// Connecting, sending or reading failed.
+    #[error("{word} to {host}:{CLIENT_PORT}: {source}")]
+    Io {
+        /// The word sent (`srvr`, `dump`).
+        word: String,
+        /// The member asked.
+        host: String,
+        /// What failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The member did not answer in time.
+    #[error("{word} to {host}:{CLIENT_PORT}: no answer within {after:?}")]
+    Timeout {
+        /// The word sent.
+        word: String,
+        /// The member asked.
+        host: String,
+        /// How long it was given.
+        after: Duration,
+    },
+}
+
+ducttape_core::human_debug!(FourLetterWordError);
+
 /// Sends a four-letter word to `host:2181` and returns the answer.
-pub async fn four_letter_word(host: &str, word: &str) -> Result<String, String> {
+pub async fn four_letter_word(host: &str, word: &str) -> Result<String, FourLetterWordError> {
+    const WAIT: Duration = Duration::from_secs(5);
+    let io = |source| FourLetterWordError::Io {
+        word: word.to_string(),
+        host: host.to_string(),
+        source,
+    };
     let talk = async {
         let mut s = tokio::net::TcpStream::connect((host, CLIENT_PORT))
             .await
-            .map_err(|e| e.to_string())?;
-        s.write_all(word.as_bytes())
-            .await
-            .map_err(|e| e.to_string())?;
+            .map_err(io)?;
+        s.write_all(word.as_bytes()).await.map_err(io)?;
         let mut out = String::new();
-        s.read_to_string(&mut out)
-            .await
-            .map_err(|e| e.to_string())?;
+        s.read_to_string(&mut out).await.map_err(io)?;
         Ok(out)
     };
-    tokio::time::timeout(Duration::from_secs(5), talk)
-        .await
-        .unwrap_or_else(|_| Err("no answer within 5s".into()))
+    tokio::time::timeout(WAIT, talk).await.unwrap_or_else(|_| {
+        Err(FourLetterWordError::Timeout {
+            word: word.to_string(),
+            host: host.to_string(),
+            after: WAIT,
+        })
+    })
 }
 
 #[async_trait]

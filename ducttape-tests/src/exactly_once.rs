@@ -156,7 +156,7 @@ pub async fn copy_under_bounces(
     let checker = ExactlyOnceChecker::new(input);
     tracing::info!(partitions = ?checker.input_partitions(), "input seeded");
 
-    let copiers: Vec<_> = (0..copiers)
+    let copiers = (0..copiers)
         .map(|i| {
             let id = format!("copier-{i}");
             let group = if case.group_mode {
@@ -164,7 +164,14 @@ pub async fn copy_under_bounces(
             } else {
                 "transactions-test-consumer-group"
             };
-            let copier = TransactionalMessageCopier::new(&id, group, INPUT, OUTPUT);
+            let copier = TransactionalMessageCopier::builder(
+                client.clone(),
+                &kafka,
+                &id,
+                group,
+                INPUT,
+                OUTPUT,
+            );
             let copier = if case.group_mode {
                 copier.group_mode()
             } else {
@@ -175,16 +182,17 @@ pub async fn copy_under_bounces(
             copier
                 .transaction_timeout(case.target.transaction_timeout())
                 .timeout(COPY)
-                .build(ctx, &kafka, client.clone())
+                .build(ctx)
         })
-        .collect();
+        .collect::<Result<Vec<_>, _>>()?;
     for copier in &copiers {
         copier.start().await?;
     }
-    let concurrent = VerifiableConsumer::new(OUTPUT, "concurrent_consumer")
-        .prop("isolation.level", "read_committed")
-        .name("concurrent-consumer")
-        .build(ctx, &kafka, vec![client.clone()]);
+    let concurrent =
+        VerifiableConsumer::builder(vec![client.clone()], &kafka, OUTPUT, "concurrent_consumer")
+            .prop("isolation.level", "read_committed")
+            .name("concurrent-consumer")
+            .build(ctx)?;
     concurrent.start().await?;
 
     match case.target {
@@ -229,7 +237,7 @@ async fn seed(
     case: CopyCase,
     partitions: u32,
 ) -> Result<Vec<(i32, String)>, ServiceError> {
-    let mut producer = VerifiableProducer::new(INPUT)
+    let mut producer = VerifiableProducer::builder(vec![client.clone()], kafka, INPUT)
         .max_messages(i64::from(case.records))
         .throughput(-1)
         .prop("enable.idempotence", true)
@@ -238,7 +246,7 @@ async fn seed(
     if case.group_mode {
         producer = producer.repeating_keys(partitions);
     }
-    let producer = producer.build(ctx, kafka, vec![client.clone()]);
+    let producer = producer.build(ctx)?;
     producer.start().await?;
     producer.wait().await?;
     let mut acked: Vec<(i32, i64, String)> = producer

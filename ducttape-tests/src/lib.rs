@@ -32,6 +32,10 @@ use ducttape_services::verifiable::{
     VerifiableConsumerService, VerifiableProducerService,
 };
 use ducttape_services::verifiable::{VerifiableEvent, VerifiableOutput, VerifiableProducer};
+/// The one error type of a scenario and its `Result` (`async fn step(..) -> Result<()>`): `?`
+/// converts every ducttape error into it. The helpers here return their precise error
+/// ([`ServiceError`] mostly), which converts too.
+pub use ducttape_services::{Error, Result};
 use ducttape_services::{
     KafkaPixyService, KafkaService, KafkaVersion, Service, ServiceError, ServiceExt,
     ZookeeperService,
@@ -501,11 +505,16 @@ pub fn record_delivery(ctx: &TestContext, report: &DeliveryReport) {
 
 /// kafkatest's producer for scenarios with faults: idempotent, retrying without limit, each
 /// record given 120 s to be delivered, so a bounce or a cut-off leader delays records and never
-/// drops them on the producer's side (a loss the checker reports is then Kafka's). Add the
-/// rate and options, then `build`.
-pub fn producer_through_faults(topic: &str) -> VerifiableProducer {
+/// drops them on the producer's side (a loss the checker reports is then Kafka's). On each of
+/// `nodes` against `kafka`, as [`VerifiableProducer::builder`]: add the rate and options, then
+/// `build`.
+pub fn producer_through_faults(
+    nodes: Vec<Node>,
+    kafka: &KafkaService,
+    topic: &str,
+) -> VerifiableProducer {
     use ducttape_services::perf::ClientBuilder;
-    VerifiableProducer::new(topic)
+    VerifiableProducer::builder(nodes, kafka, topic)
         .prop("retries", i32::MAX)
         .prop("enable.idempotence", true)
         .prop("delivery.timeout.ms", 120_000)

@@ -81,13 +81,14 @@ pub async fn start_workload(
         service: "workload".into(),
         detail: e.to_string(),
     })?;
-    let producer = crate::producer_through_faults(TOPIC)
+    let producer = crate::producer_through_faults(vec![nodes[0].clone()], &cluster.kafka, TOPIC)
         .throughput(rate)
         .version(clients.0.clone())
-        .build(ctx, &cluster.kafka, vec![nodes[0].clone()]);
-    let consumer = VerifiableConsumer::new(TOPIC, "rolling")
-        .version(clients.1.clone())
-        .build(ctx, &cluster.kafka, vec![nodes[0].clone()]);
+        .build(ctx)?;
+    let consumer =
+        VerifiableConsumer::builder(vec![nodes[0].clone()], &cluster.kafka, TOPIC, "rolling")
+            .version(clients.1.clone())
+            .build(ctx)?;
     consumer.start().await?;
     producer.start().await?;
     wait_for_more_acks(&producer, 200, SETTLE).await?;

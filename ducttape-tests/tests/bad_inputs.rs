@@ -3,6 +3,7 @@
 
 use std::time::Duration;
 
+use ducttape_core::remote::LogWaitError;
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceError, ServiceExt};
 use ducttape_tests::{ctx, TestContext};
 use rstest::rstest;
@@ -66,6 +67,46 @@ async fn broker_dying_at_start_is_reported_with_its_log_tail(ctx: TestContext) {
     }
 }
 
+/// The start timeout bounds a start's quiet time, not its length (a broker loading its logs
+/// on a loaded machine goes on while it shows progress), and a start that stops moving on
+/// still fails: a broker restarted while its only controller is down gets through its JVM's
+/// start and its metadata log's loading, then waits for the controller with nothing but
+/// connection warnings, and fails once the timeout passes without a step of its start.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_broker_start_that_stops_moving_on_fails_after_the_start_timeout(ctx: TestContext) {
+    let nodes = ctx.lease(2).await.unwrap();
+    let quiet = Duration::from_secs(20);
+    let kafka = KafkaService::builder(nodes)
+        .kraft_dedicated(1)
+        .start_timeout(quiet)
+        .build(&ctx)
+        .unwrap();
+    kafka.start().await.unwrap();
+    let broker = kafka.brokers()[0].clone();
+    let controller = kafka.nodes()[1].clone();
+    kafka.stop_node(&controller, false).await.unwrap();
+    kafka.stop_node(&broker, false).await.unwrap();
+    let started = std::time::Instant::now();
+    let err = kafka.start_node(&broker).await.unwrap_err();
+    let waited = started.elapsed();
+    println!("after {waited:?}: {err}");
+    match &err {
+        ServiceError::NotReady { source, .. } => match source.as_ref() {
+            LogWaitError::Stalled(stall) => {
+                assert_eq!(stall.node, broker.name());
+                assert_eq!(stall.quiet, quiet);
+                // It moved on at first (its metadata log loaded), then stopped.
+                assert!(stall.progress_lines > 0, "{err}");
+            }
+            other => panic!("expected a stalled start, got: {other}"),
+        },
+        other => panic!("expected a stalled start, got: {other}"),
+    }
+    assert!(waited >= quiet, "{waited:?}");
+}
+
 #[rstest]
 #[tokio::test]
 async fn zookeeper_mode_on_kafka_4_is_refused(ctx: TestContext) {
@@ -90,9 +131,10 @@ async fn a_failing_perf_worker_fails_wait_with_its_output(ctx: TestContext) {
     let kafka = KafkaService::builder(vec![nodes[0].clone()])
         .build(&ctx)
         .unwrap();
-    let producer = ProducerPerformance::new("t", 10, 10)
+    let producer = ProducerPerformance::builder(vec![nodes[1].clone()], &kafka, "t", 10, 10)
         .prop("acks", "maybe")
-        .build(&ctx, &kafka, vec![nodes[1].clone()]);
+        .build(&ctx)
+        .unwrap();
     producer.start().await.unwrap();
     let err = producer.wait().await.unwrap_err();
     match &err {
@@ -124,15 +166,15 @@ async fn a_worker_without_its_install_names_the_system_and_build_sh(ctx: TestCon
         .build(&ctx)
         .unwrap();
     let absent = KafkaVersion::new("0.0.1-absent");
-    let producer = ProducerPerformance::new("t", 10, 10)
+    let producer = ProducerPerformance::builder(vec![nodes[1].clone()], &kafka, "t", 10, 10)
         .version(absent.clone())
         .prop("acks", "all")
-        .build(&ctx, &kafka, vec![nodes[1].clone()]);
-    let consumer = VerifiableConsumer::new("t", "g").version(absent).build(
-        &ctx,
-        &kafka,
-        vec![nodes[1].clone()],
-    );
+        .build(&ctx)
+        .unwrap();
+    let consumer = VerifiableConsumer::builder(vec![nodes[1].clone()], &kafka, "t", "g")
+        .version(absent)
+        .build(&ctx)
+        .unwrap();
     for err in [
         producer.start().await.unwrap_err(),
         consumer.start().await.unwrap_err(),
@@ -156,4 +198,23 @@ async fn a_worker_without_its_install_names_the_system_and_build_sh(ctx: TestCon
         .await
         .unwrap();
     assert!(dir.contains("No such file"), "{dir}");
+}
+
+/// A worker on no node would pass every wait without running: `build` refuses it, as a
+/// service's does.
+#[rstest]
+#[tokio::test]
+async fn a_worker_on_no_node_is_refused_at_build(ctx: TestContext) {
+    use ducttape_services::verifiable::VerifiableProducer;
+    let nodes = ctx.lease(1).await.unwrap();
+    // Never started: only its bootstrap servers and version are read.
+    let kafka = KafkaService::builder(nodes).build(&ctx).unwrap();
+    let err = VerifiableProducer::builder(Vec::new(), &kafka, "t")
+        .build(&ctx)
+        .err()
+        .expect("a worker needs a node");
+    assert!(matches!(err, ServiceError::Usage { .. }), "{err}");
+    assert!(err.to_string().contains("at least one node"), "{err}");
+    let one = VerifiableProducer::builder(kafka.nodes().to_vec(), &kafka, "t").build(&ctx);
+    assert!(one.is_ok(), "{:?}", one.err());
 }

@@ -334,8 +334,8 @@ async fn create_topic(kafka: &KafkaService, w: &Workload) {
 /// `ProducerPerformanceService`: `client.id=producer-performance`; without the batch and buffer
 /// settings ours sent 16 KiB batches and ran ≈ 1.4× faster than kafkatest's on the same brokers
 /// — not the same work).
-fn kafkatest_producer(w: &Workload) -> ProducerPerformance {
-    ProducerPerformance::new(w.topic, w.records_per_producer, w.record_size)
+fn kafkatest_producer(w: &Workload, kafka: &KafkaService, nodes: Vec<Node>) -> ProducerPerformance {
+    ProducerPerformance::builder(nodes, kafka, w.topic, w.records_per_producer, w.record_size)
         .prop("acks", w.acks)
         .prop("compression.type", w.compression)
         .prop("batch.size", 8 * 1024)
@@ -354,7 +354,9 @@ async fn run_producers(
     ducttape_services::perf::ProducerPerfResult,
     Vec<Vec<ProducerPerfWindow>>,
 ) {
-    let p = kafkatest_producer(w).build(ctx, kafka, clients.to_vec());
+    let p = kafkatest_producer(w, kafka, clients.to_vec())
+        .build(ctx)
+        .unwrap();
     p.run().await.unwrap();
     let r = p.aggregate().expect("every producer printed its result");
     assert_eq!(
@@ -494,9 +496,15 @@ async fn kafka_benchmark(ctx: TestContext, #[case] case: Case) {
         }
         Case::Consume { consumers } => {
             run_producers(&ctx, kafka, &clients[..1], &w).await;
-            let c = ConsumerPerformance::new(w.topic, w.records_per_consumer)
-                .group(CONSUMER_GROUP)
-                .build(&ctx, kafka, clients.clone());
+            let c = ConsumerPerformance::builder(
+                clients.clone(),
+                kafka,
+                w.topic,
+                w.records_per_consumer,
+            )
+            .group(CONSUMER_GROUP)
+            .build(&ctx)
+            .unwrap();
             c.run().await.unwrap();
             let r = c.aggregate().expect("every consumer printed its result");
             assert!(
@@ -513,12 +521,17 @@ async fn kafka_benchmark(ctx: TestContext, #[case] case: Case) {
             (serde_json::to_value(&r).unwrap(), line)
         }
         Case::ProducerAndConsumer => {
-            let producer = kafkatest_producer(&w).build(&ctx, kafka, vec![clients[0].clone()]);
-            let consumer = ConsumerPerformance::new(w.topic, w.records_per_consumer).build(
-                &ctx,
-                kafka,
+            let producer = kafkatest_producer(&w, kafka, vec![clients[0].clone()])
+                .build(&ctx)
+                .unwrap();
+            let consumer = ConsumerPerformance::builder(
                 vec![clients[1].clone()],
-            );
+                kafka,
+                w.topic,
+                w.records_per_consumer,
+            )
+            .build(&ctx)
+            .unwrap();
             ducttape_services::run_parallel(&[producer.as_ref(), consumer.as_ref()])
                 .await
                 .unwrap();
@@ -534,12 +547,18 @@ async fn kafka_benchmark(ctx: TestContext, #[case] case: Case) {
             (json!({ "producer": p, "consumer": c }), line)
         }
         Case::EndToEndLatency => {
-            let mut e2e =
-                EndToEndLatency::new(w.topic, w.records_per_producer, w.record_size).acks(w.acks);
+            let mut e2e = EndToEndLatency::builder(
+                clients.clone(),
+                kafka,
+                w.topic,
+                w.records_per_producer,
+                w.record_size,
+            )
+            .acks(w.acks);
             if w.compression != "none" {
                 e2e = e2e.prop("compression.type", w.compression);
             }
-            let e2e = e2e.build(&ctx, kafka, clients.clone());
+            let e2e = e2e.build(&ctx).unwrap();
             e2e.run().await.unwrap();
             let l = e2e.results().pop().expect("end-to-end latency result");
             let line = format!(

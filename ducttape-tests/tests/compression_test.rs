@@ -74,16 +74,19 @@ async fn run(
         .iter()
         .enumerate()
         .map(|(i, codec)| {
-            VerifiableProducer::new(TOPIC)
+            VerifiableProducer::builder(client.clone(), kafka, TOPIC)
                 .value_prefix(i as u32)
                 .throughput(1000)
                 .max_messages(PER_PRODUCER as i64)
                 .prop("compression.type", codec)
                 .name(&format!("producer-{codec}"))
-                .build(ctx, kafka, client.clone())
+                .build(ctx)
+                .unwrap()
         })
         .collect();
-    let consumer = VerifiableConsumer::new(TOPIC, "compression").build(ctx, kafka, client.clone());
+    let consumer = VerifiableConsumer::builder(client.clone(), kafka, TOPIC, "compression")
+        .build(ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     for p in &producers {
         p.start().await.unwrap();

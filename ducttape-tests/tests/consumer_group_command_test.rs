@@ -177,16 +177,18 @@ async fn groups_agree(ctx: TestContext, mode: Mode, version: KafkaVersion) {
         100
     );
     let node = kafka.brokers()[0].clone();
-    let other = VerifiableConsumer::new(TOPIC, OTHER)
+    let other = VerifiableConsumer::builder(vec![node.clone()], &kafka, TOPIC, OTHER)
         .max_messages(10)
         .name("other-consumer")
-        .build(&ctx, &kafka, vec![node.clone()]);
+        .build(&ctx)
+        .unwrap();
     other.start().await.unwrap();
     other.wait().await.unwrap();
     other.stop().await.unwrap();
-    let consumer = VerifiableConsumer::new(TOPIC, GROUP)
+    let consumer = VerifiableConsumer::builder(vec![node], &kafka, TOPIC, GROUP)
         .timeout(Duration::from_secs(120))
-        .build(&ctx, &kafka, vec![node]);
+        .build(&ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     // The group has read everything and committed it: the answers stand still.
     let ends = kafka.end_offsets(TOPIC).await.unwrap();

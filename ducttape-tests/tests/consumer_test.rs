@@ -214,12 +214,11 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
     // A slot has 6 nodes: 2 brokers and the controller, 3 consumers; the producer shares the
     // first consumer's node (a separate process, untouched by the consumer's bounces).
     let consumer_nodes = ctx.lease(CONSUMERS).await.unwrap();
-    let producer = VerifiableProducer::new(TOPIC).throughput(RATE).build(
-        ctx,
-        &kafka,
-        vec![consumer_nodes[0].clone()],
-    );
-    let mut consumer = VerifiableConsumer::new(TOPIC, GROUP);
+    let producer = VerifiableProducer::builder(vec![consumer_nodes[0].clone()], &kafka, TOPIC)
+        .throughput(RATE)
+        .build(ctx)
+        .unwrap();
+    let mut consumer = VerifiableConsumer::builder(consumer_nodes.clone(), &kafka, TOPIC, GROUP);
     consumer = match case.protocol {
         Protocol::Classic(class) => consumer
             .group_protocol("classic")
@@ -240,11 +239,7 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
     if case.static_members {
         consumer = consumer.static_membership();
     }
-    let group = ConsumerGroup::new(
-        consumer.build(ctx, &kafka, consumer_nodes.clone()),
-        TOPIC,
-        PARTITIONS,
-    );
+    let group = ConsumerGroup::new(consumer.build(ctx).unwrap(), TOPIC, PARTITIONS);
 
     producer.start().await.unwrap();
     wait_for_more_acks(&producer, 200, Duration::from_secs(60))
@@ -419,9 +414,10 @@ async fn intrude(
     node: &ducttape_tests::Node,
 ) -> (AssignmentProblems, Vec<GroupViolation>) {
     let intruder = ConsumerGroup::new(
-        VerifiableConsumer::new(TOPIC, "intruder-group")
+        VerifiableConsumer::builder(vec![node.clone()], kafka, TOPIC, "intruder-group")
             .name("intruder")
-            .build(ctx, kafka, vec![node.clone()]),
+            .build(ctx)
+            .unwrap(),
         TOPIC,
         PARTITIONS,
     );

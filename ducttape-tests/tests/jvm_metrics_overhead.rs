@@ -37,9 +37,10 @@ async fn one_round(
     client: &ducttape_tests::Node,
     records: u64,
 ) -> f64 {
-    let p = ProducerPerformance::new("overhead", records, 100)
+    let p = ProducerPerformance::builder(vec![client.clone()], kafka, "overhead", records, 100)
         .prop("acks", "all")
-        .build(ctx, kafka, vec![client.clone()]);
+        .build(ctx)
+        .unwrap();
     p.run().await.unwrap();
     let r = p.aggregate().expect("the producer printed its result");
     assert_eq!(r.records, records, "every record sent");

@@ -83,7 +83,7 @@ async fn all_map_archive(service: &dyn Service) -> Vec<(String, u32, bool)> {
 }
 
 #[rstest]
-#[case::zookeeper_3_9(Mode::Zookeeper, KafkaVersion::DEFAULT)]
+#[case::zookeeper_3_9(Mode::Zookeeper, KafkaVersion::V3_9)]
 #[case::kraft_4_4(Mode::Kraft, KafkaVersion::V4)]
 #[tokio::test]
 #[serial(heavy)]

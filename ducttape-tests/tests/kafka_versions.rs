@@ -6,6 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
+use ducttape_services::kafka::{ConfigChange, KafkaServiceError, UpgradeStep};
 use ducttape_services::kafka_home::{self, Layout};
 use ducttape_services::{
     KafkaService, KafkaVersion, KafkaVersionError, Service, ServiceError, ServiceExt, TopicSpec,
@@ -68,6 +69,66 @@ async fn extra_release_runs_a_kraft_broker(ctx: TestContext) {
     let logged = one_broker_round_trip(&ctx, version).await;
     assert_eq!(logged, EXTRA, "the broker runs the release asked for");
     ctx.record("kafka_version", logged);
+}
+
+/// After `upgrade_node` a node's version and home in `summary.json` are what its JVM runs, read
+/// from it (its log's "Kafka version", its classpath), not the service's build-time install:
+/// one KRaft broker on 3.8.1 moved onto 3.9.2 records 3.9.2 from `/opt/kafka-3.9.2`. And the
+/// check bites: a move onto "3.9.2" whose home holds 3.8.1 (`KafkaVersion::at`) fails the
+/// start, naming the node, both versions and the home. Needs 3.8.1 (skipped without it).
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn upgrade_node_records_what_runs_and_refuses_a_home_of_another_release(ctx: TestContext) {
+    let from = match KafkaVersion::release("3.8.1") {
+        Ok(v) => v,
+        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
+            ctx.skip(e.to_string());
+            return;
+        }
+        Err(e) => panic!("{e}"),
+    };
+    let nodes = ctx.lease(1).await.unwrap();
+    let kafka = KafkaService::builder(nodes.clone())
+        .version(from.clone())
+        .kraft_combined(1)
+        .build(&ctx)
+        .unwrap();
+    kafka.start().await.unwrap();
+    let node = &nodes[0];
+    let change = ConfigChange::new();
+
+    // A home that holds another release than the version it is said to be.
+    let mislabelled = KafkaVersion::at("3.9.2", &from.home());
+    let err = kafka
+        .upgrade_node(node, &mislabelled, &change, true)
+        .await
+        .unwrap_err();
+    println!("{err}");
+    assert_eq!(err.step, UpgradeStep::Start);
+    assert!(
+        matches!(
+            &err.source,
+            ServiceError::Kafka(KafkaServiceError::NotTheVersionStarted { node: n, expected, running, home })
+                if n == node.name() && expected == "3.9.2" && running == "3.8.1" && *home == from.home()
+        ),
+        "{err}"
+    );
+
+    kafka
+        .upgrade_node(node, &KafkaVersion::V3_9, &change, true)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    let results = kafka.results();
+    assert_eq!(results["kafka_version"], "3.9.2", "{results}");
+    assert_eq!(results["kafka_home"], "/opt/kafka-3.9.2", "{results}");
+    assert_eq!(
+        results["kafka_homes"][node.name()],
+        "/opt/kafka-3.9.2",
+        "{results}"
+    );
+    assert_eq!(kafka.version().home(), from.home(), "built on 3.8.1");
+    ctx.record("refused", err.to_string());
 }
 
 /// A release that is not installed: `release` names the build.sh line, and a service started on

@@ -9,7 +9,7 @@
 //! scenario naming the pass, the node and the step.
 
 use ducttape_services::kafka::{ConfigChange, UpgradeStep};
-use ducttape_services::KafkaVersion;
+use ducttape_services::{KafkaVersion, Service};
 use ducttape_tests::rolling::{start_workload, RollError, Workload};
 use ducttape_tests::{ctx, start_kafka, Mode, TestContext};
 use rstest::rstest;
@@ -37,7 +37,7 @@ async fn upgrade_then_raise_metadata(ctx: TestContext, mode: Mode) {
         .unwrap_or_else(|e| panic!("{e}"));
     let running = kafka.running_versions();
     assert!(
-        running.values().all(|v| v == to.version()) && running.len() == 3,
+        running.values().all(|v| v == to.version()) && running.len() == kafka.nodes().len(),
         "every node says it runs {}: {running:?}",
         to.version()
     );

@@ -56,13 +56,20 @@ async fn clients_on(
     Arc<VerifiableProducerService>,
     Arc<VerifiableConsumerService>,
 ) {
-    let producer = ducttape_tests::producer_through_faults(topic)
+    let producer = ducttape_tests::producer_through_faults(vec![clients[0].clone()], kafka, topic)
         .name(&format!("producer-{topic}"))
         .throughput(500)
-        .build(ctx, kafka, vec![clients[0].clone()]);
-    let consumer = VerifiableConsumer::new(topic, &format!("group-{topic}"))
-        .name(&format!("consumer-{topic}"))
-        .build(ctx, kafka, vec![clients[1].clone()]);
+        .build(ctx)
+        .unwrap();
+    let consumer = VerifiableConsumer::builder(
+        vec![clients[1].clone()],
+        kafka,
+        topic,
+        &format!("group-{topic}"),
+    )
+    .name(&format!("consumer-{topic}"))
+    .build(ctx)
+    .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     wait_for_more_acks(&producer, 300, WAIT).await.unwrap();

@@ -226,8 +226,8 @@ async fn run_the_workload(
     // Producer-3's node: with the fault, it reaches the isolated leader only.
     let minority = clients.remove(1);
     let client = clients.remove(0);
-    let producer_for = |phase: u32| {
-        VerifiableProducer::new(topic)
+    let producer_for = |phase: u32, node: &Node| {
+        VerifiableProducer::builder(vec![node.clone()], kafka, topic)
             .value_prefix(phase)
             .acks(if safe { "-1" } else { "1" })
             .prop("enable.idempotence", safe)
@@ -238,11 +238,10 @@ async fn run_the_workload(
             .prop("delivery.timeout.ms", 300_000)
             .name(&format!("producer-{phase}"))
     };
-    let producer = producer_for(1)
-        .throughput(500)
-        .build(ctx, kafka, vec![client.clone()]);
-    let consumer =
-        VerifiableConsumer::new(topic, "loss-check").build(ctx, kafka, vec![client.clone()]);
+    let producer = producer_for(1, &client).throughput(500).build(ctx).unwrap();
+    let consumer = VerifiableConsumer::builder(vec![client.clone()], kafka, topic, "loss-check")
+        .build(ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     wait_for_more_acks(&producer, 500, RESUME).await.unwrap();
@@ -294,14 +293,15 @@ async fn run_the_workload(
     }
     let moved_ms = now_ms();
     // Records sent during the isolation, by a client that reaches the isolated leader only.
-    let through = producer_for(3)
+    let through = producer_for(3, &minority)
         .bootstrap_servers(&format!("{}:{BROKER_PORT}", leader.address()))
         // Unreachable brokers are given up on quickly, not after the default 10 s.
         .prop("socket.connection.setup.timeout.ms", 1000)
         .prop("socket.connection.setup.timeout.max.ms", 1000)
         .max_messages(BATCH)
         .throughput(-1)
-        .build(ctx, kafka, vec![minority.clone()]);
+        .build(ctx)
+        .unwrap();
     through.start().await.unwrap();
     let through_started_ms = started_at(&through).await.unwrap();
     // A while under the new leader, so the old one acknowledges (or holds) records alone:
@@ -324,11 +324,11 @@ async fn run_the_workload(
 
     // After the heal the partition serves again: a second producer's records are all
     // acknowledged, and none of them may be lost.
-    let after =
-        producer_for(2)
-            .max_messages(BATCH)
-            .throughput(-1)
-            .build(ctx, kafka, vec![client.clone()]);
+    let after = producer_for(2, &client)
+        .max_messages(BATCH)
+        .throughput(-1)
+        .build(ctx)
+        .unwrap();
     after.run().await.unwrap();
     assert_eq!(acknowledged_so_far(&after).await.unwrap(), BATCH as u64);
 
@@ -514,15 +514,17 @@ async fn a_consumer_that_stops_reading_is_named_with_its_position(ctx: TestConte
     kafka.create_topic(&TopicSpec::new(topic)).await.unwrap();
     let client = ctx.lease(1).await.unwrap().remove(0);
     let producer_for = |phase: u32| {
-        VerifiableProducer::new(topic)
+        VerifiableProducer::builder(vec![client.clone()], kafka, topic)
             .value_prefix(phase)
             .max_messages(200)
             .throughput(-1)
             .name(&format!("producer-{phase}"))
-            .build(&ctx, kafka, vec![client.clone()])
+            .build(&ctx)
+            .unwrap()
     };
-    let consumer =
-        VerifiableConsumer::new(topic, "stall-check").build(&ctx, kafka, vec![client.clone()]);
+    let consumer = VerifiableConsumer::builder(vec![client.clone()], kafka, topic, "stall-check")
+        .build(&ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     let first = producer_for(1);
     first.run().await.unwrap();

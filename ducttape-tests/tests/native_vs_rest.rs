@@ -203,22 +203,38 @@ async fn rest_perf_workers_produce_and_consume_every_record(ctx: TestContext) {
     let s = start(&ctx).await;
     create_topic(&s.kafka, "rest-perf").await;
     let records = 3_000;
-    let producer = RestProducerPerformance::new(rest_perf(), "rest-perf", records, RECORD_SIZE)
-        .concurrency(8)
-        .report_interval(Duration::from_millis(200))
-        .build(&ctx, &*s.pixy, vec![s.client.clone()]);
+    let producer = RestProducerPerformance::builder(
+        vec![s.client.clone()],
+        &*s.pixy,
+        rest_perf(),
+        "rest-perf",
+        records,
+        RECORD_SIZE,
+    )
+    .concurrency(8)
+    .report_interval(Duration::from_millis(200))
+    .build(&ctx)
+    .unwrap();
     producer.run().await.unwrap();
     let produced = producer.aggregate().unwrap();
     assert_sane(&produced, &producer.stats()[0], records, "produce");
     assert_eq!(native_count(&s.kafka, "rest-perf").await, records);
 
     // At a target rate and with asynchronous acks: latency from the intended send times.
-    let paced = RestProducerPerformance::new(rest_perf(), "rest-perf", 1_000, RECORD_SIZE)
-        .sync_acks(false)
-        .rate(2_000)
-        .report_interval(Duration::from_millis(200))
-        .name("rest-producer-paced")
-        .build(&ctx, &*s.pixy, vec![s.client.clone()]);
+    let paced = RestProducerPerformance::builder(
+        vec![s.client.clone()],
+        &*s.pixy,
+        rest_perf(),
+        "rest-perf",
+        1_000,
+        RECORD_SIZE,
+    )
+    .sync_acks(false)
+    .rate(2_000)
+    .report_interval(Duration::from_millis(200))
+    .name("rest-producer-paced")
+    .build(&ctx)
+    .unwrap();
     paced.run().await.unwrap();
     let p = paced.aggregate().unwrap();
     assert_sane(&p, &paced.stats()[0], 1_000, "produce");
@@ -242,22 +258,38 @@ async fn rest_perf_workers_produce_and_consume_every_record(ctx: TestContext) {
     assert!(landed.is_ok(), "{count} of {total} records in Kafka");
     assert_eq!(count, total);
 
-    let consumer = RestConsumerPerformance::new(rest_perf(), "rest-perf", total, "g")
-        .concurrency(8)
-        .report_interval(Duration::from_millis(200))
-        .build(&ctx, &*s.pixy, vec![s.client.clone()]);
+    let consumer = RestConsumerPerformance::builder(
+        vec![s.client.clone()],
+        &*s.pixy,
+        rest_perf(),
+        "rest-perf",
+        total,
+        "g",
+    )
+    .concurrency(8)
+    .report_interval(Duration::from_millis(200))
+    .build(&ctx)
+    .unwrap();
     consumer.run().await.unwrap();
     let consumed = consumer.aggregate().unwrap();
     assert_sane(&consumed, &consumer.stats()[0], total, "consume");
 
     // A record asked for that the topic does not hold: the consumer reads every record there
     // is, each once, and fails naming the shortfall in distinct records.
-    let short = RestConsumerPerformance::new(rest_perf(), "rest-perf", total + 1, "g-short")
-        .concurrency(8)
-        .idle_timeout(Duration::from_secs(3))
-        .report_interval(Duration::from_millis(200))
-        .name("rest-consumer-short")
-        .build(&ctx, &*s.pixy, vec![s.client.clone()]);
+    let short = RestConsumerPerformance::builder(
+        vec![s.client.clone()],
+        &*s.pixy,
+        rest_perf(),
+        "rest-perf",
+        total + 1,
+        "g-short",
+    )
+    .concurrency(8)
+    .idle_timeout(Duration::from_secs(3))
+    .report_interval(Duration::from_millis(200))
+    .name("rest-consumer-short")
+    .build(&ctx)
+    .unwrap();
     short.start().await.unwrap();
     let err = short.wait().await.unwrap_err();
     match &err {
@@ -292,9 +324,11 @@ async fn a_rest_worker_against_a_dead_proxy_fails_wait_with_its_output(ctx: Test
         .zookeeper(&zk)
         .build(&ctx)
         .unwrap();
-    let producer = RestProducerPerformance::new(rest_perf(), "t", 100, RECORD_SIZE)
-        .concurrency(2)
-        .build(&ctx, &*pixy, vec![client]);
+    let producer =
+        RestProducerPerformance::builder(vec![client], &*pixy, rest_perf(), "t", 100, RECORD_SIZE)
+            .concurrency(2)
+            .build(&ctx)
+            .unwrap();
     producer.start().await.unwrap();
     let err = producer.wait().await.unwrap_err();
     let text = err.to_string();
@@ -443,18 +477,25 @@ async fn native_vs_rest(ctx: TestContext) {
     let clients = vec![s.client.clone()];
     let (pixy_node, pid) = pixy_pid(&s.pixy).await;
 
-    let native_producer = ProducerPerformance::new("native", records, RECORD_SIZE).build(
-        &ctx,
-        &s.kafka,
-        clients.clone(),
-    );
+    let native_producer =
+        ProducerPerformance::builder(clients.clone(), &s.kafka, "native", records, RECORD_SIZE)
+            .build(&ctx)
+            .unwrap();
     native_producer.run().await.unwrap();
     let np = native_producer.aggregate().unwrap();
 
     let before = cpu_seconds(&pixy_node, pid).await;
-    let rest_producer = RestProducerPerformance::new(rest_perf(), "rest", records, RECORD_SIZE)
-        .concurrency(PRODUCE_CONCURRENCY)
-        .build(&ctx, &*s.pixy, clients.clone());
+    let rest_producer = RestProducerPerformance::builder(
+        clients.clone(),
+        &*s.pixy,
+        rest_perf(),
+        "rest",
+        records,
+        RECORD_SIZE,
+    )
+    .concurrency(PRODUCE_CONCURRENCY)
+    .build(&ctx)
+    .unwrap();
     rest_producer.run().await.unwrap();
     let pixy_produce_cpu = cpu_seconds(&pixy_node, pid).await - before;
     let rp = rest_producer.aggregate().unwrap();
@@ -462,14 +503,24 @@ async fn native_vs_rest(ctx: TestContext) {
     assert_eq!(native_count(&s.kafka, "rest").await, records);
 
     let native_consumer =
-        ConsumerPerformance::new("native", records).build(&ctx, &s.kafka, clients.clone());
+        ConsumerPerformance::builder(clients.clone(), &s.kafka, "native", records)
+            .build(&ctx)
+            .unwrap();
     native_consumer.run().await.unwrap();
     let nc = native_consumer.aggregate().unwrap();
 
     let before = cpu_seconds(&pixy_node, pid).await;
-    let rest_consumer = RestConsumerPerformance::new(rest_perf(), "rest", records, "rest-perf")
-        .concurrency(CONSUME_CONCURRENCY)
-        .build(&ctx, &*s.pixy, clients);
+    let rest_consumer = RestConsumerPerformance::builder(
+        clients,
+        &*s.pixy,
+        rest_perf(),
+        "rest",
+        records,
+        "rest-perf",
+    )
+    .concurrency(CONSUME_CONCURRENCY)
+    .build(&ctx)
+    .unwrap();
     rest_consumer.run().await.unwrap();
     let pixy_consume_cpu = cpu_seconds(&pixy_node, pid).await - before;
     let rc = rest_consumer.aggregate().unwrap();

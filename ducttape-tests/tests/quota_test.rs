@@ -12,10 +12,14 @@
 //!   never an upper one);
 //! - the throttle is in the client's own metrics: `produce-throttle-time-max` and
 //!   `fetch-throttle-time-max` above zero;
+//! - the throttle is in the broker's own metrics: its quota manager's `throttle-time` for the
+//!   client (`kafka.server:type=Produce|Fetch,client-id=…`, scraped from its JMX exporter)
+//!   above zero while that client ran;
 //! - every record produced was consumed.
 //!
 //! Shown failing: the same workload as a client whose quota is 10× the one asserted runs
-//! faster than the bound allows and is never throttled, and the check says both.
+//! faster than the bound allows and is never throttled, and the check says both; the broker
+//! reports that client's throttle time (so it knew the client) and never above zero.
 //!
 //! kafkatest's matrix: quota type (client-id, user, (user, client-id)) × overridden or
 //! default, plus two consumers and pre-2.0 throttling. Here: client-id overridden (the default
@@ -23,10 +27,11 @@
 //! (they need an authenticated principal: kafkatest's SSL listener), two consumers, and the
 //! pre-2.0 throttling of Kafka 1.1.
 
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use ducttape_services::perf::{parse_consumer_output, parse_producer_output};
 use ducttape_services::{KafkaService, KafkaVersion, TopicSpec};
+use ducttape_tests::broker_views::{sample_brokers_now, throttled, ThrottleError};
 use ducttape_tests::{ctx, start_kafka, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
@@ -252,27 +257,52 @@ async fn quota_enforced(ctx: TestContext, overridden: bool) {
     // The client that shows the check failing: its quota is 10× the one asserted.
     set_client_quota(&kafka, Some("fast_id"), QUOTA * 10).await;
 
+    let t0 = SystemTime::now();
     let produced = produce(&kafka, client_id).await;
+    let t1 = sample_brokers_now(&kafka).await;
     tracing::info!(?produced, "produced under the quota");
     assert_eq!(produced.records, RECORDS);
     check_quota("the producer", &produced, QUOTA).unwrap();
+    let produce_throttle = throttled(&kafka, "Produce", client_id, t0, t1).unwrap();
     let consumed = consume(&kafka, client_id, RECORDS).await;
+    let t2 = sample_brokers_now(&kafka).await;
     tracing::info!(?consumed, "consumed under the quota");
     assert_eq!(
         consumed.records, RECORDS,
         "every record produced is consumed"
     );
     check_quota("the consumer", &consumed, QUOTA).unwrap();
+    let fetch_throttle = throttled(&kafka, "Fetch", client_id, t1, t2).unwrap();
+    println!(
+        "the broker's throttle time for {client_id}: produce {produce_throttle} ms, fetch {fetch_throttle} ms"
+    );
+    ctx.record("quota.broker_produce_throttle_ms", produce_throttle);
+    ctx.record("quota.broker_fetch_throttle_ms", fetch_throttle);
 
     let fast = produce(&kafka, "fast_id").await;
+    let t3 = sample_brokers_now(&kafka).await;
     tracing::info!(?fast, "produced under a quota 10× higher");
     let err = check_quota("the producer", &fast, QUOTA).unwrap_err();
     assert!(err.contains("faster than a quota"), "{err}");
+    never_throttled(&kafka, "Produce", t2, t3);
     let fast = consume(&kafka, "fast_id", RECORDS * 2).await;
+    let t4 = sample_brokers_now(&kafka).await;
     tracing::info!(?fast, "consumed under a quota 10× higher");
     let err = check_quota("the consumer", &fast, QUOTA).unwrap_err();
     assert!(err.contains("faster than a quota"), "{err}");
+    never_throttled(&kafka, "Fetch", t3, t4);
     ctx.record("quota.fast_consumer_refusal", err);
+}
+
+/// The broker-side check fails for `fast_id` (its quota 10× what it used): the broker knew the
+/// client (a sample of its throttle time, NaN or 0) and never throttled it.
+fn never_throttled(kafka: &KafkaService, request: &str, from: SystemTime, to: SystemTime) {
+    match throttled(kafka, request, "fast_id", from, to) {
+        Err(e @ ThrottleError::NotThrottled { samples, .. }) if samples > 0 => {
+            println!("as it must: {e}");
+        }
+        other => panic!("fast_id's {request} requests: {other:?}"),
+    }
 }
 
 #[rstest]
@@ -285,7 +315,7 @@ async fn client_id_quota_is_enforced(ctx: TestContext) {
 #[rstest]
 #[tokio::test]
 #[serial(heavy)]
-#[ignore = "kafkatest's default-quota case, ≈ 80 s; run with --ignored default_client_id_quota"]
+#[ignore = "kafkatest's default-quota case, ≈ 3 min under load; run with --ignored default_client_id_quota"]
 async fn default_client_id_quota_is_enforced(ctx: TestContext) {
     quota_enforced(ctx, false).await;
 }

@@ -94,12 +94,14 @@ async fn start_workload(
     Arc<VerifiableProducerService>,
     Arc<VerifiableConsumerService>,
 ) {
-    let producer = ducttape_tests::producer_through_faults(TOPIC)
+    let producer = ducttape_tests::producer_through_faults(vec![clients[0].clone()], kafka, TOPIC)
         .throughput(500)
         .repeating_keys(100)
-        .build(ctx, kafka, vec![clients[0].clone()]);
-    let consumer =
-        VerifiableConsumer::new(TOPIC, "reassign").build(ctx, kafka, vec![clients[1].clone()]);
+        .build(ctx)
+        .unwrap();
+    let consumer = VerifiableConsumer::builder(vec![clients[1].clone()], kafka, TOPIC, "reassign")
+        .build(ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     (producer, consumer)
@@ -148,13 +150,14 @@ async fn move_start_offset(
     kafka: &KafkaService,
     client: &Node,
 ) -> BTreeMap<u32, i64> {
-    let old = ducttape_tests::producer_through_faults(TOPIC)
+    let old = ducttape_tests::producer_through_faults(vec![client.clone()], kafka, TOPIC)
         .name("old-records")
         .throughput(-1)
         .max_messages(5000)
         .repeating_keys(100)
         .create_time(1000)
-        .build(ctx, kafka, vec![client.clone()]);
+        .build(ctx)
+        .unwrap();
     old.run().await.unwrap();
     let ends = kafka.end_offsets(TOPIC).await.unwrap();
     assert!(
@@ -232,12 +235,19 @@ async fn reassign_partitions(ctx: TestContext, #[case] case: Case) {
         println!("log start offsets before the move: {starts:?}");
     }
     if case.bounce {
-        ProducerPerformance::new(TOPIC, BULK_RECORDS, BULK_RECORD_SIZE)
-            .prop("acks", "all")
-            .build(&ctx, kafka, vec![clients[0].clone()])
-            .run()
-            .await
-            .unwrap();
+        ProducerPerformance::builder(
+            vec![clients[0].clone()],
+            kafka,
+            TOPIC,
+            BULK_RECORDS,
+            BULK_RECORD_SIZE,
+        )
+        .prop("acks", "all")
+        .build(&ctx)
+        .unwrap()
+        .run()
+        .await
+        .unwrap();
     }
     let (producer, consumer) = start_workload(&ctx, kafka, &clients).await;
     // Data in every partition before the move (100 repeating keys over 6 partitions).

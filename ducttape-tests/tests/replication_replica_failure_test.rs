@@ -62,14 +62,16 @@ async fn set_up(
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let producer = ducttape_tests::producer_through_faults(TOPIC)
+    let producer = ducttape_tests::producer_through_faults(vec![clients[0].clone()], kafka, TOPIC)
         .throughput(500)
-        .build(ctx, kafka, vec![clients[0].clone()]);
-    let mut consumer = VerifiableConsumer::new(TOPIC, "replica-failure");
+        .build(ctx)
+        .unwrap();
+    let mut consumer =
+        VerifiableConsumer::builder(vec![clients[1].clone()], kafka, TOPIC, "replica-failure");
     if let Some(protocol) = group_protocol {
         consumer = consumer.group_protocol(protocol);
     }
-    let consumer = consumer.build(ctx, kafka, vec![clients[1].clone()]);
+    let consumer = consumer.build(ctx).unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     wait_for_more_acks(&producer, 300, RESUME).await.unwrap();

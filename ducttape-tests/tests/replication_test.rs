@@ -49,14 +49,19 @@ async fn start_workload(ctx: &TestContext, mode: Mode, topic: &str) -> Workload 
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let producer = ducttape_tests::producer_through_faults(topic)
-        .throughput(500)
-        .build(ctx, &cluster.kafka, vec![clients[0].clone()]);
-    let consumer = VerifiableConsumer::new(topic, "no-loss-check").build(
-        ctx,
-        &cluster.kafka,
+    let producer =
+        ducttape_tests::producer_through_faults(vec![clients[0].clone()], &cluster.kafka, topic)
+            .throughput(500)
+            .build(ctx)
+            .unwrap();
+    let consumer = VerifiableConsumer::builder(
         vec![clients[1].clone()],
-    );
+        &cluster.kafka,
+        topic,
+        "no-loss-check",
+    )
+    .build(ctx)
+    .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     wait_for_more_acks(&producer, 300, RESUME).await.unwrap();
@@ -619,19 +624,18 @@ async fn replication_with_broker_failure(
     let kafka = &cluster.kafka.clone();
     create_replicated_topic(kafka, topic).await.unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let mut producer = VerifiableProducer::new(topic)
+    let mut producer = VerifiableProducer::builder(vec![clients[0].clone()], kafka, topic)
         .throughput(500)
         .prop("delivery.timeout.ms", 120_000)
         .prop("enable.idempotence", idempotent);
     if let Some(codec) = compression {
         producer = producer.prop("compression.type", codec);
     }
-    let producer = producer.build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer = VerifiableConsumer::new(topic, "replication-test").build(
-        &ctx,
-        kafka,
-        vec![clients[1].clone()],
-    );
+    let producer = producer.build(&ctx).unwrap();
+    let consumer =
+        VerifiableConsumer::builder(vec![clients[1].clone()], kafka, topic, "replication-test")
+            .build(&ctx)
+            .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     wait_for_more_acks(&producer, 300, RESUME).await.unwrap();
@@ -821,15 +825,17 @@ async fn checks_catch_a_consumer_that_stops_early_and_a_producer_that_dies(ctx: 
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let producer = VerifiableProducer::new("short")
+    let producer = VerifiableProducer::builder(vec![clients[0].clone()], kafka, "short")
         .max_messages(2000)
         .throughput(-1)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
+        .build(&ctx)
+        .unwrap();
     producer.run().await.unwrap();
     // A deliberately broken consumer: it gives up after 1,500 of the 2,000 records.
-    let consumer = VerifiableConsumer::new("short", "broken")
+    let consumer = VerifiableConsumer::builder(vec![clients[1].clone()], kafka, "short", "broken")
         .max_messages(1500)
-        .build(&ctx, kafka, vec![clients[1].clone()]);
+        .build(&ctx)
+        .unwrap();
     consumer.run().await.unwrap();
     let report = check_delivery(&producer, &consumer).await.unwrap();
     println!("{report}");
@@ -839,11 +845,10 @@ async fn checks_catch_a_consumer_that_stops_early_and_a_producer_that_dies(ctx: 
 
     // A producer that dies mid-run (its JVM killed, as a crash would): progress stops, and
     // stopping it reports how it ended instead of taking the death for our stop.
-    let dying = VerifiableProducer::new("short").throughput(200).build(
-        &ctx,
-        kafka,
-        vec![clients[0].clone()],
-    );
+    let dying = VerifiableProducer::builder(vec![clients[0].clone()], kafka, "short")
+        .throughput(200)
+        .build(&ctx)
+        .unwrap();
     dying.start().await.unwrap();
     wait_for_more_acks(&dying, 100, RESUME).await.unwrap();
     // Progress is counted per partition: partition 1 moves, a partition this producer never

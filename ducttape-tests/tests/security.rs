@@ -53,10 +53,13 @@ async fn produce_and_consume(
         kafka.grant(&acls).await.unwrap();
     }
     let client = ctx.lease(1).await.unwrap();
-    let producer = ducttape_tests::producer_through_faults(TOPIC)
+    let producer = ducttape_tests::producer_through_faults(client.clone(), kafka, TOPIC)
         .throughput(500)
-        .build(ctx, kafka, client.clone());
-    let consumer = VerifiableConsumer::new(TOPIC, GROUP).build(ctx, kafka, client);
+        .build(ctx)
+        .unwrap();
+    let consumer = VerifiableConsumer::builder(client, kafka, TOPIC, GROUP)
+        .build(ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     wait_for_more_acks(&producer, 500, Duration::from_secs(90))
@@ -692,11 +695,13 @@ async fn leader_bounce_under_sasl_ssl_loses_nothing(ctx: TestContext) {
     acls.extend(Acl::consumer("client", TOPIC, GROUP));
     kafka.grant(&acls).await.unwrap();
     let clients = ctx.lease(1).await.unwrap();
-    let producer =
-        VerifiableProducer::new(TOPIC)
-            .throughput(500)
-            .build(&ctx, kafka, clients.clone());
-    let consumer = VerifiableConsumer::new(TOPIC, GROUP).build(&ctx, kafka, clients);
+    let producer = VerifiableProducer::builder(clients.clone(), kafka, TOPIC)
+        .throughput(500)
+        .build(&ctx)
+        .unwrap();
+    let consumer = VerifiableConsumer::builder(clients, kafka, TOPIC, GROUP)
+        .build(&ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     let resume = Duration::from_secs(90);
@@ -744,10 +749,11 @@ async fn producer_throughput_by_security_protocol(ctx: TestContext) {
             .create_topic(&TopicSpec::new(TOPIC).partitions(6).replication_factor(1))
             .await
             .unwrap();
-        let producers = ProducerPerformance::new(TOPIC, records, 100)
+        let producers = ProducerPerformance::builder(client.clone(), kafka, TOPIC, records, 100)
             .prop("acks", 1)
             .name(&format!("producer-{}", protocol.name().to_lowercase()))
-            .build(&ctx, kafka, client.clone());
+            .build(&ctx)
+            .unwrap();
         producers.run().await.unwrap();
         let result = producers.aggregate().unwrap();
         println!(

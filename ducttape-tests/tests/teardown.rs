@@ -523,6 +523,21 @@ async fn jvm_pid<S: Service>(service: &S, node: &Node) -> u32 {
         .pid
 }
 
+/// A ZooKeeper started on a node leased by `ctx`, its JVM then stopped by SIGSTOP (hung);
+/// returns the node and the JVM's pid.
+async fn stopped_zookeeper(ctx: &TestContext) -> (Node, u32) {
+    let nodes = ctx.lease(1).await.unwrap();
+    let node = nodes[0].clone();
+    let zk = ducttape_services::ZookeeperService::new(ctx, nodes).unwrap();
+    zk.start().await.unwrap();
+    let java = jvm_pid(zk.as_ref(), &node).await;
+    node.account()
+        .ssh(&format!("kill -STOP {java}"))
+        .await
+        .unwrap();
+    (node, java)
+}
+
 #[tokio::test]
 #[serial(context)]
 async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
@@ -544,15 +559,7 @@ async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
 
     // A test that fails while its JVM hangs, stopped by SIGSTOP.
     let ctx = inner_ctx("jvm_stopped_then_failed");
-    let nodes = ctx.lease(1).await.unwrap();
-    let node = nodes[0].clone();
-    let zk = ducttape_services::ZookeeperService::new(&ctx, nodes).unwrap();
-    zk.start().await.unwrap();
-    let java = jvm_pid(zk.as_ref(), &node).await;
-    node.account()
-        .ssh(&format!("kill -STOP {java}"))
-        .await
-        .unwrap();
+    let (node, java) = stopped_zookeeper(&ctx).await;
     let dir = ctx.results_dir().to_path_buf();
     // The context is dropped while its thread panics, as a failing test's is.
     let failing = std::thread::spawn(move || {
@@ -563,7 +570,8 @@ async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
     let s = summary(&dir);
     assert_eq!(s["status"], "fail", "{s}");
     let want = format!("zookeeper/{}/threads-{java}.txt", node.name());
-    assert_eq!(s["diagnostics"], serde_json::json!([want]), "{s}");
+    let gc_log = format!("zookeeper/{}/jvm/gc.log", node.name());
+    assert_eq!(s["diagnostics"], serde_json::json!([want, gc_log]), "{s}");
     let dump = std::fs::read_to_string(dir.join(&want)).unwrap();
     assert!(
         dump.contains("process state T")
@@ -579,4 +587,70 @@ async fn a_failed_test_has_the_thread_dump_of_its_stopped_jvm_and_its_gc_log() {
         .join("gc.log");
     let gc = std::fs::read_to_string(&gc).unwrap_or_else(|e| panic!("{}: {e}", gc.display()));
     assert!(gc.contains("Using G1") || gc.contains("gc"), "{gc}");
+}
+
+/// The watchdog's path: a test that hangs past its timeout (here waiting on a ZooKeeper JVM
+/// stopped by SIGSTOP) is torn down by the watchdog thread, and that teardown too takes the
+/// stopped JVM's thread dump and its GC log before anything is stopped, listed in
+/// `summary.json` and linked from the test's page.
+#[tokio::test]
+#[serial(context)]
+async fn a_test_the_watchdog_tears_down_has_the_thread_dump_of_its_hung_jvm() {
+    // Long enough for ZooKeeper to start on a loaded machine; the test then hangs past it.
+    let limit = Duration::from_secs(60);
+    let ctx = TestContext::builder("teardown::jvm_hung_past_its_timeout")
+        .results_root(std::env::temp_dir().join("ducttape-inner-results"))
+        .timeout(limit)
+        .build()
+        .unwrap();
+    let started = std::time::Instant::now();
+    let (node, java) = stopped_zookeeper(&ctx).await;
+    assert!(
+        started.elapsed() < limit,
+        "ZooKeeper took the whole limit to start: the watchdog path is not what is tested"
+    );
+    // The hang: nothing but the watchdog can end this wait (the summary is written by the
+    // teardown it runs).
+    let dir = ctx.results_dir().to_path_buf();
+    let path = dir.join("summary.json");
+    ducttape_core::wait_until(
+        "the watchdog's teardown wrote the summary",
+        limit + Duration::from_secs(180),
+        Duration::from_secs(1),
+        || async { Ok::<_, std::io::Error>(path.exists()) },
+    )
+    .await
+    .unwrap();
+    let (_, panic) = finish(ctx).await;
+    assert!(
+        panic
+            .as_deref()
+            .is_some_and(|p| p.contains("ran past its timeout")),
+        "{panic:?}"
+    );
+    let s = summary(&dir);
+    assert_eq!(s["status"], "timeout", "{s}");
+    let dump = format!("zookeeper/{}/threads-{java}.txt", node.name());
+    let gc = format!("zookeeper/{}/jvm/gc.log", node.name());
+    let listed: Vec<&str> = s["diagnostics"]
+        .as_array()
+        .map(|d| d.iter().filter_map(|f| f.as_str()).collect())
+        .unwrap_or_default();
+    assert!(
+        listed.contains(&dump.as_str()) && listed.contains(&gc.as_str()),
+        "{s}"
+    );
+    let text = std::fs::read_to_string(dir.join(&dump)).unwrap();
+    assert!(
+        text.contains("was STOPPED") && text.contains("QuorumPeer"),
+        "the stopped JVM's threads and stacks: {text}"
+    );
+    assert!(dir.join(&gc).is_file());
+    // The test's page, written by the same teardown, links them.
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(
+        page.contains(&format!("<a href=\"{dump}\">"))
+            && page.contains(&format!("<a href=\"{gc}\">")),
+        "{page}"
+    );
 }

@@ -151,21 +151,24 @@ async fn throttled_reassignment(ctx: TestContext, #[case] bounce: bool) {
         .await
         .unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let bulk = ProducerPerformance::new(BULK, RECORDS, RECORD_SIZE)
-        .prop("acks", "all")
-        .build(&ctx, kafka, vec![clients[0].clone()]);
+    let bulk =
+        ProducerPerformance::builder(vec![clients[0].clone()], kafka, BULK, RECORDS, RECORD_SIZE)
+            .prop("acks", "all")
+            .build(&ctx)
+            .unwrap();
     bulk.run().await.unwrap();
     let bytes = RECORDS * u64::from(RECORD_SIZE);
     let bound = lower_bound(bytes, THROTTLE, 1 + u64::from(bounce));
 
-    let producer = ducttape_tests::producer_through_faults(VERIFIED)
-        .throughput(100)
-        .build(&ctx, kafka, vec![clients[0].clone()]);
-    let consumer = VerifiableConsumer::new(VERIFIED, "throttling").build(
-        &ctx,
-        kafka,
-        vec![clients[1].clone()],
-    );
+    let producer =
+        ducttape_tests::producer_through_faults(vec![clients[0].clone()], kafka, VERIFIED)
+            .throughput(100)
+            .build(&ctx)
+            .unwrap();
+    let consumer =
+        VerifiableConsumer::builder(vec![clients[1].clone()], kafka, VERIFIED, "throttling")
+            .build(&ctx)
+            .unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     let resume = Duration::from_secs(90);

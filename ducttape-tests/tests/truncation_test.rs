@@ -140,15 +140,17 @@ async fn run(ctx: &TestContext, mode: Mode, version: KafkaVersion, unclean: bool
         .await
         .unwrap();
     let client = ctx.lease(1).await.unwrap();
-    let producer = VerifiableProducer::new(TOPIC)
+    let producer = VerifiableProducer::builder(client.clone(), kafka, TOPIC)
         .throughput(10)
-        .build(ctx, kafka, client.clone());
+        .build(ctx)
+        .unwrap();
     producer.start().await.unwrap();
     ducttape_tests::wait_for_more_acks(&producer, 10, WAIT)
         .await
         .unwrap();
-    let consumer =
-        VerifiableConsumer::new(TOPIC, "truncation-test").build(ctx, kafka, client.clone());
+    let consumer = VerifiableConsumer::builder(client.clone(), kafka, TOPIC, "truncation-test")
+        .build(ctx)
+        .unwrap();
     consumer.start().await.unwrap();
     wait_for_reads(&consumer, 10).await;
 
@@ -183,9 +185,10 @@ async fn run(ctx: &TestContext, mode: Mode, version: KafkaVersion, unclean: bool
     producer.stop().await.unwrap();
 
     // A new group reads the whole log.
-    let second_consumer = VerifiableConsumer::new(TOPIC, "group2")
+    let second_consumer = VerifiableConsumer::builder(client.clone(), kafka, TOPIC, "group2")
         .name("second-consumer")
-        .build(ctx, kafka, client.clone());
+        .build(ctx)
+        .unwrap();
     second_consumer.start().await.unwrap();
     let end = kafka.end_offsets(TOPIC).await.unwrap()[&0];
     ducttape_core::wait_until(

@@ -14,14 +14,91 @@
 //!
 //! After every broker step each partition has a leader and its full ISR and acknowledgements
 //! go on; every record acknowledged before, during and after is consumed with its value.
-//! ACLs are not checked here (the cluster runs without an authorizer).
+//!
+//! ACLs go through the migration too. The ZooKeeper-mode brokers run `AclAuthorizer`, the
+//! KRaft controller and the brokers once they are KRaft brokers `StandardAuthorizer`, all with
+//! `allow.everyone.if.no.acl.found` (the clients and brokers here are unauthenticated, and a
+//! super user would pass every check). Before the migration an ACL lets `User:alice` write the
+//! topic `guarded`, which makes it closed to everyone else; once ZooKeeper is gone the ACL is
+//! still listed and still enforced: an unauthenticated client describing `guarded` is refused
+//! for authorization, while `rolled` (no ACL) stays open. Both checks are shown failing: the
+//! listing on an ACL never created, the refusal on the topic without ACLs.
 
-use ducttape_services::kafka::ConfigChange;
+use ducttape_services::kafka::{
+    Acl, AclOperation, AclResource, ConfigChange, KafkaAdmin, Rejection, SecurityConfig,
+};
 use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
 use ducttape_tests::rolling::{start_workload, topic_id, wait_for_full_isr, SETTLE, TOPIC};
-use ducttape_tests::{ctx, start_kafka, wait_for_more_acks, Mode, Node, TestContext};
+use ducttape_tests::{ctx, start_secured_kafka_with, wait_for_more_acks, Mode, Node, TestContext};
 use rstest::rstest;
 use serial_test::serial;
+
+/// The topic an ACL closes to all but alice.
+const GUARDED: &str = "guarded";
+/// ZooKeeper mode's authorizer.
+const ZOOKEEPER_AUTHORIZER: &str = "kafka.security.authorizer.AclAuthorizer";
+/// KRaft's authorizer.
+const KRAFT_AUTHORIZER: &str = "org.apache.kafka.metadata.authorizer.StandardAuthorizer";
+
+/// The ACL created before the migration.
+fn alice_writes_guarded() -> Acl {
+    Acl::allow(
+        "alice",
+        AclOperation::Write,
+        AclResource::Topic(GUARDED.into()),
+    )
+}
+
+/// `acl` is among the ACLs Kafka lists on its resource; else what it lists instead.
+async fn acl_listed(kafka: &KafkaService, acl: &Acl) -> Result<(), String> {
+    let listed = kafka
+        .acls(acl.resource())
+        .await
+        .map_err(|e| e.to_string())?;
+    if listed.contains(&acl.listed()) {
+        Ok(())
+    } else {
+        Err(format!(
+            "{} is not listed; Kafka lists {listed:?}",
+            acl.listed()
+        ))
+    }
+}
+
+/// An unauthenticated client describing `topic` is refused for authorization; else what it
+/// got instead.
+async fn refused(kafka: &KafkaService, topic: &str) -> Result<(), String> {
+    let anonymous = KafkaAdmin::new(&kafka.bootstrap_servers()).map_err(|e| e.to_string())?;
+    match anonymous.describe_topic(topic).await {
+        Err(e) if e.rejection() == Some(Rejection::Authorization) => Ok(()),
+        Err(e) => Err(format!("{topic}: refused, but not for authorization: {e}")),
+        Ok(parts) => Err(format!(
+            "{topic}: described to an unauthenticated client ({} partitions): not refused",
+            parts.len()
+        )),
+    }
+}
+
+/// The ACL is in Kafka's metadata and enforced, and each check fails where it must.
+async fn check_acl(kafka: &KafkaService, when: &str) {
+    let acl = alice_writes_guarded();
+    acl_listed(kafka, &acl)
+        .await
+        .unwrap_or_else(|e| panic!("{when}: {e}"));
+    refused(kafka, GUARDED)
+        .await
+        .unwrap_or_else(|e| panic!("{when}: {e}"));
+    let never = Acl::allow(
+        "bob",
+        AclOperation::Read,
+        AclResource::Topic(GUARDED.into()),
+    );
+    let missing = acl_listed(kafka, &never).await.unwrap_err();
+    assert!(missing.contains("User:bob"), "{when}: {missing}");
+    let open = refused(kafka, TOPIC).await.unwrap_err();
+    assert!(open.contains("not refused"), "{when}: {open}");
+    println!("{when}: {} listed and enforced; the checks fail on an ACL never created ({missing}) and on a topic without ACLs ({open})", acl.listed());
+}
 
 /// What the 3.9 controller logs once it copied ZooKeeper's metadata into KRaft.
 const MIGRATED: &str = "Completed migration of metadata from ZooKeeper to KRaft";
@@ -65,15 +142,31 @@ async fn zookeeper_cluster_id(kafka: &KafkaService) -> String {
 #[serial(heavy)]
 async fn online_migration_from_zookeeper_to_kraft_on_3_9(ctx: TestContext) {
     let version = KafkaVersion::V3_9;
-    let cluster = start_kafka(&ctx, Mode::Zookeeper, 3, version.clone())
-        .await
-        .unwrap();
+    let cluster = start_secured_kafka_with(
+        &ctx,
+        Mode::Zookeeper,
+        3,
+        version.clone(),
+        SecurityConfig::default(),
+        |b| {
+            b.config("authorizer.class.name", ZOOKEEPER_AUTHORIZER)
+                .config("allow.everyone.if.no.acl.found", true)
+        },
+    )
+    .await
+    .unwrap();
     let zk = cluster.zookeeper.clone().unwrap();
     let w = start_workload(&ctx, cluster, (&version, &version), 500)
         .await
         .unwrap();
     let brokers = w.kafka().clone();
     let id_before = topic_id(&brokers, TOPIC).await.unwrap();
+    brokers
+        .create_topic(&TopicSpec::new(GUARDED).partitions(1).replication_factor(3))
+        .await
+        .unwrap();
+    brokers.grant(&[alice_writes_guarded()]).await.unwrap();
+    check_acl(&brokers, "in ZooKeeper mode").await;
 
     // 2. The KRaft controller, in migration mode.
     let cluster_id = zookeeper_cluster_id(&brokers).await;
@@ -85,6 +178,8 @@ async fn online_migration_from_zookeeper_to_kraft_on_3_9(ctx: TestContext) {
         .config("zookeeper.connect", zk.connect_string())
         .config("zookeeper.metadata.migration.enable", true)
         .config("inter.broker.listener.name", inter_broker)
+        .config("authorizer.class.name", KRAFT_AUTHORIZER)
+        .config("allow.everyone.if.no.acl.found", true)
         .build(&ctx)
         .unwrap();
     controller.start().await.unwrap();
@@ -123,7 +218,8 @@ async fn online_migration_from_zookeeper_to_kraft_on_3_9(ctx: TestContext) {
             .remove("zookeeper.metadata.migration.enable")
             .remove("inter.broker.protocol.version")
             .set("process.roles", "broker")
-            .set("node.id", id);
+            .set("node.id", id)
+            .set("authorizer.class.name", KRAFT_AUTHORIZER);
         w.step("brokers as KRaft brokers", &node, &version, &kraft, true)
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -155,6 +251,7 @@ async fn online_migration_from_zookeeper_to_kraft_on_3_9(ctx: TestContext) {
     assert_eq!(parts.len(), 3, "{parts:?}");
     assert!(parts.iter().all(|p| p.replicas.len() == 3), "{parts:?}");
     assert_eq!(topic_id(&brokers, TOPIC).await.unwrap(), id_before);
+    check_acl(&brokers, "on KRaft, ZooKeeper gone").await;
 
     let report = w.finish(&ctx).await.unwrap();
     println!(

@@ -489,7 +489,7 @@ impl Cluster {
         &self,
         index: usize,
         account: &RemoteAccount,
-    ) -> (Vec<NodeProcess>, Result<(), String>) {
+    ) -> (Vec<NodeProcess>, Result<(), Vec<KillError>>) {
         // Unmarked first: the listing and the sweep below must not find their own commands.
         let marker = account.take_lease_marker();
         let left = self.left_running(index, account, marker.as_deref()).await;
@@ -580,43 +580,68 @@ impl Cluster {
         index: usize,
         account: &RemoteAccount,
         marker: Option<String>,
-    ) -> Result<(), String> {
+    ) -> Result<(), Vec<KillError>> {
         let mut failed = Vec::new();
         let node = account.name();
-        let spawned = account.kill_spawned().await.map_err(|e| brief(&e));
-        note_kills(node, "the processes it spawned", spawned, &mut failed);
+        let what = "the processes it spawned";
+        let spawned = account
+            .kill_spawned()
+            .await
+            .map_err(|source| KillError::Remote { what, source });
+        note_kills(node, what, spawned, &mut failed);
         if let Some(marker) = marker {
+            let what = "the processes its commands started";
             let started = account
                 .kill_lease_processes(&marker)
                 .await
-                .map_err(|e| brief(&e));
-            let what = "the processes its commands started";
+                .map_err(|source| KillError::Remote { what, source });
             note_kills(node, what, started, &mut failed);
         }
         if let Some(local) = self.local() {
-            let strays = local.kill_strays(index).map_err(|e| e.to_string());
             let what = "the other processes of its PID namespace";
+            let strays = local
+                .kill_strays(index)
+                .map_err(|source| KillError::Local { what, source });
             note_kills(node, what, strays, &mut failed);
         }
         if failed.is_empty() {
             Ok(())
         } else {
-            Err(failed.join("; "))
+            Err(failed)
         }
     }
+}
+
+/// One step of a node's cleanup that failed.
+#[derive(Debug, thiserror::Error)]
+enum KillError {
+    /// Over the node's account.
+    #[error("cannot kill {what}: {}", brief(source))]
+    Remote {
+        what: &'static str,
+        #[source]
+        source: RemoteError,
+    },
+    /// Through the local cluster's namespaces.
+    #[error("cannot kill {what}: {source}")]
+    Local {
+        what: &'static str,
+        #[source]
+        source: super::local::LocalClusterError,
+    },
 }
 
 /// Logs how many processes one cleanup step of `node` killed, or adds its failure to `failed`.
 fn note_kills(
     node: &str,
     what: &'static str,
-    outcome: Result<usize, String>,
-    failed: &mut Vec<String>,
+    outcome: Result<usize, KillError>,
+    failed: &mut Vec<KillError>,
 ) {
     match outcome {
         Ok(0) => {}
         Ok(killed) => tracing::info!(node, killed, "killed {what}"),
-        Err(e) => failed.push(format!("cannot kill {what}: {e}")),
+        Err(e) => failed.push(e),
     }
 }
 
@@ -720,10 +745,11 @@ async fn clean_and_free(
                 clean.push(i);
                 drop(lock);
             }
-            Err(detail) => {
+            Err(steps) => {
+                let detail = steps.iter().map(ToString::to_string).collect::<Vec<_>>();
                 let failure = CleanupError {
                     node: node.name().to_string(),
-                    detail,
+                    detail: detail.join("; "),
                 };
                 tracing::error!(node = node.name(), error = %failure, "node quarantined");
                 cluster.quarantine(i, lock);

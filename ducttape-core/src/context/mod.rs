@@ -44,6 +44,7 @@
 //! # Ok(()) }
 //! ```
 
+mod gc_logs;
 mod panic_note;
 
 pub use crate::log::EVENT_TARGET;
@@ -816,7 +817,7 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
     let failed = status != Status::Pass;
 
     // A failed test's processes are asked what they were doing before any is stopped.
-    let diagnostics = if failed {
+    let mut diagnostics = if failed {
         diagnose_all(&inner, &services, &mut problems).await
     } else {
         Vec::new()
@@ -888,6 +889,11 @@ async fn teardown_steps(inner: Arc<Inner>, status: Status) {
                 });
             }
         }
+    }
+
+    // The GC logs came with the failed test's logs, just collected: listed beside the dumps.
+    if failed {
+        diagnostics.extend(gc_logs::collected_gc_logs(&inner.dir));
     }
 
     let leases: Vec<Lease> = inner

@@ -32,6 +32,18 @@ impl Output {
     }
 }
 
+/// Part of a file, read from an offset ([`RemoteAccount::read_file_from`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FilePart {
+    /// The file's inode: another number means another file at the same path.
+    pub inode: u64,
+    /// The file's size just before it was read (it may have grown since: `bytes` can go
+    /// past it).
+    pub size: u64,
+    /// The bytes read.
+    pub bytes: Vec<u8>,
+}
+
 /// The default timeout of one remote operation.
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -477,6 +489,51 @@ impl RemoteAccount {
             .ssh_with(&format!("cat {}", quote(path)), None, self.timeout)
             .await?
             .stdout)
+    }
+
+    /// Reads at most `max` bytes of the file at `path`, from byte `offset` on (`tail -c +N`,
+    /// which seeks: the cost is what is read, not where): for following a file that grows
+    /// without reading it all again. `None` when there is no such file. The part names the
+    /// file read (its inode) and its size just before, so the reader can tell a file
+    /// replaced or truncated since its last read from one that grew.
+    pub async fn read_file_from(
+        &self,
+        path: &str,
+        offset: u64,
+        max: u64,
+    ) -> Result<Option<FilePart>, RemoteError> {
+        let command = format!(
+            "f={}; [ -e \"$f\" ] || exit 0; stat -L -c '%i %s' -- \"$f\" || exit 1; \
+             tail -c +{} -- \"$f\" | head -c {max}; exit 0",
+            quote(path),
+            offset + 1
+        );
+        let out = self.ssh_with(&command, None, self.timeout).await?;
+        if out.stdout.is_empty() {
+            return Ok(None);
+        }
+        let bad = |detail: &str| RemoteError::Command {
+            node: self.inner.name.clone(),
+            command: command.clone(),
+            status: out.status.clone(),
+            stdout_tail: format!("{detail}: {}", tail(&out.stdout)),
+            stderr_tail: tail(&out.stderr),
+        };
+        let end = out
+            .stdout
+            .iter()
+            .position(|&b| b == b'\n')
+            .ok_or_else(|| bad("no stat line"))?;
+        let header = String::from_utf8_lossy(&out.stdout[..end]);
+        let (inode, size) = header
+            .split_once(' ')
+            .and_then(|(i, s)| Some((i.parse().ok()?, s.trim().parse().ok()?)))
+            .ok_or_else(|| bad("no inode and size in the stat line"))?;
+        Ok(Some(FilePart {
+            inode,
+            size,
+            bytes: out.stdout[end + 1..].to_vec(),
+        }))
     }
 
     /// `mkdir -p path`.

@@ -13,10 +13,10 @@ mod process;
 mod quote;
 pub mod transport;
 
-pub use account::{Output, RemoteAccount, DEFAULT_TIMEOUT};
+pub use account::{FilePart, Output, RemoteAccount, DEFAULT_TIMEOUT};
 pub use capture::Capture;
 pub use error::RemoteError;
-pub use logmon::{LogMonitor, LogWaitError};
+pub use logmon::{LogMonitor, LogWaitError, Stall};
 pub use process::{NodeProcess, StopOutcome};
 pub use quote::{quote, quote_all};
 pub use transport::{ExitStatus, TransportError, TransportStats};

@@ -489,7 +489,7 @@ impl Comparison {
 }
 
 /// How good a status is: `pass`, then `skipped`, then anything else.
-fn rank(status: &str) -> u8 {
+pub fn status_rank(status: &str) -> u8 {
     match status {
         "pass" => 0,
         "skipped" => 1,
@@ -548,7 +548,7 @@ pub fn compare(
                 && new_status.as_deref().is_none_or(|s| s == "pass"),
         );
         if let (Some(o), Some(n)) = (&old_status, &new_status) {
-            let verdict = match rank(n).cmp(&rank(o)) {
+            let verdict = match status_rank(n).cmp(&status_rank(o)) {
                 std::cmp::Ordering::Greater => Some(TestVerdict::Worse),
                 std::cmp::Ordering::Less => Some(TestVerdict::Better),
                 std::cmp::Ordering::Equal if n != o => Some(TestVerdict::Changed),

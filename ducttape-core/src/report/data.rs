@@ -73,6 +73,36 @@ pub struct Summary {
     pub diagnostics: Vec<String>,
 }
 
+/// The Kafka a test ran, as its Kafka services' results say it (what the brokers logged and
+/// the installs their JVMs run from: `kafka_version`, `kafka_versions`, `kafka_home`,
+/// `kafka_homes`): `3.9.2 (/opt/kafka-3.9.2)`, or node by node when the nodes differ (a mixed
+/// cluster, a roll cut short): `3.9.2, 4.4.0 (worker1 4.4.0 /opt/kafka-4.4.0; worker2 3.9.2
+/// /opt/kafka-3.9.2)`. Several clusters are joined with ` · `; `None` without any.
+pub fn kafka_under_test(summary: &Value) -> Option<String> {
+    let clusters: Vec<String> = summary["services"]
+        .as_array()?
+        .iter()
+        .map(|s| &s["results"])
+        .filter_map(|r| {
+            let version = r["kafka_version"].as_str().filter(|v| !v.is_empty())?;
+            let home = r["kafka_home"].as_str().unwrap_or_default();
+            if !version.contains(", ") && !home.contains(", ") {
+                return Some(format!("{version} ({home})"));
+            }
+            let nodes = r["kafka_versions"].as_object()?;
+            let each: Vec<String> = nodes
+                .iter()
+                .map(|(node, v)| {
+                    let home = r["kafka_homes"][node].as_str().unwrap_or_default();
+                    format!("{node} {} {home}", v.as_str().unwrap_or("?"))
+                })
+                .collect();
+            Some(format!("{version} ({})", each.join("; ").trim_end()))
+        })
+        .collect();
+    (!clusters.is_empty()).then(|| clusters.join(" · "))
+}
+
 fn attempt_1() -> u64 {
     1
 }
@@ -88,6 +118,32 @@ mod tests {
 
     fn summary(v: Value) -> Summary {
         serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn the_kafka_under_test_is_what_its_nodes_run() {
+        let one = json!({"services": [{"name": "zookeeper", "results": null}, {"name": "kafka",
+            "results": {"kafka_version": "3.9.2", "kafka_home": "/opt/kafka-3.9.2",
+                        "kafka_versions": {"worker1": "3.9.2"},
+                        "kafka_homes": {"worker1": "/opt/kafka-3.9.2"}}}]});
+        assert_eq!(
+            kafka_under_test(&one).as_deref(),
+            Some("3.9.2 (/opt/kafka-3.9.2)")
+        );
+        // Halfway through a roll: node by node.
+        let mixed = json!({"services": [{"name": "kafka",
+            "results": {"kafka_version": "3.9.2, 4.4.0",
+                        "kafka_home": "/opt/kafka-3.9.2, /opt/kafka-4.4.0",
+                        "kafka_versions": {"worker1": "4.4.0", "worker2": "3.9.2"},
+                        "kafka_homes": {"worker1": "/opt/kafka-4.4.0", "worker2": "/opt/kafka-3.9.2"}}}]});
+        assert_eq!(
+            kafka_under_test(&mixed).as_deref(),
+            Some("3.9.2, 4.4.0 (worker1 4.4.0 /opt/kafka-4.4.0; worker2 3.9.2 /opt/kafka-3.9.2)")
+        );
+        // No Kafka, or one that never started.
+        assert_eq!(kafka_under_test(&json!({"services": []})), None);
+        let unstarted = json!({"services": [{"name": "kafka", "results": {"kafka_version": ""}}]});
+        assert_eq!(kafka_under_test(&unstarted), None);
     }
 
     #[test]

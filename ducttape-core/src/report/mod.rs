@@ -17,6 +17,7 @@
 //! | [`plots`] | the plot registry ([`plots::PLOTS`]) and the SVG drawing |
 //! | [`metrics`] | numbers flattened by name, with unit and direction |
 //! | [`compare`] | run-to-run comparison and baselines |
+//! | [`sweep`] | one set of tests on several Kafka builds, alternated and judged |
 //! | `page`, `run` | the test page and the run report (HTML, JSON, JUnit) |
 
 pub mod attempts;
@@ -29,6 +30,7 @@ mod page;
 pub mod phases;
 pub mod plots;
 mod run;
+pub mod sweep;
 
 use std::path::Path;
 

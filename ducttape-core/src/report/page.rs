@@ -104,6 +104,33 @@ fn why(summary: &data::Summary, dir: &Path, events: &[Value]) -> String {
     h
 }
 
+/// Links to what a failed test's services left to explain it (`summary.json`'s
+/// `diagnostics`: each JVM's thread dump, its GC logs), each named by what it is; nothing
+/// without them.
+fn diagnostics(summary: &data::Summary) -> String {
+    if summary.diagnostics.is_empty() {
+        return String::new();
+    }
+    let mut h = String::from("<section id=\"diagnostics\"><h2>JVM diagnostics</h2><ul>");
+    for file in &summary.diagnostics {
+        let name = file.rsplit('/').next().unwrap_or(file);
+        let kind = if name.starts_with("threads-") {
+            "thread dump"
+        } else if name.starts_with("gc.log") {
+            "GC log"
+        } else {
+            "file"
+        };
+        let _ = write!(
+            h,
+            "<li>{kind}: <a href=\"{f}\">{f}</a></li>",
+            f = escape(file)
+        );
+    }
+    h.push_str("</ul></section>");
+    h
+}
+
 /// A test's own page (see the module docs), from its `summary.json` at `summary_path`.
 pub fn test_page(run_dir: &Path, summary_path: &Path, summary: &Value) -> String {
     let dir = summary_path.parent().unwrap_or(run_dir);
@@ -119,9 +146,17 @@ pub fn test_page(run_dir: &Path, summary_path: &Path, summary: &Value) -> String
          <h1>{n}</h1>",
         n = escape(name),
     );
+    if let Some(kafka) = data::kafka_under_test(summary) {
+        let _ = write!(
+            h,
+            "<p id=\"kafka\">Kafka under test: {}</p>",
+            escape(&kafka)
+        );
+    }
     let typed = serde_json::from_value::<data::Summary>(summary.clone());
     if let Ok(s) = &typed {
         h.push_str(&why(s, dir, &events));
+        h.push_str(&diagnostics(s));
     }
     let _ = write!(
         h,
@@ -366,6 +401,41 @@ mod tests {
         // The fault is drawn as what it is, a window; no empty plot beside it.
         assert!(figure(&page, "windows").contains("partition w1"), "{page}");
         assert_eq!(page.matches("<figure").count(), 1, "{page}");
+    }
+
+    #[test]
+    fn a_failed_tests_page_links_its_thread_dumps_and_gc_logs() {
+        let summary = json!({"format": 2, "test": "t", "status": "timeout", "message": null,
+            "started": "2026-01-01T00:00:00Z", "duration_secs": 30.0, "services": [],
+            "results": {}, "diagnostics": [
+                "kafka/worker1/threads-4242.txt",
+                "kafka/worker1/jvm/gc.log",
+                "kafka/worker1/jvm/gc.log.0"]});
+        let (page, _) = pages(summary, &[ev(0, json!({"event": "test_started"}))], "");
+        let start = page
+            .find("id=\"diagnostics\"")
+            .expect("a diagnostics section");
+        assert!(
+            page.find("id=\"why\"").unwrap() < start,
+            "why first: {page}"
+        );
+        let section = &page[start..page[start..].find("</section>").unwrap() + start];
+        for (kind, file) in [
+            ("thread dump", "kafka/worker1/threads-4242.txt"),
+            ("GC log", "kafka/worker1/jvm/gc.log"),
+            ("GC log", "kafka/worker1/jvm/gc.log.0"),
+        ] {
+            assert!(
+                section.contains(&format!("<li>{kind}: <a href=\"{file}\">{file}</a></li>")),
+                "{section}"
+            );
+        }
+        // A test without diagnostics has no such section.
+        let passed = json!({"format": 2, "test": "t", "status": "pass", "message": null,
+            "started": "2026-01-01T00:00:00Z", "duration_secs": 3.0, "services": [],
+            "results": {}});
+        let (page, _) = pages(passed, &[ev(0, json!({"event": "test_started"}))], "");
+        assert!(!page.contains("diagnostics"), "{page}");
     }
 
     #[test]

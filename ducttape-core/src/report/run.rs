@@ -42,6 +42,7 @@ pub fn write_run_report_with(
         "timed_out": count("timeout"),
         "errors": count("error"),
         "skipped": count("skipped"),
+        "kafka_under_test": kafka_of_run(&tests),
         "tests": tests.iter().map(|(_, v)| v.clone()).collect::<Vec<_>>(),
     });
     write_atomically(
@@ -53,6 +54,33 @@ pub fn write_run_report_with(
         &run_dir.join("report.html"),
         &html(run_dir, &tests, baseline),
     )
+}
+
+/// Which Kafka the run's tests ran, as the servers reported it (each `kafka` service's
+/// `kafka_version`, and `kafka_home_source` for the user's own build): each version or build
+/// with how many tests ran it, most first. Empty when no test started Kafka.
+fn kafka_of_run(tests: &[(PathBuf, Value)]) -> Vec<(String, usize)> {
+    let mut seen: std::collections::BTreeMap<String, usize> = Default::default();
+    for (_, summary) in tests {
+        let mut in_test = std::collections::BTreeSet::new();
+        for service in summary["services"].as_array().into_iter().flatten() {
+            let results = &service["results"];
+            let Some(version) = results["kafka_version"].as_str() else {
+                continue;
+            };
+            let name = match results["kafka_home_source"].as_str() {
+                Some(source) => format!("{version} (from {source})"),
+                None => version.to_string(),
+            };
+            in_test.insert(name);
+        }
+        for name in in_test {
+            *seen.entry(name).or_default() += 1;
+        }
+    }
+    let mut out: Vec<(String, usize)> = seen.into_iter().collect();
+    out.sort_by(|a, b| b.1.cmp(&a.1).then_with(|| a.0.cmp(&b.0)));
+    out
 }
 
 /// JUnit XML: a failed or timed-out test gets a `<failure>`, a test whose teardown failed an
@@ -136,12 +164,28 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let count = |s: &str| tests.iter().filter(|(_, v)| v["status"] == s).count();
+    let kafka = kafka_of_run(tests)
+        .iter()
+        .map(|(name, n)| {
+            format!(
+                "{} ({n} test{})",
+                escape(name),
+                if *n == 1 { "" } else { "s" }
+            )
+        })
+        .collect::<Vec<_>>()
+        .join(", ");
+    let kafka = if kafka.is_empty() {
+        String::new()
+    } else {
+        format!("<p id=\"kafka\">Kafka under test, as its servers report it: {kafka}</p>")
+    };
     let mut h = format!(
         "<!doctype html><html lang=\"en\"><meta charset=\"utf-8\"><title>ducttape {run}</title>\
-         <style>{STYLE}</style><h1>ducttape run {run}</h1>\
+         <style>{STYLE}</style><h1>ducttape run {run}</h1>{kafka}\
          <p id=\"totals\">{} tests: {} passed, {} failed, {} timed out, {} errors, {} skipped</p>\
          <table id=\"tests\"><tr><th>test</th><th>status</th><th>seconds</th><th>bring-up s</th>\
-         <th>workload s</th><th>teardown s</th><th></th></tr>",
+         <th>workload s</th><th>teardown s</th><th>Kafka</th><th></th></tr>",
         tests.len(),
         count("pass"),
         count("fail"),
@@ -157,13 +201,14 @@ fn html(run_dir: &Path, tests: &[(PathBuf, Value)], baseline: Option<Baseline<'_
             h,
             "<tr><td><a href=\"{}/report.html\">{}</a></td><td class=\"{status}\">{status}</td>\
              <td class=\"num\">{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td>\
-             <td class=\"num\">{}</td><td>{}</td></tr>",
+             <td class=\"num\">{}</td><td>{}</td><td>{}</td></tr>",
             escape(&dir.display().to_string()),
             escape(v["test"].as_str().unwrap_or("?")),
             secs(&v["duration_secs"]),
             secs(&v["phases"]["bring_up_secs"]),
             secs(&v["phases"]["workload_secs"]),
             secs(&v["phases"]["teardown_secs"]),
+            escape(&data::kafka_under_test(v).unwrap_or_default()),
             escape(&row_message(v))
         );
     }
@@ -275,8 +320,15 @@ mod tests {
                 "skipped" => Some("needs the local cluster"),
                 _ => None,
             };
+            let services = match status {
+                "pass" => json!([{"name": "kafka", "results": {"kafka_version": "4.0.2"}},
+                    {"name": "kafka2", "results": {"kafka_version": "4.0.2"}}]),
+                "fail" => json!([{"name": "kafka", "results": {"kafka_version": "4.1.0-SNAPSHOT",
+                    "kafka_home_source": "/src/kafka"}}]),
+                _ => json!([]),
+            };
             let s = json!({"test": name, "status": status, "message": message,
-                "duration_secs": 1.5, "results": results});
+                "duration_secs": 1.5, "results": results, "services": services});
             std::fs::write(d.join("summary.json"), s.to_string()).unwrap();
         }
         super::super::write_all(dir.path(), None).unwrap();
@@ -314,9 +366,17 @@ mod tests {
             "{junit}"
         );
         assert_eq!(report["skipped"].as_u64(), Some(1));
+        assert_eq!(
+            report["kafka_under_test"],
+            json!([["4.0.2", 1], ["4.1.0-SNAPSHOT (from /src/kafka)", 1]])
+        );
         let html = std::fs::read_to_string(dir.path().join("report.html")).unwrap();
         assert!(
             html.contains("<a href=\"a/passes/report.html\">a::passes</a>"),
+            "{html}"
+        );
+        assert!(
+            html.contains("Kafka under test, as its servers report it: 4.0.2 (1 test), 4.1.0-SNAPSHOT (from /src/kafka) (1 test)"),
             "{html}"
         );
         let page = std::fs::read_to_string(dir.path().join("a/passes/report.html")).unwrap();

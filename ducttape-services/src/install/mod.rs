@@ -6,12 +6,16 @@
 //! `java -cp '<home>/libs/*' <main class> …`.
 //!
 //! Files, by job: `java.rs` (a JVM command line from any install), `kafka.rs` (Kafka's
-//! versions and installs); here, [`Install`] (what a process requires on its node).
+//! versions and installs: [`KafkaVersion`], which ZooKeeper and Connect run from too),
+//! `jvm.rs` (any other JVM system's install and version: [`JvmInstall`]); here, [`Install`]
+//! (what a process requires on its node).
 
 mod java;
+mod jvm;
 mod kafka;
 
 pub use java::{JavaCommand, CDS_ARCHIVE, CDS_ENV, JVM_PERFORMANCE_OPTS};
+pub use jvm::JvmInstall;
 pub(crate) use kafka::is_release_version;
 pub use kafka::{KafkaVersion, KafkaVersionError, DEFAULT_RELEASES};
 

@@ -6,7 +6,13 @@
 
 use std::time::Duration;
 
-/// Where `build.sh` installs the agent (`io.prometheus.jmx:jmx_prometheus_javaagent`).
+use crate::install::JvmInstall;
+
+/// The agent's install (`build.sh`: `build_maven_project jmx-exporter 1.0.1
+/// io.prometheus.jmx:jmx_prometheus_javaagent`): a JVM system with a version of its own.
+pub const AGENT_INSTALL: JvmInstall = JvmInstall::new("jmx-exporter", "1.0.1");
+
+/// The agent's jar in [`AGENT_INSTALL`].
 pub const AGENT_JAR: &str = "/opt/jmx-exporter-1.0.1/libs/jmx_prometheus_javaagent-1.0.1.jar";
 
 /// `DUCTTAPE_JVM_METRICS=off` starts every JVM without the metrics agent (and samples
@@ -66,6 +72,11 @@ impl JvmObservation {
         Self { metrics_port }
     }
 
+    /// The agent's metrics port, when the agent is on.
+    pub fn metrics_port(&self) -> Option<u16> {
+        self.metrics_port
+    }
+
     /// The directory, under the process's own, that holds the agent's config and the GC logs.
     pub fn dir(process_dir: &str) -> String {
         format!("{process_dir}/jvm")
@@ -91,5 +102,24 @@ impl JvmObservation {
             "-Xlog:gc*:file={dir}/gc.log:time,uptime,level,tags:filecount=5,filesize=20m"
         ));
         args
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::process::ProcessSpec;
+
+    #[test]
+    fn the_agent_jar_is_in_its_install_and_an_observed_jvm_requires_it() {
+        assert_eq!(
+            AGENT_INSTALL.jar("jmx_prometheus_javaagent-1.0.1.jar"),
+            AGENT_JAR
+        );
+        let with = ProcessSpec::new("p", "/mnt/p").observe(JvmObservation::new(Some(9404)));
+        assert_eq!(with.installs(), [AGENT_INSTALL.install()]);
+        // Without the agent (metrics off) nothing more is required than the process's own.
+        let without = ProcessSpec::new("p", "/mnt/p").observe(JvmObservation::new(None));
+        assert!(without.installs().is_empty());
     }
 }

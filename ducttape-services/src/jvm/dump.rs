@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use ducttape_core::cluster::Node;
-use ducttape_core::remote::NodeProcess;
+use ducttape_core::remote::{NodeProcess, RemoteError};
 use futures::future::join_all;
 
 use crate::service::Service;
@@ -52,25 +52,67 @@ fi
     )
 }
 
+/// Why thread dumps of a service's JVMs are missing.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum DumpError {
+    /// The service could not say which processes it runs on the node.
+    #[error("{node}: cannot find the service's processes: {source}")]
+    Pids {
+        node: String,
+        #[source]
+        source: crate::ServiceError,
+    },
+    /// The node could not list them.
+    #[error("{node}: cannot list processes: {source}")]
+    Processes {
+        node: String,
+        #[source]
+        source: RemoteError,
+    },
+    /// The dump command failed.
+    #[error("{node}: thread dump of pid {pid}: {source}")]
+    Dump {
+        node: String,
+        pid: u32,
+        #[source]
+        source: RemoteError,
+    },
+    /// The dump could not be written here.
+    #[error("{}: {source}", .path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Several nodes failed.
+    #[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("; "))]
+    Several(Vec<DumpError>),
+}
+
 /// Dumps every JVM of `service` on every node into `dest/<node>/threads-<pid>.txt`; returns
-/// the files written. A node that fails does not stop the others; the errors are joined.
+/// the files written. A node that fails does not stop the others; the errors are gathered.
 pub(crate) async fn thread_dumps<S: Service + ?Sized>(
     service: &S,
     dest: &Path,
-) -> Result<Vec<PathBuf>, String> {
-    let per_node = service.nodes().iter().map(|node| async move {
-        let pids = service.pids(node).await.map_err(|e| e.to_string())?;
-        let processes = node
-            .account()
-            .processes_of(&pids)
-            .await
-            .map_err(|e| e.to_string())?;
-        let mut files = Vec::new();
-        for p in processes.iter().filter(|p| is_jvm(p)) {
-            files.push(dump_one(node, p.pid, &dest.join(node.name())).await?);
-        }
-        Ok::<_, String>(files)
-    });
+) -> Result<Vec<PathBuf>, DumpError> {
+    let per_node =
+        service.nodes().iter().map(|node| async move {
+            let pids = service.pids(node).await.map_err(|source| DumpError::Pids {
+                node: node.name().to_string(),
+                source,
+            })?;
+            let processes = node.account().processes_of(&pids).await.map_err(|source| {
+                DumpError::Processes {
+                    node: node.name().to_string(),
+                    source,
+                }
+            })?;
+            let mut files = Vec::new();
+            for p in processes.iter().filter(|p| is_jvm(p)) {
+                files.push(dump_one(node, p.pid, &dest.join(node.name())).await?);
+            }
+            Ok::<_, DumpError>(files)
+        });
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for result in join_all(per_node).await {
@@ -79,23 +121,31 @@ pub(crate) async fn thread_dumps<S: Service + ?Sized>(
             Err(e) => errors.push(e),
         }
     }
-    if errors.is_empty() {
-        Ok(files)
-    } else {
-        Err(errors.join("; "))
+    match errors.len() {
+        0 => Ok(files),
+        1 => Err(errors.remove(0)),
+        _ => Err(DumpError::Several(errors)),
     }
 }
 
-async fn dump_one(node: &Node, pid: u32, dir: &Path) -> Result<PathBuf, String> {
+async fn dump_one(node: &Node, pid: u32, dir: &Path) -> Result<PathBuf, DumpError> {
     let text = node
         .account()
         .with_timeout(DUMP_TIMEOUT)
         .ssh_output(&dump_script(pid))
         .await
-        .map_err(|e| format!("thread dump of pid {pid}: {e}"))?;
-    std::fs::create_dir_all(dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        .map_err(|source| DumpError::Dump {
+            node: node.name().to_string(),
+            pid,
+            source,
+        })?;
+    let write = |path: &Path| {
+        let path = path.to_path_buf();
+        move |source| DumpError::Write { path, source }
+    };
+    std::fs::create_dir_all(dir).map_err(write(dir))?;
     let path = dir.join(format!("threads-{pid}.txt"));
-    std::fs::write(&path, text).map_err(|e| format!("{}: {e}", path.display()))?;
+    std::fs::write(&path, text).map_err(write(&path))?;
     tracing::info!(node = node.name(), pid, path = %path.display(), "thread dump collected");
     Ok(path)
 }

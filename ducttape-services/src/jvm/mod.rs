@@ -24,8 +24,8 @@ mod query;
 mod scrape;
 
 pub use agent::{
-    interval, metrics_wanted, JvmObservation, AGENT_CONFIG, AGENT_JAR, CONNECT_METRICS_PORT,
-    INTERVAL_ENV, KAFKA_METRICS_PORT, METRICS_ENV, ZOOKEEPER_METRICS_PORT,
+    interval, metrics_wanted, JvmObservation, AGENT_CONFIG, AGENT_INSTALL, AGENT_JAR,
+    CONNECT_METRICS_PORT, INTERVAL_ENV, KAFKA_METRICS_PORT, METRICS_ENV, ZOOKEEPER_METRICS_PORT,
 };
 pub use metrics::Metrics;
 pub use prometheus::{parse_exposition, ParseError, PromSample};

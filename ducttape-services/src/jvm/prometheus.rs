@@ -80,7 +80,7 @@ pub fn parse_exposition(text: &str) -> Result<Vec<PromSample>, ParseError> {
         let mut labels = BTreeMap::new();
         let mut rest = &line[name_end..];
         if let Some(after) = rest.strip_prefix('{') {
-            let (parsed, tail) = parse_labels(after).map_err(|d| err(&d))?;
+            let (parsed, tail) = parse_labels(after).map_err(err)?;
             labels = parsed;
             rest = tail;
         }
@@ -103,8 +103,9 @@ pub fn parse_exposition(text: &str) -> Result<Vec<PromSample>, ParseError> {
     Ok(out)
 }
 
-/// Reads `a="1",b="2",}` (after the `{`); returns the labels and what follows the `}`.
-fn parse_labels(mut s: &str) -> Result<(BTreeMap<String, String>, &str), String> {
+/// Reads `a="1",b="2",}` (after the `{`); returns the labels and what follows the `}`, or what
+/// is wrong (the caller adds the line).
+fn parse_labels(mut s: &str) -> Result<(BTreeMap<String, String>, &str), &'static str> {
     let mut labels = BTreeMap::new();
     loop {
         s = s.trim_start_matches([',', ' ']);
@@ -123,11 +124,11 @@ fn parse_labels(mut s: &str) -> Result<(BTreeMap<String, String>, &str), String>
                 Some((_, '\\')) => match chars.next() {
                     Some((_, 'n')) => value.push('\n'),
                     Some((_, c)) => value.push(c),
-                    None => return Err("an unfinished escape".into()),
+                    None => return Err("an unfinished escape"),
                 },
                 Some((j, '"')) => break j,
                 Some((_, c)) => value.push(c),
-                None => return Err("an unterminated label value".into()),
+                None => return Err("an unterminated label value"),
             }
         };
         labels.insert(key, value);

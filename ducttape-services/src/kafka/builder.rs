@@ -145,7 +145,11 @@ impl KafkaBuilder {
         self
     }
 
-    /// How long a node may take to start.
+    /// How long a node's start may go without progress (default 90 s): a start fails when
+    /// its log shows no step of the start sequence or of log loading
+    /// ([`START_PROGRESS_PATTERN`](super::START_PROGRESS_PATTERN)) for this long, or when its
+    /// process dies; a start that keeps moving on may take longer in all (a broker loading
+    /// many logs, a loaded machine). Then its broker's registration may take as long again.
     pub fn start_timeout(mut self, timeout: Duration) -> Self {
         self.start_timeout = timeout;
         self
@@ -197,7 +201,9 @@ impl KafkaBuilder {
             _ => {}
         }
         let kraft = !matches!(quorum, Quorum::Zookeeper { .. });
-        self.security.validate(kraft).map_err(usage)?;
+        self.security
+            .validate(kraft)
+            .map_err(super::KafkaServiceError::from)?;
         let tls = if self.security.uses_tls(kraft) {
             Some(ClusterTls::issue(&self.nodes, &self.security)?)
         } else {

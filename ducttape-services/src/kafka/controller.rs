@@ -5,7 +5,9 @@ use ducttape_core::cluster::Node;
 use ducttape_core::remote::StopOutcome;
 
 use super::config::Quorum;
+use super::error::KafkaServiceError;
 use super::service::KafkaService;
+use super::tools::ToolOutputError;
 use crate::error::ServiceError;
 use crate::properties::Properties;
 use crate::service::Service;
@@ -39,10 +41,7 @@ impl KafkaService {
                 let out = self
                     .run_admin_tool_on(observer, METADATA_QUORUM, &args, &Properties::new())
                     .await?;
-                quorum_leader(&out).map_err(|detail| ServiceError::Usage {
-                    service: "kafka".into(),
-                    detail: format!("kafka-metadata-quorum describe --status: {detail}"),
-                })?
+                quorum_leader(&out).map_err(KafkaServiceError::from)?
             }
         };
         Ok(id.and_then(|id| self.node_by_id(id).cloned()))
@@ -74,15 +73,16 @@ impl KafkaService {
 
 /// The `LeaderId` of `kafka-metadata-quorum describe --status` output (`None` for -1: no
 /// leader); an output without that line is an error quoting it.
-fn quorum_leader(out: &str) -> Result<Option<u32>, String> {
+fn quorum_leader(out: &str) -> Result<Option<u32>, ToolOutputError> {
+    const TOOL: &str = "kafka-metadata-quorum describe --status";
     let line = out
         .lines()
         .find_map(|l| l.trim().strip_prefix("LeaderId:"))
-        .ok_or_else(|| format!("no LeaderId line in:\n{out}"))?;
+        .ok_or_else(|| ToolOutputError::new(TOOL, "no LeaderId line", out))?;
     let id: i64 = line
         .trim()
         .parse()
-        .map_err(|e| format!("LeaderId {line:?}: {e}"))?;
+        .map_err(|e| ToolOutputError::new(TOOL, format!("LeaderId {line:?}: {e}"), out))?;
     Ok(u32::try_from(id).ok())
 }
 

@@ -15,9 +15,29 @@ pub enum KafkaServiceError {
     /// brokers asked, the topic or group, and Kafka's error code.
     #[error(transparent)]
     Admin(#[from] AdminError),
+    /// The cluster's security choices cannot run (found before any broker starts).
+    #[error("kafka: {0}")]
+    Security(#[from] super::security::SecurityConfigError),
+    /// A Kafka command-line tool answered in a form it was not expected to (a changed
+    /// output format must not read as an answer).
+    #[error("kafka: {0}")]
+    ToolOutput(#[from] super::tools::ToolOutputError),
     /// The run's CA could not issue a certificate.
     #[error("kafka: {0}")]
     Tls(#[from] TlsError),
+    /// A node started, but its server says it runs another version than the one it was
+    /// started on (the install at that home holds another release).
+    #[error("kafka: {node} was started on Kafka {expected}, but says it runs Kafka {running} (its JVM runs from {home})")]
+    NotTheVersionStarted {
+        /// The node.
+        node: String,
+        /// The version it was started on.
+        expected: String,
+        /// The install its JVM runs from.
+        home: String,
+        /// The version its server logged.
+        running: String,
+    },
     /// A key store given with `SecurityConfig::keystore_file` could not be read.
     #[error("kafka: security: keystore_file of node {index}: ssl.keystore.location {}: {source}", .path.display())]
     Keystore {

@@ -5,7 +5,9 @@ use std::collections::BTreeMap;
 
 use ducttape_core::cluster::Node;
 
+use super::error::KafkaServiceError;
 use super::service::KafkaService;
+use super::tools::ToolOutputError;
 use crate::error::ServiceError;
 use crate::properties::Properties;
 
@@ -43,35 +45,34 @@ impl KafkaService {
         let out = self
             .run_admin_tool_on(observer, LOG_DIRS, &args, &Properties::new())
             .await?;
-        parse_log_dirs(&out, id).map_err(|detail| ServiceError::Usage {
-            service: "kafka".into(),
-            detail: format!("kafka-log-dirs --describe: {detail}"),
-        })
+        Ok(parse_log_dirs(&out, id).map_err(KafkaServiceError::from)?)
     }
 }
 
 /// Broker `id`'s directories in the tool's JSON line (the other lines are progress).
-fn parse_log_dirs(out: &str, id: u32) -> Result<BTreeMap<String, LogDirState>, String> {
+fn parse_log_dirs(out: &str, id: u32) -> Result<BTreeMap<String, LogDirState>, ToolOutputError> {
+    let bad = |problem: String| ToolOutputError::new("kafka-log-dirs --describe", problem, out);
     let line = out
         .lines()
         .find(|l| l.trim_start().starts_with('{'))
-        .ok_or_else(|| format!("no JSON line in:\n{out}"))?;
-    let json: serde_json::Value = serde_json::from_str(line).map_err(|e| format!("{e}: {line}"))?;
+        .ok_or_else(|| bad("no JSON line".into()))?;
+    let json: serde_json::Value =
+        serde_json::from_str(line).map_err(|e| bad(format!("{e}: {line}")))?;
     let broker = json["brokers"]
         .as_array()
         .and_then(|b| {
             b.iter()
                 .find(|b| b["broker"].as_u64() == Some(u64::from(id)))
         })
-        .ok_or_else(|| format!("broker {id} is not in {line}"))?;
+        .ok_or_else(|| bad(format!("broker {id} is not in {line}")))?;
     let dirs = broker["logDirs"]
         .as_array()
-        .ok_or_else(|| format!("no logDirs for broker {id} in {line}"))?;
+        .ok_or_else(|| bad(format!("no logDirs for broker {id} in {line}")))?;
     dirs.iter()
         .map(|d| {
             let path = d["logDir"]
                 .as_str()
-                .ok_or_else(|| format!("a log dir without a path in {line}"))?;
+                .ok_or_else(|| bad(format!("a log dir without a path in {line}")))?;
             let partitions = d["partitions"]
                 .as_array()
                 .map(|ps| {

@@ -44,8 +44,10 @@ pub use read::Isolation;
 pub use reassign::{parse_verify, Reassignment, ReassignmentStatus};
 pub use security::{
     Acl, AclOperation, AclResource, ClientFile, ClientSecurity, Refusal, SaslMechanism,
-    SecurityConfig, SecurityProtocol, ADMIN_USER, BROKER_USER, CLIENT_USER,
+    SecurityConfig, SecurityConfigError, SecurityProtocol, UnknownNameError, ADMIN_USER,
+    BROKER_USER, CLIENT_USER,
 };
-pub use service::KafkaService;
+pub use service::{KafkaService, STARTED_PATTERN, START_PROGRESS_PATTERN};
+pub use tools::ToolOutputError;
 pub use topics::{parse_describe, PartitionInfo, TopicSpec};
 pub use upgrade::{ConfigChange, UpgradeError, UpgradeStep};

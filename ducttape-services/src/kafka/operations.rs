@@ -135,6 +135,13 @@ impl KafkaService {
         self.control.grant(acls).await
     }
 
+    /// The ACLs Kafka holds on `resource` (`kafka-acls --list`, through the brokers: what the
+    /// authorizer that serves them has), each as [`Acl::listed`](super::Acl::listed) writes
+    /// it; needs the authorizer.
+    pub async fn acls(&self, resource: &super::AclResource) -> Result<Vec<String>, ServiceError> {
+        self.tools().acls(resource).await
+    }
+
     /// Restarts `node`: SIGTERM and a controlled shutdown when `clean`, SIGKILL otherwise.
     /// Returns how the broker ended: [`StopOutcome::Exited`] when it shut down on SIGTERM,
     /// [`StopOutcome::Killed`] when it was SIGKILLed (at once, or after the grace when its

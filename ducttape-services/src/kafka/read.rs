@@ -95,21 +95,34 @@ impl KafkaService {
             after: STALL,
             detail: e.to_string(),
         })?;
-        answer.map_err(|detail| {
+        answer.map_err(|stalled| {
             AdminError::NoAnswer {
                 operation: "read topic",
                 subject,
                 bootstrap,
                 after: STALL,
-                detail,
+                detail: stalled.to_string(),
             }
             .into()
         })
     }
 }
 
+/// A read that stopped getting anywhere.
+#[derive(Debug, thiserror::Error)]
+#[error("nothing read and no end reported for partitions {open:?} ({read} records read)")]
+struct Stalled {
+    /// The partitions that did not report their end.
+    open: Vec<i32>,
+    /// How many records were read.
+    read: usize,
+}
+
 /// Polls until every partition of `wanted` reported its end; `Err` says which did not.
-fn read_to_eof(consumer: &BaseConsumer, wanted: &BTreeSet<i32>) -> Result<Vec<ReadRecord>, String> {
+fn read_to_eof(
+    consumer: &BaseConsumer,
+    wanted: &BTreeSet<i32>,
+) -> Result<Vec<ReadRecord>, Stalled> {
     let mut records = Vec::new();
     let mut ended: BTreeMap<i32, bool> = wanted.iter().map(|p| (*p, false)).collect();
     let mut last_progress = Instant::now();
@@ -120,10 +133,10 @@ fn read_to_eof(consumer: &BaseConsumer, wanted: &BTreeSet<i32>) -> Result<Vec<Re
                 .filter(|(_, e)| !**e)
                 .map(|(p, _)| *p)
                 .collect();
-            return Err(format!(
-                "nothing read and no end reported for partitions {open:?} ({} records read)",
-                records.len()
-            ));
+            return Err(Stalled {
+                open,
+                read: records.len(),
+            });
         }
         match consumer.poll(Duration::from_millis(500)) {
             None => {}

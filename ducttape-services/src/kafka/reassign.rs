@@ -13,7 +13,9 @@ use std::time::Duration;
 use ducttape_core::cluster::Node;
 
 use super::admin::OngoingReassignment;
+use super::error::KafkaServiceError;
 use super::service::KafkaService;
+use super::tools::ToolOutputError;
 use super::topics::PartitionInfo;
 use crate::error::{ResultExt, ServiceError};
 use crate::properties::Properties;
@@ -177,7 +179,8 @@ pub enum ReassignmentStatus {
 /// "Partition t-0 on broker 2 is being moved to log dir /a instead of /b." and the tool's
 /// other "Partition …" lines are failures). Output with no such line at all is an error (a
 /// changed format must not read as complete).
-pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, String> {
+pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, ToolOutputError> {
+    const TOOL: &str = "kafka-reassign-partitions --verify";
     let lines: Vec<&str> = out
         .lines()
         .map(str::trim)
@@ -188,7 +191,7 @@ pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, String> {
         })
         .collect();
     if lines.is_empty() {
-        return Err(format!("no partition lines in the --verify output:\n{out}"));
+        return Err(ToolOutputError::new(TOOL, "no partition lines", out));
     }
     let failed: Vec<String> = lines
         .iter()
@@ -207,9 +210,7 @@ pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, String> {
         .filter(|l| !l.contains("still in progress"))
         .collect();
     if !unknown.is_empty() {
-        return Err(format!(
-            "unknown partition status in --verify output:\n{out}"
-        ));
+        return Err(ToolOutputError::new(TOOL, "unknown partition status", out));
     }
     Ok(if !failed.is_empty() {
         ReassignmentStatus::Failed(failed)
@@ -312,10 +313,7 @@ impl KafkaService {
         let out = self
             .reassign_tool(reassignment, vec!["--verify".to_string()])
             .await?;
-        parse_verify(&out).map_err(|detail| ServiceError::Usage {
-            service: "kafka".into(),
-            detail,
-        })
+        Ok(parse_verify(&out).map_err(KafkaServiceError::from)?)
     }
 
     /// Waits until every partition of `reassignment` carries exactly its requested replicas,

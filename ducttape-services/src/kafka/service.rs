@@ -39,6 +39,39 @@ const STOP_GRACE: Duration = Duration::from_secs(60);
 /// What the broker log says when it is up (ZooKeeper mode: `[KafkaServer id=1] started`;
 /// KRaft: `[KafkaRaftServer nodeId=1] Kafka Server started`).
 pub const STARTED_PATTERN: &str = r"Kafka\s*Server.*started";
+/// What the log says as a node's start moves on, each said once per start (or once per log
+/// loaded): the steps of the broker's and controller's start sequence (`Finished waiting for
+/// …`, state transitions, the metadata loader caught up) and of log loading (`Loading logs`,
+/// `Recovering …`, `Completed load of Log(…)` per partition, `Loaded N logs`). Lines a retry
+/// loop repeats ("still catching up", connection warnings) are not progress. The start
+/// timeout counts the time without one of these (see [`Readiness::LogLineProgressing`]):
+/// a broker with many logs to load, or on a loaded machine, may take longer than the
+/// timeout in all and still start (a 4.4.0 broker still loading its logs after 90 s at a
+/// load average of ≈ 50 failed a downgrade scenario when the timeout bounded the whole start).
+pub const START_PROGRESS_PATTERN: &str = "Finished waiting for|Transitioning from|Transition from|\
+     finished catching up|Loading logs|Recovering|Skipping recovery|Producer state recovery took|\
+     Completed load of|Loaded [0-9]+ logs";
+
+/// What one node runs, read from it at its last start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct Running {
+    /// The version its server logged ("Kafka version: …").
+    version: String,
+    /// The install its JVM runs from (its classpath's `<home>/libs/*`).
+    home: String,
+}
+
+/// The install a process's command line runs from: the `<home>` of its `-cp <home>/libs/*`
+/// (a JVM started as [`KafkaVersion::java`] starts it); `None` for another command.
+fn home_of_command(command: &str) -> Option<String> {
+    let mut words = command.split_whitespace();
+    words.find(|w| *w == "-cp" || *w == "-classpath")?;
+    words
+        .next()?
+        .split(':')
+        .find_map(|entry| entry.strip_suffix("/libs/*"))
+        .map(str::to_string)
+}
 
 /// Kafka nodes (brokers and, in KRaft mode, controllers) on leased nodes.
 pub struct KafkaService {
@@ -60,9 +93,9 @@ pub struct KafkaService {
     /// Nodes whose broker this service started and that did not since shut down on SIGTERM:
     /// only those can have left a stale ZooKeeper registration (a SIGKILL, a crash).
     pub(super) started: std::sync::Mutex<std::collections::BTreeSet<String>>,
-    /// The version each node's broker or controller says it runs ("Kafka version: …" in its
-    /// log at its last start), for `summary.json`.
-    pub(super) running: std::sync::Mutex<BTreeMap<String, String>>,
+    /// What each node's broker or controller runs, read from it at its last start, for
+    /// `summary.json`.
+    pub(super) running: std::sync::Mutex<BTreeMap<String, Running>>,
     /// Per node index: the install and config changes since the build (mixed versions,
     /// upgrades; see `upgrade_test.rs`). Each start renders the node from it.
     pub(super) revisions: std::sync::Mutex<BTreeMap<usize, Revision>>,
@@ -180,7 +213,10 @@ impl KafkaService {
         }
         spec.observe(self.metrics.observation())
             .java(java)
-            .ready_when(Readiness::LogLine(STARTED_PATTERN.into()))
+            .ready_when(Readiness::LogLineProgressing {
+                ready: STARTED_PATTERN.into(),
+                progress: START_PROGRESS_PATTERN.into(),
+            })
             .start_timeout(self.start_timeout)
     }
 
@@ -193,11 +229,28 @@ impl KafkaService {
     /// "Kafka version: …", written by Kafka's `AppInfoParser` as the server starts): the
     /// version under test as it is, whatever the install's path or jar names say.
     pub fn running_versions(&self) -> BTreeMap<String, String> {
-        self.running.lock().map(|r| r.clone()).unwrap_or_default()
+        self.running_map(|r| r.version.clone())
     }
 
-    /// Reads the version `node`'s server logged at its start (see [`Self::running_versions`]).
-    async fn read_running_version(&self, node: &Node) -> Result<(), ServiceError> {
+    /// The install each node's JVM runs from since its last start, read from the running
+    /// process's classpath (`-cp <home>/libs/*`), not from what the service was built with:
+    /// after [`upgrade_node`](Self::upgrade_node) a node runs another install than the rest.
+    pub fn running_homes(&self) -> BTreeMap<String, String> {
+        self.running_map(|r| r.home.clone())
+    }
+
+    fn running_map(&self, f: impl Fn(&Running) -> String) -> BTreeMap<String, String> {
+        self.running
+            .lock()
+            .map(|r| r.iter().map(|(node, r)| (node.clone(), f(r))).collect())
+            .unwrap_or_default()
+    }
+
+    /// Reads what `node` runs now that it started — the version its server logged, the home
+    /// its JVM runs from — and checks it is the version it was started on: a home that holds
+    /// another release than it was said to (a `KafkaVersion::at` pointing at the wrong
+    /// directory, a stale build) would otherwise test one Kafka under another's name.
+    async fn read_running(&self, node: &Node, index: usize) -> Result<(), ServiceError> {
         let cmd = format!("grep -o 'Kafka version: [^ ]*' {LOG} | tail -n 1");
         let line = super::tools::run_on(node, &cmd).await?;
         let Some(version) = line.trim().strip_prefix("Kafka version: ") else {
@@ -209,8 +262,38 @@ impl KafkaService {
                 ),
             });
         };
+        let processes = node
+            .account()
+            .processes_of(&self.pids(node).await?)
+            .await
+            .ctx("kafka")?;
+        let home = processes
+            .iter()
+            .find_map(|p| home_of_command(&p.command))
+            .ok_or_else(|| ServiceError::Usage {
+                service: "kafka".into(),
+                detail: format!(
+                    "{}: started, but no process of it runs java -cp <home>/libs/*: which install runs is unknown (processes: {:?})",
+                    node.name(),
+                    processes.iter().map(|p| &p.command).collect::<Vec<_>>()
+                ),
+            })?;
+        let running = Running {
+            version: version.to_string(),
+            home,
+        };
         if let Ok(mut r) = self.running.lock() {
-            r.insert(node.name().to_string(), version.to_string());
+            r.insert(node.name().to_string(), running.clone());
+        }
+        let expected = self.version_of(index);
+        if running.version != expected.version() {
+            return Err(super::KafkaServiceError::NotTheVersionStarted {
+                node: node.name().to_string(),
+                expected: expected.version().to_string(),
+                home: running.home,
+                running: running.version,
+            }
+            .into());
         }
         Ok(())
     }
@@ -403,13 +486,17 @@ impl Service for KafkaService {
         if let Ok(mut s) = self.started.lock() {
             s.insert(node.name().to_string());
         }
-        let started = tokio::time::Instant::now();
         spec.launch(node).await?;
-        self.read_running_version(node).await?;
+        self.read_running(node, index).await?;
         if self.roles[index].1.is_broker() {
-            let left = self.start_timeout.saturating_sub(started.elapsed());
+            // A server that says it started has registered (KRaft: it was unfenced first;
+            // ZooKeeper: `/brokers/ids/<id>` is written before): this waits for the metadata
+            // a client reads to show it, with a timeout of its own, as the start's may have
+            // been stretched by progress.
             let address = self.broker_address(node)?;
-            self.control.wait_registered(node, &address, left).await?;
+            self.control
+                .wait_registered(node, &address, self.start_timeout)
+                .await?;
         }
         tracing::info!(node = node.name(), id = self.roles[index].0, "kafka ready");
         Ok(())
@@ -445,15 +532,19 @@ impl Service for KafkaService {
 
     /// The version under test as the servers report it: `kafka_version` (the versions the
     /// nodes logged at start, joined with ", " when they differ), `kafka_versions` by node,
-    /// the install's `kafka_home`, and `kafka_home_source` when it came from
-    /// `DUCTTAPE_KAFKA_HOME`.
+    /// `kafka_home` and `kafka_homes` likewise (the installs their JVMs run from), and
+    /// `kafka_home_source` when it came from `DUCTTAPE_KAFKA_HOME`.
     fn results(&self) -> serde_json::Value {
-        let running = self.running_versions();
-        let distinct: std::collections::BTreeSet<&String> = running.values().collect();
+        let (versions, homes) = (self.running_versions(), self.running_homes());
+        let distinct = |m: &BTreeMap<String, String>| {
+            let set: std::collections::BTreeSet<&String> = m.values().collect();
+            set.into_iter().cloned().collect::<Vec<_>>().join(", ")
+        };
         let mut results = serde_json::json!({
-            "kafka_version": distinct.into_iter().cloned().collect::<Vec<_>>().join(", "),
-            "kafka_versions": running,
-            "kafka_home": self.version.home(),
+            "kafka_version": distinct(&versions),
+            "kafka_versions": versions,
+            "kafka_home": distinct(&homes),
+            "kafka_homes": homes,
         });
         if let Some(Ok(user)) = self.version.user_home() {
             results["kafka_home_source"] = user.source.display().to_string().into();
@@ -468,5 +559,53 @@ impl Service for KafkaService {
             LogFile::on_failure("data", config::DATA_DIR),
             LogFile::on_failure("jvm", &jvm::JvmObservation::dir(ROOT)),
         ]
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_home_is_read_from_the_jvm_command_line() {
+        // As /proc/<pid>/cmdline shows a broker started from its ProcessSpec.
+        let java = KafkaVersion::new("4.4.0")
+            .java("kafka.Kafka")
+            .arg(CONFIG)
+            .render()
+            .replace('\'', "");
+        assert_eq!(home_of_command(&java).as_deref(), Some("/opt/kafka-4.4.0"));
+        assert_eq!(
+            home_of_command("java -classpath /x/a.jar:/srv/kafka/libs/* kafka.Kafka").as_deref(),
+            Some("/srv/kafka")
+        );
+        // The shell that waits for it, and a JVM run from elsewhere, say nothing.
+        assert_eq!(home_of_command("sh -c exec java …"), None);
+        assert_eq!(home_of_command("java -cp /opt/app.jar Main"), None);
+    }
+
+    #[test]
+    fn progress_lines_are_the_start_s_steps_not_a_retry_loop_s() {
+        let progress = regex::Regex::new(START_PROGRESS_PATTERN).unwrap_or_else(|e| panic!("{e}"));
+        // Lines of a 4.4.0 broker's start (captured here, trimmed).
+        for line in [
+            "INFO Loading logs from log dirs [/mnt/kafka/data] (org.apache.kafka.storage.internals.log.LogManager)",
+            "INFO Skipping recovery of 13 logs from /mnt/kafka/data since clean shutdown file was found",
+            "INFO [LogLoader partition=__cluster_metadata-0, dir=/mnt/kafka/data] Recovering unflushed segment 0. 0 recovered for __cluster_metadata-0.",
+            "INFO Completed load of Log(dir=/mnt/kafka/data/rolled-2, topicId=ms4iQafVTYqK1ng_LDyqrg, topic=rolled, partition=2) with 1 segments",
+            "INFO Loaded 13 logs in 1006ms (org.apache.kafka.storage.internals.log.LogManager)",
+            "INFO [BrokerServer id=1] Finished waiting for the broker to be unfenced (kafka.server.BrokerServer)",
+            "INFO [BrokerLifecycleManager id=1] The broker has caught up. Transitioning from STARTING to RECOVERY.",
+            "INFO [MetadataLoader id=1] maybePublishMetadata(LOG_DELTA): The loader finished catching up to the current high water mark of 224",
+        ] {
+            assert!(progress.is_match(line), "{line}");
+        }
+        for line in [
+            "INFO [MetadataLoader id=1] initializeNewPublishers: the loader is still catching up because we still don't know the high water mark yet.",
+            "WARN [RaftManager id=1] Connection to node 3004 (/10.223.1.14:9093) could not be established. Node may not be available.",
+            "INFO [BrokerServer id=1] Waiting for the broker to be unfenced (kafka.server.BrokerServer)",
+        ] {
+            assert!(!progress.is_match(line), "{line}");
+        }
     }
 }

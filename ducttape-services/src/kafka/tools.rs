@@ -8,11 +8,42 @@ use std::time::Duration;
 use ducttape_core::cluster::Node;
 use ducttape_core::remote::quote;
 
-use super::security::{Acl, ClientSecurity};
+use super::security::{Acl, AclResource, ClientSecurity};
 use super::BROKER_PORT;
 use crate::error::{ResultExt, ServiceError};
 use crate::install::KafkaVersion;
 use crate::properties::Properties;
+
+/// A Kafka command-line tool answered, but not in the form expected: a changed output format
+/// must not read as an answer.
+///
+/// ```
+/// use ducttape_services::kafka::{parse_verify, ToolOutputError};
+/// let e: ToolOutputError = parse_verify("Status of partition reassignment:\n").unwrap_err();
+/// assert_eq!(e.tool, "kafka-reassign-partitions --verify");
+/// assert!(e.to_string().contains("no partition lines"), "{e}");
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{tool}: {problem} in:\n{output}")]
+pub struct ToolOutputError {
+    /// The tool and its action (`kafka-reassign-partitions --verify`).
+    pub tool: &'static str,
+    /// What does not fit.
+    pub problem: String,
+    /// What it printed (or the part that was read).
+    pub output: String,
+}
+
+impl ToolOutputError {
+    /// `tool`'s `output` with `problem`.
+    pub(crate) fn new(tool: &'static str, problem: impl Into<String>, output: &str) -> Self {
+        Self {
+            tool,
+            problem: problem.into(),
+            output: output.to_string(),
+        }
+    }
+}
 
 /// How long a tool may run on a node.
 const TOOL_TIMEOUT: Duration = Duration::from_secs(180);
@@ -179,13 +210,33 @@ impl KafkaTools {
         )
     }
 
-    /// Adds `acls` with `kafka-acls`, one run per principal, permission and resource.
-    pub(crate) async fn grant(&self, acls: &[Acl]) -> Result<(), ServiceError> {
-        let class = if self.version().supports_zookeeper() {
+    /// `kafka-acls`' main class in the tools' install.
+    fn acl_command(&self) -> &'static str {
+        if self.version().supports_zookeeper() {
             "kafka.admin.AclCommand"
         } else {
             "org.apache.kafka.tools.AclCommand"
-        };
+        }
+    }
+
+    /// The ACLs on `resource`, as `kafka-acls --list` gives them through the brokers (see
+    /// [`Acl::listed`]).
+    pub(crate) async fn acls(&self, resource: &AclResource) -> Result<Vec<String>, ServiceError> {
+        let (kind, name) = resource.args();
+        let args = [
+            "--bootstrap-server".to_string(),
+            self.bootstrap(),
+            "--list".into(),
+            kind.into(),
+            name.into(),
+        ];
+        let out = self.run_admin(self.acl_command(), &args).await?;
+        Ok(Acl::parse_listed(&out))
+    }
+
+    /// Adds `acls` with `kafka-acls`, one run per principal, permission and resource.
+    pub(crate) async fn grant(&self, acls: &[Acl]) -> Result<(), ServiceError> {
+        let class = self.acl_command();
         for acl in Acl::batched(acls) {
             tracing::info!(?acl, "adding ACLs");
             let mut args = vec![

@@ -4,8 +4,8 @@
 //!
 //! One module per tool holds its builder (options and command line), its worker's result
 //! accessors, and its output parser with the parser's tests (`producer/`, `consumer/`,
-//! `end_to_end/`: `mod.rs` and `parse.rs`). What they share stays shared: the worker machinery
-//! (`worker.rs`), the client options every builder has (`options.rs`, also used by the
+//! `end_to_end/`, and `rest_perf/` for ours: `mod.rs` and `parse.rs`). What they share stays shared: the worker machinery
+//! (`worker.rs`, and `tail.rs`, which follows a worker's output as it grows), the client options every builder has (`options.rs`, also used by the
 //! verifiable clients) and the parsers' number and pattern helpers (`parse.rs`).
 //!
 //! | tool | builder | worker | parser |
@@ -20,7 +20,8 @@ mod end_to_end;
 mod options;
 mod parse;
 mod producer;
-mod rest;
+mod rest_perf;
+mod tail;
 mod worker;
 
 pub use consumer::{
@@ -37,7 +38,7 @@ pub use producer::{
     ProducerPerfOutput, ProducerPerfResult, ProducerPerfWindow, ProducerPerformance,
     ProducerPerformanceService,
 };
-pub use rest::{
+pub use rest_perf::{
     aggregate_rest, parse_rest_perf_output, RestConsumerPerformance, RestPerfOutput,
     RestPerfService, RestPerfStats, RestProducerPerformance, REST_PERF_PREFIX,
 };

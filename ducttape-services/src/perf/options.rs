@@ -1,5 +1,10 @@
 //! What every client worker (perf or verifiable) is configured with, and the builder methods
 //! for it: extra client configs, the Kafka version, the service name and the wait timeout.
+//!
+//! Workers are built the way services are: `X::builder(nodes, &kafka, what…)` takes where they
+//! run and the cluster they talk to (its bootstrap servers, client security and version are
+//! read then), setters follow, and `build(&ctx)` registers the worker with the test context and
+//! returns it, or an error for a setup that cannot run (no node).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -8,40 +13,39 @@ use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
 use super::worker::{worker_dir, ToolOutput, ToolService, ToolSpec};
+use crate::error::ServiceError;
 use crate::install::{JavaCommand, KafkaVersion};
 use crate::kafka::{ClientSecurity, KafkaService};
 use crate::process::ProcessSpec;
 use crate::properties::Properties;
 
-/// Settings shared by every client builder (see [`ClientBuilder`]).
+/// Settings shared by every client builder (see [`ClientBuilder`]): where the workers run,
+/// the cluster they talk to, and the settings every client has.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
+    nodes: Vec<Node>,
+    bootstrap: String,
     props: Vec<(String, String)>,
-    version: Option<KafkaVersion>,
+    version: KafkaVersion,
     name: String,
     timeout: Duration,
-    security: Option<ClientSecurity>,
+    security: ClientSecurity,
 }
 
 impl ClientOptions {
-    /// Defaults for a service called `name`: no extra configs, the brokers' version, 30 minutes.
-    pub fn new(name: &str) -> Self {
+    /// Defaults for a service called `name` on `nodes` against `kafka`: no extra configs, the
+    /// brokers' version and client security ([`KafkaService::client_security`]: every client
+    /// follows the cluster's protocol), 30 minutes.
+    pub fn new(name: &str, nodes: Vec<Node>, kafka: &KafkaService) -> Self {
         Self {
+            nodes,
+            bootstrap: kafka.bootstrap_servers(),
             props: Vec::new(),
-            version: None,
+            version: kafka.version().clone(),
             name: name.into(),
             timeout: Duration::from_secs(1800),
-            security: None,
+            security: kafka.client_security(),
         }
-    }
-
-    /// Takes the cluster's client security ([`KafkaService::client_security`]) unless one was
-    /// set with [`ClientBuilder::security`]: every client follows the cluster's protocol.
-    pub fn follow(&mut self, kafka: &KafkaService) -> &mut Self {
-        if self.security.is_none() {
-            self.security = Some(kafka.client_security());
-        }
-        self
     }
 
     /// The service name (results path, files on the nodes under `/mnt/<name>`).
@@ -55,17 +59,21 @@ impl ClientOptions {
     }
 
     /// The client's version: the one set, else the brokers'.
-    pub fn version_for(&self, kafka: &KafkaService) -> KafkaVersion {
-        self.version
-            .clone()
-            .unwrap_or_else(|| kafka.version().clone())
+    pub fn version(&self) -> &KafkaVersion {
+        &self.version
+    }
+
+    /// The cluster's bootstrap servers (`host:port,…`).
+    pub fn bootstrap_servers(&self) -> &str {
+        &self.bootstrap
     }
 
     /// The worker's process running `tool` from `version`'s install, given the worker's own
     /// spec `base` ([`ToolService::base_spec`]): the install is required, and the security
-    /// configs ([`follow`](Self::follow)) and extra configs go through a properties file (with
-    /// the PEM files it names), private files written before the start and passed with `flag`
-    /// (`--producer.config`, `--consumer.config`; empty: the file as a positional argument).
+    /// configs (the cluster's, or [`ClientBuilder::security`]) and extra configs go through a
+    /// properties file (with the PEM files it names), private files written before the start
+    /// and passed with `flag` (`--producer.config`, `--consumer.config`; empty: the file as a
+    /// positional argument).
     pub fn process(
         &self,
         base: ProcessSpec,
@@ -75,10 +83,7 @@ impl ClientOptions {
     ) -> ProcessSpec {
         let dir = worker_dir(&self.name);
         let file = format!("{dir}/{}.properties", self.name);
-        let security = self
-            .security
-            .clone()
-            .unwrap_or_else(ClientSecurity::plaintext);
+        let security = &self.security;
         let mut props = security.properties(&dir);
         props.extend(&self.props.iter().cloned().collect());
         let spec = base.requires(version.install());
@@ -98,21 +103,17 @@ impl ClientOptions {
         spec.java(tool)
     }
 
-    /// One worker on each of `nodes` against `kafka`, registered with `ctx`: the tool
-    /// `main_class` from the client's version ([`version_for`](Self::version_for)), with
-    /// `args(index)` for node `index`, following the cluster's security
-    /// ([`follow`](Self::follow)); see [`process`](Self::process) for the rest.
+    /// One worker on each of the nodes, registered with `ctx`: the tool `main_class` from the
+    /// client's [`version`](Self::version), with `args(index)` for node `index`; see
+    /// [`process`](Self::process) for the rest. No node is an error.
     pub(crate) fn workers<O: ToolOutput>(
         mut self,
         ctx: &TestContext,
-        kafka: &KafkaService,
-        nodes: Vec<Node>,
         (main_class, flag): (&'static str, &'static str),
         args: impl Fn(usize) -> Vec<String> + Send + Sync + 'static,
-    ) -> Arc<ToolService<O>> {
-        self.follow(kafka);
-        let version = self.version_for(kafka);
-        let (name, timeout) = (self.name.clone(), self.timeout);
+    ) -> Result<Arc<ToolService<O>>, ServiceError> {
+        let nodes = std::mem::take(&mut self.nodes);
+        let (name, timeout, version) = (self.name.clone(), self.timeout, self.version.clone());
         let spec: ToolSpec = Arc::new(move |base, _, index| {
             let tool = version.tool(main_class).args(args(index));
             self.process(base, &version, tool, flag)
@@ -136,13 +137,13 @@ pub trait ClientBuilder: Sized {
     /// The client's security (default: the cluster's client listener as the `client` user,
     /// [`KafkaService::client_security`]); set it to connect as someone else, or wrongly.
     fn security(mut self, security: ClientSecurity) -> Self {
-        self.options().security = Some(security);
+        self.options().security = security;
         self
     }
 
     /// The client's Kafka version (default: the brokers').
     fn version(mut self, version: KafkaVersion) -> Self {
-        self.options().version = Some(version);
+        self.options().version = version;
         self
     }
 
@@ -169,10 +170,23 @@ mod tests {
         ProcessSpec::new("p", "/mnt/p")
     }
 
+    /// Options of a worker called `p` on no node, plaintext, at `version`.
+    fn options(version: &KafkaVersion) -> ClientOptions {
+        ClientOptions {
+            nodes: Vec::new(),
+            bootstrap: "b:9092".into(),
+            props: Vec::new(),
+            version: version.clone(),
+            name: "p".into(),
+            timeout: Duration::from_secs(1),
+            security: ClientSecurity::plaintext(),
+        }
+    }
+
     #[test]
     fn the_install_is_required_and_configs_go_through_a_private_file() {
         let version = KafkaVersion::new("9.9.9");
-        let mut o = ClientOptions::new("p");
+        let mut o = options(&version);
         let plain = o.process(base(), &version, version.tool("X"), "--c");
         assert_eq!(plain.command_line(), version.tool("X").render());
         assert_eq!(plain.installs(), [version.install()]);
@@ -204,13 +218,11 @@ mod tests {
     #[test]
     fn security_files_are_private_and_the_jvm_reads_the_hosts_file() {
         let version = KafkaVersion::DEFAULT;
-        let mut o = ClientOptions::new("p");
-        o.security = Some(
-            ClientSecurity::new(SecurityProtocol::SaslSsl, SaslMechanism::Plain)
-                .with_credentials("alice", "secret")
-                .trusting("CA PEM")
-                .with_hosts("10.0.0.1 worker1\n"),
-        );
+        let mut o = options(&version);
+        o.security = ClientSecurity::new(SecurityProtocol::SaslSsl, SaslMechanism::Plain)
+            .with_credentials("alice", "secret")
+            .trusting("CA PEM")
+            .with_hosts("10.0.0.1 worker1\n");
         let spec = o.process(base(), &version, version.tool("X"), "--c");
         let (props, private) = spec.file_at("/mnt/p/p.properties").unwrap();
         assert!(private && props.contains("password=\"secret\""), "{props}");

@@ -25,6 +25,7 @@ use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 use ducttape_core::remote::{quote, StopOutcome};
 
+use super::tail::{OutputTail, Taken, READ_CHUNK};
 use crate::error::{ResultExt, ServiceError};
 use crate::process::ProcessSpec;
 use crate::service::{register, LogFile, Service};
@@ -35,6 +36,15 @@ pub trait ToolOutput: Clone + Default + serde::Serialize + Send + Sync + 'static
     fn parse(text: &str) -> Self;
     /// Whether the output holds the run's result (a run that exited without one failed).
     fn complete(&self) -> bool;
+    /// Parses `lines`, whole lines printed after those already parsed, onto `self` and
+    /// returns `true`, for a parser that reads line by line: a worker's output is then read
+    /// a piece at a time as it grows ([`ToolService::output_so_far`]), each line parsed
+    /// once. The default returns `false` and leaves `self` as it was: the output is then
+    /// kept whole and parsed again at each read (fine for a few lines of results).
+    fn extend(&mut self, lines: &str) -> bool {
+        let _ = lines;
+        false
+    }
 }
 
 /// Renders the tool's command line for node `index` of the service.
@@ -60,6 +70,9 @@ pub struct ToolService<O: ToolOutput> {
     uploads: Vec<PathBuf>,
     wait_timeout: Duration,
     outputs: Mutex<BTreeMap<String, O>>,
+    /// How far each node's output was read and what it parsed into; one reader at a time
+    /// per node (two reading from the same offset would count the same lines twice).
+    tails: Mutex<BTreeMap<String, Arc<tokio::sync::Mutex<OutputTail<O>>>>>,
     /// When each node's output file was last written (seconds since the epoch, by the node's
     /// clock): the time of the last line, which places the windows on the test's time axis.
     written_at: Mutex<BTreeMap<String, f64>>,
@@ -69,26 +82,27 @@ pub struct ToolService<O: ToolOutput> {
 
 impl<O: ToolOutput> ToolService<O> {
     /// A service named `name` running the process `spec` declares on each of `nodes`,
-    /// registered with `ctx`.
+    /// registered with `ctx`. No node is an error: a worker that runs nowhere would pass
+    /// every wait.
     pub fn from_spec(
         ctx: &TestContext,
         name: &str,
         nodes: Vec<Node>,
         spec: ToolSpec,
         wait_timeout: Duration,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, ServiceError> {
         Self::registered(ctx, name, nodes, spec, wait_timeout, Vec::new())
     }
 
     /// A service named `name` running the shell command `command` on each of `nodes` (no
-    /// install or file of its own), registered with `ctx`.
+    /// install or file of its own), registered with `ctx`. No node is an error.
     pub fn new(
         ctx: &TestContext,
         name: &str,
         nodes: Vec<Node>,
         command: ToolCommand,
         wait_timeout: Duration,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, ServiceError> {
         Self::with_uploads(ctx, name, nodes, command, wait_timeout, Vec::new())
     }
 
@@ -102,7 +116,7 @@ impl<O: ToolOutput> ToolService<O> {
         command: ToolCommand,
         wait_timeout: Duration,
         uploads: Vec<PathBuf>,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, ServiceError> {
         let spec: ToolSpec = Arc::new(move |base, node, index| base.command(command(node, index)));
         Self::registered(ctx, name, nodes, spec, wait_timeout, uploads)
     }
@@ -114,7 +128,13 @@ impl<O: ToolOutput> ToolService<O> {
         spec: ToolSpec,
         wait_timeout: Duration,
         uploads: Vec<PathBuf>,
-    ) -> Arc<Self> {
+    ) -> Result<Arc<Self>, ServiceError> {
+        if nodes.is_empty() {
+            return Err(ServiceError::Usage {
+                service: name.to_string(),
+                detail: "a worker needs at least one node".into(),
+            });
+        }
         let service = Arc::new(Self {
             name: name.to_string(),
             nodes,
@@ -122,11 +142,12 @@ impl<O: ToolOutput> ToolService<O> {
             uploads,
             wait_timeout,
             outputs: Mutex::new(BTreeMap::new()),
+            tails: Mutex::new(BTreeMap::new()),
             written_at: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeSet::new()),
         });
         register(ctx, &service);
-        service
+        Ok(service)
     }
 
     fn dir(&self) -> String {
@@ -175,19 +196,56 @@ impl<O: ToolOutput> ToolService<O> {
         self.outputs.lock().map(|o| o.clone()).unwrap_or_default()
     }
 
-    /// Reads and parses what `node`'s worker printed so far (it may still be running: a last
-    /// line it is still writing is left for the next read).
+    /// What `node`'s worker printed so far, parsed (it may still be running: a last line it
+    /// is still writing is left for the next read). Only what was printed since the last
+    /// read is read (`perf/tail.rs`).
     pub async fn output_so_far(&self, node: &Node) -> Result<O, ServiceError> {
-        let text = node
-            .account()
-            .ssh_output(&format!(
-                "cat {} 2>/dev/null; true",
-                quote(&self.log_path())
-            ))
-            .await
-            .ctx(&self.name)?;
-        let complete_lines = text.rfind('\n').map_or("", |end| &text[..=end]);
-        Ok(O::parse(complete_lines))
+        self.with_output_so_far(node, O::clone).await
+    }
+
+    /// [`output_so_far`](Self::output_so_far) handed to `f` rather than copied: for a poll
+    /// that wants one number of a long run's output.
+    pub async fn with_output_so_far<R>(
+        &self,
+        node: &Node,
+        f: impl FnOnce(&O) -> R,
+    ) -> Result<R, ServiceError> {
+        let tail = self.tail(node);
+        let mut tail = tail.lock().await;
+        self.read_more(node, &mut tail).await?;
+        Ok(f(tail.output()))
+    }
+
+    /// The reading state of `node`'s output.
+    fn tail(&self, node: &Node) -> Arc<tokio::sync::Mutex<OutputTail<O>>> {
+        match self.tails.lock() {
+            Ok(mut tails) => tails.entry(node.name().to_string()).or_default().clone(),
+            // A poisoned map (a panic while it was held): read afresh rather than not at all.
+            Err(_) => Arc::default(),
+        }
+    }
+
+    /// Reads what `node`'s output has beyond what `tail` took, a chunk per command; starts
+    /// over when the file was replaced.
+    async fn read_more(&self, node: &Node, tail: &mut OutputTail<O>) -> Result<(), ServiceError> {
+        loop {
+            let part = node
+                .account()
+                .read_file_from(&self.log_path(), tail.offset(), READ_CHUNK)
+                .await
+                .ctx(&self.name)?;
+            let Some(part) = part else {
+                if tail.offset() > 0 {
+                    *tail = OutputTail::default();
+                }
+                return Ok(());
+            };
+            match tail.take(&part) {
+                Taken::Replaced => *tail = OutputTail::default(),
+                Taken::Bytes(n) if (n as u64) < READ_CHUNK => return Ok(()),
+                Taken::Bytes(_) => {}
+            }
+        }
     }
 
     /// Notes whether `node`'s worker runs (started, and not yet stopped or waited for);
@@ -207,7 +265,7 @@ impl<O: ToolOutput> ToolService<O> {
         let account = node.account();
         let script = format!(
             "date -r {log} +%s.%N 2>/dev/null || echo none; \
-             cat {exit} 2>/dev/null || echo none; echo ---; cat {log} 2>/dev/null; true",
+             cat {exit} 2>/dev/null || echo none; echo ---; tail -n 20 {log} 2>/dev/null; true",
             exit = quote(&self.exitfile()),
             log = quote(&self.log_path())
         );
@@ -216,9 +274,17 @@ impl<O: ToolOutput> ToolService<O> {
         if let (Ok(at), Ok(mut w)) = (written.trim().parse::<f64>(), self.written_at.lock()) {
             w.insert(node.name().to_string(), at);
         }
-        let (status, log) = text.split_once("---\n").unwrap_or(("none", ""));
+        let (status, log_tail) = text.split_once("---\n").unwrap_or(("none", ""));
         let status = status.trim();
-        let output = O::parse(log);
+        // The rest of the output, after what polls read while it ran; its last line counts
+        // even without its end, as the tool has ended.
+        let output = {
+            let tail = self.tail(node);
+            let mut tail = tail.lock().await;
+            self.read_more(node, &mut tail).await?;
+            tail.finish();
+            tail.output().clone()
+        };
         let complete = output.complete();
         if let Ok(mut outputs) = self.outputs.lock() {
             outputs.insert(node.name().to_string(), output);
@@ -236,15 +302,7 @@ impl<O: ToolOutput> ToolService<O> {
                 node: node.name().to_string(),
                 detail,
                 log: self.log_path(),
-                log_tail: log
-                    .lines()
-                    .rev()
-                    .take(20)
-                    .collect::<Vec<_>>()
-                    .into_iter()
-                    .rev()
-                    .collect::<Vec<_>>()
-                    .join("\n"),
+                log_tail: log_tail.trim_end().to_string(),
             }),
             _ => Ok(()),
         }
@@ -270,6 +328,11 @@ impl<O: ToolOutput> Service for ToolService<O> {
             quote(&self.exitfile())
         );
         let spec = spec.command(command);
+        // The start empties the worker's directory: its output is read from the start again,
+        // and a poll waits for the new file rather than read it from the old run's offset.
+        let tail = self.tail(node);
+        let mut tail = tail.lock().await;
+        *tail = OutputTail::default();
         spec.prepare(node).await?;
         let account = node.account();
         for local in &self.uploads {

@@ -22,25 +22,47 @@ pub struct VerifiableOutput {
     pub malformed: Vec<String>,
     /// Event counts by name, for `summary.json`.
     pub counts: std::collections::BTreeMap<String, u64>,
+    /// The producer's own count of acknowledged records, from the first `tool_data` event.
+    #[serde(skip)]
+    tool_acked: Option<u64>,
+    /// Whether the last entry of `malformed` is the verdict of
+    /// [`unread_acknowledgements`](Self::unread_acknowledgements), made again at each read.
+    #[serde(skip)]
+    count_verdict: bool,
 }
 
 impl ToolOutput for VerifiableOutput {
     fn parse(text: &str) -> Self {
         let mut out = Self::default();
-        for line in text.lines() {
+        out.extend(text);
+        out
+    }
+
+    fn extend(&mut self, lines: &str) -> bool {
+        // The count check is over everything read: the last read's verdict goes first.
+        if std::mem::take(&mut self.count_verdict) {
+            self.malformed.pop();
+        }
+        for line in lines.lines() {
             match parse_event_line(line) {
                 Ok(Some(event)) => {
-                    *out.counts.entry(event.name().to_string()).or_default() += 1;
-                    out.events.push(event);
+                    *self.counts.entry(event.name().to_string()).or_default() += 1;
+                    if let (VerifiableEvent::ToolData { acked, .. }, None) =
+                        (&event, self.tool_acked)
+                    {
+                        self.tool_acked = Some(*acked);
+                    }
+                    self.events.push(event);
                 }
                 Ok(None) => {}
-                Err(e) => out.malformed.push(e.to_string()),
+                Err(e) => self.malformed.push(e.to_string()),
             }
         }
-        if let Some(mismatch) = out.unread_acknowledgements() {
-            out.malformed.push(mismatch);
+        if let Some(mismatch) = self.unread_acknowledgements() {
+            self.malformed.push(mismatch);
+            self.count_verdict = true;
         }
-        out
+        true
     }
 
     fn complete(&self) -> bool {
@@ -59,15 +81,12 @@ impl VerifiableOutput {
     /// but not read — an event glued behind other output on one line is no JSON line — would
     /// otherwise be dropped without a word, and the record it acknowledged never checked.
     fn unread_acknowledgements(&self) -> Option<String> {
-        let acked = self.events.iter().find_map(|e| match e {
-            VerifiableEvent::ToolData { acked, .. } => Some(*acked),
-            _ => None,
-        })?;
+        let acked = self.tool_acked?;
         let read = self
-            .events
-            .iter()
-            .filter(|e| matches!(e, VerifiableEvent::ProducerSendSuccess { .. }))
-            .count() as u64;
+            .counts
+            .get("producer_send_success")
+            .copied()
+            .unwrap_or(0);
         (read != acked).then(|| {
             format!(
                 "the producer's tool_data counts {acked} acknowledged records, but {read} \
@@ -105,8 +124,9 @@ impl ClientBuilder for VerifiableProducer {
 }
 
 impl VerifiableProducer {
-    /// Produces to `topic` until stopped, 1,000 records/s per worker, `acks=all`.
-    pub fn new(topic: &str) -> Self {
+    /// A worker on each of `nodes` producing to `topic` of `kafka` until stopped, 1,000
+    /// records/s per worker, `acks=all`.
+    pub fn builder(nodes: Vec<Node>, kafka: &KafkaService, topic: &str) -> Self {
         Self {
             topic: topic.into(),
             max_messages: -1,
@@ -116,7 +136,7 @@ impl VerifiableProducer {
             repeating_keys: None,
             create_time: None,
             bootstrap: None,
-            options: ClientOptions::new("verifiable-producer"),
+            options: ClientOptions::new("verifiable-producer", nodes, kafka),
         }
     }
 
@@ -166,20 +186,15 @@ impl VerifiableProducer {
         self
     }
 
-    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        kafka: &KafkaService,
-        nodes: Vec<Node>,
-    ) -> Arc<VerifiableProducerService> {
+    /// The workers, registered with `ctx` (no node: an error).
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<VerifiableProducerService>, ServiceError> {
         let mut args = vec![
             "--topic".to_string(),
             self.topic.clone(),
             "--bootstrap-server".into(),
             self.bootstrap
                 .clone()
-                .unwrap_or_else(|| kafka.bootstrap_servers()),
+                .unwrap_or_else(|| self.options.bootstrap_servers().to_string()),
             "--max-messages".into(),
             self.max_messages.to_string(),
             "--throughput".into(),
@@ -200,8 +215,7 @@ impl VerifiableProducer {
             "org.apache.kafka.tools.VerifiableProducer",
             "--producer.config",
         );
-        self.options
-            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
+        self.options.workers(ctx, tool, move |_| args.clone())
     }
 }
 
@@ -230,8 +244,9 @@ impl ClientBuilder for VerifiableConsumer {
 }
 
 impl VerifiableConsumer {
-    /// Consumes `topic` in consumer group `group` until stopped.
-    pub fn new(topic: &str, group: &str) -> Self {
+    /// A worker on each of `nodes` consuming `topic` of `kafka` in consumer group `group` until
+    /// stopped.
+    pub fn builder(nodes: Vec<Node>, kafka: &KafkaService, topic: &str, group: &str) -> Self {
         Self {
             topic: topic.into(),
             group: group.into(),
@@ -239,7 +254,7 @@ impl VerifiableConsumer {
             verbose: true,
             args: Vec::new(),
             static_membership: false,
-            options: ClientOptions::new("verifiable-consumer"),
+            options: ClientOptions::new("verifiable-consumer", nodes, kafka),
         }
     }
 
@@ -303,13 +318,8 @@ impl VerifiableConsumer {
         self
     }
 
-    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        kafka: &KafkaService,
-        nodes: Vec<Node>,
-    ) -> Arc<VerifiableConsumerService> {
+    /// The workers, registered with `ctx` (no node: an error).
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<VerifiableConsumerService>, ServiceError> {
         let has_reset = self.args.iter().any(|a| a == "--reset-policy");
         let mut args = vec![
             "--topic".to_string(),
@@ -317,7 +327,7 @@ impl VerifiableConsumer {
             "--group-id".into(),
             self.group.clone(),
             "--bootstrap-server".into(),
-            kafka.bootstrap_servers(),
+            self.options.bootstrap_servers().to_string(),
             "--max-messages".into(),
             self.max_messages.to_string(),
         ];
@@ -333,7 +343,7 @@ impl VerifiableConsumer {
             "--consumer.config",
         );
         let (group, static_membership) = (self.group.clone(), self.static_membership);
-        self.options.workers(ctx, kafka, nodes, tool, move |index| {
+        self.options.workers(ctx, tool, move |index| {
             let mut args = args.clone();
             if static_membership {
                 args.extend([
@@ -367,17 +377,22 @@ async fn acknowledged_where(
     producers: &VerifiableProducerService,
     partition: Option<i32>,
 ) -> Result<u64, ServiceError> {
-    let outputs = outputs_so_far(producers).await?;
+    use crate::service::Service;
     let mut acked = 0;
-    for (_, _, output) in &outputs {
-        acked += output
-            .events
-            .iter()
-            .filter(|e| {
-                matches!(e, VerifiableEvent::ProducerSendSuccess { record, .. }
-                if record.offset >= 0 && !matches!(partition, Some(p) if p != record.partition))
+    for node in producers.nodes() {
+        acked += producers
+            .with_output_so_far(node, |output| {
+                output
+                    .events
+                    .iter()
+                    .filter(|e| {
+                        matches!(e, VerifiableEvent::ProducerSendSuccess { record, .. }
+                        if record.offset >= 0
+                            && !matches!(partition, Some(p) if p != record.partition))
+                    })
+                    .count() as u64
             })
-            .count() as u64;
+            .await?;
     }
     Ok(acked)
 }

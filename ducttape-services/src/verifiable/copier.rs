@@ -51,14 +51,19 @@ pub struct CopierOutput {
 impl ToolOutput for CopierOutput {
     fn parse(text: &str) -> Self {
         let mut out = Self::default();
-        for line in text.lines().map(str::trim).filter(|l| l.starts_with('{')) {
+        out.extend(text);
+        out
+    }
+
+    fn extend(&mut self, lines: &str) -> bool {
+        for line in lines.lines().map(str::trim).filter(|l| l.starts_with('{')) {
             match serde_json::from_str::<CopierStatus>(line) {
-                Ok(s) => out.statuses.push(s),
-                Err(e) => out.malformed.push(format!("{e}: {line}")),
+                Ok(s) => self.statuses.push(s),
+                Err(e) => self.malformed.push(format!("{e}: {line}")),
             }
         }
-        out.last = out.statuses.last().cloned();
-        out
+        self.last = self.statuses.last().cloned();
+        true
     }
 
     /// The copy finished: shut down with nothing remaining (a clean stop in the middle also
@@ -113,10 +118,18 @@ impl ClientBuilder for TransactionalMessageCopier {
 }
 
 impl TransactionalMessageCopier {
-    /// Copies partition 0 of `input` into `output` as `transactional_id` (also the service's
-    /// name), committing offsets for `group`; kafkatest's settings: 750 records per
-    /// transaction, a 40 s transaction timeout, random aborts.
-    pub fn new(transactional_id: &str, group: &str, input: &str, output: &str) -> Self {
+    /// A copier on `node` (one: a transactional id is one producer) copying partition 0 of
+    /// `input` into `output` of `kafka` as `transactional_id` (also the service's name),
+    /// committing offsets for `group`; kafkatest's settings: 750 records per transaction, a
+    /// 40 s transaction timeout, random aborts.
+    pub fn builder(
+        node: Node,
+        kafka: &KafkaService,
+        transactional_id: &str,
+        group: &str,
+        input: &str,
+        output: &str,
+    ) -> Self {
         Self {
             transactional_id: transactional_id.into(),
             group: group.into(),
@@ -128,7 +141,7 @@ impl TransactionalMessageCopier {
             random_aborts: true,
             use_group_metadata: false,
             group_mode: false,
-            options: ClientOptions::new(transactional_id),
+            options: ClientOptions::new(transactional_id, vec![node], kafka),
         }
     }
 
@@ -172,11 +185,11 @@ impl TransactionalMessageCopier {
         self
     }
 
-    /// The copier on `node` against `kafka`, registered with `ctx`.
-    pub fn build(self, ctx: &TestContext, kafka: &KafkaService, node: Node) -> Arc<CopierService> {
+    /// The copier, registered with `ctx`.
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<CopierService>, ServiceError> {
         let mut args = vec![
             "--broker-list".to_string(),
-            kafka.bootstrap_servers(),
+            self.options.bootstrap_servers().to_string(),
             "--transactional-id".into(),
             self.transactional_id.clone(),
             "--consumer-group".into(),
@@ -202,8 +215,7 @@ impl TransactionalMessageCopier {
             }
         }
         let tool = ("org.apache.kafka.tools.TransactionalMessageCopier", "");
-        self.options
-            .workers(ctx, kafka, vec![node], tool, move |_| args.clone())
+        self.options.workers(ctx, tool, move |_| args.clone())
     }
 }
 

@@ -211,6 +211,75 @@ pub fn svg_windows(title: &str, spans: &[Span], x_max: f64) -> Result<String, Pl
     Ok(svg)
 }
 
+/// Lines across named categories (say, Kafka builds) as an SVG document: `categories` along the
+/// x axis in the order given, each line's points at `(category index, value)`, the y axis in
+/// `unit` from 0.
+pub fn svg_by_category(
+    title: &str,
+    unit: &str,
+    categories: &[String],
+    lines: &[Line],
+) -> Result<String, PlotError> {
+    let y_max = lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(0.0_f64, f64::max)
+        .max(1e-9)
+        * 1.15;
+    let n = categories.len().max(1);
+    let mut svg = String::new();
+    {
+        let height = 340 + 16 * lines.len() as u32;
+        let root = SVGBackend::with_string(&mut svg, (900, height)).into_drawing_area();
+        let e = |e: DrawingAreaErrorKind<_>| PlotError::of(title, e);
+        root.fill(&WHITE).map_err(e)?;
+        let mut chart = titled(&root, title)
+            .y_label_area_size(70)
+            .build_cartesian_2d(-0.5f64..(n as f64 - 0.5), 0f64..y_max)
+            .map_err(e)?;
+        let x_fmt = |v: &f64| {
+            let i = v.round();
+            if (v - i).abs() < 1e-6 && i >= 0.0 {
+                categories.get(i as usize).cloned().unwrap_or_default()
+            } else {
+                String::new()
+            }
+        };
+        let y_fmt = |v: &f64| fmt_num(*v);
+        chart
+            .configure_mesh()
+            .light_line_style(RGBColor(235, 235, 235))
+            .x_labels(n * 2 + 1)
+            .x_label_formatter(&x_fmt)
+            .y_desc(unit)
+            .y_label_formatter(&y_fmt)
+            .draw()
+            .map_err(e)?;
+        for (i, l) in lines.iter().enumerate() {
+            let color = Palette99::pick(i).to_rgba();
+            chart
+                .draw_series(LineSeries::new(l.points.clone(), color.stroke_width(2)))
+                .map_err(e)?
+                .label(l.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            chart
+                .draw_series(l.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+                .map_err(e)?;
+        }
+        chart
+            .configure_series_labels()
+            .position(SeriesLabelPosition::LowerLeft)
+            .background_style(WHITE.mix(0.85))
+            .border_style(BLACK)
+            .draw()
+            .map_err(e)?;
+        root.present().map_err(e)?;
+    }
+    Ok(svg)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -20,7 +20,7 @@ use std::path::Path;
 
 use serde_json::Value;
 
-pub use draw::{svg_plot, svg_windows, PlotError};
+pub use draw::{svg_by_category, svg_plot, svg_windows, PlotError};
 pub use timeline::{
     lines_of, spans_and_marks, window_ends, worker_series, Mark, Span, SpanKind, WindowPoint,
     WorkerSeries,

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ducttape_core::wait_until;
 use rdkafka::client::ClientContext;
 use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext};
 use rdkafka::error::KafkaError;
@@ -86,17 +87,16 @@ impl KafkaAdmin {
         if !self.secured() {
             return unexplained(None);
         }
-        let config = self.config.clone();
-        let probe = tokio::task::spawn_blocking(move || probe(&config, DIAGNOSIS));
+        let probe = probe(&self.config, DIAGNOSIS);
         match tokio::time::timeout(DIAGNOSIS + Duration::from_secs(5), probe).await {
-            Ok(Ok(Probe::Refused(rejection, why))) => AdminError::Refused {
+            Ok(Probe::Refused(rejection, why)) => AdminError::Refused {
                 operation,
                 subject: subject.clone(),
                 bootstrap: bootstrap.clone(),
                 rejection,
                 detail: why,
             },
-            Ok(Ok(Probe::Silent(last))) => unexplained(last),
+            Ok(Probe::Silent(last)) => unexplained(last),
             _ => unexplained(None),
         }
     }
@@ -180,29 +180,45 @@ pub(super) enum Probe {
 }
 
 /// Asks the brokers for metadata with a fresh client of `settings` for up to `wait`, serving
-/// its events, until it has been refused or the time is up.
-pub(super) fn probe(settings: &BTreeMap<String, String>, wait: Duration) -> Probe {
+/// its events, until they answer, refuse, or the time is up (then `Silent`, not an error: the
+/// caller has an error already and looks for its cause).
+pub(super) async fn probe(settings: &BTreeMap<String, String>, wait: Duration) -> Probe {
     let witness = Witness::default();
-    let client: BaseConsumer<Witness> =
+    let client: Arc<BaseConsumer<Witness>> =
         match client_config(settings).create_with_context(witness.clone()) {
-            Ok(c) => c,
+            Ok(c) => Arc::new(c),
             Err(e) => return Probe::Silent(Some(e.to_string())),
         };
-    let deadline = std::time::Instant::now() + wait;
-    while std::time::Instant::now() < deadline {
-        // A request makes it connect (and authenticate); a refusal arrives as an event.
-        if client
-            .fetch_metadata(None, Duration::from_millis(500))
-            .is_ok()
-        {
-            break;
-        }
-        drain(&client);
-        if let Some((rejection, why)) = witness.rejection() {
-            return Probe::Refused(rejection, why);
-        }
+    // A request makes it connect (and authenticate); a refusal arrives as an event. The
+    // client's calls block, so each try runs on a blocking thread.
+    let answered_or_refused = wait_until(
+        "the brokers answer or refuse",
+        wait,
+        Duration::from_millis(50),
+        || {
+            let (client, witness) = (client.clone(), witness.clone());
+            async move {
+                let answered = tokio::task::spawn_blocking(move || {
+                    let answered = client
+                        .fetch_metadata(None, Duration::from_millis(500))
+                        .is_ok();
+                    if !answered {
+                        drain(&client);
+                    }
+                    answered
+                })
+                .await
+                .map_err(|e| e.to_string())?;
+                Ok::<_, String>(answered || witness.rejection().is_some())
+            }
+        },
+    )
+    .await;
+    if let Err(silent) = answered_or_refused {
+        tracing::debug!(%silent, "probe");
     }
-    drain(&client);
+    // The last events served, and the client dropped (which blocks) off the async threads.
+    let _ = tokio::task::spawn_blocking(move || drain(&client)).await;
     match witness.rejection() {
         Some((rejection, why)) => Probe::Refused(rejection, why),
         None => Probe::Silent(witness.last()),

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use ducttape_core::wait_until;
 use rdkafka::consumer::{BaseConsumer, Consumer};
 use rdkafka::error::KafkaError;
 use rdkafka::topic_partition_list::{Offset, TopicPartitionList};
@@ -73,35 +74,53 @@ impl KafkaAdmin {
         }
         let consumer = Arc::new(consumer);
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let tpl = loop {
-            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
-            let (c, asked) = (consumer.clone(), tpl.clone());
-            let answer = tokio::time::timeout(
-                left + Duration::from_secs(5),
-                tokio::task::spawn_blocking(move || c.committed_offsets(asked, left)),
-            )
-            .await
-            .map_err(|_| self.no_answer(OP, &subject, "the call did not return".into()))?
-            .map_err(|e| self.no_answer(OP, &subject, e.to_string()))?;
-            match answer {
-                Ok(tpl) => break tpl,
-                // The group's coordinator moves or loads (the first group creates
-                // `__consumer_offsets`): Kafka says to ask again.
-                Err(e)
-                    if e.rdkafka_error_code().is_some_and(coordinator_busy)
-                        && tokio::time::Instant::now() < deadline =>
-                {
-                    tracing::debug!(%e, "asking for committed offsets again");
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                Err(e) => {
-                    let e = match e.rdkafka_error_code() {
-                        Some(code) => self.refused(OP, &subject, None, code),
-                        None => self.no_answer(OP, &subject, e.to_string()),
+        // Kafka's answer, asked again while the group's coordinator moves or loads (the first
+        // group creates `__consumer_offsets`: Kafka says to ask again) until the call's
+        // timeout, which then decides. The wait's own timeout only catches a call that hangs:
+        // each call is bounded well inside it. A call that breaks is final (`Err(detail)`).
+        let answer = wait_until(
+            &format!("{OP} {subject}: an answer"),
+            self.timeout + Duration::from_secs(10),
+            Duration::from_millis(100),
+            || {
+                let (c, asked) = (consumer.clone(), tpl.clone());
+                let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+                async move {
+                    let called = tokio::time::timeout(
+                        left + Duration::from_secs(5),
+                        tokio::task::spawn_blocking(move || c.committed_offsets(asked, left)),
+                    )
+                    .await;
+                    let answer = match called {
+                        Err(_) => return Ok(Some(Err("the call did not return".to_string()))),
+                        Ok(Err(e)) => return Ok(Some(Err(e.to_string()))),
+                        Ok(Ok(answer)) => answer,
                     };
-                    return self.explained(Err(e)).await;
+                    match answer {
+                        Err(e)
+                            if e.rdkafka_error_code().is_some_and(coordinator_busy)
+                                && tokio::time::Instant::now() < deadline =>
+                        {
+                            tracing::debug!(%e, "asking for committed offsets again");
+                            Err(e.to_string())
+                        }
+                        answer => Ok(Some(Ok(answer))),
+                    }
                 }
+            },
+        )
+        .await;
+        let tpl = match answer {
+            Ok(Ok(Ok(tpl))) => tpl,
+            Ok(Ok(Err(e))) => {
+                let e = match e.rdkafka_error_code() {
+                    Some(code) => self.refused(OP, &subject, None, code),
+                    None => self.no_answer(OP, &subject, e.to_string()),
+                };
+                return self.explained(Err(e)).await;
             }
+            Ok(Err(detail)) => return Err(self.no_answer(OP, &subject, detail)),
+            Err(wait) => return Err(self.no_answer(OP, &subject, wait.to_string())),
         };
         let mut out = BTreeMap::new();
         for e in tpl.elements() {

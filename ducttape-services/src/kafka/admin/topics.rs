@@ -1,6 +1,9 @@
 //! Topics: create (waiting for every partition's leader), delete, describe, exists, leader.
 
+use std::sync::{Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
+
+use ducttape_core::wait_until;
 
 use rdkafka::admin::{NewTopic, TopicReplication};
 use rdkafka::error::KafkaError;
@@ -40,73 +43,51 @@ impl KafkaAdmin {
                 .collect::<Vec<_>>()
                 .join(", ")
         };
+        if specs.is_empty() {
+            return Ok(());
+        }
         let started = std::time::Instant::now();
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let mut pending: Vec<&TopicSpec> = specs.iter().collect();
-        let mut refused = Ok(Vec::new());
+        let pending: Mutex<Vec<&TopicSpec>> = Mutex::new(specs.iter().collect());
+        let settled: Mutex<Vec<(String, RDKafkaErrorCode)>> = Mutex::new(Vec::new());
         // NOT_CONTROLLER is Kafka saying "ask again": the broker asked is not the controller
         // (just after a start, or a controller move). Java's AdminClient retries it; librdkafka
-        // does not, so the topics it names are asked for again until the call's timeout.
-        while !pending.is_empty() {
-            let topics = pending
-                .iter()
-                .map(|spec| self.new_topic(OP, spec))
-                .collect::<Result<Vec<_>, _>>()?;
-            let subject = pending
-                .iter()
-                .map(|s| s.name.as_str())
-                .collect::<Vec<_>>()
-                .join(", ");
-            let results = tokio::time::timeout(
-                self.timeout + Duration::from_secs(5),
-                self.client.create_topics(&topics, &self.options()),
-            )
-            .await
-            .map_err(|_| self.no_answer(OP, &subject, "no result".into()));
-            let all_not_controller = |code| {
-                pending
-                    .iter()
-                    .map(|s| (s.name.clone(), code))
-                    .collect::<Vec<_>>()
-            };
-            let answer = results.and_then(|results| match results {
-                Ok(results) if results.len() == topics.len() => Ok(results
-                    .into_iter()
-                    .filter_map(Result::err)
-                    .collect::<Vec<_>>()),
-                Ok(results) => {
-                    let detail = format!("{} results for {} topics", results.len(), topics.len());
-                    Err(self.no_answer(OP, &subject, detail))
+        // does not, so the topics it names are asked for again until the call's timeout, which
+        // then decides; every other answer is final. The wait's own timeout only catches a
+        // request that hangs: each is bounded well inside it.
+        let asked = wait_until(
+            &format!("{OP} {}: Kafka's answer", names()),
+            self.timeout * 2 + Duration::from_secs(10),
+            Duration::from_millis(250),
+            || {
+                let (pending, settled) = (&pending, &settled);
+                async move {
+                    let asking = lock(pending).clone();
+                    let answer = match self.ask_to_create(OP, &asking).await {
+                        Ok(answer) => answer,
+                        Err(e) => return Ok::<_, std::convert::Infallible>(Some(Err(e))),
+                    };
+                    let (again, final_): (Vec<_>, Vec<_>) = answer
+                        .into_iter()
+                        .partition(|(_, code)| *code == RDKafkaErrorCode::NotController);
+                    lock(settled).extend(final_);
+                    if again.is_empty() || tokio::time::Instant::now() >= deadline {
+                        lock(settled).extend(again);
+                        return Ok(Some(Ok(())));
+                    }
+                    let names: Vec<&str> = again.iter().map(|(t, _)| t.as_str()).collect();
+                    tracing::debug!(topics = ?names, "NOT_CONTROLLER: asking again");
+                    lock(pending).retain(|s| again.iter().any(|(t, _)| *t == s.name));
+                    Ok(None)
                 }
-                Err(KafkaError::AdminOp(RDKafkaErrorCode::NotController)) => {
-                    Ok(all_not_controller(RDKafkaErrorCode::NotController))
-                }
-                Err(KafkaError::AdminOp(code)) => Err(self.refused(OP, &subject, None, code)),
-                Err(e) => Err(self.no_answer(OP, &subject, e.to_string())),
-            });
-            let answer = match answer {
-                Ok(answer) => answer,
-                Err(e) => {
-                    refused = Err(e);
-                    break;
-                }
-            };
-            let (again, final_): (Vec<_>, Vec<_>) = answer
-                .into_iter()
-                .partition(|(_, code)| *code == RDKafkaErrorCode::NotController);
-            if let Ok(r) = refused.as_mut() {
-                r.extend(final_);
-            }
-            if again.is_empty() || tokio::time::Instant::now() >= deadline {
-                if let Ok(r) = refused.as_mut() {
-                    r.extend(again);
-                }
-                break;
-            }
-            tracing::debug!(topics = %subject, "NOT_CONTROLLER: asking again");
-            pending.retain(|s| again.iter().any(|(t, _)| *t == s.name));
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
+            },
+        )
+        .await;
+        let refused = match asked {
+            Ok(Ok(())) => Ok(std::mem::take(&mut *lock(&settled))),
+            Ok(Err(e)) => Err(e),
+            Err(wait) => Err(self.no_answer(OP, &names(), wait.to_string())),
+        };
         let refused = self.explained(refused).await?;
         let created = started.elapsed();
         // The ones Kafka accepted are waited for even when another was refused: they exist
@@ -124,6 +105,46 @@ impl KafkaAdmin {
         waited?;
         tracing::debug!(topics = %names(), ?created, every_broker_shows_them = ?started.elapsed(), "topics created");
         Ok(())
+    }
+
+    /// One `CreateTopics` request for `pending`: Kafka's refusal of each topic it refused
+    /// (`NOT_CONTROLLER` for all of them when the whole request was sent to a non-controller).
+    async fn ask_to_create(
+        &self,
+        operation: &'static str,
+        pending: &[&TopicSpec],
+    ) -> Result<Vec<(String, RDKafkaErrorCode)>, AdminError> {
+        let topics = pending
+            .iter()
+            .map(|spec| self.new_topic(operation, spec))
+            .collect::<Result<Vec<_>, _>>()?;
+        let subject = pending
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let results = tokio::time::timeout(
+            self.timeout + Duration::from_secs(5),
+            self.client.create_topics(&topics, &self.options()),
+        )
+        .await
+        .map_err(|_| self.no_answer(operation, &subject, "no result".into()))?;
+        match results {
+            Ok(results) if results.len() == topics.len() => Ok(results
+                .into_iter()
+                .filter_map(Result::err)
+                .collect::<Vec<_>>()),
+            Ok(results) => {
+                let detail = format!("{} results for {} topics", results.len(), topics.len());
+                Err(self.no_answer(operation, &subject, detail))
+            }
+            Err(KafkaError::AdminOp(RDKafkaErrorCode::NotController)) => Ok(pending
+                .iter()
+                .map(|s| (s.name.clone(), RDKafkaErrorCode::NotController))
+                .collect()),
+            Err(KafkaError::AdminOp(code)) => Err(self.refused(operation, &subject, None, code)),
+            Err(e) => Err(self.no_answer(operation, &subject, e.to_string())),
+        }
     }
 
     /// The request's form of `spec` (its numbers checked to fit Kafka's `INT32`).
@@ -173,7 +194,7 @@ impl KafkaAdmin {
     /// that many partitions, each with a leader: then any broker a client asks knows them.
     /// One metadata request per broker and try covers every topic.
     pub(super) async fn wait_for_leaders(&self, wanted: &[(&str, u32)]) -> Result<(), AdminError> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+        let started = std::time::Instant::now();
         let brokers = self.brokers().await?;
         let subject = wanted.iter().map(|w| w.0).collect::<Vec<_>>().join(", ");
         let shows_all = |snapshot: &Snapshot| {
@@ -190,23 +211,25 @@ impl KafkaAdmin {
             let subject = &subject;
             async move {
                 let address = format!("{}:{}", b.host, b.port);
-                loop {
-                    let last = match self.metadata_at("create topic", b.id, &address, None).await {
-                        Ok(snapshot) if shows_all(&snapshot) => return Ok(()),
-                        Ok(snapshot) => format!("broker {} shows {:?}", b.id, snapshot.topics),
+                let what = format!("broker {} shows the topics' leaders", b.id);
+                let left = self.timeout.saturating_sub(started.elapsed());
+                let shown = wait_until(&what, left, Duration::from_millis(20), || async {
+                    match self.metadata_at("create topic", b.id, &address, None).await {
+                        Ok(snapshot) if shows_all(&snapshot) => Ok(Some(Ok(()))),
+                        Ok(snapshot) => Err(format!("broker {} shows {:?}", b.id, snapshot.topics)),
                         // Nothing will change that.
-                        Err(e @ AdminError::Refused { .. }) => return Err(e),
-                        Err(e) => e.to_string(),
-                    };
-                    if tokio::time::Instant::now() >= deadline {
-                        return Err(self.no_answer(
-                            "create topic (waiting for every broker to show its leaders)",
-                            subject,
-                            last,
-                        ));
+                        Err(e @ AdminError::Refused { .. }) => Ok(Some(Err(e))),
+                        Err(e) => Err(e.to_string()),
                     }
-                    tokio::time::sleep(Duration::from_millis(20)).await;
-                }
+                })
+                .await;
+                shown.unwrap_or_else(|wait| {
+                    Err(self.no_answer(
+                        "create topic (waiting for every broker to show its leaders)",
+                        subject,
+                        wait.last_error.unwrap_or(wait.what),
+                    ))
+                })
             }
         };
         futures::future::try_join_all(brokers.into_iter().map(shown_by)).await?;
@@ -282,4 +305,9 @@ impl KafkaAdmin {
             )),
         }
     }
+}
+
+/// `mutex`'s guard (a panic elsewhere leaves the data as it was: a list of topics).
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }

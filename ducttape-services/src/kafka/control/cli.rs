@@ -9,8 +9,9 @@ use ducttape_core::remote::quote;
 
 use super::{BrokerAddress, Control, KafkaControl, LazyAdmin};
 use crate::error::{ResultExt, ServiceError};
-use crate::kafka::tools::KafkaTools;
+use crate::kafka::tools::{KafkaTools, ToolOutputError};
 use crate::kafka::topics::{parse_describe, PartitionInfo, TopicSpec};
+use crate::kafka::KafkaServiceError;
 use crate::properties::Properties;
 
 /// `kafka-topics`' main class.
@@ -126,10 +127,10 @@ impl KafkaControl for CliControl {
             .ssh_output(&script)
             .await
             .ctx("kafka")?;
-        topic_presence(&out).map_err(|detail| ServiceError::Usage {
-            service: "kafka".into(),
-            detail: format!("cannot tell whether topic {topic} exists: {detail}"),
-        })
+        Ok(topic_presence(&out).map_err(|mut e| {
+            e.problem = format!("cannot tell whether topic {topic} exists: {}", e.problem);
+            KafkaServiceError::from(e)
+        })?)
     }
 
     async fn delete_topic(&self, topic: &str) -> Result<(), ServiceError> {
@@ -161,11 +162,15 @@ fn topic_command_via(bootstrap: String, action: &str, mut args: Vec<String>) -> 
 
 /// Reads [`CliControl::topic_exists`]'s output: the absent marker, or describe output with
 /// at least one partition line.
-fn topic_presence(out: &str) -> Result<bool, String> {
+fn topic_presence(out: &str) -> Result<bool, ToolOutputError> {
     if out.trim() == ABSENT {
         Ok(false)
     } else if parse_describe(out).is_empty() {
-        Err(format!("no partition lines in the describe output:\n{out}"))
+        Err(ToolOutputError::new(
+            "kafka-topics --describe",
+            "no partition lines",
+            out,
+        ))
     } else {
         Ok(true)
     }

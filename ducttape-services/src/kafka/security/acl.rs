@@ -43,6 +43,16 @@ pub enum AclResource {
     Group(String),
 }
 
+impl AclResource {
+    /// `kafka-acls`' arguments naming it: `--topic <name>` or `--group <name>`.
+    pub fn args(&self) -> (&'static str, &str) {
+        match self {
+            AclResource::Topic(t) => ("--topic", t),
+            AclResource::Group(g) => ("--group", g),
+        }
+    }
+}
+
 /// One ACL: allow or deny `principal` an operation on a resource.
 ///
 /// ```
@@ -131,12 +141,50 @@ impl Acl {
             .collect()
     }
 
+    /// The resource it is about.
+    pub fn resource(&self) -> &AclResource {
+        &self.resource
+    }
+
+    /// How `kafka-acls --list` shows it: `(principal=User:alice, host=*, operation=WRITE,
+    /// permissionType=ALLOW)`.
+    ///
+    /// ```
+    /// use ducttape_services::kafka::{Acl, AclOperation, AclResource};
+    /// let acl = Acl::allow("alice", AclOperation::Write, AclResource::Topic("t".into()));
+    /// assert_eq!(acl.listed(), "(principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW)");
+    /// ```
+    pub fn listed(&self) -> String {
+        format!(
+            "(principal=User:{}, host=*, operation={}, permissionType={})",
+            self.user,
+            self.operation.name().to_uppercase(),
+            if self.allow { "ALLOW" } else { "DENY" }
+        )
+    }
+
+    /// The ACL entries of `kafka-acls --list` output, one per ACL, as [`listed`](Self::listed)
+    /// writes them.
+    ///
+    /// ```
+    /// use ducttape_services::kafka::Acl;
+    /// let out = "Current ACLs for resource `ResourcePattern(resourceType=TOPIC, name=t, patternType=LITERAL)`: \n \t(principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW) \n\n";
+    /// assert_eq!(
+    ///     Acl::parse_listed(out),
+    ///     ["(principal=User:alice, host=*, operation=WRITE, permissionType=ALLOW)"]
+    /// );
+    /// ```
+    pub fn parse_listed(out: &str) -> Vec<String> {
+        out.lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with("(principal="))
+            .map(str::to_string)
+            .collect()
+    }
+
     /// The `kafka-acls` arguments after `--add`.
     pub fn args(&self) -> Vec<String> {
-        let (kind, name) = match &self.resource {
-            AclResource::Topic(t) => ("--topic", t),
-            AclResource::Group(g) => ("--group", g),
-        };
+        let (kind, name) = self.resource.args();
         vec![
             if self.allow {
                 "--allow-principal"
@@ -148,7 +196,7 @@ impl Acl {
             "--operation".into(),
             self.operation.name().into(),
             kind.into(),
-            name.clone(),
+            name.into(),
         ]
     }
 }

@@ -5,9 +5,59 @@
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 
+use super::protocol::UnknownNameError;
 use super::{
     default_password, SaslMechanism, SecurityProtocol, ADMIN_USER, BROKER_USER, CLIENT_USER,
 };
+
+/// A [`SecurityConfig`] that cannot run, found before any broker starts: names the option at
+/// fault.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SecurityConfigError {
+    /// `mechanism` is not one Kafka's login modules serve.
+    #[error("security: sasl mechanism: {0}")]
+    Mechanism(#[from] UnknownNameError),
+    /// A SASL user without a name.
+    #[error("security: user: a SASL user needs a name")]
+    UnnamedUser,
+    /// A SASL user without a password.
+    #[error(
+        "security: user {user:?}: no password (a SASL listener needs credentials for every user)"
+    )]
+    NoPassword {
+        /// The user.
+        user: String,
+    },
+    /// A name or password that JAAS and SCRAM configs cannot quote.
+    #[error("security: user {user:?}: names and passwords may not contain '\"', '\\\\', ',', '=' or ']' (JAAS and SCRAM quoting)")]
+    Unquotable {
+        /// The user.
+        user: String,
+    },
+    /// Client certificates asked of a listener that does not speak TLS.
+    #[error(
+        "security: require_client_certificates: the client listener speaks {protocol}, not TLS"
+    )]
+    ClientCertificatesWithoutTls {
+        /// The client listener's protocol.
+        protocol: SecurityProtocol,
+    },
+    /// A key store file that is not there.
+    #[error("security: keystore_file of node {index}: ssl.keystore.location {} does not exist", .path.display())]
+    MissingKeystore {
+        /// The node's index in the service.
+        index: usize,
+        /// The file on the test host.
+        path: PathBuf,
+    },
+    /// A key store given while no listener speaks TLS.
+    #[error("security: keystore_file of node {index}: no listener speaks TLS")]
+    KeystoreWithoutTls {
+        /// The node's index in the service.
+        index: usize,
+    },
+}
 
 /// How a Kafka cluster is secured. The default is PLAINTEXT everywhere, no authorizer.
 #[derive(Debug, Clone, Default)]
@@ -114,7 +164,7 @@ impl SecurityConfig {
         self.parsed_mechanism().unwrap_or_default()
     }
 
-    fn parsed_mechanism(&self) -> Result<SaslMechanism, String> {
+    fn parsed_mechanism(&self) -> Result<SaslMechanism, UnknownNameError> {
         if self.mechanism.is_empty() {
             return Ok(SaslMechanism::Plain);
         }
@@ -185,42 +235,34 @@ impl SecurityConfig {
 
     /// Checks the choices before any broker starts; the error names the option at fault.
     /// `kraft`: whether the cluster runs in KRaft mode.
-    pub fn validate(&self, kraft: bool) -> Result<(), String> {
-        self.parsed_mechanism()
-            .map_err(|e| format!("security: sasl mechanism: {e}"))?;
+    pub fn validate(&self, kraft: bool) -> Result<(), SecurityConfigError> {
+        self.parsed_mechanism()?;
         for (name, password) in self.users() {
             if name.is_empty() {
-                return Err("security: user: a SASL user needs a name".into());
+                return Err(SecurityConfigError::UnnamedUser);
             }
             if password.is_empty() {
-                return Err(format!(
-                    "security: user {name:?}: no password (a SASL listener needs credentials for every user)"
-                ));
+                return Err(SecurityConfigError::NoPassword { user: name });
             }
             let bad = |c: char| c == '"' || c == '\\' || c == ',' || c == '=' || c == ']';
             if name.contains(bad) || password.contains(bad) {
-                return Err(format!(
-                    "security: user {name:?}: names and passwords may not contain '\"', '\\\\', ',', '=' or ']' (JAAS and SCRAM quoting)"
-                ));
+                return Err(SecurityConfigError::Unquotable { user: name });
             }
         }
         if self.client_auth && !self.client.uses_tls() {
-            return Err(format!(
-                "security: require_client_certificates: the client listener speaks {}, not TLS",
-                self.client
-            ));
+            return Err(SecurityConfigError::ClientCertificatesWithoutTls {
+                protocol: self.client,
+            });
         }
-        for (index, path) in &self.keystore_override {
+        for (&index, path) in &self.keystore_override {
             if !path.is_file() {
-                return Err(format!(
-                    "security: keystore_file of node {index}: ssl.keystore.location {} does not exist",
-                    path.display()
-                ));
+                return Err(SecurityConfigError::MissingKeystore {
+                    index,
+                    path: path.clone(),
+                });
             }
             if !self.uses_tls(kraft) {
-                return Err(format!(
-                    "security: keystore_file of node {index}: no listener speaks TLS"
-                ));
+                return Err(SecurityConfigError::KeystoreWithoutTls { index });
             }
         }
         Ok(())
@@ -238,7 +280,8 @@ mod tests {
         let unknown = SecurityConfig::new(SecurityProtocol::SaslSsl)
             .mechanism("SCRAM-SHA-1")
             .validate(true)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             unknown.contains("sasl mechanism") && unknown.contains("SCRAM-SHA-1"),
             "{unknown}"
@@ -246,7 +289,8 @@ mod tests {
         let no_password = SecurityConfig::new(SecurityProtocol::SaslPlaintext)
             .user("alice", "")
             .validate(true)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             no_password.contains("user \"alice\"") && no_password.contains("no password"),
             "{no_password}"
@@ -254,7 +298,8 @@ mod tests {
         let missing = SecurityConfig::new(SecurityProtocol::Ssl)
             .keystore_file(0, "/nonexistent/keystore.pem")
             .validate(true)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             missing.contains("ssl.keystore.location")
                 && missing.contains("/nonexistent/keystore.pem"),
@@ -263,7 +308,8 @@ mod tests {
         let mtls_without_tls = SecurityConfig::new(SecurityProtocol::SaslPlaintext)
             .require_client_certificates()
             .validate(false)
-            .unwrap_err();
+            .unwrap_err()
+            .to_string();
         assert!(
             mtls_without_tls.contains("require_client_certificates"),
             "{mtls_without_tls}"

@@ -19,7 +19,7 @@
 //!     .authorizer();
 //! assert!(security.validate(false).is_ok());
 //! let err = SecurityConfig::new(SecurityProtocol::SaslPlaintext).mechanism("GSSAPI").validate(false);
-//! assert!(err.unwrap_err().contains("sasl mechanism"));
+//! assert!(err.unwrap_err().to_string().contains("sasl mechanism"));
 //! ```
 //!
 //! ## A broker's security config, walked through the code
@@ -62,8 +62,8 @@ pub use acl::{Acl, AclOperation, AclResource};
 pub use broker::{BROKER_PORT, CONTROLLER_PORT};
 pub(crate) use certificates::{client_security_as, ClusterTls};
 pub use client::{ClientFile, ClientSecurity};
-pub use config::SecurityConfig;
-pub use protocol::{SaslMechanism, SecurityProtocol};
+pub use config::{SecurityConfig, SecurityConfigError};
+pub use protocol::{SaslMechanism, SecurityProtocol, UnknownNameError};
 pub use refusal::Refusal;
 
 /// The user the brokers (and controllers) authenticate as, to each other.

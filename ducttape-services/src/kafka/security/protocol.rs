@@ -56,16 +56,26 @@ impl fmt::Display for SecurityProtocol {
     }
 }
 
+/// A security protocol or SASL mechanism name Kafka does not know.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum UnknownNameError {
+    /// Not one of Kafka's security protocols.
+    #[error("unknown security protocol {0:?} (known: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)")]
+    Protocol(String),
+    /// Not a SASL mechanism Kafka's own login modules serve.
+    #[error("unknown sasl mechanism {0:?} (known: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")]
+    Mechanism(String),
+}
+
 impl FromStr for SecurityProtocol {
-    type Err = String;
+    type Err = UnknownNameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         Self::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| {
-                format!("unknown security protocol {s:?} (known: PLAINTEXT, SSL, SASL_PLAINTEXT, SASL_SSL)")
-            })
+            .ok_or_else(|| UnknownNameError::Protocol(s.to_string()))
     }
 }
 
@@ -113,7 +123,7 @@ impl fmt::Display for SaslMechanism {
 }
 
 impl FromStr for SaslMechanism {
-    type Err = String;
+    type Err = UnknownNameError;
 
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         [
@@ -123,8 +133,6 @@ impl FromStr for SaslMechanism {
         ]
         .into_iter()
         .find(|m| m.name().eq_ignore_ascii_case(s))
-        .ok_or_else(|| {
-            format!("unknown sasl mechanism {s:?} (known: PLAIN, SCRAM-SHA-256, SCRAM-SHA-512)")
-        })
+        .ok_or_else(|| UnknownNameError::Mechanism(s.to_string()))
     }
 }

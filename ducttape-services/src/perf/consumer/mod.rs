@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
+use crate::error::ServiceError;
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -66,15 +67,15 @@ impl ClientBuilder for ConsumerPerformance {
 }
 
 impl ConsumerPerformance {
-    /// Consume `messages` records from `topic`, each worker in its own group unless
-    /// [`group`](Self::group) says otherwise.
-    pub fn new(topic: &str, messages: u64) -> Self {
+    /// A worker on each of `nodes` consuming `messages` records from `topic` of `kafka`, each
+    /// in its own group unless [`group`](Self::group) says otherwise.
+    pub fn builder(nodes: Vec<Node>, kafka: &KafkaService, topic: &str, messages: u64) -> Self {
         Self {
             topic: topic.into(),
             messages,
             group: None,
             fetch_timeout_ms: 60_000,
-            options: ClientOptions::new("consumer-performance"),
+            options: ClientOptions::new("consumer-performance", nodes, kafka),
         }
     }
 
@@ -105,21 +106,14 @@ impl ConsumerPerformance {
         ]
     }
 
-    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        kafka: &KafkaService,
-        nodes: Vec<Node>,
-    ) -> Arc<ConsumerPerformanceService> {
-        let bootstrap = kafka.bootstrap_servers();
+    /// The workers, registered with `ctx` (no node: an error).
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<ConsumerPerformanceService>, ServiceError> {
+        let bootstrap = self.options.bootstrap_servers().to_string();
         let tool = (
             "org.apache.kafka.tools.ConsumerPerformance",
             "--consumer.config",
         );
         let options = self.options.clone();
-        options.workers(ctx, kafka, nodes, tool, move |index| {
-            self.args(&bootstrap, index)
-        })
+        options.workers(ctx, tool, move |index| self.args(&bootstrap, index))
     }
 }

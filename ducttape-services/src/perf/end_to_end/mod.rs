@@ -11,6 +11,7 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
+use crate::error::ServiceError;
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -55,14 +56,21 @@ impl ClientBuilder for EndToEndLatency {
 }
 
 impl EndToEndLatency {
-    /// `messages` round trips of `record_size`-byte records through `topic`, with `acks=1`.
-    pub fn new(topic: &str, messages: u64, record_size: u32) -> Self {
+    /// A worker on each of `nodes` timing `messages` round trips of `record_size`-byte records
+    /// through `topic` of `kafka`, with `acks=1`.
+    pub fn builder(
+        nodes: Vec<Node>,
+        kafka: &KafkaService,
+        topic: &str,
+        messages: u64,
+        record_size: u32,
+    ) -> Self {
         Self {
             topic: topic.into(),
             messages,
             acks: "1".into(),
             record_size,
-            options: ClientOptions::new("end-to-end-latency"),
+            options: ClientOptions::new("end-to-end-latency", nodes, kafka),
         }
     }
 
@@ -83,17 +91,11 @@ impl EndToEndLatency {
         ]
     }
 
-    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        kafka: &KafkaService,
-        nodes: Vec<Node>,
-    ) -> Arc<EndToEndLatencyService> {
-        let args = self.args(&kafka.bootstrap_servers());
+    /// The workers, registered with `ctx` (no node: an error).
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<EndToEndLatencyService>, ServiceError> {
+        let args = self.args(self.options.bootstrap_servers());
         // The config file is a positional argument, after the others.
         let tool = ("org.apache.kafka.tools.EndToEndLatency", "");
-        self.options
-            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
+        self.options.workers(ctx, tool, move |_| args.clone())
     }
 }

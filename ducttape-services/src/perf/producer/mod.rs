@@ -12,6 +12,7 @@ use std::sync::Arc;
 use ducttape_core::cluster::Node;
 use ducttape_core::context::TestContext;
 
+use crate::error::ServiceError;
 use crate::kafka::KafkaService;
 use crate::perf::options::{ClientBuilder, ClientOptions};
 use crate::perf::worker::{ToolOutput, ToolService};
@@ -19,6 +20,11 @@ use crate::perf::worker::{ToolOutput, ToolService};
 impl ToolOutput for ProducerPerfOutput {
     fn parse(text: &str) -> Self {
         parse_producer_output(text)
+    }
+
+    fn extend(&mut self, lines: &str) -> bool {
+        lines.lines().for_each(|line| self.push_line(line));
+        true
     }
 
     fn complete(&self) -> bool {
@@ -55,10 +61,10 @@ impl ToolService<ProducerPerfOutput> {
 /// # async fn demo(ctx: &ducttape_core::TestContext, kafka: &ducttape_services::KafkaService, nodes: Vec<ducttape_core::cluster::Node>) -> Result<(), ducttape_services::ServiceError> {
 /// use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
 /// use ducttape_services::ServiceExt;
-/// let producers = ProducerPerformance::new("perf", 100_000, 100)
+/// let producers = ProducerPerformance::builder(nodes, kafka, "perf", 100_000, 100)
 ///     .throughput(-1)
 ///     .prop("acks", "all")
-///     .build(ctx, kafka, nodes);
+///     .build(ctx)?;
 /// producers.run().await?;
 /// println!("{:?}", producers.aggregate());
 /// # Ok(()) }
@@ -79,14 +85,21 @@ impl ClientBuilder for ProducerPerformance {
 }
 
 impl ProducerPerformance {
-    /// `num_records` records of `record_size` bytes to `topic`, as fast as possible.
-    pub fn new(topic: &str, num_records: u64, record_size: u32) -> Self {
+    /// A worker on each of `nodes` producing `num_records` records of `record_size` bytes to
+    /// `topic` of `kafka`, as fast as possible.
+    pub fn builder(
+        nodes: Vec<Node>,
+        kafka: &KafkaService,
+        topic: &str,
+        num_records: u64,
+        record_size: u32,
+    ) -> Self {
         Self {
             topic: topic.into(),
             num_records,
             record_size,
             throughput: -1,
-            options: ClientOptions::new("producer-performance"),
+            options: ClientOptions::new("producer-performance", nodes, kafka),
         }
     }
 
@@ -113,19 +126,13 @@ impl ProducerPerformance {
         ]
     }
 
-    /// One worker on each of `nodes` against `kafka`, registered with `ctx`.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        kafka: &KafkaService,
-        nodes: Vec<Node>,
-    ) -> Arc<ProducerPerformanceService> {
-        let args = self.args(&kafka.bootstrap_servers());
+    /// The workers, registered with `ctx` (no node: an error).
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<ProducerPerformanceService>, ServiceError> {
+        let args = self.args(self.options.bootstrap_servers());
         let tool = (
             "org.apache.kafka.tools.ProducerPerformance",
             "--producer.config",
         );
-        self.options
-            .workers(ctx, kafka, nodes, tool, move |_| args.clone())
+        self.options.workers(ctx, tool, move |_| args.clone())
     }
 }

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::rest::{error_chain, RestError};
+use crate::rest_proxy::{error_chain, RestError};
 
 /// A JSON-over-HTTP client of one server.
 #[derive(Debug, Clone)]

@@ -21,7 +21,8 @@ use ducttape_core::remote::quote_all;
 mod parse;
 
 use super::worker::{worker_dir, ToolOutput, ToolService};
-use crate::rest::RestProxy;
+use crate::error::ServiceError;
+use crate::rest_proxy::RestProxy;
 pub use parse::{
     aggregate_rest, parse_rest_perf_output, RestPerfOutput, RestPerfStats, REST_PERF_PREFIX,
 };
@@ -62,6 +63,9 @@ impl ToolService<RestPerfOutput> {
 /// Settings both modes share.
 #[derive(Debug, Clone)]
 struct RestPerfCommon {
+    nodes: Vec<Node>,
+    /// The proxy's nodes' base URLs; worker `i` talks to URL `i` (round robin).
+    urls: Vec<String>,
     binary: PathBuf,
     topic: String,
     records: u64,
@@ -72,8 +76,17 @@ struct RestPerfCommon {
 }
 
 impl RestPerfCommon {
-    fn new(binary: PathBuf, topic: &str, records: u64, name: &str) -> Self {
+    fn new(
+        nodes: Vec<Node>,
+        urls: Vec<String>,
+        binary: PathBuf,
+        topic: &str,
+        records: u64,
+        name: &str,
+    ) -> Self {
         Self {
+            nodes,
+            urls,
             binary,
             topic: topic.into(),
             records,
@@ -115,14 +128,13 @@ impl RestPerfCommon {
 
     /// One worker per node, each talking to the proxy node of its index (round robin).
     fn build(
-        self,
+        mut self,
         ctx: &TestContext,
-        proxy: &dyn RestProxy,
-        nodes: Vec<Node>,
         mode: &'static str,
         extra: Vec<String>,
-    ) -> Arc<RestPerfService> {
-        let urls = proxy.base_urls();
+    ) -> Result<Arc<RestPerfService>, ServiceError> {
+        let urls = std::mem::take(&mut self.urls);
+        let nodes = std::mem::take(&mut self.nodes);
         let (name, timeout, binary) = (self.name.clone(), self.timeout, self.binary.clone());
         let command = move |_: &Node, index: usize| {
             let url = urls
@@ -171,11 +183,12 @@ macro_rules! common_setters {
 /// # async fn demo(ctx: &ducttape_core::TestContext, pixy: &ducttape_services::KafkaPixyService, nodes: Vec<ducttape_core::cluster::Node>) -> Result<(), ducttape_services::ServiceError> {
 /// use ducttape_services::perf::RestProducerPerformance;
 /// use ducttape_services::ServiceExt;
-/// let producers = RestProducerPerformance::new("target/debug/rest-perf", "t", 100_000, 100)
-///     .concurrency(32)
-///     .sync_acks(true)                // wait for Kafka's acknowledgement of every record
-///     .rate(5_000)                     // records/s per worker; latency from the intended send time
-///     .build(ctx, pixy, nodes);
+/// let producers =
+///     RestProducerPerformance::builder(nodes, pixy, "target/debug/rest-perf", "t", 100_000, 100)
+///         .concurrency(32)
+///         .sync_acks(true)     // wait for Kafka's acknowledgement of every record
+///         .rate(5_000)         // records/s per worker; latency from the intended send time
+///         .build(ctx)?;
 /// producers.run().await?;
 /// println!("{:?}", producers.aggregate());
 /// # Ok(()) }
@@ -189,11 +202,27 @@ pub struct RestProducerPerformance {
 }
 
 impl RestProducerPerformance {
-    /// `records` records of `record_size` bytes to `topic` with the program at `binary`:
-    /// unlimited rate, 16 connections, acknowledged by Kafka (`sync`).
-    pub fn new(binary: impl Into<PathBuf>, topic: &str, records: u64, record_size: u32) -> Self {
+    /// A worker on each of `nodes` producing `records` records of `record_size` bytes to
+    /// `topic` through `proxy` with the program at `binary`: unlimited rate, 16 connections,
+    /// acknowledged by Kafka (`sync`).
+    pub fn builder(
+        nodes: Vec<Node>,
+        proxy: &dyn RestProxy,
+        binary: impl Into<PathBuf>,
+        topic: &str,
+        records: u64,
+        record_size: u32,
+    ) -> Self {
+        let urls = proxy.base_urls();
         Self {
-            common: RestPerfCommon::new(binary.into(), topic, records, "rest-producer"),
+            common: RestPerfCommon::new(
+                nodes,
+                urls,
+                binary.into(),
+                topic,
+                records,
+                "rest-producer",
+            ),
             record_size,
             sync: true,
             rate: None,
@@ -231,15 +260,10 @@ impl RestProducerPerformance {
         self.common.args("produce", url, &self.extra_args())
     }
 
-    /// One worker on each of `nodes` against `proxy`, registered with `ctx`.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        proxy: &dyn RestProxy,
-        nodes: Vec<Node>,
-    ) -> Arc<RestPerfService> {
+    /// The workers, registered with `ctx` (no node: an error).
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<RestPerfService>, ServiceError> {
         let extra = self.extra_args();
-        self.common.build(ctx, proxy, nodes, "produce", extra)
+        self.common.build(ctx, "produce", extra)
     }
 }
 
@@ -255,10 +279,26 @@ pub struct RestConsumerPerformance {
 }
 
 impl RestConsumerPerformance {
-    /// Read `records` records of `topic` in group `group` with the program at `binary`.
-    pub fn new(binary: impl Into<PathBuf>, topic: &str, records: u64, group: &str) -> Self {
+    /// A worker on each of `nodes` reading `records` records of `topic` through `proxy` in
+    /// group `group` with the program at `binary`.
+    pub fn builder(
+        nodes: Vec<Node>,
+        proxy: &dyn RestProxy,
+        binary: impl Into<PathBuf>,
+        topic: &str,
+        records: u64,
+        group: &str,
+    ) -> Self {
+        let urls = proxy.base_urls();
         Self {
-            common: RestPerfCommon::new(binary.into(), topic, records, "rest-consumer"),
+            common: RestPerfCommon::new(
+                nodes,
+                urls,
+                binary.into(),
+                topic,
+                records,
+                "rest-consumer",
+            ),
             group: group.into(),
             idle_timeout: Duration::from_secs(30),
         }
@@ -286,16 +326,11 @@ impl RestConsumerPerformance {
         self.common.args("consume", url, &self.extra_args())
     }
 
-    /// One worker on each of `nodes` against `proxy`, registered with `ctx`. Workers share
-    /// the group, so they split the records between them.
-    pub fn build(
-        self,
-        ctx: &TestContext,
-        proxy: &dyn RestProxy,
-        nodes: Vec<Node>,
-    ) -> Arc<RestPerfService> {
+    /// The workers, registered with `ctx` (no node: an error). Workers share the group, so
+    /// they split the records between them.
+    pub fn build(self, ctx: &TestContext) -> Result<Arc<RestPerfService>, ServiceError> {
         let extra = self.extra_args();
-        self.common.build(ctx, proxy, nodes, "consume", extra)
+        self.common.build(ctx, "consume", extra)
     }
 }
 
@@ -305,12 +340,24 @@ mod tests {
 
     #[test]
     fn producer_arguments() {
-        let p = RestProducerPerformance::new("/x/target/debug/rest-perf", "t", 10, 100)
-            .concurrency(4)
-            .rate(500)
-            .name("rp");
-        let c = RestConsumerPerformance::new("rest-perf", "t", 10, "g")
-            .idle_timeout(Duration::from_secs(5));
+        let common = |binary: &str, name| {
+            RestPerfCommon::new(Vec::new(), Vec::new(), binary.into(), "t", 10, name)
+        };
+        let p = RestProducerPerformance {
+            common: common("/x/target/debug/rest-perf", "rest-producer"),
+            record_size: 100,
+            sync: true,
+            rate: None,
+        }
+        .concurrency(4)
+        .rate(500)
+        .name("rp");
+        let c = RestConsumerPerformance {
+            common: common("rest-perf", "rest-consumer"),
+            group: "g".into(),
+            idle_timeout: Duration::from_secs(30),
+        }
+        .idle_timeout(Duration::from_secs(5));
         assert_eq!(
             c.args("http://h:19092").join(" "),
             "/mnt/rest-consumer/rest-perf consume --url http://h:19092 --topic t --records 10 \
