@@ -2,28 +2,34 @@
 //! kafkatest's `core/throttling_test.py`: a throttled partition reassignment takes at least
 //! the data moved ÷ the throttle; an unthrottled one is faster; the verifiable producer and
 //! consumer run on a partition moved in the same reassignments and nothing acknowledged is
-//! lost.
+//! lost. kafkatest's `bounce_brokers`: the broker copying the bulk partition is restarted
+//! cleanly during the throttled move (the move checked to be in progress when it goes down).
 //!
 //! The bound: Kafka's replication quota measures its rate over `replication.quota.window.num`
 //! one-second windows and, while fewer have passed, counts them as passed: a move can burst
 //! that many seconds' worth of throttle at once. Kafka's default (11 windows) lets 10 s
 //! through unthrottled, which a short test cannot tell from no throttle at all; the brokers
 //! here use 2 windows, so the bound is (bytes − 2 s × throttle) ÷ throttle, and like
-//! kafkatest we accept 0.9 of it. The clock starts when `--execute` returns (what moved
-//! while the tool exited is not counted: the bound only gets stricter) and stops when the
-//! metadata shows the requested replicas, all in sync.
+//! kafkatest we accept 0.9 of it. A restarted broker starts its quota afresh: one more
+//! burst per bounce. The clock starts when `--execute` returns (what moved while the tool
+//! exited is not counted: the bound only gets stricter) and stops when the metadata shows
+//! the requested replicas, all in sync. Load only slows a move down, so the bound holds on a
+//! busy machine.
 //!
-//! Shown failing on the same cluster: a move throttled 10× higher does not meet the bound
-//! of the lower throttle, and neither does an unthrottled one.
+//! Shown failing on the same cluster: the same data moved unthrottled does not meet the
+//! bound — the bound is ≈ 26 s and 31.25 MiB moved unthrottled in 15.5 s even at load
+//! average 124-143 here, so the margin is wide. (A first version also asserted that a move
+//! throttled 10× higher beats the bound; with 2 MiB/s that bound was 12.3 s, and under load
+//! the 10× move took 15.8 s: an upper bound on time, which load breaks. It is gone.)
 
 use std::time::Duration;
 
 use ducttape_services::kafka::{PartitionInfo, Reassignment, ReassignmentStatus, SecurityConfig};
 use ducttape_services::perf::{ClientBuilder, ProducerPerformance};
-use ducttape_services::verifiable::{VerifiableConsumer, VerifiableProducer};
-use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
+use ducttape_services::verifiable::VerifiableConsumer;
+use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, StopOutcome, TopicSpec};
 use ducttape_tests::{
-    ctx, read_to_the_end, record_delivery, start_secured_kafka_with, wait_for_more_acks_on, Mode,
+    ctx, read_to_the_end, record_delivery, start_secured_kafka_with, wait_for_more_acks, Mode,
     TestContext, STALL,
 };
 use rstest::rstest;
@@ -36,15 +42,16 @@ const VERIFIED: &str = "throttled";
 /// Bulk records (kafkatest's record size, 400 KiB) — 31.25 MiB in all.
 const RECORDS: u64 = 80;
 const RECORD_SIZE: u32 = 400 * 1024;
-/// The throttle asserted: 2 MiB/s of replication per broker.
-const THROTTLE: u64 = 2 * 1024 * 1024;
+/// The throttle asserted: 1 MiB/s of replication per broker (the bound ≈ 26 s).
+const THROTTLE: u64 = 1024 * 1024;
 /// `replication.quota.window.num` on the brokers (see the module doc).
 const QUOTA_WINDOWS: u64 = 2;
 
 /// The least time moving `bytes` can take at `throttle` bytes/s: what the quota's windows let
-/// through at once, the rest at the throttle, and kafkatest's 10% slack.
-fn lower_bound(bytes: u64, throttle: u64) -> Duration {
-    let throttled = bytes.saturating_sub(QUOTA_WINDOWS * throttle);
+/// through at once (`bursts` times: once, and again for each restarted broker), the rest at
+/// the throttle, and kafkatest's 10% slack.
+fn lower_bound(bytes: u64, throttle: u64, bursts: u64) -> Duration {
+    let throttled = bytes.saturating_sub(bursts * QUOTA_WINDOWS * throttle);
     Duration::from_secs_f64(0.9 * throttled as f64 / throttle as f64)
 }
 
@@ -63,19 +70,45 @@ fn shifted(r: Reassignment, parts: &[PartitionInfo], ids: &[u32]) -> Reassignmen
 }
 
 /// Moves both topics' partitions one broker on, throttled to `throttle` (none: unthrottled),
-/// and returns how long the move took; `--verify` then says it is complete (and clears the
-/// throttles).
-async fn move_once(kafka: &KafkaService, ids: &[u32], throttle: Option<u64>) -> Duration {
+/// with the broker that copies the bulk partition restarted cleanly during the move when
+/// `bounce`, and returns how long the move took; `--verify` then says it is complete (and
+/// clears the throttles).
+async fn move_once(
+    kafka: &KafkaService,
+    ids: &[u32],
+    throttle: Option<u64>,
+    bounce: bool,
+) -> Duration {
     let mut r = Reassignment::new();
     for topic in [BULK, VERIFIED] {
         let parts = kafka.describe_topic(topic).await.unwrap();
         r = shifted(r, &parts, ids);
     }
+    let bulk = kafka.describe_topic(BULK).await.unwrap().remove(0);
     kafka.execute_reassignment(&r, throttle).await.unwrap();
-    let took = kafka
+    let started = tokio::time::Instant::now();
+    if bounce {
+        let target = &r.targets()[&(BULK.to_string(), 0)];
+        let copying = *target
+            .iter()
+            .find(|b| !bulk.replicas.contains(b))
+            .expect("a new replica");
+        let ongoing = kafka.ongoing_reassignments().await.unwrap();
+        assert!(
+            ongoing
+                .iter()
+                .any(|o| o.topic == BULK && o.adding == [copying]),
+            "the move is not going on when broker {copying} is to be bounced: {ongoing:?}"
+        );
+        let node = kafka.node_by_id(copying).unwrap().clone();
+        let ended = kafka.bounce(&node, true).await.unwrap();
+        assert_eq!(ended, StopOutcome::Exited, "bouncing broker {copying}");
+    }
+    kafka
         .wait_reassigned(&r, Duration::from_secs(180))
         .await
         .unwrap();
+    let took = started.elapsed();
     assert_eq!(
         kafka.verify_reassignment(&r).await.unwrap(),
         ReassignmentStatus::Complete
@@ -88,10 +121,12 @@ async fn move_once(kafka: &KafkaService, ids: &[u32], throttle: Option<u64>) -> 
 }
 
 #[rstest]
-#[ignore = "not yet passed here: at load average 124-143 the 10x and unthrottled moves took 15.8 s and 15.5 s against a 12.3 s bound (an upper bound on time under load), and a read of the producer's output timed out; run: cargo test -p ducttape-tests --test throttling_test -- --ignored"]
+#[case::no_bounce(false)]
+#[ignore = "kafkatest's bounce_brokers=True; run: cargo test -p ducttape-tests --test throttling_test -- --ignored"]
+#[case::bounce(true)]
 #[tokio::test]
 #[serial(heavy)]
-async fn throttled_reassignment(ctx: TestContext) {
+async fn throttled_reassignment(ctx: TestContext, #[case] bounce: bool) {
     let cluster = start_secured_kafka_with(
         &ctx,
         Mode::Kraft,
@@ -123,14 +158,13 @@ async fn throttled_reassignment(ctx: TestContext) {
             .unwrap();
     bulk.run().await.unwrap();
     let bytes = RECORDS * u64::from(RECORD_SIZE);
-    let bound = lower_bound(bytes, THROTTLE);
+    let bound = lower_bound(bytes, THROTTLE, 1 + u64::from(bounce));
 
-    let producer = VerifiableProducer::builder(vec![clients[0].clone()], kafka, VERIFIED)
-        .throughput(100)
-        .prop("retries", i32::MAX)
-        .prop("enable.idempotence", true)
-        .build(&ctx)
-        .unwrap();
+    let producer =
+        ducttape_tests::producer_through_faults(vec![clients[0].clone()], kafka, VERIFIED)
+            .throughput(100)
+            .build(&ctx)
+            .unwrap();
     let consumer =
         VerifiableConsumer::builder(vec![clients[1].clone()], kafka, VERIFIED, "throttling")
             .build(&ctx)
@@ -138,27 +172,19 @@ async fn throttled_reassignment(ctx: TestContext) {
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     let resume = Duration::from_secs(90);
-    wait_for_more_acks_on(&producer, 0, 200, resume)
-        .await
-        .unwrap();
+    wait_for_more_acks(&producer, 200, resume).await.unwrap();
 
-    let throttled = move_once(kafka, &ids, Some(THROTTLE)).await;
-    wait_for_more_acks_on(&producer, 0, 100, resume)
-        .await
-        .unwrap();
-    let ten_times = move_once(kafka, &ids, Some(10 * THROTTLE)).await;
-    let unthrottled = move_once(kafka, &ids, None).await;
-    wait_for_more_acks_on(&producer, 0, 100, resume)
-        .await
-        .unwrap();
+    let throttled = move_once(kafka, &ids, Some(THROTTLE), bounce).await;
+    wait_for_more_acks(&producer, 100, resume).await.unwrap();
+    let unthrottled = move_once(kafka, &ids, None, false).await;
+    wait_for_more_acks(&producer, 100, resume).await.unwrap();
     println!(
-        "{bytes} bytes moved: throttled to {THROTTLE} B/s in {throttled:?} (bound {bound:?}), \
-         to 10× in {ten_times:?}, unthrottled in {unthrottled:?}"
+        "{bytes} bytes moved: throttled to {THROTTLE} B/s in {throttled:?} (bound {bound:?}, \
+         bounce: {bounce}), unthrottled in {unthrottled:?}"
     );
     ctx.record("bytes_moved", bytes);
     ctx.record("lower_bound_s", bound.as_secs_f64());
     ctx.record("throttled_s", throttled.as_secs_f64());
-    ctx.record("ten_times_throttle_s", ten_times.as_secs_f64());
     ctx.record("unthrottled_s", unthrottled.as_secs_f64());
 
     let report = read_to_the_end(kafka, VERIFIED, &[&producer], &consumer, STALL)
@@ -171,22 +197,21 @@ async fn throttled_reassignment(ctx: TestContext) {
         throttled >= bound,
         "a move throttled to {THROTTLE} B/s took {throttled:?}, under the bound {bound:?}"
     );
-    // The check fails where it should: a throttle 10× higher, or none, does not meet it…
+    // Faster without the throttle, and so the bound check fails where it should: the same
+    // data moved unthrottled does not meet it.
     assert!(
-        ten_times < bound,
-        "a 10× throttle took {ten_times:?}: the bound {bound:?} cannot tell throttles apart"
-    );
-    // …and no throttle is faster than the throttle.
-    assert!(
-        unthrottled < throttled,
-        "unthrottled {unthrottled:?}, throttled {throttled:?}"
+        unthrottled < bound,
+        "unthrottled {unthrottled:?} (throttled {throttled:?}): the bound {bound:?} cannot \
+         tell a throttled move from one that is not"
     );
 }
 
 #[test]
 fn the_bound_leaves_out_the_quota_windows_burst() {
-    // 10 MiB at 1 MiB/s: 2 s may burst, 8 s throttled, 90% of it.
-    let b = lower_bound(10 * 1024 * 1024, 1024 * 1024);
+    // 10 MiB at 1 MiB/s: 2 s may burst, 8 s throttled, 90% of it; two bursts: 6 s.
+    let b = lower_bound(10 * 1024 * 1024, 1024 * 1024, 1);
     assert!((b.as_secs_f64() - 7.2).abs() < 1e-9, "{b:?}");
-    assert_eq!(lower_bound(1024, 1024 * 1024), Duration::ZERO);
+    let b = lower_bound(10 * 1024 * 1024, 1024 * 1024, 2);
+    assert!((b.as_secs_f64() - 5.4).abs() < 1e-9, "{b:?}");
+    assert_eq!(lower_bound(1024, 1024 * 1024, 1), Duration::ZERO);
 }

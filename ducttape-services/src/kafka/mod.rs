@@ -32,7 +32,9 @@ pub(crate) mod tools;
 pub(crate) mod topics;
 pub(crate) mod upgrade;
 
-pub use admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, Rejection};
+pub use admin::{
+    AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, OngoingReassignment, Rejection,
+};
 pub use builder::KafkaBuilder;
 pub use config::{KraftVoters, Quorum, BROKER_PORT, CONTROLLER_PORT, DATA_DIR};
 pub use control::{Control, ControlEnvError, CONTROL_ENV};

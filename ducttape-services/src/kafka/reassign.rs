@@ -1,14 +1,18 @@
-//! Partition reassignment with Kafka's own `kafka-reassign-partitions` tool: a
-//! [`Reassignment`] (the replicas each partition should end with) is executed, optionally
-//! throttled (`--throttle`, bytes/s), watched through the cluster's metadata until the
-//! partitions carry exactly the requested replicas, all in sync, and verified with the tool
-//! (`--verify`, which also clears the throttles it set).
+//! Partition reassignment, two ways: a [`Reassignment`] (the replicas each partition should
+//! end with, and optionally the log directory of each replica) is executed with Kafka's own
+//! `kafka-reassign-partitions` tool, optionally throttled (`--throttle`, bytes/s), or through
+//! the admin API (`AlterPartitionReassignments`, [`KafkaService::alter_reassignment`]); either
+//! way it is watched through the cluster's metadata until the partitions carry exactly the
+//! requested replicas, all in sync, and verified with the tool (`--verify`, which also clears
+//! the throttles it set). The controller's list of moves in progress is
+//! [`KafkaService::ongoing_reassignments`].
 
 use std::collections::BTreeMap;
 use std::time::Duration;
 
 use ducttape_core::cluster::Node;
 
+use super::admin::OngoingReassignment;
 use super::error::KafkaServiceError;
 use super::service::KafkaService;
 use super::tools::ToolOutputError;
@@ -33,6 +37,8 @@ const JSON_FILE: &str = "/tmp/ducttape-reassignment.json";
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Reassignment {
     targets: BTreeMap<(String, u32), Vec<u32>>,
+    /// The log directory of each requested replica, where one is asked for (JBOD).
+    dirs: BTreeMap<(String, u32), Vec<String>>,
 }
 
 impl Reassignment {
@@ -48,6 +54,36 @@ impl Reassignment {
         self
     }
 
+    /// Moves `topic`-`partition` to `replicas`, each into the log directory at the same place
+    /// in `dirs` (`"any"`: wherever the broker likes) — the tool's `log_dirs`, which also
+    /// moves a replica between the directories of a broker it stays on (JBOD).
+    ///
+    /// ```
+    /// use ducttape_services::kafka::Reassignment;
+    /// let r = Reassignment::new().partition_in_dirs("t", 0, &[2, 3], &["/d2", "any"]);
+    /// let json: serde_json::Value = serde_json::from_str(&r.json()).unwrap();
+    /// assert_eq!(json["partitions"][0]["log_dirs"], serde_json::json!(["/d2", "any"]));
+    /// ```
+    pub fn partition_in_dirs(
+        mut self,
+        topic: &str,
+        partition: u32,
+        replicas: &[u32],
+        dirs: &[&str],
+    ) -> Self {
+        self.dirs.insert(
+            (topic.to_string(), partition),
+            dirs.iter().map(ToString::to_string).collect(),
+        );
+        self.partition(topic, partition, replicas)
+    }
+
+    /// The requested log directory of each replica by (topic, partition), where one was
+    /// asked for.
+    pub fn dirs(&self) -> &BTreeMap<(String, u32), Vec<String>> {
+        &self.dirs
+    }
+
     /// The requested replicas by (topic, partition).
     pub fn targets(&self) -> &BTreeMap<(String, u32), Vec<u32>> {
         &self.targets
@@ -58,8 +94,13 @@ impl Reassignment {
         let partitions: Vec<serde_json::Value> = self
             .targets
             .iter()
-            .map(|((topic, partition), replicas)| {
-                serde_json::json!({"topic": topic, "partition": partition, "replicas": replicas})
+            .map(|(key, replicas)| {
+                let (topic, partition) = key;
+                let mut p = serde_json::json!({"topic": topic, "partition": partition, "replicas": replicas});
+                if let Some(dirs) = self.dirs.get(key) {
+                    p["log_dirs"] = serde_json::json!(dirs);
+                }
+                p
             })
             .collect();
         serde_json::json!({"version": 1, "partitions": partitions}).to_string()
@@ -67,8 +108,9 @@ impl Reassignment {
 
     /// The partitions of `described` (one topic's partitions as Kafka describes them) that do
     /// not yet carry exactly their requested replicas, all in sync, each as
-    /// `topic-p: replicas […] isr […], requested […]`. Partitions of the request that Kafka
-    /// did not describe are listed too.
+    /// `topic-p: replicas […] isr […], requested […]` and what is wrong, naming the brokers
+    /// (`broker 4 not a replica`, `broker 2 not in sync`, `in another order`). Partitions of
+    /// the request that Kafka did not describe are listed too.
     pub fn unfinished(&self, described: &[PartitionInfo]) -> Vec<String> {
         self.targets
             .iter()
@@ -80,10 +122,33 @@ impl Reassignment {
                     Some(p) if &p.replicas == want && want.iter().all(|r| p.isr.contains(r)) => {
                         None
                     }
-                    Some(p) => Some(format!(
-                        "{topic}-{partition}: replicas {:?} isr {:?}, requested {want:?}",
-                        p.replicas, p.isr
-                    )),
+                    Some(p) => {
+                        let mut wrong: Vec<String> = want
+                            .iter()
+                            .filter(|r| !p.replicas.contains(r))
+                            .map(|r| format!("broker {r} not a replica"))
+                            .collect();
+                        wrong.extend(
+                            p.replicas
+                                .iter()
+                                .filter(|r| !want.contains(r))
+                                .map(|r| format!("broker {r} not requested")),
+                        );
+                        wrong.extend(
+                            want.iter()
+                                .filter(|r| p.replicas.contains(r) && !p.isr.contains(r))
+                                .map(|r| format!("broker {r} not in sync")),
+                        );
+                        if wrong.is_empty() {
+                            wrong.push("in another order".into());
+                        }
+                        Some(format!(
+                            "{topic}-{partition}: replicas {:?} isr {:?}, requested {want:?} ({})",
+                            p.replicas,
+                            p.isr,
+                            wrong.join(", ")
+                        ))
+                    }
                     None => Some(format!("{topic}-{partition}: not described")),
                 }
             })
@@ -109,21 +174,28 @@ pub enum ReassignmentStatus {
 }
 
 /// Reads `--verify` output: per-partition lines "Reassignment of partition t-0 is completed."
-/// / "… is still in progress." / "… failed …". Output with no partition line at all is an
-/// error (a changed format must not read as complete).
+/// / "… is still in progress." / "… failed …", and per-replica lines of log-directory moves
+/// ("Reassignment of replica t-0-2 completed successfully." / "… is still in progress.";
+/// "Partition t-0 on broker 2 is being moved to log dir /a instead of /b." and the tool's
+/// other "Partition …" lines are failures). Output with no such line at all is an error (a
+/// changed format must not read as complete).
 pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, ToolOutputError> {
     const TOOL: &str = "kafka-reassign-partitions --verify";
     let lines: Vec<&str> = out
         .lines()
         .map(str::trim)
-        .filter(|l| l.starts_with("Reassignment of partition"))
+        .filter(|l| {
+            l.starts_with("Reassignment of partition")
+                || l.starts_with("Reassignment of replica")
+                || (l.starts_with("Partition ") && l.contains(" log dir"))
+        })
         .collect();
     if lines.is_empty() {
         return Err(ToolOutputError::new(TOOL, "no partition lines", out));
     }
     let failed: Vec<String> = lines
         .iter()
-        .filter(|l| l.contains("failed"))
+        .filter(|l| l.contains("failed") || l.starts_with("Partition "))
         .map(|l| l.to_string())
         .collect();
     let moving: Vec<String> = lines
@@ -133,7 +205,8 @@ pub fn parse_verify(out: &str) -> Result<ReassignmentStatus, ToolOutputError> {
         .collect();
     let unknown: Vec<&&str> = lines
         .iter()
-        .filter(|l| !l.contains("is completed") && !l.contains("failed"))
+        .filter(|l| !l.contains("is completed") && !l.contains("completed successfully"))
+        .filter(|l| !l.contains("failed") && !l.starts_with("Partition "))
         .filter(|l| !l.contains("still in progress"))
         .collect();
     if !unknown.is_empty() {
@@ -164,6 +237,71 @@ impl KafkaService {
         }
         tracing::info!(json = %reassignment.json(), ?throttle, "executing a reassignment");
         self.reassign_tool(reassignment, args).await
+    }
+
+    /// Changes the throttle of `reassignment`, already executed and still moving, to
+    /// `throttle` bytes/s (`--execute --additional --throttle`, the tool's way).
+    pub async fn change_throttle(
+        &self,
+        reassignment: &Reassignment,
+        throttle: u64,
+    ) -> Result<String, ServiceError> {
+        let args = [
+            "--execute",
+            "--additional",
+            "--throttle",
+            &throttle.to_string(),
+        ]
+        .map(ToString::to_string)
+        .to_vec();
+        tracing::info!(throttle, "changing a reassignment's throttle");
+        self.reassign_tool(reassignment, args).await
+    }
+
+    /// Starts `reassignment` through the admin API (`AlterPartitionReassignments`, sent to
+    /// the controller from the test process), not the tool: Kafka's own checks only (the tool
+    /// also refuses brokers that are not alive; the KRaft controller takes any registered
+    /// broker, fenced or not). No throttle (set one with `kafka-configs`), no log directories
+    /// (those are the tool's, through `AlterReplicaLogDirs` to each broker).
+    pub async fn alter_reassignment(
+        &self,
+        reassignment: &Reassignment,
+    ) -> Result<(), ServiceError> {
+        if !reassignment.dirs.is_empty() {
+            return Err(ServiceError::Usage {
+                service: "kafka".into(),
+                detail: "log directories are moved with kafka-reassign-partitions \
+                         (execute_reassignment), not the reassignment admin API"
+                    .into(),
+            });
+        }
+        tracing::info!(json = %reassignment.json(), "altering partition reassignments");
+        let targets = reassignment
+            .targets
+            .iter()
+            .map(|(k, v)| (k.clone(), Some(v.clone())))
+            .collect();
+        self.control.alter_reassignments(&targets).await
+    }
+
+    /// Cancels the ongoing moves of `reassignment`'s partitions through the admin API: each
+    /// goes back to the replicas it had.
+    pub async fn cancel_reassignment(
+        &self,
+        reassignment: &Reassignment,
+    ) -> Result<(), ServiceError> {
+        let targets = reassignment
+            .targets
+            .keys()
+            .map(|k| (k.clone(), None))
+            .collect();
+        self.control.alter_reassignments(&targets).await
+    }
+
+    /// The partition moves in progress, as the controller lists them
+    /// (`ListPartitionReassignments`).
+    pub async fn ongoing_reassignments(&self) -> Result<Vec<OngoingReassignment>, ServiceError> {
+        self.control.ongoing_reassignments().await
     }
 
     /// Runs `kafka-reassign-partitions --verify` for `reassignment`. When it is complete the
@@ -268,6 +406,20 @@ mod tests {
             parse_verify("Reassignment of partition t-0 failed.\n"),
             Ok(ReassignmentStatus::Failed(_))
         ));
+        let dirs = "Reassignment of partition t-0 is completed.\n\
+            Reassignment of replica t-0-2 completed successfully.\n";
+        assert_eq!(parse_verify(dirs), Ok(ReassignmentStatus::Complete));
+        let moving = "Reassignment of partition t-0 is completed.\n\
+            Reassignment of replica t-0-2 is still in progress.\n";
+        assert!(matches!(
+            parse_verify(moving),
+            Ok(ReassignmentStatus::InProgress(_))
+        ));
+        let elsewhere = "Partition t-0 on broker 2 is being moved to log dir /a instead of /b.\n";
+        assert!(matches!(
+            parse_verify(elsewhere),
+            Ok(ReassignmentStatus::Failed(_))
+        ));
         assert!(parse_verify("Status of partition reassignment:\n").is_err());
         assert!(parse_verify("Reassignment of partition t-0 is somewhere.\n").is_err());
     }
@@ -284,9 +436,11 @@ mod tests {
         };
         assert!(r.unfinished(&[p(vec![2, 3], vec![3, 2])]).is_empty());
         // Moving: old replica 1 still listed; the new one not yet in sync; wrong order.
-        assert_eq!(r.unfinished(&[p(vec![2, 3, 1], vec![1, 2, 3])]).len(), 1);
-        assert_eq!(r.unfinished(&[p(vec![2, 3], vec![2])]).len(), 1);
-        assert_eq!(r.unfinished(&[p(vec![3, 2], vec![2, 3])]).len(), 1);
+        let named = |replicas, isr| r.unfinished(&[p(replicas, isr)]).join("");
+        assert!(named(vec![2, 3, 1], vec![1, 2, 3]).contains("broker 1 not requested"));
+        assert!(named(vec![2, 3], vec![2]).contains("broker 3 not in sync"));
+        assert!(named(vec![3, 2], vec![2, 3]).contains("in another order"));
+        assert!(named(vec![1, 2], vec![1, 2]).contains("broker 3 not a replica"));
         assert_eq!(r.unfinished(&[]), vec!["t-0: not described".to_string()]);
     }
 }

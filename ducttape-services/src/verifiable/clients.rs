@@ -112,6 +112,7 @@ pub struct VerifiableProducer {
     acks: String,
     value_prefix: Option<u32>,
     repeating_keys: Option<u32>,
+    create_time: Option<i64>,
     bootstrap: Option<String>,
     options: ClientOptions,
 }
@@ -133,6 +134,7 @@ impl VerifiableProducer {
             acks: "-1".into(),
             value_prefix: None,
             repeating_keys: None,
+            create_time: None,
             bootstrap: None,
             options: ClientOptions::new("verifiable-producer", nodes, kafka),
         }
@@ -169,6 +171,14 @@ impl VerifiableProducer {
         self
     }
 
+    /// Stamps records with creation times from `ms` since the epoch on (`--message-create-time`):
+    /// kafkatest's way (`create_time=1000`) of writing records time-based retention deletes
+    /// at once.
+    pub fn create_time(mut self, ms: i64) -> Self {
+        self.create_time = Some(ms);
+        self
+    }
+
     /// Bootstraps from `servers` (`host:port,…`) instead of every broker: a producer that
     /// first asks a broker cut off from the others takes that broker's stale view of who leads.
     pub fn bootstrap_servers(mut self, servers: &str) -> Self {
@@ -197,6 +207,9 @@ impl VerifiableProducer {
         }
         if let Some(n) = self.repeating_keys {
             args.extend(["--repeating-keys".to_string(), n.to_string()]);
+        }
+        if let Some(ms) = self.create_time {
+            args.extend(["--message-create-time".to_string(), ms.to_string()]);
         }
         let tool = (
             "org.apache.kafka.tools.VerifiableProducer",

@@ -150,6 +150,22 @@ pub enum AdminError {
         /// code for an authorization refusal.
         detail: String,
     },
+    /// A request sent over Kafka's wire protocol (the admin requests librdkafka lacks, e.g.
+    /// partition reassignments) failed, or Kafka refused it: `detail` has Kafka's code and
+    /// message, or what went wrong on the connection.
+    #[error("kafka admin: {operation} {subject}: broker {broker} at {address}: {detail}")]
+    Request {
+        /// What was asked.
+        operation: &'static str,
+        /// The partitions or cluster.
+        subject: String,
+        /// The broker asked (-1: none was).
+        broker: i32,
+        /// Its address (the bootstrap list when none was asked).
+        address: String,
+        /// Kafka's code and message, or the connection's error.
+        detail: String,
+    },
     /// One broker was asked (see [`KafkaAdmin::describe_topic_at`](crate::kafka::KafkaAdmin::describe_topic_at)) and another answered.
     #[error("kafka admin: {operation} {subject}: answered by broker {broker}, not one of {wanted:?}, {attempts} times")]
     WrongBroker {

@@ -140,7 +140,23 @@ impl KafkaAdmin {
     /// for the latest offset, read-uncommitted): the high watermark, one past the last record a
     /// consumer can read. What a consumer that has read everything must have reached.
     pub async fn end_offsets(&self, topic: &str) -> Result<BTreeMap<u32, i64>, AdminError> {
-        const OP: &str = "end offsets of topic";
+        let marks = self.watermarks("end offsets of topic", topic).await?;
+        Ok(marks.into_iter().map(|(p, (_, high))| (p, high)).collect())
+    }
+
+    /// The log start offset of each partition of `topic` as its leader answers (`ListOffsets`
+    /// for the earliest offset): 0 until retention or a deletion removed the first records.
+    pub async fn start_offsets(&self, topic: &str) -> Result<BTreeMap<u32, i64>, AdminError> {
+        let marks = self.watermarks("start offsets of topic", topic).await?;
+        Ok(marks.into_iter().map(|(p, (low, _))| (p, low)).collect())
+    }
+
+    /// Each partition's (log start offset, high watermark).
+    async fn watermarks(
+        &self,
+        op: &'static str,
+        topic: &str,
+    ) -> Result<BTreeMap<u32, (i64, i64)>, AdminError> {
         let partitions = self.describe_topic(topic).await?;
         // librdkafka's consumers default to read_committed, which answers the last stable offset.
         let consumer = self.consumer(
@@ -154,18 +170,18 @@ impl KafkaAdmin {
             let number = i32::try_from(p.partition).unwrap_or(i32::MAX);
             let subject = format!("{topic}-{}", p.partition);
             let answer = self
-                .blocking(OP, &subject, move |_, timeout| {
+                .blocking(op, &subject, move |_, timeout| {
                     c.fetch_watermarks(&t, number, timeout)
                 })
                 .await?;
             match answer {
-                Ok((_, high)) => {
-                    out.insert(p.partition, high);
+                Ok(marks) => {
+                    out.insert(p.partition, marks);
                 }
                 Err(e) => {
                     let e = match e.rdkafka_error_code() {
-                        Some(code) => self.refused(OP, &subject, None, code),
-                        None => self.no_answer(OP, &subject, e.to_string()),
+                        Some(code) => self.refused(op, &subject, None, code),
+                        None => self.no_answer(op, &subject, e.to_string()),
                     };
                     return self.explained(Err(e)).await;
                 }

@@ -1,6 +1,7 @@
 //! Kafka's control operations from the test process, through librdkafka (`rdkafka`): topics
 //! (create, describe, delete, exists), partition leaders and ISR, the registered brokers, the
-//! controller id, consumer-group state and committed offsets. None of them starts a JVM: a
+//! controller id, consumer-group state and committed offsets, partition reassignments.
+//! None of them starts a JVM: a
 //! Kafka CLI tool costs ≈ 3 s of JVM start-up on 2 cores; a request here takes milliseconds.
 //!
 //! The client runs where the test runs, so the brokers' addresses must be reachable from it:
@@ -36,15 +37,19 @@
 //!
 //! Files, by job: `error.rs` (what operations fail with), `metadata.rs` (brokers, controller,
 //! a topic as one broker sees it), `topics.rs`, `groups.rs` (groups and offsets),
-//! `diagnose.rs` (why a secured cluster is silent).
+//! `diagnose.rs` (why a secured cluster is silent), `reassignments.rs` (partition moves
+//! through the admin API, over `wire.rs`: Kafka's protocol for what librdkafka lacks).
 
 mod diagnose;
 mod error;
 mod groups;
 mod metadata;
+mod reassignments;
 mod topics;
+mod wire;
 
 pub use error::{AdminError, KafkaCode, Rejection};
+pub use reassignments::OngoingReassignment;
 
 use diagnose::{drain, Witness};
 use metadata::Snapshot;

@@ -8,6 +8,7 @@
 //! | describe a topic as some brokers answer | metadata from each broker alone | `kafka-topics` on a node outside the fault |
 //! | wait until a started broker is registered | its own metadata lists it | — (the tools retry by themselves) |
 //! | registered brokers, controller, group, committed / end offsets | librdkafka | librdkafka too: no CLI reader of them is written |
+//! | partition reassignments (start, cancel, list) | the admin API over Kafka's wire protocol (librdkafka lacks it), PLAINTEXT | the same: `kafka-reassign-partitions` is the other path, reached as such ([`KafkaService::execute_reassignment`](super::KafkaService::execute_reassignment)) |
 //! | ACLs | `kafka-acls` too: the `rdkafka` crate does not wrap librdkafka's ACL API | `kafka-acls` |
 //!
 //! The last two rows are the trait's provided methods: one way each, shared, never written
@@ -26,7 +27,7 @@ use ducttape_core::cluster::Node;
 pub(crate) use cli::CliControl;
 pub(crate) use client::ClientControl;
 
-use super::admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin};
+use super::admin::{AdminError, BrokerInfo, GroupState, KafkaAdmin, OngoingReassignment};
 use super::security::Acl;
 use super::tools::KafkaTools;
 use super::topics::{PartitionInfo, TopicSpec};
@@ -187,6 +188,23 @@ pub(crate) trait KafkaControl: Send + Sync {
     /// The end offset (high watermark) of each partition of `topic`.
     async fn end_offsets(&self, topic: &str) -> Result<BTreeMap<u32, i64>, ServiceError> {
         Ok(self.admin().get()?.end_offsets(topic).await?)
+    }
+
+    /// Starts (`Some` replicas) or cancels (`None`) partition moves through the admin API.
+    async fn alter_reassignments(
+        &self,
+        targets: &BTreeMap<(String, u32), Option<Vec<u32>>>,
+    ) -> Result<(), ServiceError> {
+        Ok(self
+            .admin()
+            .get()?
+            .alter_partition_reassignments(targets)
+            .await?)
+    }
+
+    /// The partition moves in progress, as the controller lists them.
+    async fn ongoing_reassignments(&self) -> Result<Vec<OngoingReassignment>, ServiceError> {
+        Ok(self.admin().get()?.list_partition_reassignments().await?)
     }
 
     /// Adds ACLs as the admin super user.
