@@ -53,7 +53,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
     AssignmentProblems, GroupChecker, GroupViolation, VerifiableConsumer, VerifiableEvent,
-    VerifiableProducer,
+    VerifiableProducer, VerifiableProducerService,
 };
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceExt, TopicSpec};
 use ducttape_tests::group::{checker_of, kafka_members, merged_checker, KafkaMember};
@@ -228,11 +228,20 @@ struct Run {
     merged: Option<(AssignmentProblems, Vec<GroupViolation>)>,
 }
 
-async fn run(ctx: &TestContext, case: &Case) -> Run {
-    println!("case: {case:?}");
-    let cluster = start_kafka(ctx, case.mode, 2, case.version.clone())
-        .await
-        .unwrap();
+/// What every case starts from: two brokers (and a dedicated controller or ZooKeeper), the
+/// topic (6 partitions, RF 2), the three consumer nodes, and the producer (not started) on the
+/// first of them — a slot has 6 nodes, so it shares that node with the first consumer (a
+/// separate process, untouched by the consumer's bounces).
+async fn setup(
+    ctx: &TestContext,
+    mode: Mode,
+    version: KafkaVersion,
+) -> (
+    Arc<KafkaService>,
+    Vec<ducttape_tests::Node>,
+    Arc<VerifiableProducerService>,
+) {
+    let cluster = start_kafka(ctx, mode, 2, version).await.unwrap();
     let kafka = cluster.kafka.clone();
     kafka
         .create_topic(
@@ -242,14 +251,32 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
         )
         .await
         .unwrap();
-    // A slot has 6 nodes: 2 brokers and the controller, 3 consumers; the producer shares the
-    // first consumer's node (a separate process, untouched by the consumer's bounces).
-    let consumer_nodes = ctx.lease(CONSUMERS).await.unwrap();
-    let producer = VerifiableProducer::new(TOPIC).throughput(RATE).build(
-        ctx,
-        &kafka,
-        vec![consumer_nodes[0].clone()],
-    );
+    let nodes = ctx.lease(CONSUMERS).await.unwrap();
+    let producer =
+        VerifiableProducer::new(TOPIC)
+            .throughput(RATE)
+            .build(ctx, &kafka, vec![nodes[0].clone()]);
+    (kafka, nodes, producer)
+}
+
+/// Stops the producer and waits until `group` read every record it had acknowledged.
+async fn drain(group: &ConsumerGroup, producer: &VerifiableProducerService) {
+    producer.stop().await.unwrap();
+    ducttape_core::wait_until(
+        "the group read every acknowledged record",
+        SETTLE,
+        Duration::from_secs(1),
+        || async {
+            Ok::<_, ducttape_services::ServiceError>(group.delivery(&[producer]).await?.caught_up)
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn run(ctx: &TestContext, case: &Case) -> Run {
+    println!("case: {case:?}");
+    let (kafka, consumer_nodes, producer) = setup(ctx, case.mode, case.version.clone()).await;
     let mut consumer = consumer_of(case.protocol, case.session_ms);
     if case.autocommit {
         consumer = consumer.enable_autocommit();
@@ -363,17 +390,7 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
     println!("step done after {:?}", started.elapsed());
 
     // Drain: the producer stops, the group reads everything acknowledged, then stops cleanly.
-    producer.stop().await.unwrap();
-    ducttape_core::wait_until(
-        "the group read every acknowledged record",
-        SETTLE,
-        Duration::from_secs(1),
-        || async {
-            Ok::<_, ducttape_services::ServiceError>(group.delivery(&[&producer]).await?.caught_up)
-        },
-    )
-    .await
-    .unwrap();
+    drain(&group, &producer).await;
     group.stop_all(!case.never_commits).await.unwrap();
     killed |= case.never_commits;
     stop_sampling.store(true, Ordering::Relaxed);
@@ -859,34 +876,28 @@ async fn await_kafka_members(kafka: &KafkaService, count: usize) -> Vec<KafkaMem
     .unwrap_or_else(|e| panic!("{e}"))
 }
 
-async fn run_fencing(ctx: &TestContext, case: &Fencing) -> FencingRun {
-    println!("case: {case:?}");
-    let cluster = start_kafka(ctx, case.mode, 2, case.version.clone())
-        .await
-        .unwrap();
-    let kafka = cluster.kafka.clone();
-    kafka
-        .create_topic(
-            &TopicSpec::new(TOPIC)
-                .partitions(PARTITIONS)
-                .replication_factor(2),
-        )
-        .await
-        .unwrap();
-    // The conflicting consumers run beside the group's own on the second and third node
-    // (processes of their own, in a directory of their own).
-    let nodes = ctx.lease(CONSUMERS).await.unwrap();
-    let producer =
-        VerifiableProducer::new(TOPIC)
-            .throughput(RATE)
-            .build(ctx, &kafka, vec![nodes[0].clone()]);
-    let group = ConsumerGroup::new(
-        consumer_of(case.protocol, 60_000)
+/// Static members (kafkatest's 60 s session) on each of `nodes`.
+fn static_group(
+    ctx: &TestContext,
+    kafka: &KafkaService,
+    nodes: &[ducttape_tests::Node],
+    protocol: Protocol,
+) -> ConsumerGroup {
+    ConsumerGroup::new(
+        consumer_of(protocol, 60_000)
             .static_membership()
-            .build(ctx, &kafka, nodes.clone()),
+            .build(ctx, kafka, nodes.to_vec()),
         TOPIC,
         PARTITIONS,
-    );
+    )
+}
+
+async fn run_fencing(ctx: &TestContext, case: &Fencing) -> FencingRun {
+    println!("case: {case:?}");
+    // The conflicting consumers run beside the group's own on the second and third node
+    // (processes of their own, in a directory of their own).
+    let (kafka, nodes, producer) = setup(ctx, case.mode, case.version.clone()).await;
+    let group = static_group(ctx, &kafka, &nodes, case.protocol);
     let conflict_prefix = if case.distinct_ids { "conflict" } else { GROUP };
     let conflict = ConsumerGroup::new(
         consumer_of(case.protocol, 60_000)
@@ -1253,30 +1264,8 @@ async fn read_to(group: &ConsumerGroup) -> BTreeMap<u32, i64> {
 
 async fn run_rejoin(ctx: &TestContext, case: &Rejoin) -> RejoinRun {
     println!("case: {case:?}");
-    let cluster = start_kafka(ctx, case.mode, 2, case.version.clone())
-        .await
-        .unwrap();
-    let kafka = cluster.kafka.clone();
-    kafka
-        .create_topic(
-            &TopicSpec::new(TOPIC)
-                .partitions(PARTITIONS)
-                .replication_factor(2),
-        )
-        .await
-        .unwrap();
-    let nodes = ctx.lease(CONSUMERS).await.unwrap();
-    let producer =
-        VerifiableProducer::new(TOPIC)
-            .throughput(RATE)
-            .build(ctx, &kafka, vec![nodes[0].clone()]);
-    let group = ConsumerGroup::new(
-        consumer_of(case.protocol, 60_000)
-            .static_membership()
-            .build(ctx, &kafka, nodes.clone()),
-        TOPIC,
-        PARTITIONS,
-    );
+    let (kafka, nodes, producer) = setup(ctx, case.mode, case.version.clone()).await;
+    let group = static_group(ctx, &kafka, &nodes, case.protocol);
     producer.start().await.unwrap();
     wait_for_more_acks(&producer, 200, Duration::from_secs(60))
         .await
@@ -1343,17 +1332,7 @@ async fn run_rejoin(ctx: &TestContext, case: &Rejoin) -> RejoinRun {
         );
     }
 
-    producer.stop().await.unwrap();
-    ducttape_core::wait_until(
-        "the group read every acknowledged record",
-        SETTLE,
-        Duration::from_secs(1),
-        || async {
-            Ok::<_, ducttape_services::ServiceError>(group.delivery(&[&producer]).await?.caught_up)
-        },
-    )
-    .await
-    .unwrap();
+    drain(&group, &producer).await;
     group.stop_all(true).await.unwrap();
     let report = group.delivery(&[&producer]).await.unwrap();
     let checker = group.checker().await.unwrap();
