@@ -10,12 +10,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use ducttape_core::cluster::Node;
-use ducttape_core::remote::StopOutcome;
+use ducttape_core::remote::{quote, StopOutcome};
 use ducttape_services::verifiable::{
     delivery_report, DeliveryReport, GroupChecker, VerifiableConsumerService, VerifiableEvent,
     VerifiableOutput, VerifiableProducerService, WorkerOutput,
 };
-use ducttape_services::{Service, ServiceError};
+use ducttape_services::{KafkaService, Service, ServiceError};
 
 /// The verifiable consumers of one group on one topic, their history kept across restarts.
 pub struct ConsumerGroup {
@@ -56,6 +56,16 @@ impl ConsumerGroup {
     /// The consumer nodes.
     pub fn nodes(&self) -> Vec<Node> {
         self.service.nodes().to_vec()
+    }
+
+    /// The nodes whose process was started and not yet stopped (it may have ended on its
+    /// own: [`dead_nodes`](Self::dead_nodes)).
+    pub fn running_nodes(&self) -> Vec<Node> {
+        let h = self.history();
+        self.nodes()
+            .into_iter()
+            .filter(|n| h.running.contains_key(n.name()))
+            .collect()
     }
 
     /// The member name of `node`'s current (or last) process.
@@ -159,28 +169,48 @@ impl ConsumerGroup {
         members: usize,
         timeout: Duration,
     ) -> Result<GroupChecker, ServiceError> {
-        let before = self.checker().await?.consumed();
-        ducttape_core::wait_until(
-            &format!("{members} members holding every partition once, consuming past {before}"),
-            timeout,
-            Duration::from_secs(1),
-            || async {
-                let c = self.checker().await?;
-                let settled = c.live_members().len() == members
-                    && c.joined_members().len() == members
-                    && c.assignment().is_clean()
-                    && c.consumed() > before;
-                Ok::<_, ServiceError>(settled.then_some(c))
-            },
-        )
-        .await
-        .map_err(|e| {
-            let last = running_members(self);
-            ServiceError::Usage {
-                service: self.service.name().to_string(),
-                detail: format!("{e}; {last}"),
+        wait_settled_together(&[self], members, timeout).await
+    }
+
+    /// The nodes whose process this group started and has not stopped, yet runs no more: it
+    /// ended on its own (kafkatest's `dead_nodes`), as a fenced static member does.
+    pub async fn dead_nodes(&self) -> Result<Vec<Node>, ServiceError> {
+        let running: Vec<String> = self.history().running.keys().cloned().collect();
+        let mut dead = Vec::new();
+        for node in self.nodes() {
+            if running.contains(&node.name().to_string())
+                && self.service.pids(&node).await?.is_empty()
+            {
+                dead.push(node);
             }
-        })
+        }
+        Ok(dead)
+    }
+
+    /// The lines of `node`'s current (or last) process output holding `needle`: its log as
+    /// printed, errors and stack traces included, not only the events.
+    pub async fn output_lines_with(
+        &self,
+        node: &Node,
+        needle: &str,
+    ) -> Result<Vec<String>, ServiceError> {
+        let text = node
+            .account()
+            .ssh_output(&format!(
+                "grep -F -e {} {} 2>/dev/null; true",
+                quote(needle),
+                quote(&self.service.log_path())
+            ))
+            .await
+            .map_err(|e| ServiceError::Usage {
+                service: self.service.name().to_string(),
+                detail: format!(
+                    "reading {} on {}: {e}",
+                    self.service.log_path(),
+                    node.name()
+                ),
+            })?;
+        Ok(text.lines().map(str::to_string).collect())
     }
 
     /// Waits until the group has consumed `more` records beyond what it had when called
@@ -218,6 +248,149 @@ impl ConsumerGroup {
         }
         delivery_report(&acks, &self.outputs().await?)
     }
+}
+
+/// The checker over several groups' members as if they were one group (the same group id
+/// under two services, say: the second claiming the first's static instance ids). Members are
+/// named `<service>/<node>#<n>` when there is more than one group, `<node>#<n>` otherwise.
+pub async fn merged_checker(groups: &[&ConsumerGroup]) -> Result<GroupChecker, ServiceError> {
+    let Some(first) = groups.first() else {
+        return Err(ServiceError::Usage {
+            service: "consumer groups".into(),
+            detail: "a checker over no group".into(),
+        });
+    };
+    let mut outputs = Vec::new();
+    let mut running = Vec::new();
+    for group in groups {
+        let rename = |member: &str| {
+            if groups.len() > 1 {
+                format!("{}/{member}", group.service.name())
+            } else {
+                member.to_string()
+            }
+        };
+        outputs.extend(
+            group
+                .outputs()
+                .await?
+                .into_iter()
+                .map(|(service, member, output)| (service, rename(&member), output)),
+        );
+        running.extend(group.history().running.values().map(|m| rename(m)));
+    }
+    Ok(checker_of(
+        &first.topic,
+        first.partitions,
+        &outputs,
+        &running,
+    ))
+}
+
+/// [`ConsumerGroup::wait_settled`] over several groups' members together
+/// ([`merged_checker`]).
+pub async fn wait_settled_together(
+    groups: &[&ConsumerGroup],
+    members: usize,
+    timeout: Duration,
+) -> Result<GroupChecker, ServiceError> {
+    let before = merged_checker(groups).await?.consumed();
+    ducttape_core::wait_until(
+        &format!("{members} members holding every partition once, consuming past {before}"),
+        timeout,
+        Duration::from_secs(1),
+        || async {
+            let c = merged_checker(groups).await?;
+            let settled = c.live_members().len() == members
+                && c.joined_members().len() == members
+                && c.assignment().is_clean()
+                && c.consumed() > before;
+            Ok::<_, ServiceError>(settled.then_some(c))
+        },
+    )
+    .await
+    .map_err(|e| {
+        let last: Vec<String> = groups.iter().map(|g| running_members(g)).collect();
+        ServiceError::Usage {
+            service: groups
+                .iter()
+                .map(|g| g.service.name().to_string())
+                .collect::<Vec<_>>()
+                .join("+"),
+            detail: format!("{e}; {}", last.join("; ")),
+        }
+    })
+}
+
+/// A member of a consumer group as Kafka lists it (`kafka-consumer-groups --describe
+/// --members --verbose`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KafkaMember {
+    /// `member.id` (the tool's `CONSUMER-ID`).
+    pub member_id: String,
+    /// `group.instance.id` (`None` for a dynamic member).
+    pub instance_id: Option<String>,
+    /// The client's address as the coordinator saw it, without the leading `/`.
+    pub host: String,
+    /// `client.id`.
+    pub client_id: String,
+}
+
+const GROUP_COMMAND: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
+
+/// `group`'s members as Kafka lists them, by its own tool run on the first broker (it
+/// describes classic groups and KIP-848 ones alike; empty while the group rebalances or has
+/// no member).
+pub async fn kafka_members(
+    kafka: &KafkaService,
+    group: &str,
+) -> Result<Vec<KafkaMember>, ServiceError> {
+    let args: Vec<String> = [
+        "--bootstrap-server",
+        &kafka.bootstrap_servers(),
+        "--describe",
+        "--group",
+        group,
+        "--members",
+        "--verbose",
+    ]
+    .iter()
+    .map(ToString::to_string)
+    .collect();
+    let text = kafka.run_admin_tool(GROUP_COMMAND, &args).await?;
+    let cell =
+        |row: &BTreeMap<String, String>, column: &str| row.get(column).cloned().unwrap_or_default();
+    Ok(tool_table(&text)
+        .iter()
+        .map(|row| KafkaMember {
+            member_id: cell(row, "CONSUMER-ID"),
+            instance_id: Some(cell(row, "GROUP-INSTANCE-ID")).filter(|i| !i.is_empty() && i != "-"),
+            host: cell(row, "HOST").trim_start_matches('/').to_string(),
+            client_id: cell(row, "CLIENT-ID"),
+        })
+        .collect())
+}
+
+/// The rows of a `kafka-consumer-groups` table: the lines under the header line that starts
+/// with `GROUP`, split on whitespace, keyed by the header's column names.
+pub fn tool_table(text: &str) -> Vec<BTreeMap<String, String>> {
+    let mut lines = text
+        .lines()
+        .skip_while(|l| !l.trim_start().starts_with("GROUP "));
+    let Some(header) = lines.next() else {
+        return Vec::new();
+    };
+    let columns: Vec<&str> = header.split_whitespace().collect();
+    lines
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| {
+            columns
+                .iter()
+                .zip(l.split_whitespace())
+                .map(|(c, v)| ((*c).to_string(), v.to_string()))
+                .collect()
+        })
+        .collect()
 }
 
 /// The last assignment known, for an error message (no await: what the history holds).

@@ -25,6 +25,7 @@ use std::time::Duration;
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::VerifiableConsumer;
 use ducttape_services::{KafkaService, KafkaVersion, ServiceExt, TopicSpec};
+use ducttape_tests::group::tool_table as table;
 use ducttape_tests::{ctx, produce_acked, start_kafka, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
@@ -47,28 +48,6 @@ async fn tool(kafka: &KafkaService, args: &[&str]) -> String {
     let mut all = vec!["--bootstrap-server".to_string(), kafka.bootstrap_servers()];
     all.extend(args.iter().map(ToString::to_string));
     kafka.run_admin_tool(TOOL, &all).await.unwrap()
-}
-
-/// The rows under the header line that starts with `GROUP`, split on whitespace, keyed by
-/// the header's column names.
-fn table(text: &str) -> Vec<BTreeMap<String, String>> {
-    let mut lines = text
-        .lines()
-        .skip_while(|l| !l.trim_start().starts_with("GROUP "));
-    let Some(header) = lines.next() else {
-        return Vec::new();
-    };
-    let columns: Vec<&str> = header.split_whitespace().collect();
-    lines
-        .filter(|l| !l.trim().is_empty())
-        .map(|l| {
-            columns
-                .iter()
-                .zip(l.split_whitespace())
-                .map(|(c, v)| ((*c).to_string(), v.to_string()))
-                .collect()
-        })
-        .collect()
 }
 
 fn number(cell: Option<&String>) -> Option<i64> {

@@ -25,11 +25,27 @@
 //! - the case's own: no rebalance while brokers fail or bounce; a static member's bounce
 //!   revokes nothing from the member kept alive (a dynamic member's does).
 //!
+//! Static membership beyond bounces (`#[ignore]`d, with cases that show their checks failing):
+//! - `test_fencing_static_consumer` ([`fencing_static_consumer`]): one or two more consumers
+//!   claim the group's first instance ids, once the group settled or at once with it. Read
+//!   from the processes and Kafka: which consumers ended on their own (no process left) with
+//!   the instance id error in their output, by name — classic: the members already there
+//!   die of `FencedInstanceIdException`; KIP-848 (4.4, `group.protocol=consumer`): the
+//!   newcomers die of `UnreleasedInstanceIdException` and join once the group's own left;
+//!   Kafka's members (`kafka-consumer-groups --describe --members --verbose`): one per
+//!   instance id of a live consumer, the member.ids Kafka changed (classic: the taken ids;
+//!   KIP-848: none); and for KIP-848 no assignment to the group's own consumers meanwhile.
+//! - `test_static_consumer_persisted_after_rejoin` ([`static_consumer_persisted_after_rejoin`]):
+//!   static members bounced (all or rolling) must rejoin with new member.ids (Kafka's
+//!   listing), then every broker bounced: the same member.ids afterwards (a stale one
+//!   reloaded would fence the member), no consumer ended, every partition read further, and
+//!   delivery by value.
+//!
 //! Deviation: a topic of 6 partitions (kafkatest's `OffsetValidationTest` has one, so two of
 //! its three consumers hold nothing and "no partition owned twice" is barely tested), the
 //! shape of its `AssignmentValidationTest`. One bounce round (kafkatest: 5) in the matrix.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
@@ -37,10 +53,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
     AssignmentProblems, GroupChecker, GroupViolation, VerifiableConsumer, VerifiableEvent,
-    VerifiableProducer,
+    VerifiableProducer, VerifiableProducerService,
 };
 use ducttape_services::{KafkaService, KafkaVersion, Service, ServiceExt, TopicSpec};
-use ducttape_tests::group::checker_of;
+use ducttape_tests::group::{checker_of, kafka_members, merged_checker, KafkaMember};
 use ducttape_tests::{ctx, start_kafka, wait_for_more_acks, ConsumerGroup, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
@@ -147,6 +163,26 @@ impl Case {
     }
 }
 
+/// A verifiable consumer of the group under `protocol` (`session_ms`: the classic protocol's
+/// `session.timeout.ms`; KIP-848's is the broker's).
+fn consumer_of(
+    nodes: Vec<ducttape_tests::Node>,
+    kafka: &KafkaService,
+    protocol: Protocol,
+    session_ms: u64,
+) -> VerifiableConsumer {
+    let consumer = VerifiableConsumer::builder(nodes, kafka, TOPIC, GROUP);
+    match protocol {
+        Protocol::Classic(class) => consumer
+            .group_protocol("classic")
+            .assignment_strategy(class)
+            .session_timeout_ms(session_ms),
+        Protocol::Consumer(assignor) => consumer
+            .group_protocol("consumer")
+            .group_remote_assignor(assignor),
+    }
+}
+
 /// One sample of Kafka's committed offsets: when it was answered (ms since the epoch), what.
 type Sample = (i64, BTreeMap<u32, Option<i64>>);
 
@@ -197,11 +233,20 @@ struct Run {
     merged: Option<(AssignmentProblems, Vec<GroupViolation>)>,
 }
 
-async fn run(ctx: &TestContext, case: &Case) -> Run {
-    println!("case: {case:?}");
-    let cluster = start_kafka(ctx, case.mode, 2, case.version.clone())
-        .await
-        .unwrap();
+/// What every case starts from: two brokers (and a dedicated controller or ZooKeeper), the
+/// topic (6 partitions, RF 2), the three consumer nodes, and the producer (not started) on the
+/// first of them — a slot has 6 nodes, so it shares that node with the first consumer (a
+/// separate process, untouched by the consumer's bounces).
+async fn setup(
+    ctx: &TestContext,
+    mode: Mode,
+    version: KafkaVersion,
+) -> (
+    Arc<KafkaService>,
+    Vec<ducttape_tests::Node>,
+    Arc<VerifiableProducerService>,
+) {
+    let cluster = start_kafka(ctx, mode, 2, version).await.unwrap();
     let kafka = cluster.kafka.clone();
     kafka
         .create_topic(
@@ -211,23 +256,38 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
         )
         .await
         .unwrap();
-    // A slot has 6 nodes: 2 brokers and the controller, 3 consumers; the producer shares the
-    // first consumer's node (a separate process, untouched by the consumer's bounces).
-    let consumer_nodes = ctx.lease(CONSUMERS).await.unwrap();
-    let producer = VerifiableProducer::builder(vec![consumer_nodes[0].clone()], &kafka, TOPIC)
+    let nodes = ctx.lease(CONSUMERS).await.unwrap();
+    let producer = VerifiableProducer::builder(vec![nodes[0].clone()], &kafka, TOPIC)
         .throughput(RATE)
         .build(ctx)
         .unwrap();
-    let mut consumer = VerifiableConsumer::builder(consumer_nodes.clone(), &kafka, TOPIC, GROUP);
-    consumer = match case.protocol {
-        Protocol::Classic(class) => consumer
-            .group_protocol("classic")
-            .assignment_strategy(class)
-            .session_timeout_ms(case.session_ms),
-        Protocol::Consumer(assignor) => consumer
-            .group_protocol("consumer")
-            .group_remote_assignor(assignor),
-    };
+    (kafka, nodes, producer)
+}
+
+/// Stops the producer and waits until `group` read every record it had acknowledged.
+async fn drain(group: &ConsumerGroup, producer: &VerifiableProducerService) {
+    producer.stop().await.unwrap();
+    ducttape_core::wait_until(
+        "the group read every acknowledged record",
+        SETTLE,
+        Duration::from_secs(1),
+        || async {
+            Ok::<_, ducttape_services::ServiceError>(group.delivery(&[producer]).await?.caught_up)
+        },
+    )
+    .await
+    .unwrap();
+}
+
+async fn run(ctx: &TestContext, case: &Case) -> Run {
+    println!("case: {case:?}");
+    let (kafka, consumer_nodes, producer) = setup(ctx, case.mode, case.version.clone()).await;
+    let mut consumer = consumer_of(
+        consumer_nodes.clone(),
+        &kafka,
+        case.protocol,
+        case.session_ms,
+    );
     if case.autocommit {
         consumer = consumer.enable_autocommit();
     }
@@ -336,17 +396,7 @@ async fn run(ctx: &TestContext, case: &Case) -> Run {
     println!("step done after {:?}", started.elapsed());
 
     // Drain: the producer stops, the group reads everything acknowledged, then stops cleanly.
-    producer.stop().await.unwrap();
-    ducttape_core::wait_until(
-        "the group read every acknowledged record",
-        SETTLE,
-        Duration::from_secs(1),
-        || async {
-            Ok::<_, ducttape_services::ServiceError>(group.delivery(&[&producer]).await?.caught_up)
-        },
-    )
-    .await
-    .unwrap();
+    drain(&group, &producer).await;
     group.stop_all(!case.never_commits).await.unwrap();
     killed |= case.never_commits;
     stop_sampling.store(true, Ordering::Relaxed);
@@ -425,18 +475,8 @@ async fn intrude(
     intruder.wait_settled(1, SETTLE).await.unwrap();
     let alone = group.checker().await.unwrap().assignment();
     assert!(alone.is_clean(), "the group alone: {alone}");
-    let mut outputs = group.outputs().await.unwrap();
-    // Its member names (`<node>#<n>`) would collide with the group's on the same node.
-    outputs.extend(
-        intruder
-            .outputs()
-            .await
-            .unwrap()
-            .into_iter()
-            .map(|(service, member, output)| (service, format!("intruder/{member}"), output)),
-    );
-    let running: Vec<String> = outputs.iter().map(|(_, m, _)| m.clone()).collect();
-    let merged = checker_of(TOPIC, PARTITIONS, &outputs, &running);
+    // Members named `<service>/<node>#<n>`: the two groups share a node.
+    let merged = merged_checker(&[group, &intruder]).await.unwrap();
     intruder.stop_all(true).await.unwrap();
     println!(
         "two groups as one: {}; {:?}",
@@ -649,5 +689,786 @@ async fn the_checks_fail_on_broken_groups(ctx: TestContext) {
     assert!(
         !assignment.owned_twice.is_empty(),
         "two groups as one must hold partitions twice: {assignment}"
+    );
+}
+
+// ---- test_fencing_static_consumer ----
+
+/// kafkatest's `fencing_stage`: when the conflicting consumers start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Stage {
+    /// Once the group's own consumers settled.
+    Stable,
+    /// With the group's own consumers, at once.
+    All,
+}
+
+/// `test_fencing_static_consumer`: three static members, and `conflicts` more consumers
+/// claiming the first `conflicts` instance ids (`test_group_id-instance-<i>`).
+#[derive(Debug, Clone)]
+struct Fencing {
+    mode: Mode,
+    version: KafkaVersion,
+    protocol: Protocol,
+    conflicts: usize,
+    stage: Stage,
+    /// Broken: the conflicting consumers get instance ids of their own
+    /// (`conflict-instance-<i>`), so they conflict with nobody.
+    distinct_ids: bool,
+}
+
+impl Fencing {
+    fn new(conflicts: usize, stage: Stage) -> Self {
+        Self {
+            mode: Mode::KraftDedicated,
+            version: KafkaVersion::DEFAULT,
+            protocol: RANGE,
+            conflicts,
+            stage,
+            distinct_ids: false,
+        }
+    }
+    fn mode(self, mode: Mode) -> Self {
+        Self { mode, ..self }
+    }
+    /// Kafka 4.4 with KIP-848's `group.protocol=consumer`.
+    fn v4_consumer(self) -> Self {
+        Self {
+            version: KafkaVersion::V4,
+            protocol: Protocol::Consumer("uniform"),
+            ..self
+        }
+    }
+    /// What a consumer that loses the race for an instance id dies of: the classic protocol
+    /// fences the member already there, KIP-848 refuses the newcomer.
+    fn refusal(&self) -> &'static str {
+        match self.protocol {
+            Protocol::Classic(_) => "FencedInstanceIdException",
+            Protocol::Consumer(_) => "UnreleasedInstanceIdException",
+        }
+    }
+}
+
+/// A consumer process that ended on its own, and its output lines naming an instance id error.
+#[derive(Debug)]
+struct Dead {
+    member: String,
+    lines: Vec<String>,
+}
+
+/// What a fencing run saw.
+struct FencingRun {
+    /// The group's own consumers and the conflicting ones, by member name
+    /// (`<service>/<node>#<n>`), in instance id order.
+    originals: Vec<String>,
+    conflicts: Vec<String>,
+    dead: Vec<Dead>,
+    /// Kafka's members once the group settled.
+    members: Vec<KafkaMember>,
+    /// Each instance id of a live consumer, and the address of its node.
+    holders: BTreeMap<String, String>,
+    /// Assignments the group's own consumers received while the conflicting ones came (stable).
+    rebalances_during: Option<u64>,
+    /// Kafka's members before the conflicting consumers came (stable).
+    members_before: Option<Vec<KafkaMember>>,
+    checker: GroupChecker,
+    /// KIP-848, stable: Kafka's members once the group's own consumers stopped and the
+    /// conflicting ones started again, and where those run.
+    rejoined: Option<(Vec<KafkaMember>, BTreeMap<String, String>)>,
+}
+
+/// Whether `node`'s current process printed `shutdown_complete`.
+async fn shut_down(group: &ConsumerGroup, node: &ducttape_tests::Node) -> bool {
+    group
+        .service
+        .output_so_far(node)
+        .await
+        .unwrap()
+        .events
+        .iter()
+        .any(|e| matches!(e, VerifiableEvent::ShutdownComplete { .. }))
+}
+
+/// Waits until every running consumer of `groups` has either joined (its last rebalance event
+/// an assignment) or shut down on its own (fenced or refused), the joined ones' assignments
+/// partition the topic, and they consume past what they had when called.
+async fn wait_decided(groups: &[&ConsumerGroup]) -> GroupChecker {
+    let before = merged_checker(groups).await.unwrap().consumed();
+    ducttape_core::wait_until(
+        "every consumer joined or shut down, the joined holding every partition once, consuming",
+        SETTLE,
+        Duration::from_secs(1),
+        || async {
+            let c = merged_checker(groups).await?;
+            let (mut started, mut ended) = (0, 0);
+            for g in groups {
+                for node in g.running_nodes() {
+                    started += 1;
+                    ended += usize::from(shut_down(g, &node).await);
+                }
+            }
+            let joined = c.joined_members().len();
+            let decided = joined + ended == started
+                && c.live_members().len() == joined
+                && c.assignment().is_clean()
+                && c.consumed() > before;
+            Ok::<_, ducttape_services::ServiceError>(decided.then_some(c))
+        },
+    )
+    .await
+    .unwrap()
+}
+
+/// Waits until every running consumer of `groups` that printed `shutdown_complete` has
+/// exited (the JVM outlives that line by a moment).
+async fn wait_exited(groups: &[&ConsumerGroup]) {
+    ducttape_core::wait_until(
+        "every consumer that shut down exited",
+        Duration::from_secs(60),
+        Duration::from_millis(500),
+        || async {
+            for g in groups {
+                for node in g.running_nodes() {
+                    if shut_down(g, &node).await && !g.service.pids(&node).await?.is_empty() {
+                        return Ok::<_, ducttape_services::ServiceError>(false);
+                    }
+                }
+            }
+            Ok(true)
+        },
+    )
+    .await
+    .unwrap();
+}
+
+/// The member name of `node`'s process in a checker over several groups.
+fn merged_name(group: &ConsumerGroup, node: &ducttape_tests::Node) -> String {
+    format!("{}/{}", group.service.name(), group.member(node))
+}
+
+/// The instance id of each live consumer of `group` (`<prefix>-instance-<index>`), and the
+/// address of its node.
+async fn holders(group: &ConsumerGroup, prefix: &str) -> BTreeMap<String, String> {
+    let dead: Vec<String> = group
+        .dead_nodes()
+        .await
+        .unwrap()
+        .iter()
+        .map(|n| n.name().to_string())
+        .collect();
+    group
+        .nodes()
+        .iter()
+        .enumerate()
+        .filter(|(_, n)| {
+            group.running_nodes().iter().any(|r| r.name() == n.name())
+                && !dead.contains(&n.name().to_string())
+        })
+        .map(|(i, n)| (format!("{prefix}-instance-{i}"), n.address().to_string()))
+        .collect()
+}
+
+/// Kafka's members (`kafka-consumer-groups --describe --members`) once it lists `count`.
+async fn await_kafka_members(kafka: &KafkaService, count: usize) -> Vec<KafkaMember> {
+    ducttape_core::wait_until(
+        &format!("Kafka listing {count} members of {GROUP}"),
+        SETTLE,
+        Duration::from_secs(1),
+        || async {
+            let members = kafka_members(kafka, GROUP).await?;
+            Ok::<_, ducttape_services::ServiceError>((members.len() == count).then_some(members))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Static members (kafkatest's 60 s session) on each of `nodes`.
+fn static_group(
+    ctx: &TestContext,
+    kafka: &KafkaService,
+    nodes: &[ducttape_tests::Node],
+    protocol: Protocol,
+) -> ConsumerGroup {
+    ConsumerGroup::new(
+        consumer_of(nodes.to_vec(), kafka, protocol, 60_000)
+            .static_membership()
+            .build(ctx)
+            .unwrap(),
+        TOPIC,
+        PARTITIONS,
+    )
+}
+
+async fn run_fencing(ctx: &TestContext, case: &Fencing) -> FencingRun {
+    println!("case: {case:?}");
+    // The conflicting consumers run beside the group's own on the second and third node
+    // (processes of their own, in a directory of their own).
+    let (kafka, nodes, producer) = setup(ctx, case.mode, case.version.clone()).await;
+    let group = static_group(ctx, &kafka, &nodes, case.protocol);
+    let conflict_prefix = if case.distinct_ids { "conflict" } else { GROUP };
+    let conflict = ConsumerGroup::new(
+        consumer_of(
+            nodes[1..=case.conflicts].to_vec(),
+            &kafka,
+            case.protocol,
+            60_000,
+        )
+        .name("conflict-consumer")
+        .instance_ids(conflict_prefix)
+        .build(ctx)
+        .unwrap(),
+        TOPIC,
+        PARTITIONS,
+    );
+    let both = [&group, &conflict];
+    producer.start().await.unwrap();
+    wait_for_more_acks(&producer, 200, Duration::from_secs(60))
+        .await
+        .unwrap();
+
+    let started = Instant::now();
+    let mut rebalances_during = None;
+    let mut members_before = None;
+    group.start_all().await.unwrap();
+    if case.stage == Stage::Stable {
+        group.wait_settled(CONSUMERS, SETTLE).await.unwrap();
+        println!("group settled after {:?}", started.elapsed());
+        let before = group.checker().await.unwrap().assignments_received();
+        members_before = Some(await_kafka_members(&kafka, CONSUMERS).await);
+        conflict.start_all().await.unwrap();
+        wait_decided(&both).await;
+        rebalances_during = Some(group.checker().await.unwrap().assignments_received() - before);
+    } else {
+        conflict.start_all().await.unwrap();
+        wait_decided(&both).await;
+    }
+    wait_exited(&both).await;
+    println!("decided after {:?}", started.elapsed());
+
+    let mut dead = Vec::new();
+    for g in both {
+        for node in g.dead_nodes().await.unwrap() {
+            dead.push(Dead {
+                member: merged_name(g, &node),
+                lines: g
+                    .output_lines_with(&node, "InstanceIdException")
+                    .await
+                    .unwrap(),
+            });
+        }
+    }
+    let mut expected_holders = holders(&group, GROUP).await;
+    expected_holders.extend(holders(&conflict, conflict_prefix).await);
+    let members = await_kafka_members(&kafka, expected_holders.len()).await;
+    let originals = nodes.iter().map(|n| merged_name(&group, n)).collect();
+    let conflicts = nodes[1..=case.conflicts]
+        .iter()
+        .map(|n| merged_name(&conflict, n))
+        .collect();
+    let checker = merged_checker(&both).await.unwrap();
+    println!(
+        "dead {dead:#?}\nKafka's members {members:#?}\nholders {expected_holders:?}\nrebalances \
+         during {rebalances_during:?}\n{}",
+        checker.assignment()
+    );
+    // The processes that ended are stopped, which keeps their output as members of their own.
+    for g in both {
+        for node in g.dead_nodes().await.unwrap() {
+            g.stop_node(&node, true).await.unwrap();
+        }
+    }
+
+    // KIP-848: the conflicting consumers join once the group's own are gone.
+    let mut rejoined = None;
+    if case.stage == Stage::Stable && matches!(case.protocol, Protocol::Consumer(_)) {
+        group.stop_all(true).await.unwrap();
+        conflict.stop_all(true).await.unwrap();
+        conflict.start_all().await.unwrap();
+        conflict.wait_settled(case.conflicts, SETTLE).await.unwrap();
+        let holders = holders(&conflict, conflict_prefix).await;
+        let members = await_kafka_members(&kafka, holders.len()).await;
+        println!("rejoined: {members:#?}");
+        rejoined = Some((members, holders));
+    }
+    ctx.record("case", format!("{case:?}"));
+    ctx.record(
+        "fenced",
+        dead.iter().map(|d| d.member.clone()).collect::<Vec<_>>(),
+    );
+    FencingRun {
+        originals,
+        conflicts,
+        dead,
+        members,
+        holders: expected_holders,
+        rebalances_during,
+        members_before,
+        checker,
+        rejoined,
+    }
+}
+
+/// Kafka's members against the live consumers: one member per instance id of a live
+/// consumer. (Not its host: Kafka 3.9's classic coordinator keeps the fenced member's host
+/// for the newcomer that replaced it.)
+fn member_problems(members: &[KafkaMember], holders: &BTreeMap<String, String>) -> Vec<String> {
+    let listed: BTreeSet<String> = members
+        .iter()
+        .map(|m| m.instance_id.clone().unwrap_or_default())
+        .collect();
+    let live: BTreeSet<String> = holders.keys().cloned().collect();
+    if listed.len() == members.len() && listed == live {
+        Vec::new()
+    } else {
+        vec![format!(
+            "Kafka lists members of instance ids {listed:?} ({} rows), the live consumers hold {live:?}",
+            members.len()
+        )]
+    }
+}
+
+/// The instance ids whose member.id Kafka changed between two listings.
+fn changed_member_ids(before: &[KafkaMember], after: &[KafkaMember]) -> BTreeSet<String> {
+    let (before, after) = (ids(before), ids(after));
+    before
+        .iter()
+        .filter(|(instance, id)| after.get(*instance) != Some(id))
+        .map(|(instance, _)| instance.clone())
+        .collect()
+}
+
+/// The group's own consumers rebalanced while the conflicting ones came.
+fn rebalance_problem(run: &FencingRun) -> Option<String> {
+    run.rebalances_during.filter(|&n| n > 0).map(|n| {
+        format!(
+            "the group's own consumers received {n} assignments while the conflicting ones came"
+        )
+    })
+}
+
+/// What is wrong with `run` for `case` (empty: fencing behaved).
+fn fencing_problems(case: &Fencing, run: &FencingRun) -> Vec<String> {
+    let mut out: Vec<String> = run
+        .checker
+        .violations()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    let assignment = run.checker.assignment();
+    if !assignment.is_clean() {
+        out.push(format!("the live members' assignment: {assignment}"));
+    }
+    for d in &run.dead {
+        if !d.lines.iter().any(|l| l.contains(case.refusal())) {
+            out.push(format!(
+                "{} ended without {} in its output: {:?}",
+                d.member,
+                case.refusal(),
+                d.lines
+            ));
+        }
+    }
+    let dead: BTreeSet<&str> = run.dead.iter().map(|d| d.member.as_str()).collect();
+    let n = case.conflicts;
+    match case.stage {
+        Stage::Stable => {
+            // Classic: the newcomer takes the id and the member there is fenced; KIP-848: the
+            // member there keeps it and the newcomer is refused.
+            let expected: BTreeSet<&str> = match case.protocol {
+                Protocol::Classic(_) => run.originals[..n].iter().map(String::as_str).collect(),
+                Protocol::Consumer(_) => run.conflicts.iter().map(String::as_str).collect(),
+            };
+            if dead != expected {
+                out.push(format!(
+                    "consumers ended {dead:?}, expected exactly {expected:?} fenced"
+                ));
+            }
+            // By Kafka: the newcomers' ids replaced the members' (classic), or nothing changed.
+            let taken: BTreeSet<String> = match case.protocol {
+                Protocol::Classic(_) => (0..n).map(|i| format!("{GROUP}-instance-{i}")).collect(),
+                Protocol::Consumer(_) => BTreeSet::new(),
+            };
+            if let Some(before) = &run.members_before {
+                let changed = changed_member_ids(before, &run.members);
+                if changed != taken {
+                    out.push(format!(
+                        "Kafka changed the member.id of {changed:?}, expected {taken:?}"
+                    ));
+                }
+            }
+        }
+        Stage::All => {
+            let pairs: Vec<(&str, &str)> = (0..n)
+                .map(|i| (run.originals[i].as_str(), run.conflicts[i].as_str()))
+                .collect();
+            let one_of_each = pairs
+                .iter()
+                .all(|(a, b)| usize::from(dead.contains(a)) + usize::from(dead.contains(b)) == 1);
+            if !one_of_each || dead.len() != n {
+                out.push(format!(
+                    "consumers ended {dead:?}, expected one of each pair claiming an id {pairs:?}"
+                ));
+            }
+        }
+    }
+    out.extend(member_problems(&run.members, &run.holders));
+    if matches!(case.protocol, Protocol::Consumer(_)) {
+        out.extend(rebalance_problem(run));
+    }
+    if let Some((members, holders)) = &run.rejoined {
+        out.extend(
+            member_problems(members, holders)
+                .into_iter()
+                .map(|p| format!("after the group's own left: {p}")),
+        );
+        if holders.len() != n {
+            out.push(format!(
+                "after the group's own left, {} conflicting consumers live, not {n}",
+                holders.len()
+            ));
+        }
+    }
+    out
+}
+
+#[rstest]
+#[case::one_stable(Fencing::new(1, Stage::Stable))]
+#[case::two_stable(Fencing::new(2, Stage::Stable))]
+#[case::one_all(Fencing::new(1, Stage::All))]
+#[case::two_all(Fencing::new(2, Stage::All))]
+#[case::one_stable_zookeeper(Fencing::new(1, Stage::Stable).mode(Mode::Zookeeper))]
+#[case::two_stable_zookeeper(Fencing::new(2, Stage::Stable).mode(Mode::Zookeeper))]
+#[case::one_all_zookeeper(Fencing::new(1, Stage::All).mode(Mode::Zookeeper))]
+#[case::two_all_zookeeper(Fencing::new(2, Stage::All).mode(Mode::Zookeeper))]
+#[case::v4_consumer_one_stable(Fencing::new(1, Stage::Stable).v4_consumer())]
+#[case::v4_consumer_two_stable(Fencing::new(2, Stage::Stable).v4_consumer())]
+#[case::v4_consumer_one_all(Fencing::new(1, Stage::All).v4_consumer())]
+#[case::v4_consumer_two_all(Fencing::new(2, Stage::All).v4_consumer())]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "matrix, minutes each; cargo test -p ducttape-tests --test consumer_test -- --ignored"]
+async fn fencing_static_consumer(ctx: TestContext, #[case] case: Fencing) {
+    let run = run_fencing(&ctx, &case).await;
+    let problems = fencing_problems(&case, &run);
+    assert!(problems.is_empty(), "{case:?}: {problems:#?}");
+}
+
+/// The fencing checks fail when nothing conflicts: consumers with instance ids of their own
+/// join beside the group's (a rebalance), and nobody is fenced.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "shows the fencing checks failing; cargo test -p ducttape-tests --test consumer_test -- --ignored"]
+async fn without_a_conflict_the_fencing_checks_fail(ctx: TestContext) {
+    let case = Fencing {
+        distinct_ids: true,
+        ..Fencing::new(1, Stage::Stable)
+    };
+    let run = run_fencing(&ctx, &case).await;
+    let problems = fencing_problems(&case, &run);
+    println!("{problems:#?}");
+    assert!(
+        run.dead.is_empty(),
+        "nobody conflicts, nobody dies: {:?}",
+        run.dead
+    );
+    assert!(
+        problems.iter().any(|p| p.contains("expected exactly")),
+        "the fencing check must see nobody fenced: {problems:#?}"
+    );
+    assert!(
+        problems
+            .iter()
+            .any(|p| p.contains("Kafka changed the member.id")),
+        "the member.id check must see no id taken over: {problems:#?}"
+    );
+    // Kafka's listing agrees with the four live consumers; against the three a fencing
+    // would have left it fails.
+    let fenced: BTreeMap<String, String> = (0..CONSUMERS)
+        .map(|i| (format!("{GROUP}-instance-{i}"), String::new()))
+        .collect();
+    let members = member_problems(&run.members, &fenced);
+    println!("{members:#?}");
+    assert!(
+        !members.is_empty(),
+        "the member check must see the fourth member"
+    );
+    assert!(
+        rebalance_problem(&run).is_some(),
+        "the rebalance check must see the newcomer's rebalance"
+    );
+}
+
+// ---- test_static_consumer_persisted_after_rejoin ----
+
+/// kafkatest's `bounce_mode` for the static consumers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Bounce {
+    /// All stopped, then all started.
+    All,
+    /// One after the other.
+    Rolling,
+    /// Broken: never restarted, so no member.id is updated.
+    Never,
+}
+
+/// `test_static_consumer_persisted_after_rejoin`: static members bounced (each rejoins with
+/// a new member.id), then every broker bounced (the coordinator moves and reloads the group):
+/// the members keep their new member.ids and go on consuming.
+#[derive(Debug, Clone)]
+struct Rejoin {
+    mode: Mode,
+    version: KafkaVersion,
+    protocol: Protocol,
+    bounce: Bounce,
+}
+
+impl Rejoin {
+    fn new(bounce: Bounce) -> Self {
+        Self {
+            mode: Mode::KraftDedicated,
+            version: KafkaVersion::DEFAULT,
+            protocol: RANGE,
+            bounce,
+        }
+    }
+    fn mode(self, mode: Mode) -> Self {
+        Self { mode, ..self }
+    }
+    fn protocol(self, version: KafkaVersion, protocol: Protocol) -> Self {
+        Self {
+            version,
+            protocol,
+            ..self
+        }
+    }
+}
+
+/// What a rejoin run saw.
+struct RejoinRun {
+    /// Kafka's members: at the start, after the consumer bounce, after the broker bounce.
+    first: Vec<KafkaMember>,
+    bounced: Vec<KafkaMember>,
+    after: Vec<KafkaMember>,
+    /// Consumers that ended on their own, and lines naming an instance id error.
+    dead: Vec<String>,
+    fenced_lines: Vec<String>,
+    checker: GroupChecker,
+    lost: usize,
+    duplicates: usize,
+    acked: u64,
+}
+
+/// Where `group` has read each partition to (last consumed offset + 1), by its events.
+async fn read_to(group: &ConsumerGroup) -> BTreeMap<u32, i64> {
+    let mut out = BTreeMap::new();
+    for (_, _, output) in group.outputs().await.unwrap() {
+        for e in &output.events {
+            if let VerifiableEvent::RecordsConsumed { partitions, .. } = e {
+                for b in partitions {
+                    let to = out.entry(b.partition as u32).or_insert(0);
+                    *to = (*to).max(b.max_offset + 1);
+                }
+            }
+        }
+    }
+    out
+}
+
+async fn run_rejoin(ctx: &TestContext, case: &Rejoin) -> RejoinRun {
+    println!("case: {case:?}");
+    let (kafka, nodes, producer) = setup(ctx, case.mode, case.version.clone()).await;
+    let group = static_group(ctx, &kafka, &nodes, case.protocol);
+    producer.start().await.unwrap();
+    wait_for_more_acks(&producer, 200, Duration::from_secs(60))
+        .await
+        .unwrap();
+    let started = Instant::now();
+    group.start_all().await.unwrap();
+    group.wait_settled(CONSUMERS, SETTLE).await.unwrap();
+    let first = await_kafka_members(&kafka, CONSUMERS).await;
+    match case.bounce {
+        Bounce::All => {
+            for node in &nodes {
+                group.stop_node(node, true).await.unwrap();
+            }
+            for node in &nodes {
+                group.start_node(node).await.unwrap();
+            }
+            group.wait_settled(CONSUMERS, SETTLE).await.unwrap();
+        }
+        Bounce::Rolling => {
+            for node in &nodes {
+                group.stop_node(node, true).await.unwrap();
+                group.start_node(node).await.unwrap();
+                group.wait_settled(CONSUMERS, SETTLE).await.unwrap();
+            }
+        }
+        Bounce::Never => {}
+    }
+    let bounced = await_kafka_members(&kafka, CONSUMERS).await;
+    println!("consumers bounced after {:?}", started.elapsed());
+    let read_before = read_to(&group).await;
+    for broker in kafka.brokers() {
+        kafka.bounce(&broker, true).await.unwrap();
+        group.wait_settled(CONSUMERS, SETTLE).await.unwrap();
+    }
+    // Every partition read further than before the broker bounce (a wait that fails the
+    // test when one stalls).
+    let read_after = ducttape_core::wait_until(
+        "every partition read past where it was before the broker bounce",
+        SETTLE,
+        Duration::from_secs(1),
+        || async {
+            let now = read_to(&group).await;
+            let past = (0..PARTITIONS).all(|p| {
+                now.get(&p).copied().unwrap_or(0) > read_before.get(&p).copied().unwrap_or(0)
+            });
+            Ok::<_, ducttape_services::ServiceError>(past.then_some(now))
+        },
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let after = await_kafka_members(&kafka, CONSUMERS).await;
+    println!("brokers bounced after {:?}", started.elapsed());
+    let mut dead = Vec::new();
+    let mut fenced_lines = Vec::new();
+    for node in group.dead_nodes().await.unwrap() {
+        dead.push(group.member(&node));
+    }
+    for node in &nodes {
+        fenced_lines.extend(
+            group
+                .output_lines_with(node, "InstanceIdException")
+                .await
+                .unwrap(),
+        );
+    }
+
+    drain(&group, &producer).await;
+    group.stop_all(true).await.unwrap();
+    let report = group.delivery(&[&producer]).await.unwrap();
+    let checker = group.checker().await.unwrap();
+    println!(
+        "{case:?}: {report}\nmembers first {first:#?}\nbounced {bounced:#?}\nafter {after:#?}\n\
+         read before the broker bounce {read_before:?}, after {read_after:?}"
+    );
+    ctx.record("case", format!("{case:?}"));
+    ducttape_tests::record_delivery(ctx, &report);
+    RejoinRun {
+        first,
+        bounced,
+        after,
+        dead,
+        fenced_lines,
+        checker,
+        lost: report.lost.len() + report.value_mismatches.len(),
+        duplicates: report.duplicates.len(),
+        acked: report.acked,
+    }
+}
+
+/// `member.id` by `group.instance.id`.
+fn ids(members: &[KafkaMember]) -> BTreeMap<String, String> {
+    members
+        .iter()
+        .map(|m| {
+            (
+                m.instance_id.clone().unwrap_or_default(),
+                m.member_id.clone(),
+            )
+        })
+        .collect()
+}
+
+/// Each static member rejoined with a new member.id.
+fn member_id_problems(first: &[KafkaMember], bounced: &[KafkaMember]) -> Vec<String> {
+    let (first, bounced) = (ids(first), ids(bounced));
+    let mut out = Vec::new();
+    for (instance, id) in &first {
+        match bounced.get(instance) {
+            Some(now) if now != id => {}
+            Some(now) => out.push(format!(
+                "{instance}: member.id not updated by the bounce (still {now})"
+            )),
+            None => out.push(format!("{instance}: no member after the bounce")),
+        }
+    }
+    out
+}
+
+/// What is wrong with a rejoin run (empty: the updated member.ids were persisted).
+fn rejoin_problems(run: &RejoinRun) -> Vec<String> {
+    let mut out: Vec<String> = run
+        .checker
+        .violations()
+        .iter()
+        .map(ToString::to_string)
+        .collect();
+    out.extend(member_id_problems(&run.first, &run.bounced));
+    if ids(&run.after) != ids(&run.bounced) {
+        out.push(format!(
+            "member.ids after the broker bounce {:?}, before it {:?}",
+            ids(&run.after),
+            ids(&run.bounced)
+        ));
+    }
+    if !run.dead.is_empty() || !run.fenced_lines.is_empty() {
+        out.push(format!(
+            "consumers ended {:?}; instance id errors {:?}",
+            run.dead, run.fenced_lines
+        ));
+    }
+    if run.acked == 0 {
+        out.push("nothing was acknowledged".into());
+    }
+    if run.lost > 0 || run.duplicates > 0 {
+        out.push(format!(
+            "{} acknowledged records lost or replaced, {} consumed twice",
+            run.lost, run.duplicates
+        ));
+    }
+    out
+}
+
+#[rstest]
+#[case::all(Rejoin::new(Bounce::All))]
+#[case::rolling(Rejoin::new(Bounce::Rolling))]
+#[case::all_zookeeper(Rejoin::new(Bounce::All).mode(Mode::Zookeeper))]
+#[case::rolling_zookeeper(Rejoin::new(Bounce::Rolling).mode(Mode::Zookeeper))]
+#[case::v4_classic_rolling(Rejoin::new(Bounce::Rolling).protocol(KafkaVersion::V4, RANGE))]
+#[case::v4_consumer_all(Rejoin::new(Bounce::All).protocol(KafkaVersion::V4, Protocol::Consumer("uniform")))]
+#[case::v4_consumer_rolling(Rejoin::new(Bounce::Rolling).protocol(KafkaVersion::V4, Protocol::Consumer("uniform")))]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "matrix, minutes each; cargo test -p ducttape-tests --test consumer_test -- --ignored"]
+async fn static_consumer_persisted_after_rejoin(ctx: TestContext, #[case] case: Rejoin) {
+    let run = run_rejoin(&ctx, &case).await;
+    let problems = rejoin_problems(&run);
+    assert!(problems.is_empty(), "{case:?}: {problems:#?}");
+}
+
+/// The member.id check fails on a group whose static consumers were never restarted.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "shows the member.id check failing; cargo test -p ducttape-tests --test consumer_test -- --ignored"]
+async fn without_a_bounce_the_member_id_check_fails(ctx: TestContext) {
+    let run = run_rejoin(&ctx, &Rejoin::new(Bounce::Never)).await;
+    let problems = rejoin_problems(&run);
+    println!("{problems:#?}");
+    assert_eq!(
+        problems
+            .iter()
+            .filter(|p| p.contains("member.id not updated"))
+            .count(),
+        CONSUMERS,
+        "every member's id must be seen not updated: {problems:#?}"
+    );
+    assert_eq!(
+        problems.len(),
+        CONSUMERS,
+        "nothing else is wrong: {problems:#?}"
     );
 }

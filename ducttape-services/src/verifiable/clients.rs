@@ -232,8 +232,8 @@ pub struct VerifiableConsumer {
     verbose: bool,
     /// Extra tool arguments (group protocol, assignor, session timeout, auto-commit).
     args: Vec<String>,
-    /// Each worker its own `group.instance.id` (`<group>-instance-<index>`): static members.
-    static_membership: bool,
+    /// Each worker its own `group.instance.id` (`<prefix>-instance-<index>`): static members.
+    instance_id_prefix: Option<String>,
     options: ClientOptions,
 }
 
@@ -253,7 +253,7 @@ impl VerifiableConsumer {
             max_messages: -1,
             verbose: true,
             args: Vec::new(),
-            static_membership: false,
+            instance_id_prefix: None,
             options: ClientOptions::new("verifiable-consumer", nodes, kafka),
         }
     }
@@ -313,8 +313,15 @@ impl VerifiableConsumer {
 
     /// Static membership: each worker gets `group.instance.id` `<group>-instance-<index>`
     /// (kafkatest's naming), kept across its restarts.
-    pub fn static_membership(mut self) -> Self {
-        self.static_membership = true;
+    pub fn static_membership(self) -> Self {
+        let group = self.group.clone();
+        self.instance_ids(&group)
+    }
+
+    /// Static membership under other names: `group.instance.id` `<prefix>-instance-<index>`
+    /// (a second service of the group's own prefix claims the first service's ids).
+    pub fn instance_ids(mut self, prefix: &str) -> Self {
+        self.instance_id_prefix = Some(prefix.into());
         self
     }
 
@@ -342,13 +349,13 @@ impl VerifiableConsumer {
             "org.apache.kafka.tools.VerifiableConsumer",
             "--consumer.config",
         );
-        let (group, static_membership) = (self.group.clone(), self.static_membership);
+        let prefix = self.instance_id_prefix.clone();
         self.options.workers(ctx, tool, move |index| {
             let mut args = args.clone();
-            if static_membership {
+            if let Some(prefix) = &prefix {
                 args.extend([
                     "--group-instance-id".to_string(),
-                    format!("{group}-instance-{index}"),
+                    format!("{prefix}-instance-{index}"),
                 ]);
             }
             args
