@@ -5,9 +5,7 @@ use ducttape_core::cluster::Node;
 use ducttape_core::remote::StopOutcome;
 
 use super::config::Quorum;
-use super::error::KafkaServiceError;
 use super::service::KafkaService;
-use super::tools::ToolOutputError;
 use crate::error::ServiceError;
 use crate::service::Service;
 
