@@ -1,5 +1,6 @@
 //! Drawing charts as SVG with `plotters`.
 
+use plotters::coord::types::RangedCoordf64;
 use plotters::drawing::DrawingAreaErrorKind;
 use plotters::prelude::*;
 
@@ -43,6 +44,41 @@ fn span_color(kind: SpanKind) -> RGBColor {
         SpanKind::Bounce => RGBColor(255, 127, 14),
         SpanKind::Teardown => RGBColor(127, 127, 127),
     }
+}
+
+/// Each of `lines` in its palette colour — its segments (see [`Line::segments`]), one legend
+/// entry, a dot per point (a line of one point still shows) — then the legend at `position`.
+fn draw_lines<'a, 'b: 'a>(
+    chart: &mut ChartContext<'a, SVGBackend<'b>, Cartesian2d<RangedCoordf64, RangedCoordf64>>,
+    lines: &[Line],
+    position: SeriesLabelPosition,
+    title: &str,
+) -> Result<(), PlotError> {
+    let e = |e: DrawingAreaErrorKind<_>| PlotError::of(title, e);
+    for (i, l) in lines.iter().enumerate() {
+        let color = Palette99::pick(i).to_rgba();
+        for (n, segment) in l.segments().into_iter().enumerate() {
+            let drawn = chart
+                .draw_series(LineSeries::new(segment, color.stroke_width(2)))
+                .map_err(e)?;
+            if n == 0 {
+                drawn.label(l.label.clone()).legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
+            }
+        }
+        chart
+            .draw_series(l.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
+            .map_err(e)?;
+    }
+    chart
+        .configure_series_labels()
+        .position(position)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK)
+        .draw()
+        .map_err(e)?;
+    Ok(())
 }
 
 /// A line plot over time as an SVG document: `lines` against seconds since the test started,
@@ -132,30 +168,7 @@ pub fn svg_plot(
                 )))
                 .map_err(e)?;
         }
-        for (i, l) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            for (n, segment) in l.segments().into_iter().enumerate() {
-                let drawn = chart
-                    .draw_series(LineSeries::new(segment, color.stroke_width(2)))
-                    .map_err(e)?;
-                if n == 0 {
-                    drawn.label(l.label.clone()).legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-                }
-            }
-            // A dot per sample: a worker with one window still shows.
-            chart
-                .draw_series(l.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(e)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        draw_lines(&mut chart, lines, SeriesLabelPosition::UpperRight, title)?;
         root.present().map_err(e)?;
     }
     Ok(svg)
@@ -255,26 +268,7 @@ pub fn svg_by_category(
             .y_label_formatter(&y_fmt)
             .draw()
             .map_err(e)?;
-        for (i, l) in lines.iter().enumerate() {
-            let color = Palette99::pick(i).to_rgba();
-            chart
-                .draw_series(LineSeries::new(l.points.clone(), color.stroke_width(2)))
-                .map_err(e)?
-                .label(l.label.clone())
-                .legend(move |(x, y)| {
-                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                });
-            chart
-                .draw_series(l.points.iter().map(|p| Circle::new(*p, 3, color.filled())))
-                .map_err(e)?;
-        }
-        chart
-            .configure_series_labels()
-            .position(SeriesLabelPosition::LowerLeft)
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .draw()
-            .map_err(e)?;
+        draw_lines(&mut chart, lines, SeriesLabelPosition::LowerLeft, title)?;
         root.present().map_err(e)?;
     }
     Ok(svg)
