@@ -71,7 +71,7 @@ enum SweepError {
 type Result<T> = std::result::Result<T, SweepError>;
 
 /// A build to run: how it is labelled, where it is, and the version it must report (for a
-/// release; a path's version is whatever it reports, recorded in the label after its first run).
+/// release; a path is not checked: its version is whatever it reports, in its runs' summaries).
 struct Build {
     label: String,
     home: String,

@@ -46,6 +46,16 @@ fn span_color(kind: SpanKind) -> RGBColor {
     }
 }
 
+/// The top of the y axis: 15 % above the highest point of `lines` (never 0).
+fn y_top(lines: &[Line]) -> f64 {
+    lines
+        .iter()
+        .flat_map(|l| l.points.iter().map(|p| p.1))
+        .fold(0.0_f64, f64::max)
+        .max(1e-9)
+        * 1.15
+}
+
 /// Each of `lines` in its palette colour — its segments (see [`Line::segments`]), one legend
 /// entry, a dot per point (a line of one point still shows) — then the legend at `position`.
 fn draw_lines<'a, 'b: 'a>(
@@ -92,12 +102,7 @@ pub fn svg_plot(
     marks: &[Mark],
     x_max: f64,
 ) -> Result<String, PlotError> {
-    let y_max = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0_f64, f64::max)
-        .max(1e-9)
-        * 1.15;
+    let y_max = y_top(lines);
     let x_max = lines
         .iter()
         .flat_map(|l| l.points.iter().map(|p| p.0))
@@ -233,12 +238,7 @@ pub fn svg_by_category(
     categories: &[String],
     lines: &[Line],
 ) -> Result<String, PlotError> {
-    let y_max = lines
-        .iter()
-        .flat_map(|l| l.points.iter().map(|p| p.1))
-        .fold(0.0_f64, f64::max)
-        .max(1e-9)
-        * 1.15;
+    let y_max = y_top(lines);
     let n = categories.len().max(1);
     let mut svg = String::new();
     {
