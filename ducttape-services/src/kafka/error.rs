@@ -22,6 +22,15 @@ pub enum KafkaServiceError {
     /// output format must not read as an answer).
     #[error("kafka: {0}")]
     ToolOutput(#[from] super::tools::ToolOutputError),
+    /// The same, for a tool run on (or a listing read from) one node: names the node.
+    #[error("kafka: {node}: {source}")]
+    ToolOutputOn {
+        /// The node the tool ran on.
+        node: String,
+        /// What did not fit.
+        #[source]
+        source: super::tools::ToolOutputError,
+    },
     /// The run's CA could not issue a certificate.
     #[error("kafka: {0}")]
     Tls(#[from] TlsError),
@@ -52,6 +61,19 @@ pub enum KafkaServiceError {
 }
 
 ducttape_core::human_debug!(KafkaServiceError);
+
+impl KafkaServiceError {
+    /// `source`, read from a tool run on `node`.
+    pub(crate) fn tool_output_on(
+        node: &ducttape_core::cluster::Node,
+        source: super::tools::ToolOutputError,
+    ) -> Self {
+        Self::ToolOutputOn {
+            node: node.name().to_string(),
+            source,
+        }
+    }
+}
 
 impl From<AdminError> for ServiceError {
     fn from(e: AdminError) -> Self {

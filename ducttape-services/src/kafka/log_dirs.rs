@@ -45,7 +45,7 @@ impl KafkaService {
         let out = self
             .run_admin_tool_on(observer, LOG_DIRS, &args, &Properties::new())
             .await?;
-        Ok(parse_log_dirs(&out, id).map_err(KafkaServiceError::from)?)
+        Ok(parse_log_dirs(&out, id).map_err(|e| KafkaServiceError::tool_output_on(observer, e))?)
     }
 }
 

@@ -34,6 +34,7 @@ pub(crate) mod upgrade;
 
 pub use admin::{
     AdminError, BrokerInfo, GroupState, KafkaAdmin, KafkaCode, OngoingReassignment, Rejection,
+    WireError,
 };
 pub use builder::KafkaBuilder;
 pub use config::{KraftVoters, Quorum, BROKER_PORT, CONTROLLER_PORT, DATA_DIR};

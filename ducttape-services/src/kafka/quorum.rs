@@ -228,7 +228,7 @@ impl KafkaService {
             .tools()
             .run_admin_on(observer, METADATA_QUORUM, &args, &Properties::new())
             .await?;
-        QuorumStatus::parse(&out).map_err(|e| KafkaServiceError::from(e).into())
+        QuorumStatus::parse(&out).map_err(|e| KafkaServiceError::tool_output_on(observer, e).into())
     }
 
     /// Waits (up to `timeout`) until the quorum, as [`describe_quorum`](Self::describe_quorum)
@@ -340,7 +340,8 @@ impl KafkaService {
         );
         let cmd = format!("if [ -d {0} ]; then ls -1 {0}; fi", quote(&dir));
         let listing = node.account().ssh_output(&cmd).await.ctx("kafka")?;
-        MetadataLogFiles::parse(&dir, &listing).map_err(|e| KafkaServiceError::from(e).into())
+        MetadataLogFiles::parse(&dir, &listing)
+            .map_err(|e| KafkaServiceError::tool_output_on(node, e).into())
     }
 
     /// Waits (up to `timeout`) until `node`'s metadata log has a snapshot Kafka generated and
@@ -452,7 +453,7 @@ impl KafkaService {
             .tools()
             .run_on(node, self.dump_log_segments_class(), &args)
             .await?;
-        topics_in_dump(&dump).map_err(|e| KafkaServiceError::from(e).into())
+        topics_in_dump(&dump).map_err(|e| KafkaServiceError::tool_output_on(node, e).into())
     }
 }
 

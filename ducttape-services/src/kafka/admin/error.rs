@@ -151,9 +151,9 @@ pub enum AdminError {
         detail: String,
     },
     /// A request sent over Kafka's wire protocol (the admin requests librdkafka lacks, e.g.
-    /// partition reassignments) failed, or Kafka refused it: `detail` has Kafka's code and
-    /// message, or what went wrong on the connection.
-    #[error("kafka admin: {operation} {subject}: broker {broker} at {address}: {detail}")]
+    /// partition reassignments) failed, or Kafka refused it: `source` has Kafka's codes and
+    /// messages, or what went wrong on the connection or in the answer.
+    #[error("kafka admin: {operation} {subject}: broker {broker} at {address}: {source}")]
     Request {
         /// What was asked.
         operation: &'static str,
@@ -163,8 +163,9 @@ pub enum AdminError {
         broker: i32,
         /// Its address (the bootstrap list when none was asked).
         address: String,
-        /// Kafka's code and message, or the connection's error.
-        detail: String,
+        /// Kafka's refusal, or what went wrong.
+        #[source]
+        source: super::wire::WireError,
     },
     /// One broker was asked (see [`KafkaAdmin::describe_topic_at`](crate::kafka::KafkaAdmin::describe_topic_at)) and another answered.
     #[error("kafka admin: {operation} {subject}: answered by broker {broker}, not one of {wanted:?}, {attempts} times")]

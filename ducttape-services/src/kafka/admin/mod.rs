@@ -50,6 +50,7 @@ mod wire;
 
 pub use error::{AdminError, KafkaCode, Rejection};
 pub use reassignments::OngoingReassignment;
+pub use wire::WireError;
 
 use diagnose::{drain, Witness};
 use metadata::Snapshot;

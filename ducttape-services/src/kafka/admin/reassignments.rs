@@ -8,7 +8,7 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
-use super::wire::{code_name, exchange, Decoder, Encoder};
+use super::wire::{code_name, exchange, Decoder, Encoder, WireError};
 use super::*;
 
 const ALTER: i16 = 45;
@@ -74,18 +74,13 @@ impl KafkaAdmin {
             e
         };
         let (broker, address, answer) = self.to_controller(OP, &subject, ALTER, body).await?;
-        let refused = |detail: String| AdminError::Request {
+        parse_alter(&answer).map_err(|source| AdminError::Request {
             operation: OP,
             subject: subject.clone(),
             broker,
             address: address.clone(),
-            detail,
-        };
-        match parse_alter(&answer) {
-            Ok(failed) if failed.is_empty() => Ok(()),
-            Ok(failed) => Err(refused(format!("refused: {}", failed.join("; ")))),
-            Err(e) => Err(refused(format!("unreadable answer: {e}"))),
-        }
+            source,
+        })
     }
 
     /// The partitions being moved now (every topic's).
@@ -99,12 +94,12 @@ impl KafkaAdmin {
             e
         };
         let (broker, address, answer) = self.to_controller(OP, "the cluster", LIST, body).await?;
-        parse_list(&answer).map_err(|detail| AdminError::Request {
+        parse_list(&answer).map_err(|source| AdminError::Request {
             operation: OP,
             subject: "the cluster".into(),
             broker,
             address,
-            detail,
+            source,
         })
     }
 
@@ -132,11 +127,9 @@ impl KafkaAdmin {
                 subject: subject.to_string(),
                 broker: -1,
                 address: self.bootstrap.clone(),
-                detail: format!(
-                    "sent over Kafka's wire protocol in PLAINTEXT only, and this client's \
-                     security.protocol is {}: use kafka-reassign-partitions",
-                    protocol.unwrap_or_default()
-                ),
+                source: WireError::NotPlaintext {
+                    protocol: protocol.unwrap_or_default(),
+                },
             });
         }
         let started = tokio::time::Instant::now();
@@ -161,12 +154,12 @@ impl KafkaAdmin {
                         format!("controller {controller} is not among the registered brokers"),
                     )
                 })?;
-            let request = |detail: String| AdminError::Request {
+            let request = |source: WireError| AdminError::Request {
                 operation,
                 subject: subject.to_string(),
                 broker: controller,
                 address: address.clone(),
-                detail,
+                source,
             };
             let answer = exchange(&address, api_key, 0, body(), self.timeout)
                 .await
@@ -196,9 +189,10 @@ fn subjects<'a>(keys: impl Iterator<Item = &'a (String, u32)>) -> String {
     }
 }
 
-/// An `AlterPartitionReassignments` v0 answer: what Kafka refused (the top-level error and
-/// each partition's), as `CODE (n): message` / `t-p: CODE (n): message`; empty when nothing.
-fn parse_alter(answer: &[u8]) -> Result<Vec<String>, String> {
+/// An `AlterPartitionReassignments` v0 answer: `Ok` when Kafka accepted every move, else
+/// what it refused (the top-level error and each partition's), as `CODE (n): message` /
+/// `t-p: CODE (n): message`.
+fn parse_alter(answer: &[u8]) -> Result<(), WireError> {
     let mut d = Decoder::new(answer);
     d.i32("throttle time")?;
     let code = d.i16("error code")?;
@@ -230,21 +224,25 @@ fn parse_alter(answer: &[u8]) -> Result<Vec<String>, String> {
     }
     d.tags("tags")?;
     d.finished()?;
-    Ok(failed)
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(WireError::Refused(failed))
+    }
 }
 
 /// A `ListPartitionReassignments` v0 answer: the moves in progress, or Kafka's error.
-fn parse_list(answer: &[u8]) -> Result<Vec<OngoingReassignment>, String> {
+fn parse_list(answer: &[u8]) -> Result<Vec<OngoingReassignment>, WireError> {
     let mut d = Decoder::new(answer);
     d.i32("throttle time")?;
     let code = d.i16("error code")?;
     let message = d.compact_nullable_string("error message")?;
     if code != 0 {
-        return Err(format!(
+        return Err(WireError::Refused(vec![format!(
             "{}: {}",
             code_name(code),
             message.unwrap_or_default()
-        ));
+        )]));
     }
     let mut out = Vec::new();
     for _ in 0..d.compact_len("topics")?.unwrap_or(0) {
@@ -291,11 +289,12 @@ mod tests {
 
     #[test]
     fn an_alter_answer_names_each_refused_partition() {
-        assert_eq!(parse_alter(&alter_answer(0, None)), Ok(vec![]));
-        let refused = parse_alter(&alter_answer(39, Some("no such broker 5"))).unwrap();
-        assert_eq!(
-            refused,
-            vec!["t-1: INVALID_REPLICA_ASSIGNMENT (39): no such broker 5".to_string()]
+        parse_alter(&alter_answer(0, None)).unwrap();
+        let refused = parse_alter(&alter_answer(39, Some("no such broker 5"))).unwrap_err();
+        assert!(
+            matches!(&refused, WireError::Refused(r)
+                if r == &["t-1: INVALID_REPLICA_ASSIGNMENT (39): no such broker 5"]),
+            "{refused}"
         );
         // A short or longer answer is an error, never "accepted".
         let whole = alter_answer(0, None);
@@ -329,7 +328,7 @@ mod tests {
         );
         let mut e = Encoder::new();
         e.i32(0).i16(41).compact_string("not the controller");
-        let err = parse_list(&e.into_bytes()).unwrap_err();
-        assert!(err.starts_with("NOT_CONTROLLER (41)"), "{err}");
+        let err = parse_list(&e.into_bytes()).unwrap_err().to_string();
+        assert!(err.starts_with("refused: NOT_CONTROLLER (41)"), "{err}");
     }
 }

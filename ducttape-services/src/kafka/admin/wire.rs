@@ -17,6 +17,88 @@ const CLIENT_ID: &str = "ducttape-admin";
 /// The largest answer accepted (a corrupt length must not allocate gigabytes).
 const MAX_ANSWER: usize = 64 << 20;
 
+/// What went wrong sending one of these requests: the client's settings, the connection, the
+/// answer's bytes (a misread must not pass for an answer), or Kafka's refusal.
+#[derive(thiserror::Error)]
+#[non_exhaustive]
+pub enum WireError {
+    /// These requests go in PLAINTEXT only, and the client is set to another protocol.
+    #[error(
+        "sent over Kafka's wire protocol in PLAINTEXT only, and this client's \
+         security.protocol is {protocol}: use kafka-reassign-partitions"
+    )]
+    NotPlaintext {
+        /// The client's `security.protocol`.
+        protocol: String,
+    },
+    /// The request does not fit Kafka's 4-byte size.
+    #[error("request too large")]
+    TooLarge,
+    /// Connecting, sending or reading failed.
+    #[error("{step}: {source}")]
+    Io {
+        /// What was being done (`connect`, `send`, …).
+        step: &'static str,
+        /// The socket's error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The broker did not answer in time.
+    #[error("no answer within {0:?}")]
+    TimedOut(Duration),
+    /// The answer's size is negative or larger than any answer of these requests.
+    #[error("an answer of impossible size ({0} bytes)")]
+    ImpossibleSize(i32),
+    /// The answer is to another request.
+    #[error("an answer to request {got}, not {sent}")]
+    WrongCorrelation {
+        /// The answer's correlation id.
+        got: i32,
+        /// The request's.
+        sent: i32,
+    },
+    /// The answer ends before a field.
+    #[error("unreadable answer: it ends at byte {len} reading {what} ({need} bytes)")]
+    Short {
+        /// The field.
+        what: &'static str,
+        /// Its size.
+        need: usize,
+        /// The answer's size.
+        len: usize,
+    },
+    /// An unsigned varint longer than 5 bytes.
+    #[error("unreadable answer: {what}: a varint longer than 5 bytes")]
+    LongVarint {
+        /// The field.
+        what: &'static str,
+    },
+    /// A string that is not UTF-8.
+    #[error("unreadable answer: {what}: {source}")]
+    NotUtf8 {
+        /// The field.
+        what: &'static str,
+        /// Where it stops being UTF-8.
+        #[source]
+        source: std::str::Utf8Error,
+    },
+    /// A null where Kafka sends a string.
+    #[error("unreadable answer: {what}: null where Kafka sends a string")]
+    Null {
+        /// The field.
+        what: &'static str,
+    },
+    /// Bytes after the last field (the answer was misread).
+    #[error("unreadable answer: {0} bytes left over after reading it")]
+    LeftOver(usize),
+    /// Kafka refused: its error codes and messages (`CODE (n): message`, or
+    /// `t-p: CODE (n): message` for a partition).
+    #[error("refused: {}", .0.join("; "))]
+    Refused(Vec<String>),
+}
+
+ducttape_core::human_debug!(WireError);
+
 /// A request body being written.
 #[derive(Debug, Default)]
 pub(super) struct Encoder {
@@ -90,30 +172,29 @@ impl<'a> Decoder<'a> {
         Self { buf, at: 0 }
     }
 
-    fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], String> {
+    fn take(&mut self, n: usize, what: &'static str) -> Result<&'a [u8], WireError> {
         let end = self.at.checked_add(n).filter(|&e| e <= self.buf.len());
-        let end = end.ok_or_else(|| {
-            format!(
-                "the answer ends at byte {} reading {what} ({n} bytes)",
-                self.buf.len()
-            )
+        let end = end.ok_or(WireError::Short {
+            what,
+            need: n,
+            len: self.buf.len(),
         })?;
         let out = &self.buf[self.at..end];
         self.at = end;
         Ok(out)
     }
 
-    pub(super) fn i16(&mut self, what: &str) -> Result<i16, String> {
+    pub(super) fn i16(&mut self, what: &'static str) -> Result<i16, WireError> {
         let b = self.take(2, what)?;
         Ok(i16::from_be_bytes([b[0], b[1]]))
     }
 
-    pub(super) fn i32(&mut self, what: &str) -> Result<i32, String> {
+    pub(super) fn i32(&mut self, what: &'static str) -> Result<i32, WireError> {
         let b = self.take(4, what)?;
         Ok(i32::from_be_bytes([b[0], b[1], b[2], b[3]]))
     }
 
-    pub(super) fn uvarint(&mut self, what: &str) -> Result<u32, String> {
+    pub(super) fn uvarint(&mut self, what: &'static str) -> Result<u32, WireError> {
         let mut v: u32 = 0;
         for shift in (0..35).step_by(7) {
             let b = self.take(1, what)?[0];
@@ -122,41 +203,44 @@ impl<'a> Decoder<'a> {
                 return Ok(v);
             }
         }
-        Err(format!("{what}: a varint longer than 5 bytes"))
+        Err(WireError::LongVarint { what })
     }
 
     /// A compact array's (or string's) length; `None` for null.
-    pub(super) fn compact_len(&mut self, what: &str) -> Result<Option<usize>, String> {
+    pub(super) fn compact_len(&mut self, what: &'static str) -> Result<Option<usize>, WireError> {
         Ok(match self.uvarint(what)? {
             0 => None,
             n => Some(n as usize - 1),
         })
     }
 
-    pub(super) fn compact_nullable_string(&mut self, what: &str) -> Result<Option<String>, String> {
+    pub(super) fn compact_nullable_string(
+        &mut self,
+        what: &'static str,
+    ) -> Result<Option<String>, WireError> {
         match self.compact_len(what)? {
             None => Ok(None),
             Some(n) => {
                 let bytes = self.take(n, what)?;
-                String::from_utf8(bytes.to_vec())
-                    .map(Some)
-                    .map_err(|e| format!("{what}: {e}"))
+                std::str::from_utf8(bytes)
+                    .map(|s| Some(s.to_string()))
+                    .map_err(|source| WireError::NotUtf8 { what, source })
             }
         }
     }
 
-    pub(super) fn compact_string(&mut self, what: &str) -> Result<String, String> {
+    pub(super) fn compact_string(&mut self, what: &'static str) -> Result<String, WireError> {
         self.compact_nullable_string(what)?
-            .ok_or_else(|| format!("{what}: null where Kafka sends a string"))
+            .ok_or(WireError::Null { what })
     }
 
-    pub(super) fn compact_i32s(&mut self, what: &str) -> Result<Vec<i32>, String> {
+    pub(super) fn compact_i32s(&mut self, what: &'static str) -> Result<Vec<i32>, WireError> {
         let n = self.compact_len(what)?.unwrap_or(0);
         (0..n).map(|_| self.i32(what)).collect()
     }
 
     /// Skips a tagged-field section.
-    pub(super) fn tags(&mut self, what: &str) -> Result<(), String> {
+    pub(super) fn tags(&mut self, what: &'static str) -> Result<(), WireError> {
         let fields = self.uvarint(what)?;
         for _ in 0..fields {
             self.uvarint(what)?;
@@ -167,28 +251,25 @@ impl<'a> Decoder<'a> {
     }
 
     /// Whether every byte was read (a longer answer means a misread).
-    pub(super) fn finished(&self) -> Result<(), String> {
+    pub(super) fn finished(&self) -> Result<(), WireError> {
         if self.at == self.buf.len() {
             Ok(())
         } else {
-            Err(format!(
-                "{} bytes left over after reading the answer",
-                self.buf.len() - self.at
-            ))
+            Err(WireError::LeftOver(self.buf.len() - self.at))
         }
     }
 }
 
 /// Sends one request (`api_key` at `version`, header v2, then `body`) to `address` and
-/// returns the answer's body (after the v1 response header), all within `timeout`. Errors
-/// are plain words for the caller to put in context.
+/// returns the answer's body (after the v1 response header), all within `timeout`; the
+/// caller puts the error in context (operation, broker, address).
 pub(super) async fn exchange(
     address: &str,
     api_key: i16,
     version: i16,
     body: Encoder,
     timeout: Duration,
-) -> Result<Vec<u8>, String> {
+) -> Result<Vec<u8>, WireError> {
     const CORRELATION: i32 = 1;
     let mut request = Encoder::new();
     request.i16(api_key).i16(version).i32(CORRELATION);
@@ -198,45 +279,63 @@ pub(super) async fn exchange(
     request.no_tags();
     request.buf.extend_from_slice(&body.into_bytes());
     let request = request.into_bytes();
-    let size = i32::try_from(request.len()).map_err(|_| "request too large".to_string())?;
+    let size = i32::try_from(request.len()).map_err(|_| WireError::TooLarge)?;
 
     let talk = async {
         let mut stream = TcpStream::connect(address)
             .await
-            .map_err(|e| format!("connect: {e}"))?;
+            .map_err(|source| WireError::Io {
+                step: "connect",
+                source,
+            })?;
         let _ = stream.set_nodelay(true);
         stream
             .write_all(&size.to_be_bytes())
             .await
-            .map_err(|e| format!("send: {e}"))?;
+            .map_err(|source| WireError::Io {
+                step: "send",
+                source,
+            })?;
         stream
             .write_all(&request)
             .await
-            .map_err(|e| format!("send: {e}"))?;
+            .map_err(|source| WireError::Io {
+                step: "send",
+                source,
+            })?;
         let mut len = [0u8; 4];
-        stream.read_exact(&mut len).await.map_err(|e| {
-            format!("read the answer's size (the broker closed the connection?): {e}")
-        })?;
-        let len = usize::try_from(i32::from_be_bytes(len))
+        stream
+            .read_exact(&mut len)
+            .await
+            .map_err(|source| WireError::Io {
+                step: "read the answer's size (the broker closed the connection?)",
+                source,
+            })?;
+        let len = i32::from_be_bytes(len);
+        let len = usize::try_from(len)
             .ok()
             .filter(|&n| n <= MAX_ANSWER)
-            .ok_or_else(|| "an answer of impossible size".to_string())?;
+            .ok_or(WireError::ImpossibleSize(len))?;
         let mut answer = vec![0u8; len];
         stream
             .read_exact(&mut answer)
             .await
-            .map_err(|e| format!("read the answer: {e}"))?;
-        Ok::<_, String>(answer)
+            .map_err(|source| WireError::Io {
+                step: "read the answer",
+                source,
+            })?;
+        Ok::<_, WireError>(answer)
     };
     let answer = tokio::time::timeout(timeout, talk)
         .await
-        .map_err(|_| format!("no answer within {timeout:?}"))??;
+        .map_err(|_| WireError::TimedOut(timeout))??;
     let mut d = Decoder::new(&answer);
     let correlation = d.i32("the correlation id")?;
     if correlation != CORRELATION {
-        return Err(format!(
-            "an answer to request {correlation}, not {CORRELATION}"
-        ));
+        return Err(WireError::WrongCorrelation {
+            got: correlation,
+            sent: CORRELATION,
+        });
     }
     d.tags("the response header's tagged fields")?;
     Ok(answer[d.at..].to_vec())
@@ -296,7 +395,7 @@ mod tests {
     #[test]
     fn a_short_answer_says_what_was_missing() {
         let mut d = Decoder::new(&[0, 1]);
-        let e = d.i32("the throttle time").unwrap_err();
+        let e = d.i32("the throttle time").unwrap_err().to_string();
         assert!(e.contains("the throttle time"), "{e}");
         // Tagged fields are skipped, not misread as the next field.
         let mut d = Decoder::new(&[1, 5, 2, 0xaa, 0xbb, 7]);

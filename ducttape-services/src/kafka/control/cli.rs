@@ -129,7 +129,7 @@ impl KafkaControl for CliControl {
             .ctx("kafka")?;
         Ok(topic_presence(&out).map_err(|mut e| {
             e.problem = format!("cannot tell whether topic {topic} exists: {}", e.problem);
-            KafkaServiceError::from(e)
+            KafkaServiceError::tool_output_on(&node, e)
         })?)
     }
 

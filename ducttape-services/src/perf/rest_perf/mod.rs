@@ -6,7 +6,10 @@
 //! node before each start ([`ToolService::with_uploads`]), so it runs the same on the local
 //! cluster and on remote machines (of the same architecture and libc). Tests in
 //! `ducttape-tests` find it with `env!("CARGO_BIN_EXE_rest-perf")`; elsewhere it is
-//! `target/<profile>/rest-perf` after `cargo build -p ducttape-tests --bin rest-perf`.
+//! `target/<profile>/rest-perf` after `cargo build -p ducttape-tests --bin rest-perf`. (It is
+//! a binary of `ducttape-tests`, not of this crate, so that `cargo test -p ducttape-tests`
+//! builds it from the same commit: Cargo builds no binaries of a dependency. See
+//! `docs/writing-a-service.md`, "Get the system installed".)
 //! Its output format is defined, rendered and parsed in [`parse`](super::parse)
 //! ([`RestPerfStats`]).
 
@@ -126,6 +129,22 @@ impl RestPerfCommon {
         args
     }
 
+    /// The program exists on the test host (else the error says how to build it).
+    fn check_binary(&self) -> Result<(), ServiceError> {
+        if self.binary.is_file() {
+            return Ok(());
+        }
+        Err(ServiceError::Usage {
+            service: self.name.clone(),
+            detail: format!(
+                "the REST perf client {} does not exist: build it with `cargo build -p \
+                 ducttape-tests --bin rest-perf` (tests of ducttape-tests get it from \
+                 env!(\"CARGO_BIN_EXE_rest-perf\"))",
+                self.binary.display()
+            ),
+        })
+    }
+
     /// One worker per node, each talking to the proxy node of its index (round robin).
     fn build(
         mut self,
@@ -133,6 +152,7 @@ impl RestPerfCommon {
         mode: &'static str,
         extra: Vec<String>,
     ) -> Result<Arc<RestPerfService>, ServiceError> {
+        self.check_binary()?;
         let urls = std::mem::take(&mut self.urls);
         let nodes = std::mem::take(&mut self.nodes);
         let (name, timeout, binary) = (self.name.clone(), self.timeout, self.binary.clone());
@@ -337,6 +357,27 @@ impl RestConsumerPerformance {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_program_says_how_to_build_it() {
+        let missing = RestPerfCommon::new(
+            Vec::new(),
+            Vec::new(),
+            "/nonexistent/rest-perf".into(),
+            "t",
+            10,
+            "rp",
+        );
+        let e = missing.check_binary().unwrap_err().to_string();
+        assert!(
+            e.contains("/nonexistent/rest-perf")
+                && e.contains("cargo build -p ducttape-tests --bin rest-perf"),
+            "{e}"
+        );
+        let this_test = std::env::current_exe().unwrap();
+        let present = RestPerfCommon::new(Vec::new(), Vec::new(), this_test, "t", 10, "rp");
+        present.check_binary().unwrap();
+    }
 
     #[test]
     fn producer_arguments() {
