@@ -3,7 +3,8 @@
 //! with the JMX exporter agent sampled every [`ducttape_services::jvm::interval`] and one
 //! without, the same producer workload (ProducerPerformance, acks=all, 100 B records) run on
 //! them in turns — on, off, on, off, … — so the machine's load falls on both alike. The
-//! throughputs and the cost (1 − on/off) go to `summary.json` (`results.overhead`); the
+//! throughputs and the cost (1 − on/off: of the means, of the medians, and each round's on
+//! against the off run beside it) go to `summary.json` (`results.overhead`); the
 //! sampling's own CPU per node is the `kafka-metrics` entry of `services`.
 //!
 //! No threshold is asserted: on this shared 2-core machine two runs of the same case differ
@@ -121,8 +122,18 @@ async fn sampling_the_brokers_costs_little_throughput(ctx: TestContext) {
     let (m_on, m_off) = (mean(&with), mean(&without));
     let cost_pct = (1.0 - m_on / m_off) * 100.0;
     let median_cost_pct = (1.0 - median(&with) / median(&without)) * 100.0;
+    // Each round's on and off ran back to back: their ratio leaves out the drift between
+    // rounds, and the spread of these paired costs says how far one number can be trusted.
+    let paired: Vec<f64> = with
+        .iter()
+        .zip(&without)
+        .map(|(on, off)| (1.0 - on / off) * 100.0)
+        .collect();
+    let paired_median_pct = median(&paired);
+    let paired_min = paired.iter().copied().fold(f64::INFINITY, f64::min);
+    let paired_max = paired.iter().copied().fold(f64::NEG_INFINITY, f64::max);
     println!(
-        "metrics on {m_on:.0} records/s, off {m_off:.0} records/s: cost {cost_pct:.2} % (of medians {median_cost_pct:.2} %; {rounds} rounds each of {records} records)"
+        "metrics on {m_on:.0} records/s, off {m_off:.0} records/s: cost {cost_pct:.2} % (of medians {median_cost_pct:.2} %; {rounds} rounds each of {records} records); paired by round: median {paired_median_pct:.2} %, from {paired_min:.2} % to {paired_max:.2} %"
     );
     ctx.record(
         "overhead",
@@ -135,6 +146,8 @@ async fn sampling_the_brokers_costs_little_throughput(ctx: TestContext) {
             "off_mean_records_per_sec": m_off,
             "cost_pct": cost_pct,
             "median_cost_pct": median_cost_pct,
+            "paired_cost_pct": paired,
+            "paired_median_cost_pct": paired_median_pct,
         }),
     );
     // "On" was really on: the sampled broker was scraped, with messages counted.
