@@ -166,22 +166,22 @@ pub enum ThrottleError {
     /// The metric could not be read.
     #[error(transparent)]
     Metrics(#[from] MetricsError),
-    /// No broker reported a throttle time for the client in the window (it never sent such a
+    /// No broker reported a throttle time for the entity in the window (it never sent such a
     /// request, or no scrape came).
-    #[error("no broker reported {request}_throttle_time for client {client:?} in the window")]
+    #[error("no broker reported {request}_throttle_time for {entity} in the window")]
     NoSample {
         /// `Produce` or `Fetch`.
         request: String,
-        /// The client id.
-        client: String,
+        /// The quota entity, as [`QuotaEntity`] prints it.
+        entity: String,
     },
     /// Reported, and never above zero.
-    #[error("the brokers never throttled client {client:?}'s {request} requests: {request}_throttle_time max {max} ms in {samples} samples (NaN: no request of it was throttled in the broker's quota window)")]
+    #[error("the brokers never throttled {entity}'s {request} requests: {request}_throttle_time max {max} ms in {samples} samples (NaN: no request of it was throttled in the broker's quota window)")]
     NotThrottled {
         /// `Produce` or `Fetch`.
         request: String,
-        /// The client id.
-        client: String,
+        /// The quota entity, as [`QuotaEntity`] prints it.
+        entity: String,
         /// How many samples the window held.
         samples: usize,
         /// The greatest value sampled.
@@ -189,29 +189,54 @@ pub enum ThrottleError {
     },
 }
 
-/// The longest throttle (ms) the brokers report having imposed on client id `client`'s
-/// `request` requests (`Produce` or `Fetch`) in a sample from `from` to `to`: the quota
-/// manager's `throttle-time` of `kafka.server:type=<request>,client-id=<client>` (its average
-/// over the quota window; NaN when nothing was throttled in it). An error when it never was
-/// above zero.
+/// Whose throttle time: the entity of the quota that applies, as the broker's quota manager
+/// tags its metrics (`user=…`, `client-id=…`, or both for a (user, client-id) quota).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum QuotaEntity<'a> {
+    /// A client-id quota (`kafka.server:type=Produce,client-id=<id>`).
+    Client(&'a str),
+    /// A user quota (`…,user=<principal>`).
+    User(&'a str),
+    /// A (user, client-id) quota (`…,user=<principal>,client-id=<id>`).
+    UserClient(&'a str, &'a str),
+}
+
+impl std::fmt::Display for QuotaEntity<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Client(c) => write!(f, "client {c:?}"),
+            Self::User(u) => write!(f, "user {u:?}"),
+            Self::UserClient(u, c) => write!(f, "user {u:?} with client {c:?}"),
+        }
+    }
+}
+
+/// The longest throttle (ms) the brokers report having imposed on `entity`'s `request`
+/// requests (`Produce` or `Fetch`) in a sample from `from` to `to`: the quota manager's
+/// `throttle-time` of `kafka.server:type=<request>,<entity's tags>` (its average over the
+/// quota window; NaN when nothing was throttled in it). An error when it never was above zero.
 pub fn throttled(
     kafka: &KafkaService,
     request: &str,
-    client: &str,
+    entity: QuotaEntity<'_>,
     from: SystemTime,
     to: SystemTime,
 ) -> Result<f64, ThrottleError> {
-    let window = kafka
+    let series = kafka
         .metrics()
-        .series(&format!("{request}_throttle_time"))?
-        .with("client", client)
-        .between(from, to);
-    let (request, client) = (request.to_string(), client.to_string());
+        .series(&format!("{request}_throttle_time"))?;
+    let series = match entity {
+        QuotaEntity::Client(c) => series.with("client", c),
+        QuotaEntity::User(u) => series.with("user", u),
+        QuotaEntity::UserClient(u, c) => series.with("user", u).with("client", c),
+    };
+    let window = series.between(from, to);
+    let (request, entity) = (request.to_string(), entity.to_string());
     above_zero(&window).map_err(|seen| match seen {
-        None => ThrottleError::NoSample { request, client },
+        None => ThrottleError::NoSample { request, entity },
         Some((samples, max)) => ThrottleError::NotThrottled {
             request,
-            client,
+            entity,
             samples,
             max,
         },

@@ -334,6 +334,30 @@ pub struct KafkaMember {
     pub host: String,
     /// `client.id`.
     pub client_id: String,
+    /// The partitions Kafka assigned the member, of one topic: the tool's `ASSIGNMENT` column
+    /// (3.9: `(0,1)`; 4.x: `topic:0,1`), or `CURRENT-ASSIGNMENT` for a KIP-848 group (what the
+    /// member owns now, not its target); `None` when the column is missing or does not read as
+    /// its `#PARTITIONS` partitions.
+    pub assignment: Option<Vec<u32>>,
+}
+
+/// The partitions of an assignment cell of one topic (`(0,1)`, `topic(0,1)`, `topic:0,1`, or
+/// `-` for none), when they are `count` as the `#PARTITIONS` cell says.
+fn assignment_cell(cell: &str, count: &str) -> Option<Vec<u32>> {
+    let count: usize = count.parse().ok()?;
+    let partitions: Vec<u32> = if cell == "-" {
+        Vec::new()
+    } else {
+        let inner = match cell.split_once('(') {
+            Some((_, rest)) => rest.strip_suffix(')')?,
+            None => cell.split_once(':')?.1,
+        };
+        inner
+            .split(',')
+            .map(|p| p.trim().parse().ok())
+            .collect::<Option<_>>()?
+    };
+    (partitions.len() == count).then_some(partitions)
 }
 
 const GROUP_COMMAND: &str = "org.apache.kafka.tools.consumer.group.ConsumerGroupCommand";
@@ -367,6 +391,10 @@ pub async fn kafka_members(
             instance_id: Some(cell(row, "GROUP-INSTANCE-ID")).filter(|i| !i.is_empty() && i != "-"),
             host: cell(row, "HOST").trim_start_matches('/').to_string(),
             client_id: cell(row, "CLIENT-ID"),
+            assignment: row
+                .get("ASSIGNMENT")
+                .or_else(|| row.get("CURRENT-ASSIGNMENT"))
+                .and_then(|a| assignment_cell(a, &cell(row, "#PARTITIONS"))),
         })
         .collect())
 }
@@ -424,4 +452,21 @@ pub fn checker_of(
         }
     }
     checker
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn assignment_cells_read_as_their_partition_count() {
+        assert_eq!(assignment_cell("(0,1,5)", "3"), Some(vec![0, 1, 5]));
+        assert_eq!(assignment_cell("test_topic(2)", "1"), Some(vec![2]));
+        assert_eq!(assignment_cell("test_topic:0,1", "2"), Some(vec![0, 1]));
+        assert_eq!(assignment_cell("-", "0"), Some(vec![]));
+        // A cell that disagrees with its count, or does not read, is no assignment.
+        assert_eq!(assignment_cell("(0,1)", "3"), None);
+        assert_eq!(assignment_cell("test_topic:0;other:1", "2"), None);
+        assert_eq!(assignment_cell("(0,1)", "two"), None);
+    }
 }

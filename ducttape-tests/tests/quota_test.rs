@@ -2,9 +2,13 @@
 //! kafkatest's `client/quota_test.py`: produce and consume byte-rate quotas are enforced.
 //!
 //! Quotas are set with Kafka's own `kafka-configs` (`producer_byte_rate`, `consumer_byte_rate`)
-//! for a client id, by name or as the default, with a large quota on the other entity as
-//! kafkatest sets it. Then `ProducerPerformance` writes 10 MB as that client and
-//! `ConsumerPerformance` reads them back, both with `--print-metrics`, and for each:
+//! as kafkatest sets them: on a client id, a user, or a user's client id (`quota_type`
+//! client-id, user, (user, client-id)), by name or as the default (`override_quota`), with the
+//! large quota on the entities the client would otherwise fall back to. The user quota types
+//! run on kafkatest's SSL listener, where the user is the client certificate's CN
+//! (`systemtest`, kafkatest's `CN=systemtest`). Then `ProducerPerformance` writes 10 MB as
+//! that client and `ConsumerPerformance` reads them back, both with `--print-metrics`, and
+//! for each:
 //! - the run (the tool's own time: the producer's from its first send, the consumer's
 //!   fetching) took at least `bytes ÷ quota − 10 s`: the broker measures a client's rate over
 //!   its quota window (11 samples of 1 s; a rate is never taken over less than 10 s), so in
@@ -13,26 +17,28 @@
 //! - the throttle is in the client's own metrics: `produce-throttle-time-max` and
 //!   `fetch-throttle-time-max` above zero;
 //! - the throttle is in the broker's own metrics: its quota manager's `throttle-time` for the
-//!   client (`kafka.server:type=Produce|Fetch,client-id=…`, scraped from its JMX exporter)
-//!   above zero while that client ran;
+//!   quota's entity (`kafka.server:type=Produce|Fetch,user=…,client-id=…`, the tags of the
+//!   entity the quota applies to, scraped from its JMX exporter) above zero while that client
+//!   ran;
 //! - every record produced was consumed.
 //!
-//! Shown failing: the same workload as a client whose quota is 10× the one asserted runs
-//! faster than the bound allows and is never throttled, and the check says both; the broker
-//! reports that client's throttle time (so it knew the client) and never above zero.
+//! Shown failing, in every case: the same workload as a client whose quota is 10× the one
+//! asserted — another client id (client-id quotas) or another user with the same client id
+//! (`fast`, user quotas) — runs faster than the bound allows and is never throttled, and the
+//! check says both; the broker reports that entity's throttle time (so it knew the client)
+//! and never above zero.
 //!
-//! kafkatest's matrix: quota type (client-id, user, (user, client-id)) × overridden or
-//! default, plus two consumers and pre-2.0 throttling. Here: client-id overridden (the default
-//! run) and client-id default (`#[ignore]`d). Not ported: user and (user, client-id) quotas
-//! (they need an authenticated principal: kafkatest's SSL listener), two consumers, and the
-//! pre-2.0 throttling of Kafka 1.1.
+//! kafkatest's matrix: quota type × overridden or default, plus two consumers and pre-2.0
+//! throttling. Here: client-id overridden (the default run), the other five `#[ignore]`d.
+//! Not ported: two consumers, and the pre-2.0 throttling of Kafka 1.1.
 
 use std::time::{Duration, Instant, SystemTime};
 
+use ducttape_services::kafka::{SecurityConfig, SecurityProtocol};
 use ducttape_services::perf::{parse_consumer_output, parse_producer_output};
-use ducttape_services::{KafkaService, KafkaVersion, TopicSpec};
-use ducttape_tests::broker_views::{sample_brokers_now, throttled, ThrottleError};
-use ducttape_tests::{ctx, start_kafka, Mode, TestContext};
+use ducttape_services::{KafkaService, KafkaVersion, Properties, TopicSpec};
+use ducttape_tests::broker_views::{sample_brokers_now, throttled, QuotaEntity, ThrottleError};
+use ducttape_tests::{ctx, start_kafka, start_secured_kafka, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
 
@@ -46,32 +52,41 @@ const QUOTA: u64 = 400_000;
 /// Kafka's quota window: `quota.window.num` (11) − 1 samples of `quota.window.size.seconds`.
 const WINDOW: Duration = Duration::from_secs(10);
 
-/// Sets `producer_byte_rate` and `consumer_byte_rate` to `rate` for `clients` `name`
-/// (`None`: the default client).
-async fn set_client_quota(kafka: &KafkaService, name: Option<&str>, rate: u64) {
+/// A quota entity as `kafka-configs` names it: each `(--entity-type, --entity-name)`, the
+/// name `None` for `--entity-default` (`[("users", Some("systemtest")), ("clients", None)]`).
+type Entity<'a> = &'a [(&'a str, Option<&'a str>)];
+
+/// Sets `producer_byte_rate` and `consumer_byte_rate` to `rate` for `entity`.
+async fn set_quota(kafka: &KafkaService, entity: Entity<'_>, rate: u64) {
     let class = if kafka.version().supports_zookeeper() {
         "kafka.admin.ConfigCommand"
     } else {
         "org.apache.kafka.tools.ConfigCommand"
     };
+    let mut which = Vec::new();
+    for (kind, name) in entity {
+        which.extend(["--entity-type".to_string(), kind.to_string()]);
+        match name {
+            Some(n) => which.extend(["--entity-name".to_string(), n.to_string()]),
+            None => which.push("--entity-default".into()),
+        }
+    }
     let mut args = vec![
         "--bootstrap-server".to_string(),
         kafka.bootstrap_servers(),
         "--alter".into(),
         "--add-config".into(),
         format!("producer_byte_rate={rate},consumer_byte_rate={rate}"),
-        "--entity-type".into(),
-        "clients".into(),
     ];
-    match name {
-        Some(n) => args.extend(["--entity-name".to_string(), n.to_string()]),
-        None => args.push("--entity-default".into()),
-    }
+    args.extend(which.iter().cloned());
     kafka.run_admin_tool(class, &args).await.unwrap();
     // The broker applies quotas from its metadata: wait until it describes this one.
-    let mut describe = args.clone();
-    describe.retain(|a| a != "--alter" && a != "--add-config" && !a.starts_with("producer_byte"));
-    describe.push("--describe".into());
+    let mut describe = vec![
+        "--bootstrap-server".to_string(),
+        kafka.bootstrap_servers(),
+        "--describe".into(),
+    ];
+    describe.extend(which);
     ducttape_core::wait_until(
         "the broker describes the quota",
         Duration::from_secs(30),
@@ -137,7 +152,15 @@ fn check_quota(what: &str, run: &Run, quota: u64) -> Result<(), String> {
     }
 }
 
-async fn produce(kafka: &KafkaService, client_id: &str) -> Run {
+/// Who a client runs as: its user (its certificate's CN on the SSL cluster of the user
+/// quotas; ignored on PLAINTEXT) and its `client.id`.
+#[derive(Debug, Clone, Copy)]
+struct Client<'a> {
+    user: &'a str,
+    id: &'a str,
+}
+
+async fn produce(kafka: &KafkaService, client: Client<'_>) -> Run {
     let args: Vec<String> = [
         "--topic",
         TOPIC,
@@ -150,7 +173,7 @@ async fn produce(kafka: &KafkaService, client_id: &str) -> Run {
         "--print-metrics",
         "--producer-props",
         &format!("bootstrap.servers={}", kafka.bootstrap_servers()),
-        &format!("client.id={client_id}"),
+        &format!("client.id={}", client.id),
         "acks=1",
     ]
     .iter()
@@ -159,11 +182,13 @@ async fn produce(kafka: &KafkaService, client_id: &str) -> Run {
     let node = kafka.brokers()[0].clone();
     let start = Instant::now();
     let out = kafka
-        .run_client_tool_on(
+        .run_client_tool_as(
             &node,
+            client.user,
             "org.apache.kafka.tools.ProducerPerformance",
             &args,
             "--producer.config",
+            &Properties::new(),
         )
         .await
         .unwrap();
@@ -180,13 +205,8 @@ async fn produce(kafka: &KafkaService, client_id: &str) -> Run {
     }
 }
 
-async fn consume(kafka: &KafkaService, client_id: &str, records: u64) -> Run {
+async fn consume(kafka: &KafkaService, client: Client<'_>, records: u64) -> Run {
     let node = kafka.brokers()[0].clone();
-    let config = format!("/tmp/quota-{client_id}.properties");
-    node.account()
-        .create_file(&config, format!("client.id={client_id}\n").as_bytes())
-        .await
-        .unwrap();
     let args: Vec<String> = [
         "--bootstrap-server",
         &kafka.bootstrap_servers(),
@@ -197,17 +217,24 @@ async fn consume(kafka: &KafkaService, client_id: &str, records: u64) -> Run {
         "--timeout",
         "60000",
         "--group",
-        &format!("quota-{client_id}"),
+        &format!("quota-{}-{}", client.user, client.id),
         "--print-metrics",
-        "--consumer.config",
-        &config,
     ]
     .iter()
     .map(ToString::to_string)
     .collect();
+    let mut props = Properties::new();
+    props.set("client.id", client.id);
     let start = Instant::now();
     let out = kafka
-        .run_tool_on(&node, "org.apache.kafka.tools.ConsumerPerformance", &args)
+        .run_client_tool_as(
+            &node,
+            client.user,
+            "org.apache.kafka.tools.ConsumerPerformance",
+            &args,
+            "--consumer.config",
+            &props,
+        )
         .await
         .unwrap();
     let wall = start.elapsed();
@@ -235,36 +262,150 @@ async fn consume(kafka: &KafkaService, client_id: &str, records: u64) -> Run {
     }
 }
 
-async fn quota_enforced(ctx: TestContext, overridden: bool) {
-    let cluster = start_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT)
+/// kafkatest's `quota_type`: whom the quota is on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum QuotaType {
+    /// `client-id`: on the client id, any user (a PLAINTEXT cluster).
+    ClientId,
+    /// `user`: on the authenticated user, any client id (an SSL cluster, the user its
+    /// certificate's CN).
+    User,
+    /// `(user, client-id)`: on a client id of one user.
+    UserClient,
+}
+
+/// kafkatest's principal (`CN=systemtest`; here its certificate's CN is the principal).
+const USER: &str = "systemtest";
+/// The user whose quota is 10× the one asserted: the broken case of the user quota types.
+const FAST_USER: &str = "fast";
+/// The client id whose quota is 10× the one asserted: the broken case of client-id quotas.
+const FAST_ID: &str = "fast_id";
+
+/// Sets kafkatest's quotas of `quota_type` (`overridden`: on the named entity, else on the
+/// default one; the large quota on the entities it would otherwise fall back to) and the 10×
+/// quota of the broken case; returns the client that runs under the quota and the one that
+/// shows the checks failing, with the quota entity the broker's metrics name for each.
+async fn set_quotas(
+    kafka: &KafkaService,
+    quota_type: QuotaType,
+    overridden: bool,
+) -> [(Client<'static>, QuotaEntity<'static>); 2] {
+    let user = "client"; // the cluster's client user; PLAINTEXT ignores it
+    match (quota_type, overridden) {
+        (QuotaType::ClientId, true) => {
+            set_quota(kafka, &[("clients", Some("overridden_id"))], QUOTA).await;
+            set_quota(kafka, &[("clients", None)], LARGE).await;
+        }
+        (QuotaType::ClientId, false) => {
+            set_quota(kafka, &[("clients", None)], QUOTA).await;
+            set_quota(kafka, &[("clients", Some("overridden_id"))], LARGE).await;
+        }
+        (QuotaType::User, true) => {
+            set_quota(kafka, &[("users", Some(USER))], QUOTA).await;
+            set_quota(kafka, &[("users", None)], LARGE).await;
+            set_quota(kafka, &[("clients", Some("some_id"))], LARGE).await;
+        }
+        (QuotaType::User, false) => {
+            set_quota(kafka, &[("users", None)], QUOTA).await;
+            set_quota(kafka, &[("clients", None)], LARGE).await;
+        }
+        (QuotaType::UserClient, true) => {
+            let entity = [("users", Some(USER)), ("clients", Some("overridden_id"))];
+            set_quota(kafka, &entity, QUOTA).await;
+            set_quota(kafka, &[("users", Some(USER)), ("clients", None)], LARGE).await;
+            set_quota(kafka, &[("users", None)], LARGE).await;
+            set_quota(kafka, &[("clients", Some("overridden_id"))], LARGE).await;
+        }
+        (QuotaType::UserClient, false) => {
+            set_quota(kafka, &[("users", None), ("clients", None)], QUOTA).await;
+            set_quota(kafka, &[("users", None)], LARGE).await;
+            set_quota(kafka, &[("clients", None)], LARGE).await;
+        }
+    }
+    match quota_type {
+        QuotaType::ClientId => {
+            set_quota(kafka, &[("clients", Some(FAST_ID))], QUOTA * 10).await;
+            let id = if overridden {
+                "overridden_id"
+            } else {
+                "default_id"
+            };
+            [
+                (Client { user, id }, QuotaEntity::Client(id)),
+                (Client { user, id: FAST_ID }, QuotaEntity::Client(FAST_ID)),
+            ]
+        }
+        QuotaType::User => {
+            // The same client id as another user, whose own quota is 10× higher.
+            set_quota(kafka, &[("users", Some(FAST_USER))], QUOTA * 10).await;
+            let id = "some_id";
+            [
+                (Client { user: USER, id }, QuotaEntity::User(USER)),
+                (
+                    Client {
+                        user: FAST_USER,
+                        id,
+                    },
+                    QuotaEntity::User(FAST_USER),
+                ),
+            ]
+        }
+        QuotaType::UserClient => {
+            let id = if overridden {
+                "overridden_id"
+            } else {
+                "default_id"
+            };
+            // The same client id as another user, whose quota for it is 10× higher.
+            let fast = [("users", Some(FAST_USER)), ("clients", Some(id))];
+            set_quota(kafka, &fast, QUOTA * 10).await;
+            // The broker tags the metrics with the user and client id the quota applies to,
+            // set on them or on the defaults alike.
+            [
+                (Client { user: USER, id }, QuotaEntity::UserClient(USER, id)),
+                (
+                    Client {
+                        user: FAST_USER,
+                        id,
+                    },
+                    QuotaEntity::UserClient(FAST_USER, id),
+                ),
+            ]
+        }
+    }
+}
+
+async fn quota_enforced(ctx: TestContext, quota_type: QuotaType, overridden: bool) {
+    let cluster = if quota_type == QuotaType::ClientId {
+        start_kafka(&ctx, Mode::Kraft, 1, KafkaVersion::DEFAULT).await
+    } else {
+        // kafkatest's SSL listener: the user is the certificate's CN.
+        start_secured_kafka(
+            &ctx,
+            Mode::Kraft,
+            1,
+            KafkaVersion::DEFAULT,
+            SecurityConfig::new(SecurityProtocol::Ssl),
+        )
         .await
-        .unwrap();
+    }
+    .unwrap();
     let kafka = cluster.kafka;
     kafka
         .create_topic(&TopicSpec::new(TOPIC).partitions(6).replication_factor(1))
         .await
         .unwrap();
-    // kafkatest: the case's quota on its entity, the large one on the other.
-    let client_id = if overridden {
-        set_client_quota(&kafka, Some("overridden_id"), QUOTA).await;
-        set_client_quota(&kafka, None, LARGE).await;
-        "overridden_id"
-    } else {
-        set_client_quota(&kafka, None, QUOTA).await;
-        set_client_quota(&kafka, Some("overridden_id"), LARGE).await;
-        "default_id"
-    };
-    // The client that shows the check failing: its quota is 10× the one asserted.
-    set_client_quota(&kafka, Some("fast_id"), QUOTA * 10).await;
+    let [(client, entity), (fast_client, fast_entity)] =
+        set_quotas(&kafka, quota_type, overridden).await;
 
     let t0 = SystemTime::now();
-    let produced = produce(&kafka, client_id).await;
+    let produced = produce(&kafka, client).await;
     let t1 = sample_brokers_now(&kafka).await;
     tracing::info!(?produced, "produced under the quota");
     assert_eq!(produced.records, RECORDS);
     check_quota("the producer", &produced, QUOTA).unwrap();
-    let produce_throttle = throttled(&kafka, "Produce", client_id, t0, t1).unwrap();
-    let consumed = consume(&kafka, client_id, RECORDS).await;
+    let produce_throttle = throttled(&kafka, "Produce", entity, t0, t1).unwrap();
+    let consumed = consume(&kafka, client, RECORDS).await;
     let t2 = sample_brokers_now(&kafka).await;
     tracing::info!(?consumed, "consumed under the quota");
     assert_eq!(
@@ -272,36 +413,42 @@ async fn quota_enforced(ctx: TestContext, overridden: bool) {
         "every record produced is consumed"
     );
     check_quota("the consumer", &consumed, QUOTA).unwrap();
-    let fetch_throttle = throttled(&kafka, "Fetch", client_id, t1, t2).unwrap();
+    let fetch_throttle = throttled(&kafka, "Fetch", entity, t1, t2).unwrap();
     println!(
-        "the broker's throttle time for {client_id}: produce {produce_throttle} ms, fetch {fetch_throttle} ms"
+        "the broker's throttle time for {entity}: produce {produce_throttle} ms, fetch {fetch_throttle} ms"
     );
     ctx.record("quota.broker_produce_throttle_ms", produce_throttle);
     ctx.record("quota.broker_fetch_throttle_ms", fetch_throttle);
 
-    let fast = produce(&kafka, "fast_id").await;
+    let fast = produce(&kafka, fast_client).await;
     let t3 = sample_brokers_now(&kafka).await;
     tracing::info!(?fast, "produced under a quota 10× higher");
     let err = check_quota("the producer", &fast, QUOTA).unwrap_err();
     assert!(err.contains("faster than a quota"), "{err}");
-    never_throttled(&kafka, "Produce", t2, t3);
-    let fast = consume(&kafka, "fast_id", RECORDS * 2).await;
+    never_throttled(&kafka, "Produce", fast_entity, t2, t3);
+    let fast = consume(&kafka, fast_client, RECORDS * 2).await;
     let t4 = sample_brokers_now(&kafka).await;
     tracing::info!(?fast, "consumed under a quota 10× higher");
     let err = check_quota("the consumer", &fast, QUOTA).unwrap_err();
     assert!(err.contains("faster than a quota"), "{err}");
-    never_throttled(&kafka, "Fetch", t3, t4);
+    never_throttled(&kafka, "Fetch", fast_entity, t3, t4);
     ctx.record("quota.fast_consumer_refusal", err);
 }
 
-/// The broker-side check fails for `fast_id` (its quota 10× what it used): the broker knew the
-/// client (a sample of its throttle time, NaN or 0) and never throttled it.
-fn never_throttled(kafka: &KafkaService, request: &str, from: SystemTime, to: SystemTime) {
-    match throttled(kafka, request, "fast_id", from, to) {
+/// The broker-side check fails for the fast client (its quota 10× what it used): the broker
+/// knew the entity (a sample of its throttle time, NaN or 0) and never throttled it.
+fn never_throttled(
+    kafka: &KafkaService,
+    request: &str,
+    entity: QuotaEntity<'_>,
+    from: SystemTime,
+    to: SystemTime,
+) {
+    match throttled(kafka, request, entity, from, to) {
         Err(e @ ThrottleError::NotThrottled { samples, .. }) if samples > 0 => {
             println!("as it must: {e}");
         }
-        other => panic!("fast_id's {request} requests: {other:?}"),
+        other => panic!("{entity}'s {request} requests: {other:?}"),
     }
 }
 
@@ -309,7 +456,7 @@ fn never_throttled(kafka: &KafkaService, request: &str, from: SystemTime, to: Sy
 #[tokio::test]
 #[serial(heavy)]
 async fn client_id_quota_is_enforced(ctx: TestContext) {
-    quota_enforced(ctx, true).await;
+    quota_enforced(ctx, QuotaType::ClientId, true).await;
 }
 
 #[rstest]
@@ -317,5 +464,21 @@ async fn client_id_quota_is_enforced(ctx: TestContext) {
 #[serial(heavy)]
 #[ignore = "kafkatest's default-quota case, ≈ 3 min under load; run with --ignored default_client_id_quota"]
 async fn default_client_id_quota_is_enforced(ctx: TestContext) {
-    quota_enforced(ctx, false).await;
+    quota_enforced(ctx, QuotaType::ClientId, false).await;
+}
+
+#[rstest]
+#[case::user(QuotaType::User, true)]
+#[case::user_default(QuotaType::User, false)]
+#[case::user_client(QuotaType::UserClient, true)]
+#[case::user_client_default(QuotaType::UserClient, false)]
+#[tokio::test]
+#[serial(heavy)]
+#[ignore = "kafkatest's user quota types over SSL, ≈ 2–3 min each; run with --ignored user_quota"]
+async fn user_quota_is_enforced(
+    ctx: TestContext,
+    #[case] quota_type: QuotaType,
+    #[case] overridden: bool,
+) {
+    quota_enforced(ctx, quota_type, overridden).await;
 }

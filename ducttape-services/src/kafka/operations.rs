@@ -234,6 +234,28 @@ impl KafkaService {
         super::tools::run_on(node, &cmd).await
     }
 
+    /// [`run_client_tool_on`](Self::run_client_tool_on) as `user` of the cluster's
+    /// [`SecurityConfig`](super::SecurityConfig) ([`client_security_as`](Self::client_security_as)),
+    /// with `extra` client properties (`client.id`, …) in the tool's config file.
+    pub async fn run_client_tool_as(
+        &self,
+        node: &Node,
+        user: &str,
+        main_class: &str,
+        args: &[String],
+        config_option: &str,
+        extra: &Properties,
+    ) -> Result<String, ServiceError> {
+        let cmd = self.tools().client_command_as(
+            &self.client_security_as(user),
+            main_class,
+            args,
+            config_option,
+            extra,
+        );
+        super::tools::run_on(node, &cmd).await
+    }
+
     /// The shell command of [`run_client_tool_on`](Self::run_client_tool_on), for callers
     /// that run it their own way (e.g. keeping the output of a tool that exits non-zero).
     pub fn client_tool_command(

@@ -169,17 +169,30 @@ impl KafkaTools {
         args: &[String],
         config_option: &str,
     ) -> String {
+        self.client_command_as(
+            &self.client,
+            main_class,
+            args,
+            config_option,
+            &Properties::new(),
+        )
+    }
+
+    /// [`client_command`](Self::client_command) with `security` (another user) and `extra`
+    /// properties in the tool's config file (written even on a PLAINTEXT cluster when there
+    /// are any).
+    pub(crate) fn client_command_as(
+        &self,
+        security: &ClientSecurity,
+        main_class: &str,
+        args: &[String],
+        config_option: &str,
+        extra: &Properties,
+    ) -> String {
         static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let dir = format!("/tmp/ducttape-kafka-client-{}-{n}", std::process::id());
-        self.secured_command(
-            &self.client,
-            &dir,
-            config_option,
-            main_class,
-            args,
-            &Properties::new(),
-        )
+        self.secured_command(security, &dir, config_option, main_class, args, extra)
     }
 
     /// `main_class` with `args` as `security` says: its config written under `dir` and passed

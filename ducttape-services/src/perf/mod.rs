@@ -32,7 +32,7 @@ pub use end_to_end::{
     parse_end_to_end_output, EndToEndLatency, EndToEndLatencyOutput, EndToEndLatencyResult,
     EndToEndLatencySample, EndToEndLatencyService,
 };
-pub use options::{ClientBuilder, ClientOptions};
+pub use options::{relay_pidfile, ClientBuilder, ClientOptions};
 pub use producer::{
     aggregate_producers, parse_producer_line, parse_producer_output, ProducerPerfLine,
     ProducerPerfOutput, ProducerPerfResult, ProducerPerfWindow, ProducerPerformance,

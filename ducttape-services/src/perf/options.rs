@@ -30,6 +30,30 @@ pub struct ClientOptions {
     name: String,
     timeout: Duration,
     security: ClientSecurity,
+    /// Whether the tool's stdout goes through a relay process ([`relay_pidfile`]).
+    stdout_relay: bool,
+}
+
+/// Where a worker of service `name` whose stdout goes through a relay (see
+/// `VerifiableConsumer::stdout_relay`) records the relay's pid.
+///
+/// Stopping the relay (`SIGSTOP`) stalls the tool's thread that prints once the pipe is full
+/// (64 KiB), and only that thread: the JVM's other threads go on.
+pub fn relay_pidfile(name: &str) -> String {
+    format!("{}/stdout-relay.pid", worker_dir(name))
+}
+
+/// The relay: a `cat` that records its pid and ignores `SIGTERM`, so a clean stop of the
+/// worker's process group does not cut the tool's last lines (it ends at the tool's end of
+/// output; `SIGKILL` still ends it).
+fn relay_command(name: &str) -> String {
+    format!(
+        "sh -c {}",
+        ducttape_core::remote::quote(&format!(
+            "trap '' TERM; echo $$ > {}; exec cat",
+            ducttape_core::remote::quote(&relay_pidfile(name))
+        ))
+    )
 }
 
 impl ClientOptions {
@@ -45,7 +69,14 @@ impl ClientOptions {
             name: name.into(),
             timeout: Duration::from_secs(1800),
             security: kafka.client_security(),
+            stdout_relay: false,
         }
+    }
+
+    /// Sends the tool's stdout through a relay process (see [`relay_pidfile`]). The worker's
+    /// exit status is then the relay's, not the tool's.
+    pub(crate) fn stdout_relay(&mut self) {
+        self.stdout_relay = true;
     }
 
     /// The service name (results path, files on the nodes under `/mnt/<name>`).
@@ -116,7 +147,13 @@ impl ClientOptions {
         let (name, timeout, version) = (self.name.clone(), self.timeout, self.version.clone());
         let spec: ToolSpec = Arc::new(move |base, _, index| {
             let tool = version.tool(main_class).args(args(index));
-            self.process(base, &version, tool, flag)
+            let spec = self.process(base, &version, tool, flag);
+            if self.stdout_relay {
+                let piped = format!("{} | {}", spec.command_line(), relay_command(&self.name));
+                spec.command(piped)
+            } else {
+                spec
+            }
         });
         ToolService::from_spec(ctx, &name, nodes, spec, timeout)
     }
@@ -180,7 +217,21 @@ mod tests {
             name: "p".into(),
             timeout: Duration::from_secs(1),
             security: ClientSecurity::plaintext(),
+            stdout_relay: false,
         }
+    }
+
+    #[test]
+    fn the_relay_records_its_pid_where_the_test_reads_it_and_ignores_sigterm() {
+        let relay = relay_command("verifiable-consumer");
+        assert_eq!(
+            relay,
+            r#"sh -c 'trap '"'"''"'"' TERM; echo $$ > /mnt/verifiable-consumer/stdout-relay.pid; exec cat'"#
+        );
+        assert_eq!(
+            relay_pidfile("verifiable-consumer"),
+            "/mnt/verifiable-consumer/stdout-relay.pid"
+        );
     }
 
     #[test]

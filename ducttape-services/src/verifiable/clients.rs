@@ -306,6 +306,15 @@ impl VerifiableConsumer {
         self
     }
 
+    /// Sends each worker's stdout through a relay process whose pid is in
+    /// [`relay_pidfile`](crate::perf::relay_pidfile): stopping the relay (`SIGSTOP`) blocks the
+    /// consumer's poll loop in its next print once the pipe is full, while its heartbeats go
+    /// on (`consumer_test.rs`: `max.poll.interval.ms` exceeded). Needs output: keep `--verbose`.
+    pub fn stdout_relay(mut self) -> Self {
+        self.options.stdout_relay();
+        self
+    }
+
     /// Where a member without a committed offset starts (`--reset-policy`, default `earliest`).
     pub fn reset_policy(self, policy: &str) -> Self {
         self.arg("--reset-policy", policy)
