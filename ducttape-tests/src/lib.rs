@@ -129,7 +129,7 @@ pub async fn build_kafka(
         nodes.split_off(extra)
     };
     let builder = KafkaService::builder(kafka_nodes)
-        .version(version)
+        .version(version.clone())
         .security(security);
     let kraft_timeouts = |b: KafkaBuilder| {
         b.config("broker.session.timeout.ms", 6000)
@@ -137,7 +137,9 @@ pub async fn build_kafka(
     };
     let (zookeeper, builder) = match mode {
         Mode::Zookeeper => {
-            let zk = ZookeeperService::new(ctx, nodes)?;
+            // ZooKeeper from the brokers' install: a test pinning a release runs all of it
+            // (under DUCTTAPE_KAFKA_HOME too), as kafkatest's ZooKeeper runs its brokers' jars.
+            let zk = ZookeeperService::builder(nodes).version(version).build(ctx)?;
             zk.start().await?;
             let b = builder
                 .zookeeper(&zk)
