@@ -21,6 +21,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod broker_views;
+pub mod builds;
 
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
