@@ -22,6 +22,7 @@ use std::time::Duration;
 
 pub mod broker_views;
 pub mod builds;
+pub mod codecs;
 
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
