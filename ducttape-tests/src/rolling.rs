@@ -8,7 +8,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ducttape_services::kafka::{ConfigChange, UpgradeError};
+use ducttape_services::kafka::{ConfigChange, UpgradeError, UpgradeStep};
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
     DeliveryReport, VerifiableConsumer, VerifiableConsumerService, VerifiableProducer,
@@ -68,6 +68,28 @@ pub enum RollError {
         #[source]
         source: ServiceError,
     },
+}
+
+impl RollError {
+    /// The move of `node` in `pass` that failed at its start — what a roll onto an install or
+    /// a config that cannot start must report — or, when the error is something else, what it
+    /// is instead.
+    pub fn failed_start(&self, pass: &str, node: &Node) -> Result<&UpgradeError, String> {
+        match self {
+            Self::Move { pass: p, source }
+                if p == pass
+                    && source.node == node.name()
+                    && source.step == UpgradeStep::Start
+                    && self.to_string().contains("starting it again") =>
+            {
+                Ok(source)
+            }
+            other => Err(format!(
+                "expected {pass} to fail starting {} again, got: {other}",
+                node.name()
+            )),
+        }
+    }
 }
 
 /// Starts the producer (`rate` records/s) and consumer of `clients` (each its own version) on

@@ -21,18 +21,16 @@
 use std::collections::BTreeSet;
 use std::time::Duration;
 
-use ducttape_services::kafka::{
-    ConfigChange, FeatureError, SecurityConfig, SecurityProtocol, UpgradeStep,
-};
+use ducttape_services::kafka::{ConfigChange, FeatureError, SecurityConfig, SecurityProtocol};
 use ducttape_services::perf::ClientBuilder;
-use ducttape_services::{KafkaVersion, KafkaVersionError};
+use ducttape_services::KafkaVersion;
 use ducttape_tests::codecs::stored_codecs;
 use ducttape_tests::group::kafka_members;
 use ducttape_tests::rolling::{
-    start_workload, start_workload_with, topic_id, wait_for_full_isr, RollError, Workload, GROUP,
-    SETTLE, TOPIC,
+    start_workload, start_workload_with, topic_id, wait_for_full_isr, Workload, GROUP, SETTLE,
+    TOPIC,
 };
-use ducttape_tests::{ctx, start_kafka, start_secured_kafka, Mode, TestContext};
+use ducttape_tests::{ctx, installed_or_skip, start_kafka, start_secured_kafka, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
 
@@ -87,14 +85,8 @@ async fn downgrades_below_the_finalized_metadata_are_refused(ctx: TestContext) {
         .await
         .unwrap_err();
     println!("{err}");
-    match &err {
-        RollError::Move { source, .. } => {
-            assert_eq!(source.node, node.name());
-            assert_eq!(source.step, UpgradeStep::Start);
-            assert_eq!(source.to, "3.9.2");
-        }
-        other => panic!("expected the 3.9.2 start to fail, got: {other}"),
-    }
+    let failed = err.failed_start("binary downgrade", &node).unwrap();
+    assert_eq!(failed.to, "3.9.2");
     // Kafka's words, from the node's log tail: 3.9.2 cannot read 4.4's metadata records.
     let text = err.to_string();
     assert!(text.contains("UnsupportedVersionException"), "{text}");
@@ -194,13 +186,8 @@ async fn upgrade_and_downgrade(
     #[case] security: Security,
     #[case] static_member: bool,
 ) {
-    let old = match KafkaVersion::release(old) {
-        Ok(v) => v,
-        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
-            ctx.skip(e.to_string());
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(old) = installed_or_skip(&ctx, old) else {
+        return;
     };
     let new = KafkaVersion::V4;
     let config = match security {

@@ -12,7 +12,7 @@ use ducttape_services::{
     KafkaService, KafkaVersion, KafkaVersionError, Service, ServiceError, ServiceExt, TopicSpec,
 };
 use ducttape_tests::builds::gradle_tree;
-use ducttape_tests::{consume_values, ctx, produce_acked, TestContext};
+use ducttape_tests::{consume_values, ctx, installed_or_skip, produce_acked, TestContext};
 use rstest::rstest;
 use serial_test::serial;
 
@@ -53,13 +53,8 @@ async fn one_broker_round_trip(ctx: &TestContext, version: KafkaVersion) -> Stri
 #[tokio::test]
 #[serial(heavy)]
 async fn extra_release_runs_a_kraft_broker(ctx: TestContext) {
-    let version = match KafkaVersion::release(EXTRA) {
-        Ok(v) => v,
-        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
-            ctx.skip(e.to_string());
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(version) = installed_or_skip(&ctx, EXTRA) else {
+        return;
     };
     assert_eq!(version.home(), format!("/opt/kafka-{EXTRA}"));
     let parsed: KafkaVersion = EXTRA.parse().unwrap();
@@ -78,13 +73,8 @@ async fn extra_release_runs_a_kraft_broker(ctx: TestContext) {
 #[tokio::test]
 #[serial(heavy)]
 async fn upgrade_node_records_what_runs_and_refuses_a_home_of_another_release(ctx: TestContext) {
-    let from = match KafkaVersion::release("3.8.1") {
-        Ok(v) => v,
-        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
-            ctx.skip(e.to_string());
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(from) = installed_or_skip(&ctx, "3.8.1") else {
+        return;
     };
     let nodes = ctx.lease(1).await.unwrap();
     let kafka = KafkaService::builder(nodes.clone())

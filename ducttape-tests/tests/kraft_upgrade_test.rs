@@ -13,14 +13,12 @@
 //! `rolling_upgrade_onto_the_build_under_test`, from `DUCTTAPE_UPGRADE_FROM` (default 3.9.2)
 //! onto `DUCTTAPE_KAFKA_HOME` (see docs/kafka-versions.md).
 
-use ducttape_services::kafka::{ConfigChange, UpgradeStep};
+use ducttape_services::kafka::ConfigChange;
 use ducttape_services::kafka_home::{self, KAFKA_HOME_ENV};
 use ducttape_services::KafkaVersionError;
 use ducttape_services::{KafkaVersion, Service};
 use ducttape_tests::builds::gradle_tree;
-use ducttape_tests::rolling::{
-    start_workload, wait_for_full_isr, RollError, Workload, SETTLE, TOPIC,
-};
+use ducttape_tests::rolling::{start_workload, wait_for_full_isr, Workload, SETTLE, TOPIC};
 use ducttape_tests::{ctx, start_kafka, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
@@ -128,19 +126,8 @@ async fn a_step_whose_broker_never_rejoins_fails_naming_it(ctx: TestContext) {
         .await
         .unwrap_err();
     println!("{err}");
-    match &err {
-        RollError::Move { pass, source } => {
-            assert_eq!(pass, "broken upgrade");
-            assert_eq!(source.node, node.name());
-            assert_eq!(source.step, UpgradeStep::Start);
-        }
-        other => panic!("expected the move to fail, got: {other}"),
-    }
+    err.failed_start("broken upgrade", &node).unwrap();
     let text = err.to_string();
-    assert!(
-        text.contains(node.name()) && text.contains("starting it again"),
-        "{text}"
-    );
     // Kafka's words, from the failed start (4.4's storage tool validates the config first).
     assert!(
         text.contains("controller.listener.names must contain at least one value"),
@@ -242,20 +229,11 @@ async fn an_upgrade_onto_a_broken_build_fails_naming_node_and_step(ctx: TestCont
         .await
         .unwrap_err();
     println!("{err}");
-    match &err {
-        RollError::Move { pass, source } => {
-            assert_eq!(pass, "upgrade onto the broken build");
-            assert_eq!(source.node, first.name());
-            assert_eq!(source.step, UpgradeStep::Start);
-            assert_eq!(source.to, "4.4.0");
-        }
-        other => panic!("expected the move to fail, got: {other}"),
-    }
+    let failed = err
+        .failed_start("upgrade onto the broken build", &first)
+        .unwrap();
+    assert_eq!(failed.to, "4.4.0");
     let text = err.to_string();
-    assert!(
-        text.contains(first.name()) && text.contains("starting it again"),
-        "{text}"
-    );
     assert!(
         text.contains("org/apache/kafka/raft"),
         "the JVM's words: {text}"
