@@ -21,6 +21,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 pub mod broker_views;
+pub mod builds;
+pub mod codecs;
 
 pub use ducttape_core::cluster::Node;
 pub use ducttape_core::TestContext;
@@ -46,6 +48,22 @@ pub mod group;
 pub use group::ConsumerGroup;
 pub mod exactly_once;
 pub mod rolling;
+
+/// The release `version` installed by `./build.sh` ([`KafkaVersion::release`]), or `None`
+/// after reporting the test skipped with the `./build.sh --kafka` line that installs it (a skip
+/// says what to run, where `#[ignore]` says nothing). A malformed version is a test bug: it
+/// panics.
+#[allow(clippy::panic)] // a malformed version in a test's own source
+pub fn installed_or_skip(ctx: &TestContext, version: &str) -> Option<KafkaVersion> {
+    match KafkaVersion::release(version) {
+        Ok(v) => Some(v),
+        Err(e @ ducttape_services::KafkaVersionError::NotInstalled { .. }) => {
+            ctx.skip(e.to_string());
+            None
+        }
+        Err(e) => panic!("{e}"),
+    }
+}
 
 /// The test context of the running test: results directory, `test.log`, leases, teardown.
 #[fixture]

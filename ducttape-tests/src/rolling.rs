@@ -8,10 +8,11 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use ducttape_services::kafka::{ConfigChange, UpgradeError};
+use ducttape_services::kafka::{ConfigChange, UpgradeError, UpgradeStep};
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{
-    DeliveryReport, VerifiableConsumer, VerifiableConsumerService, VerifiableProducerService,
+    DeliveryReport, VerifiableConsumer, VerifiableConsumerService, VerifiableProducer,
+    VerifiableProducerService,
 };
 use ducttape_services::{KafkaService, KafkaVersion, ServiceError, ServiceExt};
 
@@ -22,6 +23,8 @@ use crate::{
 
 /// The topic every rolling scenario writes.
 pub const TOPIC: &str = "rolled";
+/// The consumer group of the workload's verifiable consumer.
+pub const GROUP: &str = "rolling";
 /// Its replication factor: a healthy partition has this many replicas in sync.
 pub const REPLICAS: usize = 3;
 /// How long a step may take to become healthy (leaders, full ISR) and for acknowledgements to
@@ -67,6 +70,28 @@ pub enum RollError {
     },
 }
 
+impl RollError {
+    /// The move of `node` in `pass` that failed at its start — what a roll onto an install or
+    /// a config that cannot start must report — or, when the error is something else, what it
+    /// is instead.
+    pub fn failed_start(&self, pass: &str, node: &Node) -> Result<&UpgradeError, String> {
+        match self {
+            Self::Move { pass: p, source }
+                if p == pass
+                    && source.node == node.name()
+                    && source.step == UpgradeStep::Start
+                    && self.to_string().contains("starting it again") =>
+            {
+                Ok(source)
+            }
+            other => Err(format!(
+                "expected {pass} to fail starting {} again, got: {other}",
+                node.name()
+            )),
+        }
+    }
+}
+
 /// Starts the producer (`rate` records/s) and consumer of `clients` (each its own version) on
 /// a leased node against `cluster`, with [`TOPIC`] created; returns once 200 records were
 /// acknowledged.
@@ -76,19 +101,35 @@ pub async fn start_workload(
     clients: (&KafkaVersion, &KafkaVersion),
     rate: i64,
 ) -> Result<Workload, ServiceError> {
+    start_workload_with(ctx, cluster, clients, rate, |p| p, |c| c).await
+}
+
+/// [`start_workload`] with more client settings: `producer` and `consumer` get their builders
+/// last (a compression codec, static membership).
+pub async fn start_workload_with(
+    ctx: &TestContext,
+    cluster: KafkaCluster,
+    clients: (&KafkaVersion, &KafkaVersion),
+    rate: i64,
+    producer: impl FnOnce(VerifiableProducer) -> VerifiableProducer,
+    consumer: impl FnOnce(VerifiableConsumer) -> VerifiableConsumer,
+) -> Result<Workload, ServiceError> {
     create_replicated_topic(&cluster.kafka, TOPIC).await?;
     let nodes = ctx.lease(1).await.map_err(|e| ServiceError::Usage {
         service: "workload".into(),
         detail: e.to_string(),
     })?;
-    let producer = crate::producer_through_faults(vec![nodes[0].clone()], &cluster.kafka, TOPIC)
-        .throughput(rate)
-        .version(clients.0.clone())
-        .build(ctx)?;
-    let consumer =
-        VerifiableConsumer::builder(vec![nodes[0].clone()], &cluster.kafka, TOPIC, "rolling")
-            .version(clients.1.clone())
-            .build(ctx)?;
+    let producer = producer(
+        crate::producer_through_faults(vec![nodes[0].clone()], &cluster.kafka, TOPIC)
+            .throughput(rate)
+            .version(clients.0.clone()),
+    )
+    .build(ctx)?;
+    let consumer = consumer(
+        VerifiableConsumer::builder(vec![nodes[0].clone()], &cluster.kafka, TOPIC, GROUP)
+            .version(clients.1.clone()),
+    )
+    .build(ctx)?;
     consumer.start().await?;
     producer.start().await?;
     wait_for_more_acks(&producer, 200, SETTLE).await?;

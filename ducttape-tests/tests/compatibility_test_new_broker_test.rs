@@ -8,23 +8,10 @@
 //! 4.0.2 and 4.4.0 is `#[ignore]`d (its measured table is in the README). A release that is not
 //! installed makes its case report itself skipped with the `./build.sh --kafka` line.
 
-use ducttape_services::{KafkaVersion, KafkaVersionError};
 use ducttape_tests::rolling::{start_workload, SETTLE};
-use ducttape_tests::{ctx, start_kafka, wait_for_more_acks, Mode, TestContext};
+use ducttape_tests::{ctx, installed_or_skip, start_kafka, wait_for_more_acks, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
-
-/// The release `v`, or `None` after reporting the test skipped with its build.sh line.
-fn installed(ctx: &TestContext, v: &str) -> Option<KafkaVersion> {
-    match KafkaVersion::release(v) {
-        Ok(v) => Some(v),
-        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
-            ctx.skip(e.to_string());
-            None
-        }
-        Err(e) => panic!("{e}"),
-    }
-}
 
 #[rstest]
 // rstest gives a case the attributes written just before it.
@@ -58,8 +45,10 @@ async fn clients_of_one_release_against_brokers_of_another(
     #[case] clients: &str,
     #[case] brokers: &str,
 ) {
-    let (Some(clients), Some(brokers)) = (installed(&ctx, clients), installed(&ctx, brokers))
-    else {
+    let (Some(clients), Some(brokers)) = (
+        installed_or_skip(&ctx, clients),
+        installed_or_skip(&ctx, brokers),
+    ) else {
         return;
     };
     let cluster = start_kafka(&ctx, Mode::Kraft, 3, brokers.clone())

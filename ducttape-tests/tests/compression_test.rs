@@ -18,10 +18,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
-use ducttape_services::kafka::DATA_DIR;
 use ducttape_services::perf::ClientBuilder;
 use ducttape_services::verifiable::{VerifiableConsumer, VerifiableEvent, VerifiableProducer};
 use ducttape_services::{KafkaVersion, ServiceExt, TopicSpec};
+use ducttape_tests::codecs::{batch_codec, dump_topic_log};
 use ducttape_tests::{ctx, read_to_the_end, start_kafka, Mode, TestContext, STALL};
 use rstest::rstest;
 use serial_test::serial;
@@ -37,8 +37,8 @@ fn codecs_by_prefix(dump: &str) -> BTreeMap<String, BTreeSet<String>> {
     let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
     let mut codec = None;
     for line in dump.lines() {
-        if let Some(rest) = line.split(" compresscodec: ").nth(1) {
-            codec = rest.split_whitespace().next().map(str::to_lowercase);
+        if let Some(c) = batch_codec(line) {
+            codec = Some(c);
         } else if let (Some((_, value)), Some(codec)) = (line.rsplit_once("payload: "), &codec) {
             let prefix = value.split('.').next().unwrap_or(value).to_string();
             out.entry(prefix).or_default().insert(codec.clone());
@@ -122,25 +122,7 @@ async fn run(
         }
     }
     // The codec of every stored batch, from the broker's own log files.
-    let broker = kafka.brokers()[0].clone();
-    let files = broker
-        .account()
-        .ssh_output(&format!("ls {DATA_DIR}/{TOPIC}-*/*.log"))
-        .await
-        .unwrap();
-    let files: Vec<&str> = files.split_whitespace().collect();
-    let dump = kafka
-        .run_tool_on(
-            &broker,
-            kafka.dump_log_segments_class(),
-            &[
-                "--print-data-log".to_string(),
-                "--files".into(),
-                files.join(","),
-            ],
-        )
-        .await
-        .unwrap();
+    let dump = dump_topic_log(kafka, TOPIC, true).await.unwrap();
     let stored = codecs_by_prefix(&dump);
     let per_codec = CODECS
         .iter()

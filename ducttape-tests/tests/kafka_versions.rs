@@ -4,23 +4,21 @@
 //! the broker itself logs, not by the path it was started from.
 #![allow(clippy::expect_used, clippy::unwrap_used)] // test code: a failed setup fails the test
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use ducttape_services::kafka::{ConfigChange, KafkaServiceError, UpgradeStep};
 use ducttape_services::kafka_home::{self, Layout};
 use ducttape_services::{
     KafkaService, KafkaVersion, KafkaVersionError, Service, ServiceError, ServiceExt, TopicSpec,
 };
-use ducttape_tests::{consume_values, ctx, produce_acked, TestContext};
+use ducttape_tests::builds::gradle_tree;
+use ducttape_tests::{consume_values, ctx, installed_or_skip, produce_acked, TestContext};
 use rstest::rstest;
 use serial_test::serial;
 
 /// The extra release this file starts: not among build.sh's defaults, so it is there only after
 /// `./build.sh --kafka 4.0.2` (or DUCTTAPE_KAFKA_VERSIONS="4.0.2").
 const EXTRA: &str = "4.0.2";
-
-/// Where the Maven-built 4.4.0 install is (what the Gradle-shaped tree is made from).
-const V4_LIBS: &str = "/opt/kafka-4.4.0/libs";
 
 /// One KRaft broker on `version`: some records through it, and the version it logged.
 async fn one_broker_round_trip(ctx: &TestContext, version: KafkaVersion) -> String {
@@ -55,13 +53,8 @@ async fn one_broker_round_trip(ctx: &TestContext, version: KafkaVersion) -> Stri
 #[tokio::test]
 #[serial(heavy)]
 async fn extra_release_runs_a_kraft_broker(ctx: TestContext) {
-    let version = match KafkaVersion::release(EXTRA) {
-        Ok(v) => v,
-        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
-            ctx.skip(e.to_string());
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(version) = installed_or_skip(&ctx, EXTRA) else {
+        return;
     };
     assert_eq!(version.home(), format!("/opt/kafka-{EXTRA}"));
     let parsed: KafkaVersion = EXTRA.parse().unwrap();
@@ -80,13 +73,8 @@ async fn extra_release_runs_a_kraft_broker(ctx: TestContext) {
 #[tokio::test]
 #[serial(heavy)]
 async fn upgrade_node_records_what_runs_and_refuses_a_home_of_another_release(ctx: TestContext) {
-    let from = match KafkaVersion::release("3.8.1") {
-        Ok(v) => v,
-        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
-            ctx.skip(e.to_string());
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(from) = installed_or_skip(&ctx, "3.8.1") else {
+        return;
     };
     let nodes = ctx.lease(1).await.unwrap();
     let kafka = KafkaService::builder(nodes.clone())
@@ -163,57 +151,6 @@ async fn missing_release_names_the_build_line(ctx: TestContext) {
     );
 }
 
-/// Lays out the 4.4.0 install's jars as `./gradlew jar` leaves a source tree: each Kafka module's
-/// jar in `<module>/build/libs` (with the `-test`/`-javadoc` jars Gradle also makes), the
-/// broker in `core/build/libs`, everything else in `core/build/dependant-libs-<scala>`.
-fn gradle_tree(root: &Path) -> Vec<String> {
-    let put = |dir: &str, name: &str| {
-        let d = root.join(dir);
-        std::fs::create_dir_all(&d).unwrap();
-        let from = Path::new(V4_LIBS).join(name);
-        if std::fs::hard_link(&from, d.join(name)).is_err() {
-            std::fs::copy(&from, d.join(name)).unwrap();
-        }
-    };
-    std::fs::create_dir_all(root.join("bin")).unwrap();
-    std::fs::write(
-        root.join("gradle.properties"),
-        "group=org.apache.kafka\nversion=4.4.0\nscalaVersion=2.13.16\n",
-    )
-    .unwrap();
-    let mut names: Vec<String> = std::fs::read_dir(V4_LIBS)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".jar"))
-        .collect();
-    names.sort();
-    for name in &names {
-        let connect = ["api", "transforms", "runtime", "file", "json"]
-            .into_iter()
-            .find(|m| name.starts_with(&format!("connect-{m}-")));
-        if name.starts_with("kafka-clients-") {
-            put("clients/build/libs", name);
-        } else if name.starts_with("kafka-tools-4") {
-            put("tools/build/libs", name);
-        } else if name.starts_with("kafka_2.13-") {
-            put("core/build/libs", name);
-        } else if let Some(m) = connect {
-            put(&format!("connect/{m}/build/libs"), name);
-        } else {
-            put("core/build/dependant-libs-2.13.16", name);
-        }
-    }
-    // What Gradle also builds and kafka-run-class.sh leaves off the classpath.
-    let clients = root.join("clients/build/libs/kafka-clients-4.4.0.jar");
-    for decoy in [
-        "kafka-clients-4.4.0-test.jar",
-        "kafka-clients-4.4.0-javadoc.jar",
-    ] {
-        std::fs::copy(&clients, root.join("clients/build/libs").join(decoy)).unwrap();
-    }
-    names
-}
-
 fn names(classpath: &[PathBuf]) -> Vec<String> {
     classpath
         .iter()
@@ -232,7 +169,7 @@ async fn source_tree_after_gradlew_jar_runs_a_broker(ctx: TestContext) {
     let work = tempfile::tempdir_in("/var/tmp").unwrap();
     let tree = work.path().join("kafka");
     let cache = work.path().join("cache");
-    let jars = gradle_tree(&tree);
+    let jars = gradle_tree(&tree).unwrap();
 
     let (layout, classpath) = kafka_home::classpath(&tree).unwrap();
     assert_eq!(layout, Layout::SourceTree);
@@ -248,7 +185,7 @@ async fn source_tree_after_gradlew_jar_runs_a_broker(ctx: TestContext) {
 
     // Broken trees, each refused for its reason, naming the path.
     let broken = work.path().join("broken");
-    gradle_tree(&broken);
+    gradle_tree(&broken).unwrap();
     std::fs::remove_file(broken.join("core/build/libs/kafka_2.13-4.4.0.jar")).unwrap();
     let e = kafka_home::prepare(&broken, &cache)
         .unwrap_err()

@@ -10,9 +10,9 @@
 //! Needs 3.8.1 (`./build.sh --kafka 3.8.1`); without it the test reports itself skipped.
 
 use ducttape_services::kafka::ConfigChange;
-use ducttape_services::{KafkaVersion, KafkaVersionError, TopicSpec};
+use ducttape_services::{KafkaVersion, TopicSpec};
 use ducttape_tests::rolling::{start_workload, topic_id, TOPIC};
-use ducttape_tests::{ctx, start_kafka, Mode, TestContext};
+use ducttape_tests::{ctx, installed_or_skip, start_kafka, Mode, TestContext};
 use rstest::rstest;
 use serial_test::serial;
 
@@ -23,13 +23,8 @@ const FROM: &str = "3.8.1";
 #[tokio::test]
 #[serial(heavy)]
 async fn zookeeper_mode_rolling_upgrade_3_8_to_3_9(ctx: TestContext) {
-    let from = match KafkaVersion::release(FROM) {
-        Ok(v) => v,
-        Err(e @ KafkaVersionError::NotInstalled { .. }) => {
-            ctx.skip(e.to_string());
-            return;
-        }
-        Err(e) => panic!("{e}"),
+    let Some(from) = installed_or_skip(&ctx, FROM) else {
+        return;
     };
     let to = KafkaVersion::V3_9;
     let cluster = start_kafka(&ctx, Mode::Zookeeper, 3, from.clone())

@@ -185,6 +185,20 @@ impl KafkaVersion {
         have >= (major, minor)
     }
 
+    /// Its place among releases: the leading numbers of [`version`](Self::version)
+    /// (`4.1.0-SNAPSHOT` → 4, 1, 0), compared as numbers, not text.
+    ///
+    /// ```
+    /// use ducttape_services::KafkaVersion;
+    /// assert!(KafkaVersion::new("4.10.0").release_order() > KafkaVersion::new("4.9.1").release_order());
+    /// ```
+    pub fn release_order(&self) -> Vec<u32> {
+        self.version()
+            .split(['.', '-'])
+            .map_while(|part| part.parse().ok())
+            .collect()
+    }
+
     /// ZooKeeper mode exists before 4.0.
     pub fn supports_zookeeper(&self) -> bool {
         self.major() < 4

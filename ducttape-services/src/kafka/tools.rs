@@ -196,7 +196,10 @@ impl KafkaTools {
     }
 
     /// `main_class` with `args` as `security` says: its config written under `dir` and passed
-    /// with `config_option`, removed after the tool exits (its exit status kept).
+    /// with `config_option`, removed after the tool exits (its exit status kept). The config
+    /// option goes before `args`: the tools with subcommands (`kafka-features describe`,
+    /// `kafka-metadata-quorum describe`) take their top-level options only before the
+    /// subcommand, and the others take options in any order.
     fn secured_command(
         &self,
         security: &ClientSecurity,
@@ -208,14 +211,20 @@ impl KafkaTools {
     ) -> String {
         let file = format!("{dir}/client.properties");
         let write = security.write_script(dir, &file, extra);
-        let mut tool = security.apply(
-            self.version().tool(main_class).args(args.iter().cloned()),
+        let config = if write.is_empty() {
+            Vec::new()
+        } else {
+            vec![config_option.to_string(), file]
+        };
+        let tool = security.apply(
+            self.version()
+                .tool(main_class)
+                .args(config.into_iter().chain(args.iter().cloned())),
             dir,
         );
         if write.is_empty() {
             return tool.render();
         }
-        tool = tool.args([config_option.to_string(), file]);
         format!(
             "{write}{{ {}; }}; rc=$?; rm -rf {}; exit $rc",
             tool.render(),
@@ -280,4 +289,55 @@ pub(crate) fn bootstrap_of(brokers: &[Node]) -> String {
         .map(|n| format!("{}:{BROKER_PORT}", n.address()))
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+    use crate::kafka::{SaslMechanism, SecurityProtocol};
+
+    /// `kafka-features` on a SASL_SSL cluster: `--command-config` before the subcommand
+    /// (after it, argparse4j refuses it: `unrecognized arguments: '--command-config'`).
+    #[test]
+    fn the_config_option_precedes_a_subcommand() {
+        let admin = ClientSecurity::new(SecurityProtocol::SaslSsl, SaslMechanism::Plain)
+            .with_credentials("admin", "secret")
+            .trusting("CA PEM");
+        let tools = KafkaTools::new(
+            KafkaVersion::V4,
+            Vec::new(),
+            admin,
+            ClientSecurity::plaintext(),
+        );
+        let args = [
+            "--bootstrap-server".to_string(),
+            "b:9092".into(),
+            "describe".into(),
+        ];
+        let cmd = tools.admin_command(
+            "org.apache.kafka.tools.FeatureCommand",
+            &args,
+            &Properties::new(),
+        );
+        let config = cmd.find("--command-config").unwrap();
+        let describe = cmd.find(" describe").unwrap();
+        assert!(config < describe, "{cmd}");
+        // Plaintext: no config file, the arguments as given.
+        let plain = KafkaTools::new(
+            KafkaVersion::V4,
+            Vec::new(),
+            ClientSecurity::plaintext(),
+            ClientSecurity::plaintext(),
+        );
+        let cmd = plain.admin_command(
+            "org.apache.kafka.tools.FeatureCommand",
+            &args,
+            &Properties::new(),
+        );
+        assert!(
+            !cmd.contains("--command-config") && cmd.ends_with("describe"),
+            "{cmd}"
+        );
+    }
 }

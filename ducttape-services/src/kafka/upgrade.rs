@@ -162,7 +162,7 @@ impl KafkaService {
     pub fn tool_version(&self) -> KafkaVersion {
         (0..self.nodes().len())
             .map(|i| self.version_of(i))
-            .max_by_key(|v| release_order(v.version()))
+            .max_by_key(KafkaVersion::release_order)
             .unwrap_or_else(|| self.version().clone())
     }
 
@@ -254,14 +254,6 @@ impl KafkaService {
     }
 }
 
-/// A version's place among releases: its leading numbers (`4.1.0-SNAPSHOT` → 4, 1, 0).
-fn release_order(version: &str) -> Vec<u32> {
-    version
-        .split(['.', '-'])
-        .map_while(|part| part.parse().ok())
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -281,8 +273,9 @@ mod tests {
 
     #[test]
     fn releases_order_by_number_not_text() {
-        assert!(release_order("4.10.0") > release_order("4.9.1"));
-        assert!(release_order("4.1.0-SNAPSHOT") > release_order("4.0.2"));
-        assert!(release_order("3.9.2") < release_order("4.0.0"));
+        let order = |v: &str| KafkaVersion::new(v).release_order();
+        assert!(order("4.10.0") > order("4.9.1"));
+        assert!(order("4.1.0-SNAPSHOT") > order("4.0.2"));
+        assert!(order("3.9.2") < order("4.0.0"));
     }
 }
