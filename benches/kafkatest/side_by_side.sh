@@ -46,9 +46,9 @@
 #     cluster file, so neither side pays for node start-up. Taken down when the script exits.
 #
 # Phases, from each side's own records:
-#   kafkatest: ducktape's test log timestamps: bring-up = "Setting up..." → the first line
-#     naming the workload's service (ProducerPerformanceService in test_log.info; the
-#     VerifiableProducer in test_log.debug, which is where ducktape names it); workload → the
+#   kafkatest: ducktape's test_log.info timestamps: bring-up = "Setting up..." → the first line
+#     naming the workload's service (ProducerPerformanceService, or the VerifiableProducer
+#     "starting service"; ZooKeeper, 3 brokers and the topics before it); workload → the
 #     test's "Tearing down..."; teardown → its PASS/FAIL line; test = report.json's
 #     run_time_seconds.
 #   ours: summary.json's phases and duration.
@@ -75,7 +75,7 @@ die() { echo "side_by_side: $*" >&2; exit 1; }
 
 # --- the pair of tests: each side's test, where its records land, what its workload is -------
 #   KT_FILE, KT_TEST, KT_PARAMS  kafkatest's file (under tests/), Class.method and parameters
-#   KT_LOG, KT_WORKLOAD          the ducktape log whose first line naming KT_WORKLOAD ends bring-up
+#   KT_WORKLOAD                  the first line of test_log.info naming it ends bring-up
 #   OURS_TEST, OURS_CASE         our test binary and test (a unique suffix of its name)
 #   OURS_ENV                     environment our case runs with
 #   RESULT                       the last column: records_per_sec or acked
@@ -84,7 +84,7 @@ case "$CASE" in
     KT_FILE=kafkatest/benchmarks/core/benchmark_test.py
     KT_TEST=Benchmark.test_producer_throughput
     KT_PARAMS='{"acks":1,"topic":"topic-replication-factor-one"}'
-    KT_LOG=test_log.info KT_WORKLOAD=ProducerPerformanceService
+    KT_WORKLOAD=ProducerPerformanceService
     OURS_TEST=benchmark_test OURS_CASE=kafka_benchmark::case_01_producer_rf1
     OURS_ENV=(DUCTTAPE_BENCH_MODE=zookeeper "DUCTTAPE_BENCH_DATA_BYTES=$DATA_BYTES")
     RESULT=records_per_sec
@@ -93,7 +93,7 @@ case "$CASE" in
     KT_FILE=kafkatest/tests/core/replication_test.py
     KT_TEST=ReplicationTest.test_replication_with_broker_failure
     KT_PARAMS='{"failure_mode":"clean_bounce","broker_type":"leader","security_protocol":"PLAINTEXT","metadata_quorum":"ZK"}'
-    KT_LOG=test_log.debug KT_WORKLOAD=VerifiableProducer
+    KT_WORKLOAD=VerifiableProducer
     OURS_TEST=replication_test OURS_CASE=_leader_clean_bounce_zk
     OURS_ENV=()
     RESULT=acked
@@ -168,11 +168,11 @@ run_kafkatest() {
     --results-root "$sess" "$KT_FILE::$KT_TEST" --parameters "$KT_PARAMS") >"$sess.log" 2>&1 ||
     echo "ducktape exited non-zero: see $sess.log"
   end="$(date +%s.%N)"
-  "$VENV/bin/python" - "$sess" "$start" "$end" "$la" "$i" "${KT_TEST/./\/}" "$KT_LOG" \
-    "$KT_WORKLOAD" "$RESULT" >>"$ROWS" <<'EOF'
+  "$VENV/bin/python" - "$sess" "$start" "$end" "$la" "$i" "${KT_TEST/./\/}" "$KT_WORKLOAD" \
+    "$RESULT" >>"$ROWS" <<'EOF'
 import glob, json, re, sys
 from datetime import datetime
-sess, start, end, la, i, test_dir, log_name, workload, result = sys.argv[1:]
+sess, start, end, la, i, test_dir, workload, result = sys.argv[1:]
 reports = sorted(glob.glob(f"{sess}/*/{test_dir}/*/1/report.json"))
 if not reports:
     sys.exit(f"kafkatest run {i}: no report.json under {sess}")
@@ -180,7 +180,7 @@ rep = json.load(open(reports[0]))
 stamps = {}
 acked = None
 pat = re.compile(r"^\[\w+\s+- (\S+ \S+) - .*?\]: (.*)")
-for line in open(reports[0].replace("report.json", log_name), errors="replace"):
+for line in open(reports[0].replace("report.json", "test_log.info"), errors="replace"):
     m = pat.match(line)
     if not m:
         continue
