@@ -1,11 +1,21 @@
 #!/usr/bin/env bash
-# Side by side, on this machine and in the same session: Kafka's own kafkatest benchmark
-# `Benchmark.test_producer_throughput` (acks=1, topic-replication-factor-one: ZooKeeper + 3
-# brokers, 128 MiB of 100 B records = 1,342,177 records) on Confluent's ducktape, and our
-# equivalent `kafka_benchmark::case_01_producer_rf1` at the same size
-# (DUCTTAPE_BENCH_MODE=zookeeper DUCTTAPE_BENCH_DATA_BYTES=134217728), alternating
-# kafkatest, ours, kafkatest, ours … on the same local nodes, then a table with each run's
-# phases, the load average before it, and the ratio ours ÷ kafkatest.
+# Side by side, on this machine and in the same session: one of Kafka's own kafkatest tests on
+# Confluent's ducktape and our port of it, alternating kafkatest, ours, kafkatest, ours … on
+# the same local nodes, then a table with each run's phases, the load average before it, and
+# the ratio ours ÷ kafkatest. CASE chooses the pair:
+#
+#   producer_throughput (default)
+#       kafkatest `Benchmark.test_producer_throughput` (acks=1, topic-replication-factor-one:
+#       ZooKeeper + 3 brokers, 128 MiB of 100 B records = 1,342,177 records) against
+#       `kafka_benchmark::case_01_producer_rf1` at the same size
+#       (DUCTTAPE_BENCH_MODE=zookeeper DUCTTAPE_BENCH_DATA_BYTES=$DATA_BYTES).
+#   replication_clean_bounce
+#       kafkatest `ReplicationTest.test_replication_with_broker_failure` (failure_mode=
+#       clean_bounce, broker_type=leader, security_protocol=PLAINTEXT, metadata_quorum=ZK:
+#       ZooKeeper + 3 brokers, topic of 3 partitions, RF 3, min.insync.replicas=2, the leader of
+#       partition 0 restarted cleanly 5 times under a verifiable producer and consumer) against
+#       `replication_with_broker_failure::…_leader_clean_bounce_zk` (same parameters; an
+#       `#[ignore]`d case, run with --include-ignored).
 #
 # Not part of CI. Needs root (the local cluster), python3 with venv, and:
 #
@@ -14,10 +24,12 @@
 #               e.g. `git archive 3.9 tests bin config | tar -x -C DIR` from a mirror you have.
 #
 # Optional:
+#   CASE        producer_throughput (default) or replication_clean_bounce
 #   RUNS        pairs of runs (default 2)
 #   WORK        working directory for the venv, cluster file and results
 #               (default /var/tmp/kafkatest-side)
-#   DATA_BYTES  bytes produced by our case (default 134217728, kafkatest's target_data_size)
+#   DATA_BYTES  bytes produced by our producer_throughput case (default 134217728,
+#               kafkatest's target_data_size)
 #
 # What it sets up, each time:
 #   - a venv in $WORK/venv with ducktape at kafkatest's pin (tests/setup.py: 0.11.4) from PyPI.
@@ -29,20 +41,24 @@
 #     `libs` a symlink to /opt/kafka-3.9.2/libs (build.sh's jars, the ones our case runs).
 #     Recreated on every run of this script and removed when it exits; an /opt/kafka-dev this
 #     script did not make is left alone and the script stops.
-#   - a local cluster of 7 nodes (`ducttape-local up`; the test's @cluster asks for 7, it uses
-#     5), shared by both sides: ours runs with DUCTTAPE_CLUSTER pointing at the same cluster
-#     file, so neither side pays for node start-up. Taken down when the script exits.
+#   - a local cluster of 7 nodes (`ducttape-local up`; both tests' @cluster ask for 7, they use
+#     5 and 6), shared by both sides: ours runs with DUCTTAPE_CLUSTER pointing at the same
+#     cluster file, so neither side pays for node start-up. Taken down when the script exits.
 #
 # Phases, from each side's own records:
-#   kafkatest: ducktape's test_log.info timestamps: bring-up = "Setting up..." → the
-#     ProducerPerformanceService starting (ZooKeeper, 3 brokers, both topics); workload → the
+#   kafkatest: ducktape's test_log.info timestamps: bring-up = "Setting up..." → the first line
+#     naming the workload's service (ProducerPerformanceService, or the VerifiableProducer
+#     "starting service"; ZooKeeper, 3 brokers and the topics before it); workload → the
 #     test's "Tearing down..."; teardown → its PASS/FAIL line; test = report.json's
 #     run_time_seconds.
 #   ours: summary.json's phases and duration.
 #   wall: the whole ducktape / cargo test process (the test binary is built beforehand).
+#   result: records/s (producer_throughput) or acknowledged records (replication_clean_bounce:
+#     kafkatest's "Number of acked records", our summary's `acked`).
 set -euo pipefail
 
 : "${KAFKA_SRC:?set KAFKA_SRC to an apache/kafka tree at 3.9 (tests/ and bin/); see the header}"
+CASE="${CASE:-producer_throughput}"
 RUNS="${RUNS:-2}"
 WORK="${WORK:-/var/tmp/kafkatest-side}"
 DATA_BYTES="${DATA_BYTES:-134217728}"
@@ -57,8 +73,35 @@ LOCAL="$TARGET_DIR/debug/ducttape-local"
 
 die() { echo "side_by_side: $*" >&2; exit 1; }
 
-[[ -f "$KAFKA_SRC/tests/kafkatest/benchmarks/core/benchmark_test.py" ]] ||
-  die "$KAFKA_SRC/tests/kafkatest/benchmarks/core/benchmark_test.py not found"
+# --- the pair of tests: each side's test, where its records land, what its workload is -------
+#   KT_FILE, KT_TEST, KT_PARAMS  kafkatest's file (under tests/), Class.method and parameters
+#   KT_WORKLOAD                  the first line of test_log.info naming it ends bring-up
+#   OURS_TEST, OURS_CASE         our test binary and test (a unique suffix of its name)
+#   OURS_ENV                     environment our case runs with
+#   RESULT                       the last column: records_per_sec or acked
+case "$CASE" in
+  producer_throughput)
+    KT_FILE=kafkatest/benchmarks/core/benchmark_test.py
+    KT_TEST=Benchmark.test_producer_throughput
+    KT_PARAMS='{"acks":1,"topic":"topic-replication-factor-one"}'
+    KT_WORKLOAD=ProducerPerformanceService
+    OURS_TEST=benchmark_test OURS_CASE=kafka_benchmark::case_01_producer_rf1
+    OURS_ENV=(DUCTTAPE_BENCH_MODE=zookeeper "DUCTTAPE_BENCH_DATA_BYTES=$DATA_BYTES")
+    RESULT=records_per_sec
+    ;;
+  replication_clean_bounce)
+    KT_FILE=kafkatest/tests/core/replication_test.py
+    KT_TEST=ReplicationTest.test_replication_with_broker_failure
+    KT_PARAMS='{"failure_mode":"clean_bounce","broker_type":"leader","security_protocol":"PLAINTEXT","metadata_quorum":"ZK"}'
+    KT_WORKLOAD=VerifiableProducer
+    OURS_TEST=replication_test OURS_CASE=_leader_clean_bounce_zk
+    OURS_ENV=()
+    RESULT=acked
+    ;;
+  *) die "CASE=$CASE: expected producer_throughput or replication_clean_bounce" ;;
+esac
+
+[[ -f "$KAFKA_SRC/tests/$KT_FILE" ]] || die "$KAFKA_SRC/tests/$KT_FILE not found"
 [[ -x "$KAFKA_SRC/bin/kafka-run-class.sh" ]] || die "$KAFKA_SRC/bin/kafka-run-class.sh not found"
 grep -q 'DEV_VERSION = KafkaVersion("3\.9\.' "$KAFKA_SRC/tests/kafkatest/version.py" ||
   die "$KAFKA_SRC is not at the 3.9 line (tests/kafkatest/version.py DEV_VERSION)"
@@ -99,7 +142,12 @@ ln -s "$KAFKA_LIBS" "$KAFKA_DEV/libs"
 
 echo "== building our case and ducttape-local (not timed)"
 (cd "$REPO" && cargo build -q -p ducttape-core --bin ducttape-local &&
-  cargo test -q -p ducttape-tests --test benchmark_test --no-run)
+  cargo test -q -p ducttape-tests --test "$OURS_TEST" --no-run)
+# The full name of our case (rstest numbers its cases), so that one test runs, ignored or not.
+OURS_NAME="$(cd "$REPO" && cargo test -q -p ducttape-tests --test "$OURS_TEST" -- --list \
+  --include-ignored 2>/dev/null | sed -n 's/: test$//p' | grep -E -- "${OURS_CASE}\$")" ||
+  die "no test ending in $OURS_CASE in $OURS_TEST"
+[[ "$(wc -l <<<"$OURS_NAME")" -eq 1 ]] || die "more than one test ends in $OURS_CASE: $OURS_NAME"
 
 "$LOCAL" up --nodes 7 --cluster-file "$CLUSTER_FILE"
 
@@ -117,38 +165,43 @@ run_kafkatest() {
   start="$(date +%s.%N)"
   (cd "$KAFKA_SRC/tests" && PYTHONPATH="$KAFKA_SRC/tests" "$VENV/bin/ducktape" \
     --cluster ducktape.cluster.json.JsonCluster --cluster-file "$CLUSTER_FILE" \
-    --results-root "$sess" \
-    kafkatest/benchmarks/core/benchmark_test.py::Benchmark.test_producer_throughput \
-    --parameters '{"acks":1,"topic":"topic-replication-factor-one"}') >"$sess.log" 2>&1 ||
+    --results-root "$sess" "$KT_FILE::$KT_TEST" --parameters "$KT_PARAMS") >"$sess.log" 2>&1 ||
     echo "ducktape exited non-zero: see $sess.log"
   end="$(date +%s.%N)"
-  "$VENV/bin/python" - "$sess" "$start" "$end" "$la" "$i" >>"$ROWS" <<'EOF'
+  "$VENV/bin/python" - "$sess" "$start" "$end" "$la" "$i" "${KT_TEST/./\/}" "$KT_WORKLOAD" \
+    "$RESULT" >>"$ROWS" <<'EOF'
 import glob, json, re, sys
 from datetime import datetime
-sess, start, end, la, i = sys.argv[1:]
-reports = sorted(glob.glob(f"{sess}/*/Benchmark/test_producer_throughput/*/1/report.json"))
+sess, start, end, la, i, test_dir, workload, result = sys.argv[1:]
+reports = sorted(glob.glob(f"{sess}/*/{test_dir}/*/1/report.json"))
 if not reports:
     sys.exit(f"kafkatest run {i}: no report.json under {sess}")
 rep = json.load(open(reports[0]))
 stamps = {}
+acked = None
 pat = re.compile(r"^\[\w+\s+- (\S+ \S+) - .*?\]: (.*)")
-for line in open(reports[0].replace("report.json", "test_log.info")):
+for line in open(reports[0].replace("report.json", "test_log.info"), errors="replace"):
     m = pat.match(line)
     if not m:
         continue
     t = datetime.strptime(m.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
     msg = m.group(2)
-    for key, needle in (("setup", ": Setting up..."), ("workload", "ProducerPerformanceService"),
+    for key, needle in (("setup", ": Setting up..."), ("workload", workload),
                         ("teardown", ": Tearing down..."), ("done", ": PASS"), ("done", ": FAIL")):
         if needle in msg and key not in stamps:
             stamps[key] = t
+    a = re.search(r"Number of acked records: (\d+)", msg)
+    if a:
+        acked = int(a.group(1))
 def span(a, b):
     return f"{stamps[b] - stamps[a]:.1f}" if a in stamps and b in stamps else "?"
-rate = rep.get("data", {}) or {}
+if result == "acked":
+    value = str(acked) if acked is not None else "?"
+else:
+    value = f"{(rep.get('data') or {}).get('records_per_sec', 0):.0f}"
 print("\t".join([i, "kafkatest", rep["test_status"], la, span("setup", "workload"),
                  span("workload", "teardown"), span("teardown", "done"),
-                 f"{rep['run_time_seconds']:.1f}", f"{float(end) - float(start):.1f}",
-                 f"{rate.get('records_per_sec', 0):.0f}"]))
+                 f"{rep['run_time_seconds']:.1f}", f"{float(end) - float(start):.1f}", value]))
 EOF
 }
 
@@ -159,15 +212,15 @@ run_ours() {
   rm -rf "$res"
   echo "== run $i: ours (load $la)"
   start="$(date +%s.%N)"
-  (cd "$REPO" && DUCTTAPE_CLUSTER="$CLUSTER_FILE" DUCTTAPE_RESULTS_DIR="$res" \
-    DUCTTAPE_BENCH_MODE=zookeeper DUCTTAPE_BENCH_DATA_BYTES="$DATA_BYTES" \
-    cargo test -q -p ducttape-tests --test benchmark_test case_01_producer_rf1 -- \
+  (cd "$REPO" && env DUCTTAPE_CLUSTER="$CLUSTER_FILE" DUCTTAPE_RESULTS_DIR="$res" "${OURS_ENV[@]}" \
+    cargo test -q -p ducttape-tests --test "$OURS_TEST" -- --exact "$OURS_NAME" \
     --include-ignored --nocapture) >"$res.log" 2>&1 || echo "our case failed: see $res.log"
   end="$(date +%s.%N)"
-  "$VENV/bin/python" - "$res" "$start" "$end" "$la" "$i" >>"$ROWS" <<'EOF'
+  "$VENV/bin/python" - "$res" "$start" "$end" "$la" "$i" "${OURS_NAME//:://}" "$RESULT" \
+    >>"$ROWS" <<'EOF'
 import glob, json, sys
-res, start, end, la, i = sys.argv[1:]
-found = sorted(glob.glob(f"{res}/*/kafka_benchmark/case_01_producer_rf1/summary.json"))
+res, start, end, la, i, test_dir, result = sys.argv[1:]
+found = sorted(glob.glob(f"{res}/*/{test_dir}/summary.json"))
 if not found:
     sys.exit(f"our run {i}: no summary.json under {res}")
 s = json.load(open(found[0]))
@@ -175,10 +228,16 @@ ph = s.get("phases") or {}
 def sec(key):
     v = ph.get(key)
     return f"{float(v):.1f}" if v is not None else "?"
-rate = ((s.get("results") or {}).get("result") or {}).get("records_per_sec")
+results = s.get("results") or {}
+if result == "acked":
+    v = results.get("acked")
+    value = str(v) if v is not None else "?"
+else:
+    rate = (results.get("result") or {}).get("records_per_sec")
+    value = f"{float(rate):.0f}" if rate else "?"
 print("\t".join([i, "ours", str(s.get("status")), la, sec("bring_up_secs"), sec("workload_secs"),
                  sec("teardown_secs"), f"{float(s['duration_secs']):.1f}",
-                 f"{float(end) - float(start):.1f}", f"{float(rate):.0f}" if rate else "?"]))
+                 f"{float(end) - float(start):.1f}", value]))
 EOF
 }
 
@@ -188,11 +247,12 @@ for ((i = 1; i <= RUNS; i++)); do
 done
 
 # --- the table --------------------------------------------------------------------------------
-"$VENV/bin/python" - "$ROWS" <<'EOF'
+"$VENV/bin/python" - "$ROWS" "$RESULT" <<'EOF'
 import statistics, sys
 rows = [l.rstrip("\n").split("\t") for l in open(sys.argv[1]) if l.strip()]
+result = {"acked": "acked records", "records_per_sec": "records/s"}[sys.argv[2]]
 print()
-print("| run | side | status | load before | bring-up s | workload s | teardown s | test s | wall s | records/s |")
+print(f"| run | side | status | load before | bring-up s | workload s | teardown s | test s | wall s | {result} |")
 print("|---|---|---|---:|---:|---:|---:|---:|---:|---:|")
 for r in rows:
     print("| " + " | ".join(r) + " |")

@@ -180,7 +180,9 @@ enum Security {
 /// end every acknowledged record must be consumed with its value.
 ///
 /// kafkatest's matrix, case by case (its `enable_idempotence=False` cases run the producer
-/// without idempotence, retrying; `tls_version` is kafkatest's only with PLAINTEXT, where it
+/// without idempotence and, as Kafka's tool sets, `retries=0`: a send that fails in a fault is
+/// an error, never an acknowledgement; its `enable_idempotence=True` ones idempotent and
+/// retrying, as `producer_through_faults`; `tls_version` is kafkatest's only with PLAINTEXT, where it
 /// changes nothing, so the gzip cases run once per quorum). Not here: an inter-broker SASL
 /// mechanism other than the clients' (ours take one mechanism for every listener) and GSSAPI
 /// (no Kerberos KDC). Added: the active KRaft controller, combined and dedicated.
@@ -624,10 +626,17 @@ async fn replication_with_broker_failure(
     let kafka = &cluster.kafka.clone();
     create_replicated_topic(kafka, topic).await.unwrap();
     let clients = ctx.lease(2).await.unwrap();
-    let mut producer = VerifiableProducer::builder(vec![clients[0].clone()], kafka, topic)
-        .throughput(500)
-        .prop("delivery.timeout.ms", 120_000)
-        .prop("enable.idempotence", idempotent);
+    // Kafka's VerifiableProducer sets `retries=0` itself; an idempotent producer must retry
+    // (the client refuses to start otherwise), so it is kafkatest's idempotent one, which sets
+    // retries as `producer_through_faults` does.
+    let producer = if idempotent {
+        ducttape_tests::producer_through_faults(vec![clients[0].clone()], kafka, topic)
+    } else {
+        VerifiableProducer::builder(vec![clients[0].clone()], kafka, topic)
+            .prop("delivery.timeout.ms", 120_000)
+            .prop("enable.idempotence", false)
+    };
+    let mut producer = producer.throughput(500);
     if let Some(codec) = compression {
         producer = producer.prop("compression.type", codec);
     }
