@@ -157,7 +157,9 @@ pub async fn build_kafka(
         Mode::Zookeeper => {
             // ZooKeeper from the brokers' install: a test pinning a release runs all of it
             // (under DUCTTAPE_KAFKA_HOME too), as kafkatest's ZooKeeper runs its brokers' jars.
-            let zk = ZookeeperService::builder(nodes).version(version).build(ctx)?;
+            let zk = ZookeeperService::builder(nodes)
+                .version(version)
+                .build(ctx)?;
             zk.start().await?;
             let b = builder
                 .zookeeper(&zk)
@@ -356,20 +358,43 @@ pub async fn wait_for_more_acks(
     timeout: Duration,
 ) -> Result<u64, ServiceError> {
     let from = acknowledged_so_far(producer).await?;
-    ducttape_core::wait_until(
+    wait_for_acks(
+        producer,
         &format!("{more} more acknowledgements after the first {from}"),
         timeout,
-        Duration::from_millis(500),
-        || async {
-            let acked = acknowledged_so_far(producer).await?;
-            Ok::<_, ServiceError>((acked >= from + more).then_some(acked))
-        },
+        || async { Ok(acknowledged_so_far(producer).await? >= from + more) },
     )
+    .await?;
+    acknowledged_so_far(producer).await
+}
+
+/// Polls `enough` until it holds, failing at once (with the producer's exit status and log
+/// tail) when the producer has ended: acknowledgements cannot come from a dead producer.
+async fn wait_for_acks<F, Fut>(
+    producer: &VerifiableProducerService,
+    what: &str,
+    timeout: Duration,
+    mut enough: F,
+) -> Result<(), ServiceError>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<bool, ServiceError>>,
+{
+    ducttape_core::wait_until(what, timeout, Duration::from_millis(500), || {
+        let check = enough();
+        async move {
+            if check.await? {
+                return Ok::<_, ServiceError>(Some(Ok(())));
+            }
+            // A dead producer ends the wait now (as the found value), not at the timeout.
+            Ok(producer.ensure_running().await.err().map(Err))
+        }
+    })
     .await
     .map_err(|e| ServiceError::Usage {
         service: "verifiable-producer".into(),
         detail: e.to_string(),
-    })
+    })?
 }
 
 /// Waits until `producer` has had `more` records of `partition` acknowledged beyond what it had
@@ -382,20 +407,14 @@ pub async fn wait_for_more_acks_on(
     timeout: Duration,
 ) -> Result<u64, ServiceError> {
     let from = acknowledged_on(producer, partition).await?;
-    ducttape_core::wait_until(
+    wait_for_acks(
+        producer,
         &format!("{more} more acknowledgements on partition {partition} after its first {from}"),
         timeout,
-        Duration::from_millis(500),
-        || async {
-            let acked = acknowledged_on(producer, partition).await?;
-            Ok::<_, ServiceError>((acked >= from + more).then_some(acked))
-        },
+        || async { Ok(acknowledged_on(producer, partition).await? >= from + more) },
     )
-    .await
-    .map_err(|e| ServiceError::Usage {
-        service: "verifiable-producer".into(),
-        detail: e.to_string(),
-    })
+    .await?;
+    acknowledged_on(producer, partition).await
 }
 
 /// Stops `producers` (which fails for one that had died on its own), waits until `consumer`

@@ -153,6 +153,45 @@ async fn a_failing_perf_worker_fails_wait_with_its_output(ctx: TestContext) {
     assert!(producer.results().is_empty());
 }
 
+/// A wait for more acknowledgements from a producer that has died ends at once with the
+/// producer's node, exit status and output, not at its timeout with "timed out" (the
+/// verifiable producer here refuses `--acks maybe` and exits; no broker is needed). Were the
+/// wait blind to the dead producer, it would end after its 120 s as a timeout, which the match
+/// below refuses.
+#[rstest]
+#[tokio::test]
+#[serial(heavy)]
+async fn a_wait_for_acks_from_a_dead_producer_fails_with_its_exit(ctx: TestContext) {
+    use ducttape_services::verifiable::VerifiableProducer;
+    let nodes = ctx.lease(2).await.unwrap();
+    let kafka = KafkaService::builder(vec![nodes[0].clone()])
+        .build(&ctx)
+        .unwrap();
+    let producer = VerifiableProducer::builder(vec![nodes[1].clone()], &kafka, "t")
+        .acks("maybe")
+        .build(&ctx)
+        .unwrap();
+    producer.start().await.unwrap();
+    let err = ducttape_tests::wait_for_more_acks(&producer, 10, Duration::from_secs(120))
+        .await
+        .unwrap_err();
+    match &err {
+        ServiceError::WorkerFailed {
+            node,
+            detail,
+            log_tail,
+            ..
+        } => {
+            assert_eq!(node, nodes[1].name());
+            assert!(detail.contains("ended on its own (exit status"), "{err}");
+            assert!(log_tail.contains("acks"), "{err}");
+        }
+        other => panic!("expected the producer's failure, got: {other}"),
+    }
+    // Its stop reports the same failure (a worker that ended on its own must have succeeded).
+    assert!(producer.stop().await.is_err());
+}
+
 /// A worker declares its install like a service: a client version that is not installed fails
 /// the start naming the system, the path and `./build.sh` — not a `java` error at `wait()`.
 #[rstest]

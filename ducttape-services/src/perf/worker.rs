@@ -261,6 +261,38 @@ impl<O: ToolOutput> ToolService<O> {
         }
     }
 
+    /// Fails with [`ServiceError::WorkerFailed`] (node, exit status, log tail) when the worker
+    /// has ended on its own on a node where it was started and not stopped since: a wait for
+    /// its progress (more acknowledgements, say) ends there instead of at its timeout.
+    pub async fn ensure_running(&self) -> Result<(), ServiceError> {
+        let running = self
+            .running
+            .lock()
+            .map(|set| set.clone())
+            .unwrap_or_default();
+        for node in self.nodes.iter().filter(|n| running.contains(n.name())) {
+            let script = format!(
+                "if [ -f {exit} ]; then cat {exit}; echo ---; tail -n 20 {log} 2>/dev/null; fi; true",
+                exit = quote(&self.exitfile()),
+                log = quote(&self.log_path())
+            );
+            let text = node.account().ssh_output(&script).await.ctx(&self.name)?;
+            if let Some((status, log_tail)) = text.split_once("---\n") {
+                return Err(ServiceError::WorkerFailed {
+                    service: self.name.clone(),
+                    node: node.name().to_string(),
+                    detail: format!(
+                        "ended on its own (exit status {}) while it was expected to run",
+                        status.trim()
+                    ),
+                    log: self.log_path(),
+                    log_tail: log_tail.trim_end().to_string(),
+                });
+            }
+        }
+        Ok(())
+    }
+
     async fn collect(&self, node: &Node, require_result: bool) -> Result<(), ServiceError> {
         let account = node.account();
         let script = format!(
