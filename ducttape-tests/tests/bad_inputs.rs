@@ -137,19 +137,7 @@ async fn a_failing_perf_worker_fails_wait_with_its_output(ctx: TestContext) {
         .unwrap();
     producer.start().await.unwrap();
     let err = producer.wait().await.unwrap_err();
-    match &err {
-        ServiceError::WorkerFailed {
-            node,
-            detail,
-            log_tail,
-            ..
-        } => {
-            assert_eq!(node, nodes[1].name());
-            assert!(detail.contains("exited with status 1"), "{err}");
-            assert!(log_tail.contains("acks"), "{err}");
-        }
-        other => panic!("expected the worker's failure, got: {other}"),
-    }
+    assert_worker_failed(&err, &nodes[1], "exited with status 1", "acks");
     assert!(producer.results().is_empty());
 }
 
@@ -175,19 +163,7 @@ async fn a_wait_for_acks_from_a_dead_producer_fails_with_its_exit(ctx: TestConte
     let err = ducttape_tests::wait_for_more_acks(&producer, 10, Duration::from_secs(120))
         .await
         .unwrap_err();
-    match &err {
-        ServiceError::WorkerFailed {
-            node,
-            detail,
-            log_tail,
-            ..
-        } => {
-            assert_eq!(node, nodes[1].name());
-            assert!(detail.contains("ended on its own (exit status"), "{err}");
-            assert!(log_tail.contains("acks"), "{err}");
-        }
-        other => panic!("expected the producer's failure, got: {other}"),
-    }
+    assert_worker_failed(&err, &nodes[1], "ended on its own (exit status", "acks");
     // Its stop reports the same failure (a worker that ended on its own must have succeeded).
     assert!(producer.stop().await.is_err());
 }
@@ -256,4 +232,21 @@ async fn a_worker_on_no_node_is_refused_at_build(ctx: TestContext) {
     assert!(err.to_string().contains("at least one node"), "{err}");
     let one = VerifiableProducer::builder(kafka.nodes().to_vec(), &kafka, "t").build(&ctx);
     assert!(one.is_ok(), "{:?}", one.err());
+}
+
+/// `err` is a worker's failure on `on`, its detail containing `detail` and its log tail `tail`.
+fn assert_worker_failed(err: &ServiceError, on: &ducttape_tests::Node, detail: &str, tail: &str) {
+    match err {
+        ServiceError::WorkerFailed {
+            node,
+            detail: said,
+            log_tail,
+            ..
+        } => {
+            assert_eq!(node, on.name());
+            assert!(said.contains(detail), "{err}");
+            assert!(log_tail.contains(tail), "{err}");
+        }
+        other => panic!("expected the worker's failure, got: {other}"),
+    }
 }
