@@ -237,15 +237,17 @@ async fn seed(
     case: CopyCase,
     partitions: u32,
 ) -> Result<Vec<(i32, String)>, ServiceError> {
-    let mut producer = VerifiableProducer::builder(vec![client.clone()], kafka, INPUT)
+    let producer = VerifiableProducer::builder(vec![client.clone()], kafka, INPUT)
         .max_messages(i64::from(case.records))
         .throughput(-1)
         .prop("enable.idempotence", true)
         .prop("retries", i32::MAX)
-        .name("seed-producer");
-    if case.group_mode {
-        producer = producer.repeating_keys(partitions);
-    }
+        .name("seed-producer")
+        // Keys 0..n-1, so the records reach the partitions by key hash, not by the sticky
+        // partitioner (unkeyed, as kafkatest seeds, a whole seed once landed in one of two
+        // partitions and one copier had nothing to copy): keys 0 and 1 hash onto both of two
+        // partitions, 0..8 onto 7 of 9.
+        .repeating_keys(partitions);
     let producer = producer.build(ctx)?;
     producer.start().await?;
     producer.wait().await?;
@@ -266,6 +268,15 @@ async fn seed(
             "the seed producer had {} of {} records acknowledged",
             acked.len(),
             case.records
+        )));
+    }
+    // Standalone, each copier copies its own input partition: one left empty is a copier
+    // that copies nothing and a bounce that proves nothing.
+    let seeded: std::collections::BTreeSet<i32> = acked.iter().map(|(p, _, _)| *p).collect();
+    if !case.group_mode && seeded.len() < partitions as usize {
+        return Err(usage(format!(
+            "the seed reached input partitions {seeded:?} only, of {partitions}: a copier \
+             would have nothing to copy"
         )));
     }
     Ok(acked.into_iter().map(|(p, _, v)| (p, v)).collect())
