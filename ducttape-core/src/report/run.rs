@@ -65,7 +65,8 @@ fn kafka_of_run(tests: &[(PathBuf, Value)]) -> Vec<(String, usize)> {
         let mut in_test = std::collections::BTreeSet::new();
         for service in summary["services"].as_array().into_iter().flatten() {
             let results = &service["results"];
-            let Some(version) = results["kafka_version"].as_str() else {
+            // A cluster that never started (refused at build, a missing release) reports none.
+            let Some(version) = results["kafka_version"].as_str().filter(|v| !v.is_empty()) else {
                 continue;
             };
             let name = match results["kafka_home_source"].as_str() {
@@ -324,6 +325,9 @@ mod tests {
                 "pass" => json!([{"name": "kafka", "results": {"kafka_version": "4.0.2"}},
                     {"name": "kafka2", "results": {"kafka_version": "4.0.2"}}]),
                 "fail" => json!([{"name": "kafka", "results": {"kafka_version": "4.1.0-SNAPSHOT",
+                    "kafka_home_source": "/src/kafka"}}]),
+                // A cluster refused before it started reports no version: not a Kafka.
+                "error" => json!([{"name": "kafka", "results": {"kafka_version": "",
                     "kafka_home_source": "/src/kafka"}}]),
                 _ => json!([]),
             };
