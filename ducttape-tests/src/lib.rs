@@ -362,29 +362,32 @@ pub async fn wait_for_more_acks(
         producer,
         &format!("{more} more acknowledgements after the first {from}"),
         timeout,
-        || async { Ok(acknowledged_so_far(producer).await? >= from + more) },
+        || async {
+            let acked = acknowledged_so_far(producer).await?;
+            Ok((acked >= from + more).then_some(acked))
+        },
     )
-    .await?;
-    acknowledged_so_far(producer).await
+    .await
 }
 
-/// Polls `enough` until it holds, failing at once (with the producer's exit status and log
-/// tail) when the producer has ended: acknowledgements cannot come from a dead producer.
+/// Polls `enough` until it gives the count reached, failing at once (with the producer's exit
+/// status and log tail) when the producer has ended: acknowledgements cannot come from a dead
+/// producer.
 async fn wait_for_acks<F, Fut>(
     producer: &VerifiableProducerService,
     what: &str,
     timeout: Duration,
     mut enough: F,
-) -> Result<(), ServiceError>
+) -> Result<u64, ServiceError>
 where
     F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<bool, ServiceError>>,
+    Fut: std::future::Future<Output = Result<Option<u64>, ServiceError>>,
 {
     ducttape_core::wait_until(what, timeout, Duration::from_millis(500), || {
         let check = enough();
         async move {
-            if check.await? {
-                return Ok::<_, ServiceError>(Some(Ok(())));
+            if let Some(acked) = check.await? {
+                return Ok::<_, ServiceError>(Some(Ok(acked)));
             }
             // A dead producer ends the wait now (as the found value), not at the timeout.
             Ok(producer.ensure_running().await.err().map(Err))
@@ -411,10 +414,12 @@ pub async fn wait_for_more_acks_on(
         producer,
         &format!("{more} more acknowledgements on partition {partition} after its first {from}"),
         timeout,
-        || async { Ok(acknowledged_on(producer, partition).await? >= from + more) },
+        || async {
+            let acked = acknowledged_on(producer, partition).await?;
+            Ok((acked >= from + more).then_some(acked))
+        },
     )
-    .await?;
-    acknowledged_on(producer, partition).await
+    .await
 }
 
 /// Stops `producers` (which fails for one that had died on its own), waits until `consumer`
