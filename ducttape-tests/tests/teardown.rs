@@ -287,6 +287,76 @@ async fn a_stop_failing_on_one_node_fails_the_test_and_the_rest_is_still_done() 
     }
 }
 
+/// A worker restarted on a node keeps what its earlier runs printed: each start empties the
+/// worker's directory, and the results still hold every run's output (a bounced verifiable
+/// consumer's events were lost from the results before); the clean removes both.
+#[tokio::test]
+#[serial(context)]
+async fn a_restarted_workers_earlier_outputs_are_collected_and_cleaned() {
+    let ctx = inner_ctx("earlier_outputs");
+    let nodes = ctx.lease(1).await.unwrap();
+    let command: ducttape_services::perf::ToolCommand =
+        Arc::new(|_, _| "echo \"run started $(date +%s%N)\"; sleep 60".into());
+    let worker = ducttape_services::perf::ToolService::<
+        ducttape_services::verifiable::VerifiableOutput,
+    >::new(
+        &ctx,
+        "rerun",
+        nodes.clone(),
+        command,
+        Duration::from_secs(60),
+    )
+    .unwrap();
+    let node = &nodes[0];
+    let mut printed = Vec::new();
+    for _ in 0..3 {
+        worker.start_node(node).await.unwrap();
+        let line = ducttape_core::wait_until(
+            "the run's line",
+            Duration::from_secs(10),
+            Duration::from_millis(50),
+            || async {
+                let text = node
+                    .account()
+                    .ssh_output(&format!("cat {} 2>/dev/null; true", worker.log_path()))
+                    .await?;
+                Ok::<_, ducttape_core::remote::RemoteError>(
+                    (!text.is_empty()).then(|| text.trim().to_string()),
+                )
+            },
+        )
+        .await
+        .unwrap();
+        printed.push(line);
+        worker.stop_node(node, false).await.unwrap();
+    }
+    let (dir, panic) = finish(ctx).await;
+    assert_eq!(panic, None);
+    let on_node = dir.join("rerun").join(node.name());
+    let read = |path: PathBuf| {
+        std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+            .trim()
+            .to_string()
+    };
+    assert_eq!(read(on_node.join("rerun.out")), printed[2]);
+    for run in 1..=2 {
+        assert_eq!(
+            read(
+                on_node
+                    .join("rerun.earlier")
+                    .join(format!("rerun-{run}.out"))
+            ),
+            printed[run - 1],
+            "run {run}"
+        );
+    }
+    assert_ne!(printed[0], printed[1], "three distinct runs: {printed:?}");
+    for left in leftovers(&nodes, "/mnt/rerun /mnt/rerun.earlier").await {
+        assert!(left.ends_with(": 0"), "left on a node: {left}");
+    }
+}
+
 /// One process on one node, declared ([`ProcessSpec`]): the hooks are the framework's own,
 /// except a stop that can be made a no-op returning `Ok`.
 struct Declared {

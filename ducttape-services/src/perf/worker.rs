@@ -8,6 +8,10 @@
 //! passwords and keys), its JVM command line ([`JavaCommand`](crate::JavaCommand): classpath
 //! from the install, heap, JVM options, log4j). What is the worker's own: each start empties
 //! its directory, the exit status goes to a file, and the output is parsed when it ends.
+//! What a node's earlier runs printed is not lost with the emptied directory: each restart
+//! moves the previous output to `<dir>.earlier/<name>-<run>.out` (run 1 the first), which the
+//! results keep beside the last run's (`<service>/<node>/<name>.earlier/`), and the
+//! service's clean removes.
 //!
 //! A worker's failure is never silent (ducktape #102): a non-zero exit, or an exit without the
 //! result line, is an error from [`wait`](crate::ServiceExt::wait) carrying the output's tail.
@@ -17,7 +21,7 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -78,6 +82,8 @@ pub struct ToolService<O: ToolOutput> {
     written_at: Mutex<BTreeMap<String, f64>>,
     /// Nodes whose worker was started and has not been stopped or waited for since.
     running: Mutex<BTreeSet<String>>,
+    /// Starts per node so far (the run number of the output kept at the next start).
+    starts: Mutex<BTreeMap<String, u32>>,
 }
 
 impl<O: ToolOutput> ToolService<O> {
@@ -145,6 +151,7 @@ impl<O: ToolOutput> ToolService<O> {
             tails: Mutex::new(BTreeMap::new()),
             written_at: Mutex::new(BTreeMap::new()),
             running: Mutex::new(BTreeSet::new()),
+            starts: Mutex::new(BTreeMap::new()),
         });
         register(ctx, &service);
         Ok(service)
@@ -157,6 +164,35 @@ impl<O: ToolOutput> ToolService<O> {
     /// The file a node's stdout (and stderr) goes to.
     pub fn log_path(&self) -> String {
         format!("{}/{}.out", self.dir(), self.name)
+    }
+
+    /// Where the outputs of a node's earlier runs are kept: beside [`worker_dir`], which each
+    /// start empties.
+    fn earlier_dir(&self) -> String {
+        format!("{}.earlier", self.dir())
+    }
+
+    /// Before a start on `node`: the first start removes what an earlier test's service of the
+    /// same name kept; a restart keeps the previous run's output (`<name>-<run>.out`).
+    async fn keep_earlier_output(&self, node: &Node) -> Result<(), ServiceError> {
+        let previous = {
+            let mut starts = self.starts.lock().unwrap_or_else(PoisonError::into_inner);
+            let n = starts.entry(node.name().to_string()).or_default();
+            *n += 1;
+            *n - 1
+        };
+        let earlier = quote(&self.earlier_dir());
+        let script = if previous == 0 {
+            format!("rm -rf {earlier}")
+        } else {
+            format!(
+                "if [ -f {log} ]; then mkdir -p {earlier} && mv {log} {earlier}/{run}; fi",
+                log = quote(&self.log_path()),
+                run = quote(&format!("{}-{previous}.out", self.name)),
+            )
+        };
+        node.account().ssh(&script).await.ctx(&self.name)?;
+        Ok(())
     }
 
     fn pidfile(&self) -> String {
@@ -365,6 +401,7 @@ impl<O: ToolOutput> Service for ToolService<O> {
         let tail = self.tail(node);
         let mut tail = tail.lock().await;
         *tail = OutputTail::default();
+        self.keep_earlier_output(node).await?;
         spec.prepare(node).await?;
         let account = node.account();
         for local in &self.uploads {
@@ -404,15 +441,23 @@ impl<O: ToolOutput> Service for ToolService<O> {
         self.collect(node, ended_on_its_own).await.map(|()| ended)
     }
 
+    async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
+        self.spec(node).clean(node).await?;
+        node.account()
+            .remove(&self.earlier_dir())
+            .await
+            .ctx(&self.name)
+    }
+
     fn process_spec(&self, node: &Node) -> Option<ProcessSpec> {
         Some(self.spec(node))
     }
 
     fn logs(&self) -> Vec<LogFile> {
-        vec![LogFile::always(
-            &format!("{}.out", self.name),
-            &self.log_path(),
-        )]
+        vec![
+            LogFile::always(&format!("{}.out", self.name), &self.log_path()),
+            LogFile::always(&format!("{}.earlier", self.name), &self.earlier_dir()),
+        ]
     }
 
     /// Each node's parsed output, with `written_at`: when its last line was written (seconds
