@@ -18,6 +18,12 @@
 //! At a moment the group should be settled, [`GroupChecker::assignment`] answers whether the
 //! live members' assignments partition the topic's partitions: none held twice, none orphaned.
 //!
+//! Records a member consumed whose commit Kafka then refused ([`GroupChecker::refused`]: a
+//! commit during a cooperative rebalance, say, `…undergoing a rebalance`) may be delivered
+//! again to the partition's next owner, which starts at the last commit: at-least-once allows
+//! it, and a duplicates check excuses exactly those records
+//! ([`GroupChecker::redelivery_allowed`]), no others.
+//!
 //! Events are fed in time order across members ([`GroupChecker::observe_all`] sorts them by
 //! timestamp, each member's own order kept).
 
@@ -178,6 +184,12 @@ struct Member {
     assignment: BTreeSet<i32>,
     /// Next offset to read, per partition held since it was last (re)assigned.
     position: BTreeMap<i32, i64>,
+    /// Offsets consumed since this member's last successful commit there, per partition held.
+    uncommitted: BTreeMap<i32, (i64, i64)>,
+    /// Ranges of those whose commit Kafka refused, per partition held: released to the group's
+    /// [`GroupChecker::refused`] when the member loses the partition still without a later
+    /// successful commit covering them.
+    refused: BTreeMap<i32, Vec<(i64, i64)>>,
     assigned: u64,
     revoked: u64,
     consumed: u64,
@@ -192,6 +204,8 @@ pub struct GroupChecker {
     partitions: u32,
     members: BTreeMap<String, Member>,
     committed: BTreeMap<i32, i64>,
+    /// Offset ranges consumed whose commit Kafka refused, per partition.
+    refused: BTreeMap<i32, Vec<(i64, i64)>>,
     violations: Vec<GroupViolation>,
 }
 
@@ -203,6 +217,7 @@ impl GroupChecker {
             partitions,
             members: BTreeMap::new(),
             committed: BTreeMap::new(),
+            refused: BTreeMap::new(),
             violations: Vec::new(),
         }
     }
@@ -238,6 +253,8 @@ impl GroupChecker {
                 m.joined = false;
                 m.assignment.clear();
                 m.position.clear();
+                m.uncommitted.clear();
+                release_all(&mut self.refused, m);
             }
             VerifiableEvent::PartitionsAssigned { partitions, .. } => {
                 m.live = true;
@@ -246,6 +263,8 @@ impl GroupChecker {
                 for tp in partitions.iter().filter(|tp| tp.topic == topic) {
                     m.assignment.insert(tp.partition);
                     m.position.remove(&tp.partition);
+                    m.uncommitted.remove(&tp.partition);
+                    release(&mut self.refused, m, tp.partition);
                 }
             }
             VerifiableEvent::PartitionsRevoked { partitions, .. } => {
@@ -259,6 +278,8 @@ impl GroupChecker {
                         });
                     }
                     m.position.remove(&tp.partition);
+                    m.uncommitted.remove(&tp.partition);
+                    release(&mut self.refused, m, tp.partition);
                 }
             }
             VerifiableEvent::RecordsConsumed { partitions, .. } => {
@@ -293,6 +314,11 @@ impl GroupChecker {
                         }
                     }
                     m.position.insert(p, batch.max_offset + 1);
+                    let range = m
+                        .uncommitted
+                        .entry(p)
+                        .or_insert((batch.min_offset, batch.max_offset));
+                    range.1 = batch.max_offset;
                 }
             }
             VerifiableEvent::OffsetsCommitted {
@@ -300,11 +326,40 @@ impl GroupChecker {
             } => {
                 if !success {
                     m.failed_commits += 1;
+                    // What it consumed below the refused offsets stays uncommitted: the next
+                    // owner may read it again.
+                    for c in offsets.iter().filter(|c| c.topic == topic) {
+                        if let Some(&(first, last)) = m.uncommitted.get(&c.partition) {
+                            if first < c.offset {
+                                let range = (first, last.min(c.offset - 1));
+                                let ranges = m.refused.entry(c.partition).or_default();
+                                // Refusals one after the other: one range from the same start.
+                                match ranges.last_mut() {
+                                    Some(r) if r.0 == range.0 => r.1 = r.1.max(range.1),
+                                    _ => ranges.push(range),
+                                }
+                            }
+                        }
+                    }
                     return;
                 }
                 m.commits += 1;
                 for c in offsets.iter().filter(|c| c.topic == topic) {
                     let p = c.partition;
+                    if let Some(range) = m.uncommitted.get_mut(&p) {
+                        if range.1 < c.offset {
+                            m.uncommitted.remove(&p);
+                        } else {
+                            range.0 = range.0.max(c.offset);
+                        }
+                    }
+                    // A later commit covering what was refused before makes it committed.
+                    if let Some(ranges) = m.refused.get_mut(&p) {
+                        ranges.retain(|r| r.1 >= c.offset);
+                        for r in ranges.iter_mut() {
+                            r.0 = r.0.max(c.offset);
+                        }
+                    }
                     if !m.assignment.contains(&p) {
                         self.violations.push(GroupViolation::CommitUnassigned {
                             member: member.into(),
@@ -345,6 +400,8 @@ impl GroupChecker {
             m.joined = false;
             m.assignment.clear();
             m.position.clear();
+            m.uncommitted.clear();
+            release_all(&mut self.refused, m);
         }
     }
 
@@ -378,6 +435,21 @@ impl GroupChecker {
     /// The last offset the group committed successfully on each partition, by the events.
     pub fn committed(&self) -> &BTreeMap<i32, i64> {
         &self.committed
+    }
+
+    /// The offset ranges (first, last) a member consumed and lost the partition of while Kafka
+    /// had refused their commit, per partition, in the order lost (commits refused one after
+    /// the other make one range).
+    pub fn refused(&self) -> &BTreeMap<i32, Vec<(i64, i64)>> {
+        &self.refused
+    }
+
+    /// Whether the record at `offset` of `partition` may be delivered again: a member
+    /// consumed it and Kafka refused the commit covering it.
+    pub fn redelivery_allowed(&self, partition: i32, offset: i64) -> bool {
+        self.refused
+            .get(&partition)
+            .is_some_and(|ranges| ranges.iter().any(|&(a, b)| a <= offset && offset <= b))
     }
 
     /// The members that are live now.
@@ -421,6 +493,22 @@ impl GroupChecker {
         self.members.values().fold((0, 0), |(ok, failed), m| {
             (ok + m.commits, failed + m.failed_commits)
         })
+    }
+}
+
+/// Moves `m`'s refused ranges of partition `p` to the group's `refused`: `m` lost `p`.
+fn release(refused: &mut BTreeMap<i32, Vec<(i64, i64)>>, m: &mut Member, p: i32) {
+    if let Some(ranges) = m.refused.remove(&p).filter(|r| !r.is_empty()) {
+        refused.entry(p).or_default().extend(ranges);
+    }
+}
+
+/// [`release`] of every partition: `m` ended.
+fn release_all(refused: &mut BTreeMap<i32, Vec<(i64, i64)>>, m: &mut Member) {
+    for (p, ranges) in std::mem::take(&mut m.refused) {
+        if !ranges.is_empty() {
+            refused.entry(p).or_default().extend(ranges);
+        }
     }
 }
 
@@ -534,6 +622,63 @@ mod tests {
                 member: "a".into(),
                 partition: 1
             }]
+        );
+    }
+
+    #[test]
+    fn records_whose_commit_was_refused_may_be_read_again_and_no_others() {
+        // a: 0..=9 committed; 10..=14 refused; then loses partition 0; b reads from 10.
+        let a = format!(
+            "{A}{}",
+            r#"{"timestamp":6,"name":"records_consumed","count":5,"partitions":[{"topic":"t","partition":0,"count":5,"minOffset":10,"maxOffset":14}]}
+{"timestamp":7,"name":"offsets_committed","offsets":[{"topic":"t","partition":0,"offset":15}],"success":false,"error":"undergoing a rebalance"}
+{"timestamp":8,"name":"partitions_revoked","partitions":[{"topic":"t","partition":0}]}
+"#
+        );
+        let mut c = GroupChecker::new("t", 2);
+        c.observe_all([("a", events(&a).as_slice())]);
+        assert_eq!(c.refused().get(&0), Some(&vec![(10, 14)]));
+        // A second refusal in a row extends the range.
+        let twice = a.replace(
+            r#"{"timestamp":8,"name":"partitions_revoked""#,
+            r#"{"timestamp":7,"name":"records_consumed","count":2,"partitions":[{"topic":"t","partition":0,"count":2,"minOffset":15,"maxOffset":16}]}
+{"timestamp":7,"name":"offsets_committed","offsets":[{"topic":"t","partition":0,"offset":17}],"success":false,"error":"undergoing a rebalance"}
+{"timestamp":8,"name":"partitions_revoked""#,
+        );
+        let mut c2 = GroupChecker::new("t", 2);
+        c2.observe_all([("a", events(&twice).as_slice())]);
+        assert_eq!(c2.refused().get(&0), Some(&vec![(10, 16)]));
+        assert!(c.redelivery_allowed(0, 10) && c.redelivery_allowed(0, 14));
+        assert!(!c.redelivery_allowed(0, 9), "committed before");
+        assert!(!c.redelivery_allowed(0, 15), "never consumed by a");
+        assert!(!c.redelivery_allowed(1, 12), "another partition");
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+
+        // The same refusal followed by a successful commit covering it before the partition
+        // moved: nothing may be read again.
+        let covered = a.replace(
+            r#"{"timestamp":8,"name":"partitions_revoked""#,
+            r#"{"timestamp":7,"name":"records_consumed","count":2,"partitions":[{"topic":"t","partition":0,"count":2,"minOffset":15,"maxOffset":16}]}
+{"timestamp":7,"name":"offsets_committed","offsets":[{"topic":"t","partition":0,"offset":17}],"success":true}
+{"timestamp":8,"name":"partitions_revoked""#,
+        );
+        let mut c = GroupChecker::new("t", 2);
+        c.observe_all([("a", events(&covered).as_slice())]);
+        assert!(c.refused().is_empty(), "{:?}", c.refused());
+        assert!(!c.redelivery_allowed(0, 12));
+
+        // Refused while the member still holds the partition: not (yet) released.
+        let held = a.replace(
+            r#"{"timestamp":8,"name":"partitions_revoked","partitions":[{"topic":"t","partition":0}]}"#,
+            "",
+        );
+        let mut c = GroupChecker::new("t", 2);
+        c.observe_all([("a", events(&held).as_slice())]);
+        assert!(!c.redelivery_allowed(0, 12));
+        c.end("a");
+        assert!(
+            c.redelivery_allowed(0, 12),
+            "released when the member ended"
         );
     }
 }
