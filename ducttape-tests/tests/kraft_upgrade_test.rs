@@ -54,6 +54,15 @@ async fn upgrade_then_raise_metadata(
         "every node says it runs {}: {running:?}",
         to.version()
     );
+    // Moved onto the user's build, the results name it as the Kafka under test (the run
+    // report's header), though the cluster started on a release.
+    if let Some(Ok(user)) = to.user_home() {
+        assert_eq!(
+            kafka.results()["kafka_home_source"],
+            user.source.display().to_string(),
+            "the results name the build the nodes were moved onto"
+        );
+    }
     // The binaries are new, the metadata still the old release's until it is finalized.
     assert_eq!(kafka.metadata_version().await.unwrap(), before);
     let newest = kafka.describe_features().await.unwrap()["metadata.version"]

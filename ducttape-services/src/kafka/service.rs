@@ -561,7 +561,8 @@ impl Service for KafkaService {
     /// The version under test as the servers report it: `kafka_version` (the versions the
     /// nodes logged at start, joined with ", " when they differ), `kafka_versions` by node,
     /// `kafka_home` and `kafka_homes` likewise (the installs their JVMs run from), and
-    /// `kafka_home_source` when it came from `DUCTTAPE_KAFKA_HOME`.
+    /// `kafka_home_source` when the service started on the user's build
+    /// (`DUCTTAPE_KAFKA_HOME`) or a node runs it now (moved onto it by an upgrade).
     fn results(&self) -> serde_json::Value {
         let (versions, homes) = (self.running_versions(), self.running_homes());
         let distinct = |m: &BTreeMap<String, String>| {
@@ -574,7 +575,16 @@ impl Service for KafkaService {
             "kafka_home": distinct(&homes),
             "kafka_homes": homes,
         });
-        if let Some(Ok(user)) = self.version.user_home() {
+        // The user's build, whether the cluster started on it or a node runs it now (moved
+        // onto it by `upgrade_node`).
+        let user_build = std::iter::once(self.version.clone())
+            .chain(
+                self.nodes
+                    .iter()
+                    .filter_map(|node| self.version_of_node(node).ok()),
+            )
+            .find_map(|v| v.user_home().and_then(Result::ok));
+        if let Some(user) = user_build {
             results["kafka_home_source"] = user.source.display().to_string().into();
         }
         results
