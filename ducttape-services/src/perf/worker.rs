@@ -442,11 +442,14 @@ impl<O: ToolOutput> Service for ToolService<O> {
     }
 
     async fn clean_node(&self, node: &Node) -> Result<(), ServiceError> {
-        self.spec(node).clean(node).await?;
-        node.account()
+        // Both, whichever fails: the first error is returned.
+        let process = self.spec(node).clean(node).await;
+        let earlier = node
+            .account()
             .remove(&self.earlier_dir())
             .await
-            .ctx(&self.name)
+            .ctx(&self.name);
+        process.and(earlier)
     }
 
     fn process_spec(&self, node: &Node) -> Option<ProcessSpec> {
