@@ -161,7 +161,8 @@ impl ConsumerGroup {
     }
 
     /// Waits until `members` members are live and joined (each had its assignment after its
-    /// last revocation), their assignments partition the topic, and
+    /// last revocation), their assignments partition the topic, balanced (no member empty
+    /// while another holds several: a KIP-848 rebalance still moving partitions), and
     /// the group consumed more than it had when called (kafkatest's `await_members` then
     /// `await_consumed_messages`); returns the checker at that moment.
     pub async fn wait_settled(
@@ -296,14 +297,18 @@ pub async fn wait_settled_together(
 ) -> Result<GroupChecker, ServiceError> {
     let before = merged_checker(groups).await?.consumed();
     ducttape_core::wait_until(
-        &format!("{members} members holding every partition once, consuming past {before}"),
+        &format!(
+            "{members} members holding every partition once, balanced, consuming past {before}"
+        ),
         timeout,
         Duration::from_secs(1),
         || async {
             let c = merged_checker(groups).await?;
+            let assignment = c.assignment();
             let settled = c.live_members().len() == members
                 && c.joined_members().len() == members
-                && c.assignment().is_clean()
+                && assignment.is_clean()
+                && assignment.is_balanced()
                 && c.consumed() > before;
             Ok::<_, ServiceError>(settled.then_some(c))
         },

@@ -22,7 +22,11 @@
 //! commit during a cooperative rebalance, say, `…undergoing a rebalance`) may be delivered
 //! again to the partition's next owner, which starts at the last commit: at-least-once allows
 //! it, and a duplicates check excuses exactly those records
-//! ([`GroupChecker::redelivery_allowed`]), no others.
+//! ([`GroupChecker::redelivery_allowed`]), no others. The excuse is per record, not per
+//! delivery: a third read of such a record is caught as a read from behind the next owner's
+//! commit ([`GroupViolation::ConsumedBehindCommit`]) or a rewind within a held partition. Any
+//! failed commit counts as refused, a timed-out one too, though Kafka may have applied it: a
+//! later read from behind such a commit would be excused, as the checker never saw the commit.
 //!
 //! Events are fed in time order across members ([`GroupChecker::observe_all`] sorts them by
 //! timestamp, each member's own order kept).
@@ -162,6 +166,20 @@ impl AssignmentProblems {
     pub fn is_clean(&self) -> bool {
         self.owned_twice.is_empty() && self.orphaned.is_empty() && self.unknown.is_empty()
     }
+
+    /// Whether the live members hold partition counts within one of each other. Every
+    /// assignor of one topic's group (range, round-robin, sticky, cooperative-sticky, KIP-848's
+    /// uniform and range) ends balanced; a clean but unbalanced assignment (one member holding
+    /// every partition, the newcomers none) is a rebalance still under way — KIP-848 hands a
+    /// joining member an empty assignment first and moves partitions to it only once their
+    /// owner has revoked them.
+    pub fn is_balanced(&self) -> bool {
+        let sizes = self.assignments.values().map(Vec::len);
+        match (sizes.clone().min(), sizes.max()) {
+            (Some(min), Some(max)) => max - min <= 1,
+            _ => true,
+        }
+    }
 }
 
 impl fmt::Display for AssignmentProblems {
@@ -248,14 +266,7 @@ impl GroupChecker {
                 m.live = true;
                 m.joined = false;
             }
-            VerifiableEvent::ShutdownComplete { .. } => {
-                m.live = false;
-                m.joined = false;
-                m.assignment.clear();
-                m.position.clear();
-                m.uncommitted.clear();
-                release_all(&mut self.refused, m);
-            }
+            VerifiableEvent::ShutdownComplete { .. } => m.end(&mut self.refused),
             VerifiableEvent::PartitionsAssigned { partitions, .. } => {
                 m.live = true;
                 m.joined = true;
@@ -396,12 +407,7 @@ impl GroupChecker {
     /// `member` was killed: it holds nothing from now on.
     pub fn end(&mut self, member: &str) {
         if let Some(m) = self.members.get_mut(member) {
-            m.live = false;
-            m.joined = false;
-            m.assignment.clear();
-            m.position.clear();
-            m.uncommitted.clear();
-            release_all(&mut self.refused, m);
+            m.end(&mut self.refused);
         }
     }
 
@@ -503,11 +509,19 @@ fn release(refused: &mut BTreeMap<i32, Vec<(i64, i64)>>, m: &mut Member, p: i32)
     }
 }
 
-/// [`release`] of every partition: `m` ended.
-fn release_all(refused: &mut BTreeMap<i32, Vec<(i64, i64)>>, m: &mut Member) {
-    for (p, ranges) in std::mem::take(&mut m.refused) {
-        if !ranges.is_empty() {
-            refused.entry(p).or_default().extend(ranges);
+impl Member {
+    /// The member ended (shut down, or killed): it holds nothing, and what it had consumed
+    /// under refused commits may be read again by the partitions' next owners.
+    fn end(&mut self, refused: &mut BTreeMap<i32, Vec<(i64, i64)>>) {
+        self.live = false;
+        self.joined = false;
+        self.assignment.clear();
+        self.position.clear();
+        self.uncommitted.clear();
+        for (p, ranges) in std::mem::take(&mut self.refused) {
+            if !ranges.is_empty() {
+                refused.entry(p).or_default().extend(ranges);
+            }
         }
     }
 }
@@ -552,6 +566,19 @@ mod tests {
         let mut three = GroupChecker::new("t", 3);
         three.observe_all([("a", events(A).as_slice())]);
         assert_eq!(three.assignment().orphaned, vec![2]);
+        // b joined with nothing yet while a holds both: clean, not balanced.
+        let mut joining = c.clone();
+        joining.observe_all([(
+            "b",
+            events(
+                r#"{"timestamp":6,"name":"startup_complete"}
+{"timestamp":7,"name":"partitions_assigned","partitions":[]}
+"#,
+            )
+            .as_slice(),
+        )]);
+        assert!(joining.assignment().is_clean() && !joining.assignment().is_balanced());
+        assert!(c.assignment().is_balanced());
     }
 
     #[test]
@@ -635,9 +662,32 @@ mod tests {
 {"timestamp":8,"name":"partitions_revoked","partitions":[{"topic":"t","partition":0}]}
 "#
         );
+        // b, assigned partition 0, reads it from the commit (10) on and commits 15.
+        let b = r#"{"timestamp":9,"name":"startup_complete"}
+{"timestamp":10,"name":"partitions_assigned","partitions":[{"topic":"t","partition":0}]}
+{"timestamp":11,"name":"records_consumed","count":5,"partitions":[{"topic":"t","partition":0,"count":5,"minOffset":10,"maxOffset":14}]}
+{"timestamp":12,"name":"offsets_committed","offsets":[{"topic":"t","partition":0,"offset":15}],"success":true}
+"#;
         let mut c = GroupChecker::new("t", 2);
-        c.observe_all([("a", events(&a).as_slice())]);
+        c.observe_all([("a", events(&a).as_slice()), ("b", events(b).as_slice())]);
         assert_eq!(c.refused().get(&0), Some(&vec![(10, 14)]));
+        assert!(c.violations().is_empty(), "{:?}", c.violations());
+        // A third read of an excused record (c, from before b's commit) is still a violation.
+        let third = r#"{"timestamp":13,"name":"startup_complete"}
+{"timestamp":14,"name":"partitions_assigned","partitions":[{"topic":"t","partition":1}]}
+{"timestamp":15,"name":"records_consumed","count":1,"partitions":[{"topic":"t","partition":0,"count":1,"minOffset":12,"maxOffset":12}]}
+"#;
+        let mut with_c = c.clone();
+        with_c.observe_all([("c", events(third).as_slice())]);
+        assert!(
+            with_c.violations().iter().any(|v| matches!(
+                v,
+                GroupViolation::ConsumedBehindCommit { member, min_offset: 12, committed: 15, .. }
+                    if member == "c"
+            )),
+            "{:?}",
+            with_c.violations()
+        );
         // A second refusal in a row extends the range.
         let twice = a.replace(
             r#"{"timestamp":8,"name":"partitions_revoked""#,
@@ -675,10 +725,19 @@ mod tests {
         let mut c = GroupChecker::new("t", 2);
         c.observe_all([("a", events(&held).as_slice())]);
         assert!(!c.redelivery_allowed(0, 12));
+        let mut shut_down = c.clone();
         c.end("a");
         assert!(
             c.redelivery_allowed(0, 12),
-            "released when the member ended"
+            "released when the member was killed"
+        );
+        shut_down.observe(
+            "a",
+            &events(r#"{"timestamp":9,"name":"shutdown_complete"}"#)[0],
+        );
+        assert!(
+            shut_down.redelivery_allowed(0, 12),
+            "released when the member shut down"
         );
     }
 }
