@@ -94,14 +94,30 @@ async fn start_workload(
     Arc<VerifiableProducerService>,
     Arc<VerifiableConsumerService>,
 ) {
+    start_workload_as(ctx, kafka, clients, None).await
+}
+
+/// [`start_workload`] with the consumer's `group.protocol` (`None`: the client's default).
+async fn start_workload_as(
+    ctx: &TestContext,
+    kafka: &KafkaService,
+    clients: &[Node],
+    group_protocol: Option<&str>,
+) -> (
+    Arc<VerifiableProducerService>,
+    Arc<VerifiableConsumerService>,
+) {
     let producer = ducttape_tests::producer_through_faults(vec![clients[0].clone()], kafka, TOPIC)
         .throughput(500)
         .repeating_keys(100)
         .build(ctx)
         .unwrap();
-    let consumer = VerifiableConsumer::builder(vec![clients[1].clone()], kafka, TOPIC, "reassign")
-        .build(ctx)
-        .unwrap();
+    let mut consumer =
+        VerifiableConsumer::builder(vec![clients[1].clone()], kafka, TOPIC, "reassign");
+    if let Some(protocol) = group_protocol {
+        consumer = consumer.group_protocol(protocol);
+    }
+    let consumer = consumer.build(ctx).unwrap();
     consumer.start().await.unwrap();
     producer.start().await.unwrap();
     (producer, consumer)
@@ -181,18 +197,33 @@ async fn move_start_offset(
     .unwrap()
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Case {
     mode: Mode,
     bounce: bool,
     from_offset_zero: bool,
+    version: KafkaVersion,
+    /// The consumer's `group.protocol` (`None`: the client's default, classic).
+    group_protocol: Option<&'static str>,
 }
 
-const fn case(mode: Mode, bounce: bool, from_offset_zero: bool) -> Case {
+fn case(mode: Mode, bounce: bool, from_offset_zero: bool) -> Case {
     Case {
         mode,
         bounce,
         from_offset_zero,
+        version: KafkaVersion::DEFAULT,
+        group_protocol: None,
+    }
+}
+
+/// kafkatest's `use_new_coordinator=True` cases: KRaft with the new group coordinator (Kafka
+/// 4.4, where it is the only one), the consumer on `group_protocol`.
+fn new_coordinator(bounce: bool, from_offset_zero: bool, group_protocol: &'static str) -> Case {
+    Case {
+        version: KafkaVersion::V4,
+        group_protocol: Some(group_protocol),
+        ..case(Mode::Kraft, bounce, from_offset_zero)
     }
 }
 
@@ -214,6 +245,22 @@ const fn case(mode: Mode, bounce: bool, from_offset_zero: bool) -> Case {
 #[case::zk(case(Mode::Zookeeper, false, true))]
 #[ignore = "the full matrix; needs DUCTTAPE_LOCAL_NODES=7; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
 #[case::zk_from_nonzero_offset(case(Mode::Zookeeper, false, false))]
+#[ignore = "the full matrix; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
+#[case::v4_classic_bounce(new_coordinator(true, true, "classic"))]
+#[ignore = "the full matrix; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
+#[case::v4_consumer_bounce(new_coordinator(true, true, "consumer"))]
+#[ignore = "the full matrix; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
+#[case::v4_classic_bounce_from_nonzero_offset(new_coordinator(true, false, "classic"))]
+#[ignore = "the full matrix; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
+#[case::v4_consumer_bounce_from_nonzero_offset(new_coordinator(true, false, "consumer"))]
+#[ignore = "the full matrix; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
+#[case::v4_classic(new_coordinator(false, true, "classic"))]
+#[ignore = "the full matrix; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
+#[case::v4_consumer(new_coordinator(false, true, "consumer"))]
+#[ignore = "the full matrix; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
+#[case::v4_classic_from_nonzero_offset(new_coordinator(false, false, "classic"))]
+#[ignore = "the full matrix; run: cargo test -p ducttape-tests --test reassign_partitions_test -- --ignored"]
+#[case::v4_consumer_from_nonzero_offset(new_coordinator(false, false, "consumer"))]
 #[tokio::test]
 #[serial(heavy)]
 async fn reassign_partitions(ctx: TestContext, #[case] case: Case) {
@@ -221,7 +268,7 @@ async fn reassign_partitions(ctx: TestContext, #[case] case: Case) {
         &ctx,
         case.mode,
         4,
-        KafkaVersion::DEFAULT,
+        case.version.clone(),
         SecurityConfig::default(),
         kafkatest_overrides,
     )
@@ -249,7 +296,7 @@ async fn reassign_partitions(ctx: TestContext, #[case] case: Case) {
         .await
         .unwrap();
     }
-    let (producer, consumer) = start_workload(&ctx, kafka, &clients).await;
+    let (producer, consumer) = start_workload_as(&ctx, kafka, &clients, case.group_protocol).await;
     // Data in every partition before the move (100 repeating keys over 6 partitions).
     wait_for_more_acks(&producer, 300, WAIT).await.unwrap();
 
