@@ -325,6 +325,10 @@ async fn checks_catch_a_topic_never_created(s: &Setup, broker: &Node, controller
 #[case::combined_consumer_protocol(Layout::Combined, KafkaVersion::V4, Some("consumer"))]
 #[ignore = "snapshot_test matrix, ~4-8 min each under load: cargo test --test snapshot_test -- --ignored"]
 #[case::dedicated_consumer_protocol(Layout::Dedicated, KafkaVersion::V4, Some("consumer"))]
+#[ignore = "snapshot_test matrix, ~4-8 min each under load: cargo test --test snapshot_test -- --ignored"]
+#[case::combined_classic_protocol(Layout::Combined, KafkaVersion::V4, Some("classic"))]
+#[ignore = "snapshot_test matrix, ~4-8 min each under load: cargo test --test snapshot_test -- --ignored"]
+#[case::dedicated_classic_protocol(Layout::Dedicated, KafkaVersion::V4, Some("classic"))]
 #[tokio::test]
 #[serial(heavy)]
 async fn test_broker(
@@ -382,6 +386,12 @@ async fn test_broker(
 #[case::dedicated(Layout::Dedicated, KafkaVersion::DEFAULT, None)]
 #[ignore = "snapshot_test matrix, ~4-8 min each under load: cargo test --test snapshot_test -- --ignored"]
 #[case::dedicated_consumer_protocol(Layout::Dedicated, KafkaVersion::V4, Some("consumer"))]
+#[ignore = "snapshot_test matrix, ~4-8 min each under load: cargo test --test snapshot_test -- --ignored"]
+#[case::combined_consumer_protocol(Layout::Combined, KafkaVersion::V4, Some("consumer"))]
+#[ignore = "snapshot_test matrix, ~4-8 min each under load: cargo test --test snapshot_test -- --ignored"]
+#[case::combined_classic_protocol(Layout::Combined, KafkaVersion::V4, Some("classic"))]
+#[ignore = "snapshot_test matrix, ~4-8 min each under load: cargo test --test snapshot_test -- --ignored"]
+#[case::dedicated_classic_protocol(Layout::Dedicated, KafkaVersion::V4, Some("classic"))]
 #[tokio::test]
 #[serial(heavy)]
 async fn test_controller(
