@@ -289,7 +289,8 @@ async fn a_stop_failing_on_one_node_fails_the_test_and_the_rest_is_still_done() 
 
 /// A worker restarted on a node keeps what its earlier runs printed: each start empties the
 /// worker's directory, and the results still hold every run's output (a bounced verifiable
-/// consumer's events were lost from the results before); the clean removes both.
+/// consumer's events were lost from the results before); the clean removes both, and the
+/// first start what an earlier test left.
 #[tokio::test]
 #[serial(context)]
 async fn a_restarted_workers_earlier_outputs_are_collected_and_cleaned() {
@@ -308,6 +309,12 @@ async fn a_restarted_workers_earlier_outputs_are_collected_and_cleaned() {
     )
     .unwrap();
     let node = &nodes[0];
+    // What an earlier test's service of the same name left (its clean failed): the first
+    // start removes it, so it is neither collected nor kept.
+    node.account()
+        .ssh("mkdir -p /mnt/rerun.earlier && echo stale > /mnt/rerun.earlier/rerun-9.out")
+        .await
+        .unwrap();
     let mut printed = Vec::new();
     for _ in 0..3 {
         worker.start_node(node).await.unwrap();
@@ -352,6 +359,10 @@ async fn a_restarted_workers_earlier_outputs_are_collected_and_cleaned() {
         );
     }
     assert_ne!(printed[0], printed[1], "three distinct runs: {printed:?}");
+    assert!(
+        !on_node.join("rerun.earlier").join("rerun-9.out").exists(),
+        "an earlier test's leftover was collected"
+    );
     for left in leftovers(&nodes, "/mnt/rerun /mnt/rerun.earlier").await {
         assert!(left.ends_with(": 0"), "left on a node: {left}");
     }
