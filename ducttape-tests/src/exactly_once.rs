@@ -247,8 +247,8 @@ async fn seed(
         // partitioner (unkeyed, as kafkatest seeds, a whole seed once landed in one of two
         // partitions and one copier had nothing to copy): keys 0 and 1 hash onto both of two
         // partitions, 0..8 onto 7 of 9.
-        .repeating_keys(partitions);
-    let producer = producer.build(ctx)?;
+        .repeating_keys(partitions)
+        .build(ctx)?;
     producer.start().await?;
     producer.wait().await?;
     let mut acked: Vec<(i32, i64, String)> = producer

@@ -10,7 +10,8 @@
 //! KIP-848's `group.protocol=consumer` with its server-side assignors on Kafka 4). Between
 //! steps the group must settle: three (or the expected number of) live members whose
 //! assignments partition the topic's partitions — none held twice, none orphaned, balanced
-//! (a KIP-848 rebalance hands a joining member nothing first) — and the group consuming again (kafkatest's `await_all_members` + `await_consumed_messages`).
+//! (a KIP-848 rebalance hands a joining member nothing first) — and the group consuming
+//! again (kafkatest's `await_all_members` + `await_consumed_messages`).
 //!
 //! Verdicts, where kafkatest counts `current_position == total_consumed` on one partition:
 //! - the group checker ([`GroupChecker`]) over every member's events: no records from a
